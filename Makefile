@@ -1,0 +1,33 @@
+# mcpgate — build, test, benchmark.
+GO ?= go
+PKGS ?= ./...
+# The whole suite; interop tests install their npm packages into test/node on first use.
+TEST_TIMEOUT ?= 40m
+
+.PHONY: all build test test-short bench schema deps lint
+all: build
+
+build:
+	$(GO) build -o bin/mcpgate ./cmd/mcpgate
+
+# make test: every test, including interop (Node, Chromium, conformance) and the
+# PostgreSQL/Redis backends when their env vars are set (see README).
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+# make bench: Go benchmarks and load tests; results are written up in docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+	$(GO) run ./internal/loadtest
+
+schema:
+	$(GO) run ./cmd/mcpgate config schema > docs/config.schema.json
+
+# deps installs what interop tests need on a Debian machine (used by .ci/run).
+deps:
+	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

@@ -1,0 +1,57 @@
+package config
+
+// Issuer is a token issuer whose tokens routes accept.
+type Issuer struct {
+	// Name is how routes refer to this issuer.
+	Name string `yaml:"name" json:"name"`
+	// Issuer is the exact iss value. With no JWKS source given, OIDC discovery at
+	// {issuer}/.well-known/openid-configuration finds the jwks_uri.
+	Issuer string `yaml:"issuer,omitempty" json:"issuer,omitempty"`
+	// JWKSURL, JWKSFile and JWKS (inline JSON) are the key sources; give at most one.
+	JWKSURL  string `yaml:"jwksURL,omitempty" json:"jwksURL,omitempty"`
+	JWKSFile string `yaml:"jwksFile,omitempty" json:"jwksFile,omitempty"`
+	JWKS     string `yaml:"jwks,omitempty" json:"jwks,omitempty"`
+	// Audiences accepted for tokens of this issuer (in addition to the route's).
+	Audiences []string `yaml:"audiences,omitempty" json:"audiences,omitempty"`
+	// Algorithms allowed. Default RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,
+	// ES512, EdDSA. "none" and HMAC algorithms are refused.
+	Algorithms []string `yaml:"algorithms,omitempty" json:"algorithms,omitempty"`
+	// ClockSkew tolerated on exp/nbf/iat. Default 60s.
+	ClockSkew Duration `yaml:"clockSkew,omitempty" json:"clockSkew,omitempty"`
+	// RefreshInterval of the JWKS background refresh. Default 1h.
+	RefreshInterval Duration `yaml:"refreshInterval,omitempty" json:"refreshInterval,omitempty"`
+	// UnknownKIDRefreshInterval is the minimum time between JWKS fetches triggered by an
+	// unknown kid. Default 5m.
+	UnknownKIDRefreshInterval Duration `yaml:"unknownKidRefreshInterval,omitempty" json:"unknownKidRefreshInterval,omitempty"`
+	// Claims maps standard principal fields to claim names when the issuer uses others.
+	Claims *ClaimMapping `yaml:"claims,omitempty" json:"claims,omitempty"`
+	// Entra configures the issuer as a Microsoft Entra ID tenant (v1 and/or v2 tokens).
+	Entra *EntraIssuer `yaml:"entra,omitempty" json:"entra,omitempty"`
+}
+
+// ClaimMapping names the claims that hold the principal's fields.
+type ClaimMapping struct {
+	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
+	Email   string `yaml:"email,omitempty" json:"email,omitempty"`
+	Name    string `yaml:"name,omitempty" json:"name,omitempty"`
+	Groups  string `yaml:"groups,omitempty" json:"groups,omitempty"`
+	Roles   string `yaml:"roles,omitempty" json:"roles,omitempty"`
+}
+
+// EntraIssuer is the Entra ID preset.
+type EntraIssuer struct {
+	// Tenant is a tenant GUID, or "organizations"/"common" for multi-tenant apps (then
+	// allowedTenants is required).
+	Tenant string `yaml:"tenant" json:"tenant"`
+	// AllowedTenants lists tenant GUIDs accepted by a multi-tenant app.
+	AllowedTenants []string `yaml:"allowedTenants,omitempty" json:"allowedTenants,omitempty"`
+	// Versions of access tokens accepted: [1], [2] or [1, 2] (default both).
+	Versions []int `yaml:"versions,omitempty" json:"versions,omitempty"`
+	// ClientID is the API app's client id (GUID): the v2 audience.
+	ClientID string `yaml:"clientId,omitempty" json:"clientId,omitempty"`
+	// AppIDURI is the API's App ID URI (api://...): the v1 audience.
+	AppIDURI string `yaml:"appIdUri,omitempty" json:"appIdUri,omitempty"`
+	// Authority is the login host. Default https://login.microsoftonline.com; point it at
+	// the emulator to test offline.
+	Authority string `yaml:"authority,omitempty" json:"authority,omitempty"`
+}

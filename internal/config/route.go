@@ -1,0 +1,91 @@
+package config
+
+// Route maps a public path to an upstream MCP server over Streamable HTTP.
+type Route struct {
+	// Name identifies the route in logs, audit events and error messages.
+	Name string `yaml:"name" json:"name"`
+	// Path is the public path of the MCP endpoint, e.g. /weather/mcp.
+	Path     string   `yaml:"path" json:"path"`
+	Upstream Upstream `yaml:"upstream" json:"upstream"`
+	Auth     Auth     `yaml:"auth,omitempty" json:"auth,omitempty"`
+	// UpstreamAuth says how mcpgate obtains the credential it sends upstream. Default: none
+	// (the caller's token is stripped and nothing is sent).
+	UpstreamAuth *UpstreamAuth `yaml:"upstreamAuth,omitempty" json:"upstreamAuth,omitempty"`
+	// ForwardIdentity names request headers that carry the verified identity upstream.
+	ForwardIdentity *ForwardIdentity `yaml:"forwardIdentity,omitempty" json:"forwardIdentity,omitempty"`
+	CORS            *CORS            `yaml:"cors,omitempty" json:"cors,omitempty"`
+	// AllowedOrigins are the browser Origins accepted besides the gateway's own (DNS
+	// rebinding protection: any other Origin gets 403). "*" accepts any.
+	AllowedOrigins []string `yaml:"allowedOrigins,omitempty" json:"allowedOrigins,omitempty"`
+	Limits         Limits   `yaml:"limits,omitempty" json:"limits,omitempty"`
+	// Policy rules for this route (see docs/policy.md).
+	Policy *RoutePolicy `yaml:"policy,omitempty" json:"policy,omitempty"`
+	// Tools trims, renames and re-describes the upstream's tools.
+	Tools *ToolFilter `yaml:"tools,omitempty" json:"tools,omitempty"`
+	// RateLimit limits requests per user and per route.
+	RateLimit *RateLimit `yaml:"rateLimit,omitempty" json:"rateLimit,omitempty"`
+	// AuditArguments records tool arguments in audit events (with redactFields removed).
+	AuditArguments *AuditArguments `yaml:"auditArguments,omitempty" json:"auditArguments,omitempty"`
+}
+
+// Upstream is the MCP server behind a route.
+type Upstream struct {
+	// URL of the upstream MCP endpoint (http or https).
+	URL string `yaml:"url" json:"url"`
+	// ConnectTimeout bounds dialing the upstream. Default 5s.
+	ConnectTimeout Duration `yaml:"connectTimeout,omitempty" json:"connectTimeout,omitempty"`
+	// ResponseTimeout bounds the wait for the upstream's response headers. Default 60s.
+	ResponseTimeout Duration `yaml:"responseTimeout,omitempty" json:"responseTimeout,omitempty"`
+	// InsecureSkipVerify disables TLS verification of the upstream (development only).
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify,omitempty" json:"insecureSkipVerify,omitempty"`
+}
+
+// Auth says how callers of a route are authenticated.
+type Auth struct {
+	// Mode is strict (default: a valid token is required), optional (validated when
+	// present; requests without a token pass anonymously) or permissive (never rejects;
+	// claims are passed on when valid). Only strict makes MCP clients start sign-in.
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty" jsonschema:"enum=strict,enum=optional,enum=permissive"`
+	// Issuers names entries of the top-level issuers list. Empty with an authServer
+	// configured means mcpgate's own authorization server.
+	Issuers []string `yaml:"issuers,omitempty" json:"issuers,omitempty"`
+	// Audiences accepted in the token's aud. Default: the route's resource URL (and, for
+	// issuers with their own audiences, those).
+	Audiences []string `yaml:"audiences,omitempty" json:"audiences,omitempty"`
+	// Scopes every token must carry (403 insufficient_scope otherwise).
+	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	// ScopesSupported is published in the protected resource metadata. Default: scopes.
+	ScopesSupported []string `yaml:"scopesSupported,omitempty" json:"scopesSupported,omitempty"`
+	// AuthorizationServers published in the protected resource metadata. Default: the
+	// route's issuers (or mcpgate's own authorization server).
+	AuthorizationServers []string `yaml:"authorizationServers,omitempty" json:"authorizationServers,omitempty"`
+}
+
+// ForwardIdentity names headers set on the upstream request from the verified principal.
+type ForwardIdentity struct {
+	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
+	Email   string `yaml:"email,omitempty" json:"email,omitempty"`
+	Name    string `yaml:"name,omitempty" json:"name,omitempty"`
+	Groups  string `yaml:"groups,omitempty" json:"groups,omitempty"`
+	// ClientID names the header for the OAuth client id.
+	ClientID string `yaml:"clientId,omitempty" json:"clientId,omitempty"`
+}
+
+// CORS configures cross-origin access for browser-based MCP clients.
+type CORS struct {
+	// AllowOrigins lists allowed origins ("*" for any).
+	AllowOrigins []string `yaml:"allowOrigins" json:"allowOrigins"`
+	// AllowHeaders adds request headers beyond the MCP defaults.
+	AllowHeaders []string `yaml:"allowHeaders,omitempty" json:"allowHeaders,omitempty"`
+	// MaxAge caches preflight results. Default 10m.
+	MaxAge Duration `yaml:"maxAge,omitempty" json:"maxAge,omitempty"`
+}
+
+// Limits bounds requests on a route.
+type Limits struct {
+	// MaxRequestBytes bounds a request body. Default 4MiB.
+	MaxRequestBytes ByteSize `yaml:"maxRequestBytes,omitempty" json:"maxRequestBytes,omitempty"`
+	// StreamIdleTimeout closes an SSE stream with no event for this long. Default 0 (never):
+	// long-lived streams survive idle periods.
+	StreamIdleTimeout Duration `yaml:"streamIdleTimeout,omitempty" json:"streamIdleTimeout,omitempty"`
+}

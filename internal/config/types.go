@@ -1,0 +1,134 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole mcpgate configuration file.
+type Config struct {
+	// Listen is the address the gateway listens on. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
+	// PublicURL is the canonical external base URL (scheme://host[:port]) used for resource
+	// URIs, metadata and redirects. Default: derived from the request, honouring
+	// X-Forwarded-Proto/Host only from trustedProxies.
+	PublicURL string `yaml:"publicURL,omitempty" json:"publicURL,omitempty"`
+	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are believed.
+	TrustedProxies []string `yaml:"trustedProxies,omitempty" json:"trustedProxies,omitempty"`
+	TLS            *TLS     `yaml:"tls,omitempty" json:"tls,omitempty"`
+	Log            Log      `yaml:"log,omitempty" json:"log,omitempty"`
+	// ShutdownTimeout bounds how long a graceful shutdown waits for in-flight requests and
+	// streams to finish. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdownTimeout,omitempty" json:"shutdownTimeout,omitempty"`
+	Store           Store    `yaml:"store,omitempty" json:"store,omitempty"`
+	// Issuers are token issuers shared by routes (referenced by name from routes[].auth.issuers).
+	Issuers []Issuer `yaml:"issuers,omitempty" json:"issuers,omitempty"`
+	// AuthServer turns on mcpgate's own OAuth 2.1 authorization server.
+	AuthServer *AuthServer `yaml:"authServer,omitempty" json:"authServer,omitempty"`
+	// Entra turns on the Entra ID compatible profile (emulator).
+	Entra *Entra `yaml:"entra,omitempty" json:"entra,omitempty"`
+	// RuleSets are named policy rule lists that routes can include.
+	RuleSets map[string][]Rule `yaml:"ruleSets,omitempty" json:"ruleSets,omitempty"`
+	Audit    *Audit            `yaml:"audit,omitempty" json:"audit,omitempty"`
+	Routes   []Route           `yaml:"routes" json:"routes"`
+}
+
+// TLS configures the listener's certificate.
+type TLS struct {
+	CertFile string `yaml:"certFile" json:"certFile"`
+	KeyFile  string `yaml:"keyFile" json:"keyFile"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format is json (default) or text.
+	Format string `yaml:"format,omitempty" json:"format,omitempty" jsonschema:"enum=json,enum=text"`
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level,omitempty" json:"level,omitempty" jsonschema:"enum=debug,enum=info,enum=warn,enum=error"`
+}
+
+// Store selects the storage backend. Exactly one of sqlite, postgres or memory.
+type Store struct {
+	SQLite   *SQLiteStore   `yaml:"sqlite,omitempty" json:"sqlite,omitempty"`
+	Postgres *PostgresStore `yaml:"postgres,omitempty" json:"postgres,omitempty"`
+	Memory   *struct{}      `yaml:"memory,omitempty" json:"memory,omitempty"`
+	// Redis holds shared hot state (rate limits, exchanged-token cache) when several
+	// replicas run.
+	Redis *RedisStore `yaml:"redis,omitempty" json:"redis,omitempty"`
+}
+
+// SQLiteStore is the embedded default.
+type SQLiteStore struct {
+	Path string `yaml:"path" json:"path"`
+}
+
+// PostgresStore is for several replicas.
+type PostgresStore struct {
+	DSN string `yaml:"dsn" json:"dsn"`
+}
+
+// RedisStore is shared hot state.
+type RedisStore struct {
+	Addr     string `yaml:"addr" json:"addr"`
+	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+	DB       int    `yaml:"db,omitempty" json:"db,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s", "5m", "1h30m").
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d, column %d: expected a duration such as 30s or 5m", n.Line, n.Column)
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		return fmt.Errorf("line %d, column %d: %q is not a duration: write it like 30s, 5m or 1h30m", n.Line, n.Column, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ByteSize is a size in bytes, written as a number or with a unit (KB, MB, KiB, MiB).
+type ByteSize int64
+
+// UnmarshalYAML accepts 1048576, 1MiB, 512KB.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d, column %d: %q is not a size: write it like 1048576, 512KiB or 4MiB", n.Line, n.Column, n.Value)
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s = strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			mult = u.mult
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size")
+	}
+	return n * mult, nil
+}

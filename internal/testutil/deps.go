@@ -1,0 +1,122 @@
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Required reports whether missing interop dependencies must fail tests (CI).
+func Required() bool { return os.Getenv("MCPGATE_REQUIRE_INTEROP") == "1" }
+
+// Unavailable skips the test with a clear message, or fails it when CI requires the
+// dependency.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("required test dependency missing (MCPGATE_REQUIRE_INTEROP=1): "+format, args...)
+	}
+	t.Skipf("SKIPPED, dependency missing: "+format+" (CI sets MCPGATE_REQUIRE_INTEROP=1 and installs it)", args...)
+}
+
+// RepoRoot returns the module root.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var nodeOnce sync.Mutex
+
+// NodeModules makes sure test/node's npm packages are installed (npm ci on first use,
+// serialised across test processes with a file lock) and returns the test/node folder.
+func NodeModules(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(RepoRoot(t), "test", "node")
+	if _, err := exec.LookPath("node"); err != nil {
+		Unavailable(t, "node is not on PATH")
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		Unavailable(t, "npm is not on PATH")
+	}
+	nodeOnce.Lock()
+	defer nodeOnce.Unlock()
+	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("locking test/node: %v", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("locking test/node: %v", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
+		return dir
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		Unavailable(t, "npm ci in test/node failed: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// NodeBin returns the path of an npm-installed executable in test/node.
+func NodeBin(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(NodeModules(t), "node_modules", ".bin", name)
+	if _, err := os.Stat(p); err != nil {
+		Unavailable(t, "%s is not installed in test/node", name)
+	}
+	return p
+}
+
+// Chromium returns the path of Debian's chromium, installed by .ci/run (apt-get install
+// chromium). Browsers are never downloaded.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("MCPGATE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	Unavailable(t, "chromium is not installed (apt-get install -y chromium)")
+	return ""
+}
+
+// PostgresDSN returns MCPGATE_TEST_POSTGRES_DSN or skips/fails.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("MCPGATE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		Unavailable(t, "MCPGATE_TEST_POSTGRES_DSN is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	return dsn
+}
+
+// RedisAddr returns MCPGATE_TEST_REDIS_ADDR or skips/fails.
+func RedisAddr(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv("MCPGATE_TEST_REDIS_ADDR")
+	if addr == "" {
+		Unavailable(t, "MCPGATE_TEST_REDIS_ADDR is not set (e.g. 127.0.0.1:6379)")
+	}
+	return addr
+}
+
+// Conformance returns the path of ../shared/tools/conformance or skips/fails.
+func Conformance(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(t), "..", "shared", "tools", "conformance")
+	if _, err := os.Stat(p); err != nil {
+		Unavailable(t, "the MCP conformance runner %s is missing", p)
+	}
+	return p
+}

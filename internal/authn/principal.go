@@ -1,6 +1,3 @@
-// Package authn authenticates callers: it verifies bearer tokens (JWTs checked against
-// JWKS from one or more issuers) and turns them into a Principal. It never decides what a
-// caller may do; that is internal/authz.
 package authn
 
 import (
@@ -32,7 +29,8 @@ type Principal struct {
 	TokenHash string
 }
 
-// HasScopes reports which of want are missing from the principal's scopes.
+// MissingScopes returns the entries of want that are not among the principal's scopes
+// (nil when none is missing).
 func (p *Principal) MissingScopes(want []string) []string {
 	var missing []string
 	for _, w := range want {
@@ -51,7 +49,12 @@ func (p *Principal) MissingScopes(want []string) []string {
 }
 
 // Verifier verifies a raw bearer token. A token that is not acceptable yields an *Error
-// (so that callers can tell a rejection from a technical failure with errors.As).
+// (so that callers can tell a rejection from a technical failure with errors.As); any other
+// error is a technical failure (for example ErrKeysUnavailable) and should be answered with a
+// 5xx, not a 401.
+//
+// The returned Principal may be shared between requests (a verified-token cache hands out the
+// same value for the same token): treat it as read-only.
 type Verifier interface {
 	Verify(ctx context.Context, token string) (*Principal, error)
 }
@@ -60,7 +63,9 @@ type Verifier interface {
 type VerifierFunc func(ctx context.Context, token string) (*Principal, error)
 
 // Verify calls f.
-func (f VerifierFunc) Verify(ctx context.Context, token string) (*Principal, error) { return f(ctx, token) }
+func (f VerifierFunc) Verify(ctx context.Context, token string) (*Principal, error) {
+	return f(ctx, token)
+}
 
 // Error is a token rejection. Code is the RFC 6750 error code (invalid_token,
 // insufficient_scope, invalid_request); Description says what was wrong and how to fix it,

@@ -25,17 +25,35 @@ type Issuer struct {
 	UnknownKIDRefreshInterval Duration `yaml:"unknownKidRefreshInterval,omitempty" json:"unknownKidRefreshInterval,omitempty"`
 	// Claims maps standard principal fields to claim names when the issuer uses others.
 	Claims *ClaimMapping `yaml:"claims,omitempty" json:"claims,omitempty"`
+	// RequiredClaims lists claims every token of this issuer must carry (for example oid,
+	// or idtyp); a token without one is rejected with reason missing_claim.
+	RequiredClaims []string `yaml:"requiredClaims,omitempty" json:"requiredClaims,omitempty"`
 	// Entra configures the issuer as a Microsoft Entra ID tenant (v1 and/or v2 tokens).
 	Entra *EntraIssuer `yaml:"entra,omitempty" json:"entra,omitempty"`
 }
 
-// ClaimMapping names the claims that hold the principal's fields.
+// ClaimMapping names the claims that hold the principal's fields. Empty fields keep the
+// defaults.
 type ClaimMapping struct {
+	// Subject is the claim holding the user id. Default sub (for Entra consider oid, which is
+	// stable across apps of a tenant).
 	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
-	Email   string `yaml:"email,omitempty" json:"email,omitempty"`
-	Name    string `yaml:"name,omitempty" json:"name,omitempty"`
-	Groups  string `yaml:"groups,omitempty" json:"groups,omitempty"`
-	Roles   string `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// Email is the claim holding the e-mail address. Default: the first of email,
+	// preferred_username and upn that is present.
+	Email string `yaml:"email,omitempty" json:"email,omitempty"`
+	// Name is the claim holding the display name. Default name.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Groups is the claim holding group names or ids (an array or a single string).
+	// Default groups.
+	Groups string `yaml:"groups,omitempty" json:"groups,omitempty"`
+	// Roles is the claim holding app roles. Default roles.
+	Roles string `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// Scopes is the claim holding the granted scopes (a space-separated string or an array).
+	// Default: scope, then scp.
+	Scopes string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	// ClientID is the claim holding the OAuth client id. Default: the first of client_id,
+	// azp and appid that is present.
+	ClientID string `yaml:"clientId,omitempty" json:"clientId,omitempty"`
 }
 
 // EntraIssuer is the Entra ID preset.

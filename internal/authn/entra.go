@@ -1,0 +1,157 @@
+package authn
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/MicahParks/jwkset"
+
+	"github.com/mcpgate/mcpgate/internal/config"
+)
+
+// EntraV1IssuerPrefix is the host part of Entra v1 access-token issuers
+// (https://sts.windows.net/{tid}/).
+const EntraV1IssuerPrefix = "https://sts.windows.net/"
+
+// DefaultEntraAuthority is the Entra login host.
+const DefaultEntraAuthority = "https://login.microsoftonline.com"
+
+// EntraIssuers returns the iss values of Entra v1 and v2 access tokens for a tenant (a
+// GUID, or organizations/common, which gives the {tenantid} templates).
+func EntraIssuers(authority, tenant string) (v1, v2 string) {
+	if authority == "" {
+		authority = DefaultEntraAuthority
+	}
+	t := tenant
+	if isMultiTenant(tenant) {
+		t = tenantPlaceholder
+	}
+	return EntraV1IssuerPrefix + t + "/", trimSlash(authority) + "/" + t + "/v2.0"
+}
+
+// EntraKeysURLs returns the JWKS URLs for a tenant: {authority}/{tenant}/discovery/keys (v1)
+// and {authority}/{tenant}/discovery/v2.0/keys (v2).
+func EntraKeysURLs(authority, tenant string) (v1, v2 string) {
+	if authority == "" {
+		authority = DefaultEntraAuthority
+	}
+	base := trimSlash(authority) + "/" + tenant
+	return base + "/discovery/keys", base + "/discovery/v2.0/keys"
+}
+
+func isMultiTenant(t string) bool {
+	return strings.EqualFold(t, "organizations") || strings.EqualFold(t, "common")
+}
+
+// buildEntra expands an Entra preset: both token versions' issuer forms (a disallowed
+// version is recognised, then rejected with version_not_allowed), key sets for the allowed
+// versions, and the clientId/appIdUri audiences (both forms are accepted for both versions,
+// as Entra can emit either).
+func (r *Registry) buildEntra(rt *issuer, is config.Issuer,
+	explicitKeys func() (*KeySet, bool, error),
+	mk func(string, func(context.Context) ([]byte, error), jwkset.Storage, string) (*KeySet, error)) error {
+	e := is.Entra
+	if e.Tenant == "" {
+		return fmt.Errorf("entra.tenant is required")
+	}
+	multi := isMultiTenant(e.Tenant)
+	tenant := strings.ToLower(e.Tenant) // Entra writes GUIDs in lower case in iss and tid
+	if !multi && !config.IsGUID(e.Tenant) {
+		return fmt.Errorf("entra.tenant %q is not a tenant GUID nor organizations/common", e.Tenant)
+	}
+	if multi && len(e.AllowedTenants) == 0 {
+		return fmt.Errorf("entra.allowedTenants is required for a multi-tenant (%s) issuer", e.Tenant)
+	}
+	authority := trimSlash(e.Authority)
+	if authority == "" {
+		authority = DefaultEntraAuthority
+	}
+	versions := e.Versions
+	if len(versions) == 0 {
+		versions = []int{1, 2}
+	}
+	rules := &entraRules{
+		tenant: tenant, multiTenant: multi, allowedTenants: map[string]bool{},
+		versions: versions, v1Prefix: EntraV1IssuerPrefix, v2Prefix: authority + "/",
+	}
+	for _, t := range e.AllowedTenants {
+		if !config.IsGUID(t) {
+			return fmt.Errorf("entra.allowedTenants: %q is not a tenant GUID", t)
+		}
+		rules.allowedTenants[strings.ToLower(t)] = true
+	}
+	for _, a := range []string{e.ClientID, e.AppIDURI} {
+		if a != "" && !slices.Contains(rt.audiences, a) {
+			rt.audiences = append(rt.audiences, a)
+		}
+	}
+	switch {
+	case e.AppIDURI != "":
+		rules.scopeHint = trimSlash(e.AppIDURI) + "/.default"
+	case e.ClientID != "":
+		rules.scopeHint = e.ClientID + "/.default"
+	}
+	rt.entra = rules
+
+	v1iss, v2iss := EntraIssuers(authority, tenant)
+	v1keys, v2keys := EntraKeysURLs(authority, tenant)
+	explicit, hasExplicit, err := explicitKeys()
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		version  int
+		iss, url string
+	}{{1, v1iss, v1keys}, {2, v2iss, v2keys}} {
+		form := &issuerForm{iss: f.iss, version: f.version}
+		if i := strings.Index(f.iss, tenantPlaceholder); i >= 0 {
+			form.tmpl, form.prefix, form.suffix = true, f.iss[:i], f.iss[i+len(tenantPlaceholder):]
+		}
+		if slices.Contains(versions, f.version) {
+			if hasExplicit {
+				form.keys = explicit
+			} else if form.keys, err = mk("url:"+f.url, urlLoader(r.opts.HTTPClient, f.url), nil, ""); err != nil {
+				return err
+			}
+		}
+		rt.forms = append(rt.forms, form)
+	}
+	return nil
+}
+
+// versionFromClaim maps Entra's ver claim to 1 or 2 (0 when absent or unknown).
+func versionFromClaim(v any) int {
+	s, _ := v.(string)
+	switch s {
+	case "1.0":
+		return 1
+	case "2.0":
+		return 2
+	}
+	return 0
+}
+
+// entraIssuerFor returns the iss of the given version for tenant tid.
+func (e *entraRules) issuerFor(version int, tid string) string {
+	if version == 1 {
+		return e.v1Prefix + tid + "/"
+	}
+	return e.v2Prefix + tid + "/v2.0"
+}
+
+// AuthorizationServer returns the issuer URL to publish for is in Protected Resource
+// Metadata (RFC 9728 authorization_servers): is.Issuer, or for an Entra preset the v2
+// authority {authority}/{tenant}/v2.0 (with organizations/common kept as given), whose
+// /.well-known/openid-configuration MCP clients can read.
+func AuthorizationServer(is config.Issuer) string {
+	if is.Entra == nil {
+		return is.Issuer
+	}
+	authority := trimSlash(is.Entra.Authority)
+	if authority == "" {
+		authority = DefaultEntraAuthority
+	}
+	return authority + "/" + strings.ToLower(is.Entra.Tenant) + "/v2.0"
+}

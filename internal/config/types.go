@@ -34,6 +34,10 @@ type Config struct {
 	RuleSets map[string][]Rule `yaml:"ruleSets,omitempty" json:"ruleSets,omitempty"`
 	Audit    *Audit            `yaml:"audit,omitempty" json:"audit,omitempty"`
 	Routes   []Route           `yaml:"routes" json:"routes"`
+
+	// UpstreamCredentials holds settings shared by upstreamAuth modes: sealing keys,
+	// gatewayJWT signing key, exchange cache and third-party connections (upstream.go).
+	UpstreamCredentials *UpstreamCredentials `yaml:"upstreamCredentials,omitempty" json:"upstreamCredentials,omitempty"`
 }
 
 // TLS configures the listener's certificate.

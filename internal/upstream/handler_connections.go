@@ -1,0 +1,474 @@
+package upstream
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+const (
+	stateCookiePrefix = "mcpgate_connect_"
+	stateTTL          = 10 * time.Minute
+	csrfTTL           = 2 * time.Hour
+)
+
+// Handler serves the connection pages under the path of BaseURL:
+//
+//	GET  {base}/                     My connections (list, connect, disconnect)
+//	GET  {base}/{provider}/connect   consent page stating what linking allows
+//	POST {base}/{provider}/connect   starts authorization code + PKCE at the provider
+//	GET  {base}/{provider}/callback  code exchange, stores the sealed tokens
+//	POST {base}/{provider}/disconnect revokes (when supported) and deletes
+//
+// Mount it so that requests arrive with their full path (http.Handle(base+"/", h)).
+func (cs *Connections) Handler() http.Handler {
+	u, _ := url.Parse(cs.c.BaseURL)
+	base := strings.TrimRight(u.Path, "/")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+base+"/{$}", cs.handleList)
+	mux.HandleFunc("GET "+base+"/{provider}/connect", cs.handleConnectPage)
+	mux.HandleFunc("POST "+base+"/{provider}/connect", cs.handleConnectStart)
+	mux.HandleFunc("GET "+base+"/{provider}/callback", cs.handleCallback)
+	mux.HandleFunc("POST "+base+"/{provider}/disconnect", cs.handleDisconnect)
+	return cs.secureHeaders(mux)
+}
+
+func (cs *Connections) secureHeaders(next http.Handler) http.Handler {
+	// No form-action directive: browsers apply it to the whole redirect chain that follows
+	// the connect form, and a third party's sign-in may hop across hosts we cannot list.
+	// The pages' forms only ever post to this handler.
+	csp := "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (cs *Connections) user(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if cs.c.CurrentUser != nil {
+		if s, ok := cs.c.CurrentUser(r); ok && s != "" {
+			return s, true
+		}
+	}
+	if cs.c.LoginURL != nil && r.Method == http.MethodGet {
+		http.Redirect(w, r, cs.c.LoginURL(r.URL.RequestURI()), http.StatusFound)
+		return "", false
+	}
+	cs.page(w, http.StatusUnauthorized, pageData{Title: "Sign in first", Error: "You are not signed in to mcpgate. Sign in, then open this page again."})
+	return "", false
+}
+
+func (cs *Connections) app(w http.ResponseWriter, r *http.Request) (*connApp, bool) {
+	a, ok := cs.apps[r.PathValue("provider")]
+	if !ok {
+		cs.page(w, http.StatusNotFound, pageData{Title: "Unknown service", Error: fmt.Sprintf("No service named %q is configured. See the list of services on the connections page.", r.PathValue("provider")), Back: cs.c.BaseURL + "/"})
+	}
+	return a, ok
+}
+
+// --- CSRF and state: sealed values bound to the user (no server-side session needed,
+// so any replica can check them).
+
+type csrfClaims struct {
+	Sub string `json:"s"`
+	Exp int64  `json:"e"`
+}
+
+func (cs *Connections) csrfToken(sub string) string {
+	b, _ := json.Marshal(csrfClaims{Sub: sub, Exp: cs.c.Now().Add(csrfTTL).Unix()})
+	s, _ := cs.c.Keys.Seal(b, []byte("mcpgate-connections-csrf"))
+	return s
+}
+
+func (cs *Connections) checkCSRF(r *http.Request, sub string) error {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		bu, _ := url.Parse(cs.c.BaseURL)
+		if o != bu.Scheme+"://"+bu.Host {
+			return fmt.Errorf("request came from %s, not from this site", o)
+		}
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return errors.New("cross-site form submissions are refused")
+	}
+	b, err := cs.c.Keys.Open(r.PostFormValue("csrf"), []byte("mcpgate-connections-csrf"))
+	if err != nil {
+		return errors.New("the form token is missing or invalid")
+	}
+	var c csrfClaims
+	if json.Unmarshal(b, &c) != nil || c.Sub != sub || cs.c.Now().Unix() > c.Exp {
+		return errors.New("the form token is expired or belongs to another user")
+	}
+	return nil
+}
+
+type connectState struct {
+	State    string `json:"st"`
+	Verifier string `json:"v"`
+	Sub      string `json:"s"`
+	App      string `json:"a"`
+	Exp      int64  `json:"e"`
+	Return   string `json:"r,omitempty"`
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (cs *Connections) cookiePath() string {
+	u, _ := url.Parse(cs.c.BaseURL)
+	return strings.TrimRight(u.Path, "/") + "/"
+}
+
+func (cs *Connections) secureCookie() bool { return strings.HasPrefix(cs.c.BaseURL, "https://") }
+
+// --- pages
+
+type pageData struct {
+	Title    string
+	User     string
+	Error    string
+	Notice   string
+	Back     string
+	CSRF     string
+	Base     string
+	Rows     []rowData
+	App      *appView
+	Returned string
+}
+
+type appView struct {
+	Name, Display, Scopes, Resource, Host string
+}
+
+type rowData struct {
+	Name, Display, Status, Scope, Since, Expires, ConnectURL, DisconnectURL string
+	Connected, Broken                                                       bool
+}
+
+func (cs *Connections) page(w http.ResponseWriter, status int, d pageData) {
+	d.Base = cs.c.BaseURL
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pageTmpl.Execute(w, d); err != nil {
+		cs.log.Error("rendering connections page", "err", err)
+	}
+}
+
+func (cs *Connections) handleList(w http.ResponseWriter, r *http.Request) {
+	sub, ok := cs.user(w, r)
+	if !ok {
+		return
+	}
+	recs, err := cs.c.Store.ListConnections(r.Context(), sub)
+	if err != nil {
+		cs.log.ErrorContext(r.Context(), "listing connections", "subject", sub, "err", err)
+		cs.page(w, http.StatusServiceUnavailable, pageData{Title: "My connections", Error: "Your connections cannot be read right now (storage error). Try again in a minute."})
+		return
+	}
+	byApp := map[string]StoredConnection{}
+	for _, rec := range recs {
+		byApp[rec.Provider] = rec
+	}
+	names := make([]string, 0, len(cs.apps))
+	for n := range cs.apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	d := pageData{Title: "My connections", User: sub, CSRF: cs.csrfToken(sub)}
+	for _, n := range names {
+		a := cs.apps[n]
+		row := rowData{Name: n, Display: a.display(), Status: "Not connected", ConnectURL: cs.ConnectURL(n), DisconnectURL: cs.c.BaseURL + "/" + url.PathEscape(n) + "/disconnect"}
+		if rec, ok := byApp[n]; ok {
+			row.Connected = true
+			row.Scope = rec.Scope
+			row.Since = rec.CreatedAt.UTC().Format("2006-01-02 15:04 UTC")
+			if !rec.ExpiresAt.IsZero() {
+				row.Expires = rec.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
+			}
+			row.Status = "Connected"
+			if rec.Status == StatusBroken {
+				row.Broken = true
+				row.Status = "Needs reconnecting (" + rec.Reason + ")"
+			}
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	switch {
+	case r.URL.Query().Get("connected") != "":
+		if a, ok := cs.apps[r.URL.Query().Get("connected")]; ok {
+			d.Notice = a.display() + " is connected. You can go back to your agent and retry."
+		}
+	case r.URL.Query().Get("disconnected") != "":
+		if a, ok := cs.apps[r.URL.Query().Get("disconnected")]; ok {
+			d.Notice = a.display() + " is disconnected."
+		}
+	}
+	cs.page(w, http.StatusOK, d)
+}
+
+func (cs *Connections) handleConnectPage(w http.ResponseWriter, r *http.Request) {
+	sub, ok := cs.user(w, r)
+	if !ok {
+		return
+	}
+	a, ok := cs.app(w, r)
+	if !ok {
+		return
+	}
+	u, _ := url.Parse(a.AuthorizeURL)
+	cs.page(w, http.StatusOK, pageData{
+		Title: "Connect " + a.display(), User: sub, CSRF: cs.csrfToken(sub),
+		App:      &appView{Name: a.Name, Display: a.display(), Scopes: strings.Join(a.Scopes, " "), Resource: a.Resource, Host: u.Host},
+		Returned: safeReturn(r.URL.Query().Get("return")),
+	})
+}
+
+// safeReturn keeps only same-site relative paths.
+func safeReturn(s string) string {
+	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+		return ""
+	}
+	return s
+}
+
+func (cs *Connections) handleConnectStart(w http.ResponseWriter, r *http.Request) {
+	sub, ok := cs.user(w, r)
+	if !ok {
+		return
+	}
+	a, ok := cs.app(w, r)
+	if !ok {
+		return
+	}
+	if err := cs.checkCSRF(r, sub); err != nil {
+		cs.log.WarnContext(r.Context(), "connect refused: csrf", "provider", a.Name, "subject", sub, "err", err)
+		cs.page(w, http.StatusForbidden, pageData{Title: "Connect " + a.display(), Error: "This request was refused: " + err.Error() + ". Open the connect page again and use its button.", Back: cs.ConnectURL(a.Name)})
+		return
+	}
+	st := connectState{State: randomString(24), Verifier: randomString(48), Sub: sub, App: a.Name, Exp: cs.c.Now().Add(stateTTL).Unix(), Return: safeReturn(r.PostFormValue("return"))}
+	b, _ := json.Marshal(st)
+	sealed, err := cs.c.Keys.Seal(b, []byte("mcpgate-connect-state"))
+	if err != nil {
+		cs.page(w, http.StatusInternalServerError, pageData{Title: "Connect " + a.display(), Error: "Internal error preparing the sign-in."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: stateCookiePrefix + a.Name, Value: sealed, Path: cs.cookiePath(), MaxAge: int(stateTTL.Seconds()),
+		HttpOnly: true, Secure: cs.secureCookie(), SameSite: http.SameSiteLaxMode})
+	challenge := sha256.Sum256([]byte(st.Verifier))
+	q := url.Values{
+		"response_type":         {"code"},
+		"client_id":             {a.ClientID},
+		"redirect_uri":          {cs.callbackURL(a.Name)},
+		"state":                 {st.State},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(challenge[:])},
+		"code_challenge_method": {"S256"},
+	}
+	if len(a.Scopes) > 0 {
+		q.Set("scope", strings.Join(a.Scopes, " "))
+	}
+	if a.Resource != "" {
+		q.Set("resource", a.Resource)
+	}
+	for k, v := range a.AuthParams {
+		q.Set(k, v)
+	}
+	target := a.AuthorizeURL
+	if strings.Contains(target, "?") {
+		target += "&" + q.Encode()
+	} else {
+		target += "?" + q.Encode()
+	}
+	cs.log.InfoContext(r.Context(), "connect started", "provider", a.Name, "subject", sub)
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (cs *Connections) callbackURL(app string) string {
+	return cs.c.BaseURL + "/" + url.PathEscape(app) + "/callback"
+}
+
+func (cs *Connections) handleCallback(w http.ResponseWriter, r *http.Request) {
+	a, ok := cs.app(w, r)
+	if !ok {
+		return
+	}
+	fail := func(status int, msg string) {
+		cs.page(w, status, pageData{Title: "Connect " + a.display(), Error: msg, Back: cs.ConnectURL(a.Name)})
+	}
+	sub, ok := cs.user(w, r)
+	if !ok {
+		return
+	}
+	ck, err := r.Cookie(stateCookiePrefix + a.Name)
+	http.SetCookie(w, &http.Cookie{Name: stateCookiePrefix + a.Name, Value: "", Path: cs.cookiePath(), MaxAge: -1, HttpOnly: true, Secure: cs.secureCookie(), SameSite: http.SameSiteLaxMode})
+	if err != nil {
+		fail(http.StatusBadRequest, "This sign-in was not started here, or took longer than 10 minutes. Start again from the connect page.")
+		return
+	}
+	b, err := cs.c.Keys.Open(ck.Value, []byte("mcpgate-connect-state"))
+	var st connectState
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		fail(http.StatusBadRequest, "The sign-in state is invalid. Start again from the connect page.")
+		return
+	}
+	q := r.URL.Query()
+	switch {
+	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(st.State)) != 1:
+		cs.log.WarnContext(r.Context(), "connect callback refused: state mismatch", "provider", a.Name, "subject", sub)
+		fail(http.StatusBadRequest, "The sign-in response does not belong to this browser session (state mismatch). Start again from the connect page.")
+		return
+	case st.Sub != sub || st.App != a.Name:
+		fail(http.StatusForbidden, "This sign-in was started by another mcpgate user or for another service. Start again from the connect page.")
+		return
+	case cs.c.Now().Unix() > st.Exp:
+		fail(http.StatusBadRequest, "The sign-in took longer than 10 minutes. Start again from the connect page.")
+		return
+	case q.Get("error") != "":
+		cs.log.InfoContext(r.Context(), "connect refused by provider", "provider", a.Name, "subject", sub, "error", q.Get("error"))
+		fail(http.StatusBadRequest, fmt.Sprintf("%s did not grant access (%s: %s).", a.display(), q.Get("error"), q.Get("error_description")))
+		return
+	case q.Get("code") == "":
+		fail(http.StatusBadRequest, "The sign-in response has no authorization code.")
+		return
+	}
+	if iss := q.Get("iss"); iss != "" { // RFC 9207 mix-up defence when the AS sends it
+		au, _ := url.Parse(a.AuthorizeURL)
+		iu, err := url.Parse(iss)
+		if err != nil || iu.Host != au.Host {
+			fail(http.StatusBadRequest, "The sign-in response came from an unexpected issuer.")
+			return
+		}
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {cs.callbackURL(a.Name)}, "code_verifier": {st.Verifier}}
+	if a.Resource != "" {
+		form.Set("resource", a.Resource)
+	}
+	t, _, err := a.tc.exchange(r.Context(), form, strings.Join(a.Scopes, " "))
+	if err != nil {
+		cs.log.WarnContext(r.Context(), "connect code exchange failed", "provider", a.Name, "subject", sub, "reason", Reason(err), "err", err)
+		fail(http.StatusBadGateway, fmt.Sprintf("%s did not complete the connection (%s). Try again; if it keeps failing, tell your administrator.", a.display(), Reason(err)))
+		return
+	}
+	if err := cs.link(r.Context(), a, sub, t); err != nil {
+		cs.log.ErrorContext(r.Context(), "storing connection failed", "provider", a.Name, "subject", sub, "err", err)
+		fail(http.StatusServiceUnavailable, "The connection could not be saved (storage error). Try again.")
+		return
+	}
+	cs.log.InfoContext(r.Context(), "connection linked", "provider", a.Name, "subject", sub, "refresh_token", t.RefreshToken != "", "expires_at", t.ExpiresAt)
+	dest := cs.c.BaseURL + "/?connected=" + url.QueryEscape(a.Name)
+	if st.Return != "" {
+		dest = st.Return
+	}
+	http.Redirect(w, r, dest, http.StatusSeeOther)
+}
+
+func (cs *Connections) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	sub, ok := cs.user(w, r)
+	if !ok {
+		return
+	}
+	a, ok := cs.app(w, r)
+	if !ok {
+		return
+	}
+	if err := cs.checkCSRF(r, sub); err != nil {
+		cs.page(w, http.StatusForbidden, pageData{Title: "Disconnect " + a.display(), Error: "This request was refused: " + err.Error() + ". Use the button on the connections page.", Back: cs.c.BaseURL + "/"})
+		return
+	}
+	if rec, err := cs.c.Store.GetConnection(r.Context(), sub, a.Name); err == nil && a.RevocationURL != "" {
+		if toks, err := cs.open(rec); err == nil && toks.RefreshToken != "" {
+			cs.revoke(r, a, toks.RefreshToken, "refresh_token")
+		}
+	}
+	if err := cs.c.Store.DeleteConnection(r.Context(), sub, a.Name); err != nil {
+		cs.page(w, http.StatusServiceUnavailable, pageData{Title: "Disconnect " + a.display(), Error: "The connection could not be removed (storage error). Try again.", Back: cs.c.BaseURL + "/"})
+		return
+	}
+	cs.log.InfoContext(r.Context(), "connection removed", "provider", a.Name, "subject", sub)
+	http.Redirect(w, r, cs.c.BaseURL+"/?disconnected="+url.QueryEscape(a.Name), http.StatusSeeOther)
+}
+
+// revoke tells the provider to revoke a token (RFC 7009). Best effort.
+func (cs *Connections) revoke(r *http.Request, a *connApp, tok, hint string) {
+	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, a.RevocationURL, nil)
+	if err != nil {
+		return
+	}
+	if err := a.clientAuth().apply(req, form, a.RevocationURL, cs.c.Now()); err != nil {
+		return
+	}
+	body := form.Encode()
+	req.Body = io.NopCloser(strings.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := a.tc.http.Do(req)
+	if err != nil {
+		cs.log.WarnContext(r.Context(), "revocation failed", "provider", a.Name, "err", scrubErr(err))
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		cs.log.WarnContext(r.Context(), "revocation refused", "provider", a.Name, "status", resp.StatusCode)
+	}
+}
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · mcpgate</title>
+<style>
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1f2328}
+h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
+.err{background:#ffebe9;border:1px solid #ff8182;padding:.75rem;border-radius:6px}.ok{background:#dafbe1;border:1px solid #4ac26b;padding:.75rem;border-radius:6px}
+.broken{color:#cf222e;font-weight:600}button,.btn{font:inherit;padding:.35rem .9rem;border-radius:6px;border:1px solid #8c959f;background:#f6f8fa;cursor:pointer;text-decoration:none;color:inherit}
+.primary{background:#1f883d;color:#fff;border-color:#1a7f37}small{color:#59636e}code{background:#f6f8fa;padding:0 .25rem}
+</style></head><body>
+<h1>{{.Title}}</h1>
+{{if .User}}<p><small>Signed in as <strong>{{.User}}</strong></small></p>{{end}}
+{{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
+{{if .Notice}}<p class="ok" role="status">{{.Notice}}</p>{{end}}
+{{with .App}}
+<p>Connecting lets tools you use through mcpgate act <strong>as you</strong> at <strong>{{.Display}}</strong> ({{.Host}}).</p>
+<ul>
+<li>You will sign in at {{.Display}} and approve access{{if .Scopes}} to: <code>{{.Scopes}}</code>{{end}}.</li>
+{{if .Resource}}<li>Access is limited to <code>{{.Resource}}</code>.</li>{{end}}
+<li>mcpgate stores the tokens encrypted and renews them automatically. Your {{.Display}} password never reaches mcpgate.</li>
+<li>You can disconnect at any time on <a href="{{$.Base}}/">My connections</a>.</li>
+</ul>
+<form method="post" action="{{$.Base}}/{{.Name}}/connect">
+<input type="hidden" name="csrf" value="{{$.CSRF}}">
+{{if $.Returned}}<input type="hidden" name="return" value="{{$.Returned}}">{{end}}
+<button class="primary" type="submit">Connect {{.Display}}</button> <a class="btn" href="{{$.Base}}/">Cancel</a>
+</form>
+{{end}}
+{{if .Rows}}
+<table><thead><tr><th>Service</th><th>Status</th><th>Access</th><th></th></tr></thead><tbody>
+{{range .Rows}}<tr>
+<td><strong>{{.Display}}</strong></td>
+<td>{{if .Broken}}<span class="broken">{{.Status}}</span>{{else}}{{.Status}}{{end}}{{if .Since}}<br><small>since {{.Since}}</small>{{end}}</td>
+<td>{{if .Scope}}<code>{{.Scope}}</code>{{end}}</td>
+<td>{{if or (not .Connected) .Broken}}<a class="btn primary" href="{{.ConnectURL}}">{{if .Broken}}Reconnect{{else}}Connect{{end}}</a>{{end}}
+{{if .Connected}}<form method="post" action="{{.DisconnectURL}}" style="display:inline"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">Disconnect</button></form>{{end}}</td>
+</tr>{{end}}
+</tbody></table>
+{{end}}
+{{if .Back}}<p><a href="{{.Back}}">Back</a></p>{{end}}
+</body></html>
+`))

@@ -1,0 +1,150 @@
+package upstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+)
+
+// RouteCredentials adapts a Provider to the gateway's consumer-side seam
+// (gateway.UpstreamCredentials: UpstreamHeaders(ctx, principal, request)). It reads the
+// caller's raw bearer token from the incoming request, for the modes that exchange it.
+type RouteCredentials struct {
+	Provider Provider
+	Route    string
+	// ReturnURL optionally computes where connect pages send the user back to.
+	ReturnURL func(r *http.Request) string
+}
+
+// UpstreamHeaders implements gateway.UpstreamCredentials. Errors are this package's typed
+// errors; the gateway renders them with Explain.
+func (rc RouteCredentials) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
+	req := Request{Principal: p, Route: rc.Route, Token: BearerToken(r)}
+	if rc.ReturnURL != nil {
+		req.ReturnURL = rc.ReturnURL(r)
+	}
+	c, err := rc.Provider.Credential(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return c.Header, nil
+}
+
+// BearerToken returns the bearer token of an incoming request ("" if none).
+func BearerToken(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// Outcome kinds.
+const (
+	OutcomeUserAction         = "user_action"         // send the user to URL (URL elicitation -32042 / tool error)
+	OutcomeConsentRequired    = "consent_required"    // an administrator must grant consent
+	OutcomeInsufficientClaims = "insufficient_claims" // 401 with a claims challenge
+	OutcomeFailure            = "failure"             // upstream credential failure (502/503)
+)
+
+// JSONRPCURLElicitationRequired is the MCP 2025-11-25 URLElicitationRequiredError code.
+const JSONRPCURLElicitationRequired = -32042
+
+// Outcome says how the gateway should answer the MCP client when a provider fails. Every
+// field is safe to show the client (no secrets).
+type Outcome struct {
+	Kind string
+	// Reason is the stable code for audit and logs.
+	Reason string
+	// HTTPStatus for the response when the failure is not carried inside a JSON-RPC
+	// result: 200 for user actions (JSON-RPC error or tool error), 401 for claims
+	// challenges, 403 for missing consent, 502 for permanent and 503 for transient
+	// failures.
+	HTTPStatus int
+	// Message is one sentence for the user: what happened and what to do.
+	Message string
+	// URL is the page the user must open (user actions).
+	URL string
+	// ElicitationID is a stable id for the URL elicitation (same connection, same id).
+	ElicitationID string
+	// Claims is the raw claims challenge (insufficient_claims).
+	Claims string
+	// Retryable: the same call may succeed later without user action.
+	Retryable bool
+}
+
+// Explain maps a provider error to what the client should see.
+func Explain(route string, err error) Outcome {
+	var (
+		nua *NeedsUserAction
+		cr  *ConsentRequired
+		cc  *ClaimsChallenge
+		f   *Failure
+	)
+	switch {
+	case errors.As(err, &nua):
+		sum := sha256.Sum256([]byte(nua.Provider + "|" + nua.Reason + "|" + nua.URL))
+		return Outcome{Kind: OutcomeUserAction, Reason: nua.Reason, HTTPStatus: http.StatusOK, URL: nua.URL,
+			ElicitationID: "mcpgate-" + hex.EncodeToString(sum[:8]),
+			Message:       fmt.Sprintf("%s. Open %s, then retry.", capitalize(nua.Message), nua.URL)}
+	case errors.As(err, &cr):
+		return Outcome{Kind: OutcomeConsentRequired, Reason: "consent_required", HTTPStatus: http.StatusForbidden,
+			Message: fmt.Sprintf("Route %s: admin consent is missing for app %s scope %s. An administrator must grant admin consent to app %s for %s; signing in again will not help.", route, cr.App, cr.Scope, cr.App, cr.Scope)}
+	case errors.As(err, &cc):
+		return Outcome{Kind: OutcomeInsufficientClaims, Reason: "interaction_required", HTTPStatus: http.StatusUnauthorized, Claims: cc.Claims,
+			Message: fmt.Sprintf("Route %s: your organisation requires additional sign-in (for example multi-factor authentication) for this tool. Sign in again.", route)}
+	case errors.As(err, &f):
+		o := Outcome{Kind: OutcomeFailure, Reason: f.Reason, HTTPStatus: http.StatusBadGateway, Retryable: !f.Permanent}
+		if !f.Permanent {
+			o.HTTPStatus = http.StatusServiceUnavailable
+		}
+		switch f.Reason {
+		case ReasonIdPUnreachable, ReasonIdPError:
+			o.Message = fmt.Sprintf("Route %s: the identity provider that issues the upstream credential is unavailable (%s). Try again shortly.", route, f.Reason)
+		case ReasonExchangeRefused:
+			o.Message = fmt.Sprintf("Route %s: the identity provider refused to issue an upstream credential for your token (%s). Sign in again; if it persists, tell your administrator.", route, f.IdPError)
+		case ReasonNoCallerToken, ReasonNoPrincipal:
+			o.HTTPStatus = http.StatusUnauthorized
+			o.Message = fmt.Sprintf("Route %s: this tool acts as you, so you must be signed in.", route)
+		default:
+			o.Message = fmt.Sprintf("Route %s: mcpgate could not obtain the upstream credential (%s); this is a configuration problem, tell your administrator.", route, f.Reason)
+		}
+		return o
+	}
+	return Outcome{Kind: OutcomeFailure, Reason: "internal", HTTPStatus: http.StatusBadGateway,
+		Message: fmt.Sprintf("Route %s: mcpgate could not obtain the upstream credential; see the gateway log.", route)}
+}
+
+// JSONRPCError returns the JSON-RPC error object for a user action, for clients that
+// support URL elicitation (MCP 2025-11-25): code -32042 with data.elicitations.
+func (o Outcome) JSONRPCError() map[string]any {
+	return map[string]any{
+		"code":    JSONRPCURLElicitationRequired,
+		"message": o.Message,
+		"data": map[string]any{"elicitations": []any{map[string]any{
+			"mode": "url", "elicitationId": o.ElicitationID, "url": o.URL, "message": o.Message,
+		}}},
+	}
+}
+
+// ToolError returns a tools/call result carrying the message (isError), for clients
+// without URL elicitation; the URL is in the text so the user can open it.
+func (o Outcome) ToolError() map[string]any {
+	return map[string]any{"isError": true, "content": []any{map[string]any{"type": "text", "text": o.Message}}}
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,76 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestExplain(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		kind   string
+		status int
+		says   []string
+	}{
+		{"missing connection", &NeedsUserAction{Provider: "gh", URL: "https://mcp.example.com/connections/gh/connect", Reason: "connection_missing", Message: "connect your GitHub account to mcpgate first"},
+			OutcomeUserAction, 200, []string{"Connect your GitHub account", "https://mcp.example.com/connections/gh/connect", "retry"}},
+		{"consent", &ConsentRequired{App: "app-1", Scope: "api://files/.default"}, OutcomeConsentRequired, 403, []string{"admin consent is missing for app app-1 scope api://files/.default"}},
+		{"claims", &ClaimsChallenge{Claims: `{"access_token":{}}`}, OutcomeInsufficientClaims, 401, []string{"additional sign-in"}},
+		{"idp down", &Failure{Reason: ReasonIdPUnreachable}, OutcomeFailure, 503, []string{"unavailable", "Try again"}},
+		{"refused", &Failure{Reason: ReasonExchangeRefused, Permanent: true, IdPError: "invalid_grant"}, OutcomeFailure, 502, []string{"refused", "invalid_grant"}},
+		{"config", &Failure{Reason: ReasonInvalidClient, Permanent: true}, OutcomeFailure, 502, []string{"configuration problem", "invalid_client"}},
+		{"anonymous", &Failure{Reason: ReasonNoPrincipal, Permanent: true}, OutcomeFailure, 401, []string{"signed in"}},
+		{"unknown", errors.New("boom"), OutcomeFailure, 502, []string{"gateway log"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Explain("files", tt.err)
+			if o.Kind != tt.kind || o.HTTPStatus != tt.status {
+				t.Fatalf("outcome = %+v", o)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(o.Message, s) {
+					t.Errorf("message %q does not say %q", o.Message, s)
+				}
+			}
+		})
+	}
+	o := Explain("files", &NeedsUserAction{Provider: "gh", URL: "https://x/c", Reason: "connection_missing", Message: "m"})
+	b, _ := json.Marshal(o.JSONRPCError())
+	var e struct {
+		Code int `json:"code"`
+		Data struct {
+			Elicitations []struct{ Mode, ElicitationID, URL string } `json:"elicitations"`
+		} `json:"data"`
+	}
+	json.Unmarshal(b, &e)
+	if e.Code != -32042 || len(e.Data.Elicitations) != 1 || e.Data.Elicitations[0].Mode != "url" || e.Data.Elicitations[0].URL != "https://x/c" || e.Data.Elicitations[0].ElicitationID == "" {
+		t.Fatalf("JSON-RPC error = %s", b)
+	}
+	if o2 := Explain("files", &NeedsUserAction{Provider: "gh", URL: "https://x/c", Reason: "connection_missing", Message: "m"}); o2.ElicitationID != o.ElicitationID {
+		t.Fatal("elicitation id is not stable for the same connection")
+	}
+	if !strings.Contains(toJSON(o.ToolError()), "https://x/c") {
+		t.Fatal("tool error lacks the URL")
+	}
+}
+
+func toJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestRouteCredentialsReadsCallerToken(t *testing.T) {
+	ts := newTokenServer(t, okToken("downstream"))
+	p, _ := NewOBO(OBOConfig{TokenURL: ts.URL, Auth: ClientSecretPost{ID: "a", Secret: "b"}, Scopes: []string{"api://x/.default"}})
+	rc := RouteCredentials{Provider: p, Route: "files"}
+	r := httptest.NewRequest(http.MethodPost, "/files/mcp", nil)
+	r.Header.Set("Authorization", "bearer "+callerToken)
+	h, err := rc.UpstreamHeaders(context.Background(), callerReq().Principal, r)
+	if err != nil || h.Get("Authorization") != "Bearer downstream" || ts.last(t).Get("assertion") != callerToken {
+		t.Fatalf("headers %v err %v", h, err)
+	}
+}

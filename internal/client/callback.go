@@ -1,0 +1,113 @@
+package client
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// callback is the loopback redirect listener (RFC 8252 §7.3) on 127.0.0.1.
+type callback struct {
+	ln     net.Listener
+	srv    *http.Server
+	mu     sync.Mutex
+	state  string
+	result chan callbackResult
+}
+
+type callbackResult struct {
+	code string
+	err  error
+}
+
+const callbackPath = "/callback"
+
+func listenCallback(port int) (*callback, error) {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return nil, fmt.Errorf("listening for the sign-in redirect on 127.0.0.1:%d: %w (pick another --redirect-port)", port, err)
+	}
+	cb := &callback{ln: ln, result: make(chan callbackResult, 1)}
+	mux := http.NewServeMux()
+	mux.HandleFunc(callbackPath, cb.handle)
+	cb.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go cb.srv.Serve(ln)
+	return cb, nil
+}
+
+func (cb *callback) RedirectURI() string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", cb.ln.Addr().(*net.TCPAddr).Port, callbackPath)
+}
+
+// Expect arms the listener for one redirect carrying state.
+func (cb *callback) Expect(state string) {
+	cb.mu.Lock()
+	cb.state = state
+	cb.mu.Unlock()
+}
+
+func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Cache-Control", "no-store")
+	q := r.URL.Query()
+	cb.mu.Lock()
+	want := cb.state
+	ok := want != "" && subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(want)) == 1
+	if ok {
+		cb.state = "" // single use
+	}
+	cb.mu.Unlock()
+	if !ok {
+		// A stray or replayed redirect: ignore it and keep waiting for the real one.
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, page("Sign-in link not recognised", "This sign-in response does not match the sign-in in progress (missing, used or wrong state). Start the sign-in again from mcpgate."))
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		msg := e
+		if d := q.Get("error_description"); d != "" {
+			msg += ": " + d
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, page("Sign-in failed", msg))
+		cb.result <- callbackResult{err: fmt.Errorf("the authorization server refused the sign-in: %s", msg)}
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, page("Sign-in failed", "The redirect carried no authorization code."))
+		cb.result <- callbackResult{err: errors.New("the authorization redirect carried no code")}
+		return
+	}
+	fmt.Fprint(w, page("Signed in", "mcpgate has your sign-in. You can close this tab."))
+	cb.result <- callbackResult{code: code}
+}
+
+func page(title, msg string) string {
+	return "<!doctype html><meta charset=utf-8><title>" + html.EscapeString(title) + "</title>" +
+		"<body style=\"font-family:sans-serif;margin:3em\"><h1>" + html.EscapeString(title) + "</h1><p>" + html.EscapeString(msg) + "</p>"
+}
+
+// Wait returns the authorization code, or the error of the redirect.
+func (cb *callback) Wait(ctx context.Context) (string, error) {
+	select {
+	case r := <-cb.result:
+		return r.code, r.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("waiting for the browser sign-in: %w", ctx.Err())
+	}
+}
+
+func (cb *callback) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	cb.srv.Shutdown(ctx)
+}

@@ -1,0 +1,197 @@
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+)
+
+// ErrSSRFBlocked: a client metadata document URL resolved to an address we refuse to fetch.
+var ErrSSRFBlocked = errors.New("address not allowed")
+
+// cimdFetcher fetches client ID metadata documents (draft-ietf-oauth-client-id-metadata-document)
+// with SSRF guards: https only, public addresses only (checked on the connected address,
+// so after DNS resolution and on every redirect), a size and time limit, and a cache.
+type cimdFetcher struct {
+	opts   CIMDOptions
+	client *http.Client
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	cache map[string]cimdEntry
+	// one fetch per URL at a time
+	inflight map[string]*sync.Mutex
+}
+
+type cimdEntry struct {
+	client  store.Client
+	err     error
+	expires time.Time
+}
+
+func isForbiddenAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return !ip.IsValid() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) || // CGNAT
+		netip.MustParsePrefix("192.0.0.0/24").Contains(ip) ||
+		netip.MustParsePrefix("198.18.0.0/15").Contains(ip) ||
+		netip.MustParsePrefix("64:ff9b::/96").Contains(ip)
+}
+
+func newCIMDFetcher(opts CIMDOptions, client *http.Client, log *slog.Logger) *cimdFetcher {
+	f := &cimdFetcher{opts: opts, log: log, cache: map[string]cimdEntry{}, inflight: map[string]*sync.Mutex{}}
+	if client == nil {
+		dialer := &net.Dialer{Timeout: opts.Timeout}
+		if !opts.AllowPrivateAddresses {
+			dialer.Control = func(network, address string, _ syscall.RawConn) error {
+				ap, err := netip.ParseAddrPort(address)
+				if err != nil || isForbiddenAddr(ap.Addr()) {
+					return fmt.Errorf("%w: %s is private, loopback or otherwise internal", ErrSSRFBlocked, address)
+				}
+				return nil
+			}
+		}
+		client = &http.Client{
+			Timeout: opts.Timeout,
+			Transport: &http.Transport{
+				Proxy:                 nil, // never via a proxy: the address check must see the real peer
+				DialContext:           dialer.DialContext,
+				TLSHandshakeTimeout:   opts.Timeout,
+				ResponseHeaderTimeout: opts.Timeout,
+				MaxIdleConns:          10,
+				IdleConnTimeout:       30 * time.Second,
+			},
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) >= 3 {
+					return errors.New("too many redirects")
+				}
+				if req.URL.Scheme != "https" && !opts.AllowPrivateAddresses {
+					return fmt.Errorf("redirect to %s is not https", req.URL.Redacted())
+				}
+				return nil
+			},
+		}
+	}
+	f.client = client
+	return f
+}
+
+func (f *cimdFetcher) get(ctx context.Context, id string) (store.Client, error) {
+	f.mu.Lock()
+	if e, ok := f.cache[id]; ok && time.Now().Before(e.expires) {
+		f.mu.Unlock()
+		return e.client, e.err
+	}
+	lock := f.inflight[id]
+	if lock == nil {
+		lock = &sync.Mutex{}
+		f.inflight[id] = lock
+	}
+	f.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	f.mu.Lock()
+	if e, ok := f.cache[id]; ok && time.Now().Before(e.expires) {
+		f.mu.Unlock()
+		return e.client, e.err
+	}
+	f.mu.Unlock()
+
+	c, err := f.fetch(ctx, id)
+	ttl := f.opts.CacheTTL
+	if err != nil {
+		ttl = 30 * time.Second // failures are cached briefly so a bad URL cannot be used to hammer a host
+	}
+	f.mu.Lock()
+	if len(f.cache) > 10000 {
+		clear(f.cache)
+	}
+	f.cache[id] = cimdEntry{client: c, err: err, expires: time.Now().Add(ttl)}
+	delete(f.inflight, id)
+	f.mu.Unlock()
+	return c, err
+}
+
+type cimdDocument struct {
+	ClientID                string   `json:"client_id"`
+	ClientName              string   `json:"client_name"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	Scope                   string   `json:"scope"`
+}
+
+func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, error) {
+	u, err := url.Parse(id)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("client_id %q is not a URL", id)
+	}
+	if u.Scheme != "https" && !(f.opts.AllowPrivateAddresses && u.Scheme == "http") {
+		return store.Client{}, fmt.Errorf("client_id URL must be https")
+	}
+	if u.Path == "" || u.Path == "/" || u.Fragment != "" || u.User != nil {
+		return store.Client{}, fmt.Errorf("client_id URL must have a path and no fragment or credentials")
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("fetching client metadata: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return store.Client{}, fmt.Errorf("fetching client metadata: HTTP %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, f.opts.MaxBytes+1))
+	if err != nil {
+		return store.Client{}, fmt.Errorf("reading client metadata: %w", err)
+	}
+	if int64(len(body)) > f.opts.MaxBytes {
+		return store.Client{}, fmt.Errorf("client metadata document is larger than %d bytes", f.opts.MaxBytes)
+	}
+	var doc cimdDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return store.Client{}, fmt.Errorf("client metadata document is not JSON: %w", err)
+	}
+	if doc.ClientID != id {
+		return store.Client{}, fmt.Errorf("client metadata document's client_id %q does not equal its URL", doc.ClientID)
+	}
+	if len(doc.RedirectURIs) == 0 {
+		return store.Client{}, errors.New("client metadata document has no redirect_uris")
+	}
+	for _, r := range doc.RedirectURIs {
+		if err := validateRedirectURI(r, nil); err != nil {
+			return store.Client{}, err
+		}
+	}
+	if doc.TokenEndpointAuthMethod != "" && doc.TokenEndpointAuthMethod != "none" {
+		return store.Client{}, fmt.Errorf("token_endpoint_auth_method %q is not supported for metadata-document clients; use none", doc.TokenEndpointAuthMethod)
+	}
+	grants := doc.GrantTypes
+	if len(grants) == 0 {
+		grants = []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken)}
+	}
+	name := doc.ClientName
+	if name == "" {
+		name = u.Host
+	}
+	f.log.InfoContext(ctx, "client metadata document fetched", "client_id", id, "client_name", name, "redirect_hosts", redirectHosts(doc.RedirectURIs))
+	return store.Client{ID: id, Name: name, RedirectURIs: doc.RedirectURIs, GrantTypes: grants, Source: "cimd", CreatedAt: time.Now()}, nil
+}

@@ -1,0 +1,95 @@
+package authserver
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+)
+
+// handleDevice is the verification page of the device authorization grant (RFC 8628 §3.3):
+// the user enters the code shown on the device, signs in (unless a session exists) and
+// approves or denies.
+func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, signedIn := s.getSession(r)
+	data := pageData{Title: "Connect a device", SignedIn: signedIn}
+	if signedIn {
+		if id, err := s.lookupIdentity(ctx, sess.UserID); err == nil {
+			data.UserName = id.Username
+		} else {
+			data.SignedIn, signedIn = false, false
+		}
+	}
+	switch r.Method {
+	case http.MethodGet:
+		data.UserCode = r.URL.Query().Get("user_code")
+		data.CSRF = s.csrfToken(w, r, "device")
+		s.render(w, http.StatusOK, "device.html", data)
+	case http.MethodPost:
+		data.UserCode = strings.ToUpper(strings.TrimSpace(r.PostFormValue("user_code")))
+		data.Username = r.PostFormValue("username")
+		fail := func(status int, msg string) {
+			data.Error = msg
+			data.CSRF = s.csrfToken(w, r, "device")
+			s.render(w, status, "device.html", data)
+		}
+		if !s.checkCSRF(r, "device") {
+			fail(http.StatusForbidden, "The form expired or was opened in another window. Please try again.")
+			return
+		}
+		d, err := s.store.GetDeviceAuthByUserCode(ctx, data.UserCode)
+		if errors.Is(err, store.ErrNotFound) {
+			fail(http.StatusBadRequest, "This code is not valid. Check the code shown on your device and type it again.")
+			return
+		}
+		if err != nil {
+			fail(http.StatusInternalServerError, "Something went wrong. Please try again.")
+			return
+		}
+		if !s.opts.Now().Before(d.ExpiresAt) {
+			fail(http.StatusBadRequest, "This code has expired. Start the sign-in on your device again to get a new code.")
+			return
+		}
+		if d.State != store.DevicePending {
+			fail(http.StatusBadRequest, "This code was already used. Start the sign-in on your device again to get a new code.")
+			return
+		}
+		userID := sess.UserID
+		if !signedIn {
+			ident, status, msg := s.authenticate(r, strings.TrimSpace(data.Username), r.PostFormValue("password"))
+			if msg != "" {
+				fail(status, msg)
+				return
+			}
+			userID = ident.UserID
+			s.setSession(w, userID, s.opts.Now())
+		}
+		approve := r.PostFormValue("action") == "approve"
+		_, err = s.store.UpdateDeviceAuth(ctx, d.DeviceCodeHash, func(d *store.DeviceAuth) error {
+			if d.State != store.DevicePending {
+				return errors.New("already decided")
+			}
+			d.UserID, d.AuthTime = userID, s.opts.Now()
+			d.State = store.DeviceDenied
+			if approve {
+				d.State = store.DeviceApproved
+			}
+			return nil
+		})
+		if err != nil {
+			fail(http.StatusBadRequest, "This code was already used. Start the sign-in on your device again to get a new code.")
+			return
+		}
+		s.log.InfoContext(ctx, "device authorization decided", "client_id", d.ClientID, "sub", userID, "approved", approve)
+		if approve {
+			s.message(w, http.StatusOK, "Device connected", "Your device is now connected. You can close this window and return to it.", "")
+		} else {
+			s.message(w, http.StatusOK, "Access denied", "You denied access. The device will not be connected.", "")
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}

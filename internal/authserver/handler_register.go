@@ -1,0 +1,160 @@
+package authserver
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+)
+
+// registrationRequest is the RFC 7591 client metadata we understand.
+type registrationRequest struct {
+	RedirectURIs            []string `json:"redirect_uris"`
+	ClientName              string   `json:"client_name,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+}
+
+type registrationResponse struct {
+	ClientID                string   `json:"client_id"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	ClientName              string   `json:"client_name,omitempty"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	Scope                   string   `json:"scope,omitempty"`
+}
+
+// handleRegister is dynamic client registration (RFC 7591).
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	// Browser-based MCP clients register cross-origin; no credentials are involved.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "POST")
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+		w.Header().Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if s.opts.Registration == RegistrationOff {
+		writeOAuthError(w, http.StatusForbidden, "access_denied", "dynamic client registration is turned off on this server; ask the administrator for a client_id")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST with a JSON body (RFC 7591)")
+		return
+	}
+	ip := clientIP(r)
+	if n, _, err := s.store.RecordLoginFailure(r.Context(), "register:"+ip, s.opts.Now(), time.Hour); err == nil && n > s.opts.RegistrationsPerIPPerHour {
+		if n == s.opts.RegistrationsPerIPPerHour+1 {
+			s.log.WarnContext(r.Context(), "client registration rate limit reached", "ip", ip, "limit_per_hour", s.opts.RegistrationsPerIPPerHour)
+		}
+		w.Header().Set("Retry-After", "3600")
+		writeOAuthError(w, http.StatusTooManyRequests, "invalid_request", "too many client registrations from this address; reuse the client_id you registered, or try again in an hour")
+		return
+	}
+	var req registrationRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON object of client metadata (RFC 7591 §2): "+err.Error())
+		return
+	}
+	var allowed []string
+	if s.opts.Registration == RegistrationAllowedHosts {
+		allowed = s.opts.RegistrationAllowedHosts
+		if allowed == nil {
+			allowed = []string{}
+		}
+	}
+	if len(req.GrantTypes) == 0 {
+		req.GrantTypes = []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken)}
+	}
+	for _, g := range req.GrantTypes {
+		switch oidc.GrantType(g) {
+		case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeDeviceCode, oidc.GrantTypeClientCredentials, oidc.GrantTypeTokenExchange:
+		default:
+			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "grant type "+g+" is not supported; use authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code, client_credentials or token exchange")
+			return
+		}
+	}
+	if slices.Contains(req.GrantTypes, string(oidc.GrantTypeCode)) && len(req.RedirectURIs) == 0 {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required for the authorization_code grant")
+		return
+	}
+	for _, u := range req.RedirectURIs {
+		if err := validateRedirectURI(u, allowed); err != nil {
+			s.log.WarnContext(r.Context(), "client registration refused", "reason", err.Error(), "ip", clientIP(r))
+			writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
+			return
+		}
+	}
+	if len(req.ResponseTypes) == 0 {
+		req.ResponseTypes = []string{"code"}
+	}
+	if len(req.ResponseTypes) != 1 || req.ResponseTypes[0] != "code" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "only response_types [\"code\"] is supported")
+		return
+	}
+	method := req.TokenEndpointAuthMethod
+	if method == "" {
+		method = "none"
+	}
+	var secret string
+	switch method {
+	case "none":
+		if slices.Contains(req.GrantTypes, string(oidc.GrantTypeClientCredentials)) {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "client_credentials needs a confidential client: set token_endpoint_auth_method to client_secret_basic")
+			return
+		}
+	case "client_secret_basic", "client_secret_post":
+		secret = randomToken(32)
+	default:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "token_endpoint_auth_method "+method+" is not supported; use none, client_secret_basic or client_secret_post")
+		return
+	}
+	name := strings.TrimSpace(req.ClientName)
+	if len(name) > 100 {
+		name = name[:100]
+	}
+	now := s.opts.Now()
+	c := store.Client{ID: "dcr_" + randomToken(18), Name: name, RedirectURIs: req.RedirectURIs, GrantTypes: req.GrantTypes,
+		Source: "dcr", CreatedAt: now, ExpiresAt: s.registeredClientExpiry(now)}
+	if req.Scope != "" {
+		c.Scopes = strings.Fields(req.Scope)
+	}
+	if secret != "" {
+		c.SecretHash = hashToken(secret)
+	}
+	if err := s.store.CreateClient(r.Context(), c); err != nil {
+		s.log.ErrorContext(r.Context(), "saving registered client failed", "err", err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "the client could not be saved; try again")
+		return
+	}
+	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method)
+	resp := registrationResponse{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: now.Unix(), RedirectURIs: c.RedirectURIs,
+		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope}
+	if secret != "" {
+		zero := int64(0)
+		resp.ClientSecretExpiresAt = &zero
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}

@@ -1,0 +1,320 @@
+package authserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+)
+
+// handleToken validates resource indicators for every grant, answers token exchange
+// itself, and hands everything else to op.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions { // CORS preflight: op's CORS handler answers it
+		s.provider.ServeHTTP(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
+		return
+	}
+	if res := paramsFrom(r.Context()).resources; len(res) > 0 {
+		if _, oerr := s.resolveResources(res); oerr != nil {
+			s.log.InfoContext(r.Context(), "token request refused", "error", "invalid_target", "resource", res)
+			writeOAuthError(w, http.StatusBadRequest, "invalid_target", oerr.Description)
+			return
+		}
+	}
+	if r.PostFormValue("grant_type") == string(oidc.GrantTypeTokenExchange) {
+		s.handleTokenExchange(w, r)
+		return
+	}
+	rec := &bufferedResponse{header: http.Header{}}
+	s.provider.ServeHTTP(rec, r)
+	rec.flushTo(w, paramsFrom(r.Context()).note)
+}
+
+// defaultErrorDescriptions explain op's bare errors.
+var defaultErrorDescriptions = map[string]string{
+	"invalid_grant":          "the code, refresh token or device code is invalid, expired, already used, or was issued to another client (or the code_verifier/redirect_uri does not match)",
+	"invalid_client":         "client authentication failed: check client_id and client_secret (public clients send only client_id)",
+	"unauthorized_client":    "this client is not allowed to use this grant type",
+	"unsupported_grant_type": "this grant type is not supported; see grant_types_supported in the metadata",
+	"invalid_scope":          "a requested scope is not allowed",
+}
+
+// bufferedResponse holds op's token response so that an error without a description can
+// be given one.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) flushTo(w http.ResponseWriter, note *string) {
+	body := b.body.Bytes()
+	if b.status >= 400 {
+		var e map[string]any
+		if json.Unmarshal(body, &e) == nil {
+			if d, _ := e["error_description"].(string); d == "" {
+				code, _ := e["error"].(string)
+				desc := defaultErrorDescriptions[code]
+				if note != nil && *note != "" {
+					desc = *note
+				}
+				if desc != "" {
+					e["error_description"] = desc
+					body, _ = json.Marshal(e)
+				}
+			}
+		}
+	}
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	w.Write(body)
+}
+
+// AccessClaims are the claims of mcpgate access tokens.
+type AccessClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  jwt.Audience     `json:"aud"`
+	Expiry    *jwt.NumericDate `json:"exp"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
+	ID        string           `json:"jti"`
+	ClientID  string           `json:"client_id"`
+	Scope     string           `json:"scope,omitempty"`
+	Email     string           `json:"email,omitempty"`
+	Name      string           `json:"name,omitempty"`
+	Username  string           `json:"preferred_username,omitempty"`
+	Groups    []string         `json:"groups,omitempty"`
+	Actor     map[string]any   `json:"act,omitempty"`
+}
+
+// VerifyAccessToken checks an access token issued by this server: signature (published
+// keys), issuer, expiry, audience (when audience is not empty) and revocation.
+func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) (*AccessClaims, map[string]any, error) {
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil {
+		return nil, nil, authn.Reject("malformed", "the access token is not a signed JWT")
+	}
+	if len(tok.Headers) != 1 {
+		return nil, nil, authn.Reject("malformed", "the access token must have exactly one signature")
+	}
+	kid := tok.Headers[0].KeyID
+	keys, err := s.keys.public(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	var key any
+	for _, k := range keys {
+		if k.ID() == kid && string(k.Algorithm()) == tok.Headers[0].Algorithm {
+			key = k.Key()
+		}
+	}
+	if key == nil {
+		return nil, nil, authn.Reject("unknown_kid", "the access token was signed with an unknown key; get a new token")
+	}
+	var c AccessClaims
+	var all map[string]any
+	if err := tok.Claims(key, &c, &all); err != nil {
+		return nil, nil, authn.Reject("bad_signature", "the access token signature is invalid")
+	}
+	// ID tokens are signed with the same keys; they are not access tokens.
+	if _, ok := all["at_hash"]; ok || all["nonce"] != nil || c.ID == "" {
+		return nil, nil, authn.Reject("not_access_token", "this is not an access token (an ID token?); send the access_token from the token response")
+	}
+	if c.Issuer != s.issuer {
+		return nil, nil, authn.Reject("wrong_issuer", "the access token was issued by %q, not by %s", c.Issuer, s.issuer)
+	}
+	now := s.opts.Now()
+	if c.Expiry == nil || !now.Before(c.Expiry.Time().Add(30*time.Second)) {
+		return nil, nil, authn.Reject("expired", "the access token has expired; refresh it or sign in again")
+	}
+	if c.NotBefore != nil && now.Add(30*time.Second).Before(c.NotBefore.Time()) {
+		return nil, nil, authn.Reject("not_yet_valid", "the access token is not valid yet; check the clock")
+	}
+	if audience != "" {
+		want, _ := CanonicalResource(audience)
+		if !slices.Contains([]string(c.Audience), want) && !slices.Contains([]string(c.Audience), audience) {
+			return nil, nil, authn.Reject("wrong_audience", "the access token is for %v, not for %s; request a token with resource=%s", []string(c.Audience), want, want)
+		}
+	}
+	if c.ID != "" {
+		revoked, err := s.store.AccessTokenRevoked(ctx, c.ID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("checking revocation: %w", err)
+		}
+		if revoked {
+			return nil, nil, authn.Reject("revoked", "the access token was revoked; sign in again")
+		}
+	}
+	return &c, all, nil
+}
+
+// Verifier returns an authn.Verifier for tokens of this server whose audience includes
+// resource: what the gateway uses in-process, with no extra configuration.
+func (s *Server) Verifier(resource string) authn.Verifier {
+	return authn.VerifierFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
+		c, all, err := s.VerifyAccessToken(ctx, token, resource)
+		if err != nil {
+			return nil, err
+		}
+		p := &authn.Principal{Subject: c.Subject, Email: c.Email, Name: c.Name, Groups: c.Groups, Scopes: strings.Fields(c.Scope),
+			ClientID: c.ClientID, Issuer: c.Issuer, Audience: []string(c.Audience), Claims: all, TokenHash: authn.HashToken(token)}
+		if c.Expiry != nil {
+			p.ExpiresAt = c.Expiry.Time()
+		}
+		if c.IssuedAt != nil {
+			p.IssuedAt = c.IssuedAt.Time()
+		}
+		return p, nil
+	})
+}
+
+// mint signs an access token with the current key.
+func (s *Server) mint(ctx context.Context, c AccessClaims, extra map[string]any) (string, error) {
+	k, err := s.keys.signing(ctx)
+	if err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.SignatureAlgorithm(), Key: k.priv}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", k.ID()))
+	if err != nil {
+		return "", err
+	}
+	b := jwt.Signed(signer).Claims(c)
+	if extra != nil {
+		b = b.Claims(extra)
+	}
+	return b.Serialize()
+}
+
+// handleTokenExchange implements RFC 8693 for access tokens of this server: a confidential
+// client with the token-exchange grant trades a user's access token for one whose audience
+// is another resource of this gateway (aud = resource), with "act" naming the client.
+func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
+	}
+	client, err := s.clients.authenticate(ctx, id, secret)
+	if err != nil {
+		var oe *oidc.Error
+		desc := "client authentication failed"
+		if errors.As(err, &oe) {
+			desc = oe.Description
+		}
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", desc)
+		return
+	}
+	if !slices.Contains(client.GrantTypes, string(oidc.GrantTypeTokenExchange)) {
+		writeOAuthError(w, http.StatusBadRequest, "unauthorized_client", "this client may not use token exchange; add urn:ietf:params:oauth:grant-type:token-exchange to its grant types")
+		return
+	}
+	if t := r.PostFormValue("subject_token_type"); t != string(oidc.AccessTokenType) {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "subject_token_type must be urn:ietf:params:oauth:token-type:access_token")
+		return
+	}
+	if t := r.PostFormValue("requested_token_type"); t != "" && t != string(oidc.AccessTokenType) && t != string(oidc.JWTTokenType) {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "requested_token_type must be an access token")
+		return
+	}
+	subject, _, err := s.VerifyAccessToken(ctx, r.PostFormValue("subject_token"), "")
+	if err != nil {
+		var ae *authn.Error
+		if errors.As(err, &ae) {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "subject_token: "+ae.Description)
+			return
+		}
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "the subject token could not be checked; try again")
+		return
+	}
+	targets := append(slices.Clone(r.Form["resource"]), r.Form["audience"]...)
+	aud, oerr := s.resolveResources(targets)
+	if oerr != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_target", oerr.Description)
+		return
+	}
+	if len(aud) == 0 {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_target", "name the resource the new token is for with resource=<MCP server URL>")
+		return
+	}
+	have := strings.Fields(subject.Scope)
+	scopes := have
+	if sc := r.PostFormValue("scope"); sc != "" {
+		scopes = strings.Fields(sc)
+		for _, x := range scopes {
+			if !slices.Contains(have, x) {
+				writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "scope "+x+" is not in the subject token; a token exchange can only keep or narrow scopes")
+				return
+			}
+		}
+	}
+	now := s.opts.Now()
+	c := *subject
+	c.Audience = aud
+	c.IssuedAt, c.NotBefore = jwt.NewNumericDate(now), jwt.NewNumericDate(now)
+	exp := now.Add(s.opts.AccessTokenLifetime)
+	if subject.Expiry != nil && subject.Expiry.Time().Before(exp) {
+		exp = subject.Expiry.Time() // never outlive the subject token
+	}
+	c.Expiry = jwt.NewNumericDate(exp)
+	c.ID = randomToken(16)
+	c.Scope = strings.Join(scopes, " ")
+	c.Actor = map[string]any{"sub": client.ID}
+	c.ClientID = client.ID
+	tok, err := s.mint(ctx, c, nil)
+	if err != nil {
+		s.log.ErrorContext(ctx, "signing exchanged token failed", "err", err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "the token could not be signed; try again")
+		return
+	}
+	s.log.InfoContext(ctx, "token exchanged", "client_id", client.ID, "sub", c.Subject, "aud", aud)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":      tok,
+		"issued_token_type": oidc.AccessTokenType,
+		"token_type":        "Bearer",
+		"expires_in":        int(time.Until(exp).Seconds()),
+		"scope":             c.Scope,
+	})
+}
+
+// handleEndSession clears this browser's session cookie, then lets op finish RP-initiated
+// logout (TerminateSession revokes the user's refresh tokens for the client).
+func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	s.clearCookie(w, sessionCookie)
+	s.provider.ServeHTTP(w, r)
+}

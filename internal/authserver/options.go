@@ -1,0 +1,182 @@
+package authserver
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+)
+
+// Paths served by Handler. They never collide with MCP route paths as long as no route
+// is mounted on one of them (config validation checks this).
+const (
+	PathAuthorize           = "/authorize"
+	PathAuthorizeCallback   = "/authorize/callback"
+	PathToken               = "/token"
+	PathRegister            = "/register"
+	PathJWKS                = "/jwks"
+	PathUserinfo            = "/userinfo"
+	PathIntrospect          = "/introspect"
+	PathRevoke              = "/revoke"
+	PathEndSession          = "/end_session"
+	PathDeviceAuthorization = "/device_authorization"
+	PathDevice              = "/device"
+	PathLogin               = "/login"
+	PathConsent             = "/consent"
+	PathStatic              = "/authserver/static/"
+	PathOAuthMetadata       = "/.well-known/oauth-authorization-server"
+	PathOIDCDiscovery       = "/.well-known/openid-configuration"
+)
+
+// Paths lists every path prefix Handler answers, for the caller's route-collision check.
+var Paths = []string{PathAuthorize, PathAuthorizeCallback, PathToken, PathRegister, PathJWKS, PathUserinfo,
+	PathIntrospect, PathRevoke, PathEndSession, PathDeviceAuthorization, PathDevice, PathLogin, PathConsent,
+	PathStatic, PathOAuthMetadata, PathOIDCDiscovery}
+
+// Registration policies for dynamic client registration (RFC 7591).
+const (
+	RegistrationOpen         = "open"         // anyone may register (redirect URIs must be https or loopback)
+	RegistrationAllowedHosts = "allowedHosts" // only redirect URIs on RegistrationAllowedHosts (loopback always allowed)
+	RegistrationOff          = "off"          // no registration endpoint
+)
+
+// Options configure a Server. Zero values get the documented defaults.
+type Options struct {
+	// Issuer is the issuer URL (scheme://host[:port], no path). Required.
+	Issuer string
+	// Store persists everything. Required.
+	Store store.Store
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Resources returns the resource URLs (MCP route URLs) the gateway serves; access
+	// tokens can only be issued for these (RFC 8707). Called on every request.
+	Resources func() []string
+	// Scopes the server advertises and accepts besides openid, profile, email,
+	// offline_access. Default: none.
+	Scopes []string
+	// SigningAlgorithm is ES256 (default) or RS256.
+	SigningAlgorithm string
+	// KeyRotation is how long a key signs (default 30 days); KeyOverlap is how long a new
+	// key is published before it signs and an old one kept after (default 1 hour).
+	KeyRotation, KeyOverlap time.Duration
+	// AccessTokenLifetime (default 1h), RefreshTokenLifetime (default 30 days),
+	// AuthRequestLifetime (default 10m), DeviceCodeLifetime (default 10m),
+	// ConsentLifetime (default 0 = never expires), SessionLifetime (default 12h),
+	// DynamicClientLifetime (default 0 = never expires).
+	AccessTokenLifetime, RefreshTokenLifetime, AuthRequestLifetime, DeviceCodeLifetime time.Duration
+	ConsentLifetime, SessionLifetime, DynamicClientLifetime                            time.Duration
+	// Clients are static clients (from the config file), upserted on start.
+	Clients []StaticClient
+	// Registration is the DCR policy: open (default), allowedHosts or off.
+	Registration string
+	// RegistrationAllowedHosts: redirect hosts allowed under the allowedHosts policy.
+	RegistrationAllowedHosts []string
+	// RegistrationsPerIPPerHour limits dynamic registrations per client IP (default 30).
+	RegistrationsPerIPPerHour int
+	// CIMD configures client ID metadata documents.
+	CIMD CIMDOptions
+	// Users are users from the config file (merged with the store's users; config wins).
+	Users []ConfigUser
+	// TrustedClients skip the consent page (client IDs, including CIMD URLs).
+	TrustedClients []string
+	// LoginRateLimit: at most MaxFailures failed logins per user and per IP within Window
+	// (defaults 5 per user, 20 per IP, 15 minutes); then the user or IP is locked until the
+	// window ends.
+	LoginRateLimit LoginRateLimit
+	// AllowInsecureHTTP permits an http:// issuer (development, tests). Cookies are
+	// Secure only when the issuer is https.
+	AllowInsecureHTTP bool
+	// Connectors authenticate users on the login page. Default: the local connector over
+	// Store and Users.
+	Connectors []Connector
+	// Now is the clock (tests). Default time.Now.
+	Now func() time.Time
+	// HTTPClient fetches client metadata documents. Default: an SSRF-guarded client.
+	HTTPClient *http.Client
+}
+
+// StaticClient is a client defined in the configuration.
+type StaticClient struct {
+	ID   string
+	Name string
+	// Secret makes the client confidential (client_secret_basic or client_secret_post).
+	Secret       string
+	RedirectURIs []string
+	// GrantTypes default to authorization_code + refresh_token (+ client_credentials for
+	// confidential clients).
+	GrantTypes []string
+	Scopes     []string
+	Trusted    bool
+}
+
+// ConfigUser is a user defined in the configuration.
+type ConfigUser struct {
+	Username     string
+	Email        string
+	Name         string
+	PasswordHash string
+	Groups       []string
+}
+
+// CIMDOptions configure client ID metadata documents.
+type CIMDOptions struct {
+	// Disabled turns CIMD off.
+	Disabled bool
+	// AllowPrivateAddresses lets documents be fetched from loopback/private addresses
+	// and over http (development only).
+	AllowPrivateAddresses bool
+	// MaxBytes (default 64 KiB), Timeout (default 5s), CacheTTL (default 10m).
+	MaxBytes int64
+	Timeout  time.Duration
+	CacheTTL time.Duration
+}
+
+// LoginRateLimit limits failed logins.
+type LoginRateLimit struct {
+	MaxFailuresPerUser int
+	MaxFailuresPerIP   int
+	Window             time.Duration
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.KeyRotation, 30*24*time.Hour)
+	def(&o.KeyOverlap, time.Hour)
+	def(&o.AccessTokenLifetime, time.Hour)
+	def(&o.RefreshTokenLifetime, 30*24*time.Hour)
+	def(&o.AuthRequestLifetime, 10*time.Minute)
+	def(&o.DeviceCodeLifetime, 10*time.Minute)
+	def(&o.SessionLifetime, 12*time.Hour)
+	def(&o.CIMD.Timeout, 5*time.Second)
+	def(&o.CIMD.CacheTTL, 10*time.Minute)
+	def(&o.LoginRateLimit.Window, 15*time.Minute)
+	if o.CIMD.MaxBytes == 0 {
+		o.CIMD.MaxBytes = 64 << 10
+	}
+	if o.LoginRateLimit.MaxFailuresPerUser == 0 {
+		o.LoginRateLimit.MaxFailuresPerUser = 5
+	}
+	if o.LoginRateLimit.MaxFailuresPerIP == 0 {
+		o.LoginRateLimit.MaxFailuresPerIP = 20
+	}
+	if o.RegistrationsPerIPPerHour == 0 {
+		o.RegistrationsPerIPPerHour = 30
+	}
+	if o.SigningAlgorithm == "" {
+		o.SigningAlgorithm = "ES256"
+	}
+	if o.Registration == "" {
+		o.Registration = RegistrationOpen
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}

@@ -1,0 +1,143 @@
+package authserver
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// CanonicalResource returns the canonical form of an RFC 8707 resource indicator:
+// absolute http(s) URL, lower-case scheme and host, no fragment, no trailing slash,
+// default ports removed.
+func CanonicalResource(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return "", fmt.Errorf("resource %q is not an absolute URL", raw)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "", fmt.Errorf("resource %q must be an http or https URL", raw)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("resource %q must not contain user information", raw)
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	u.Host = host
+	u.Fragment, u.RawFragment = "", ""
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = strings.TrimRight(u.RawPath, "/")
+	return u.String(), nil
+}
+
+// errInvalidTarget is RFC 8707's invalid_target.
+func errInvalidTarget(format string, args ...any) *oidc.Error {
+	return &oidc.Error{ErrorType: "invalid_target", Description: fmt.Sprintf(format, args...)}
+}
+
+// resolveResources canonicalises requested resources and checks that each is served.
+func (s *Server) resolveResources(requested []string) ([]string, *oidc.Error) {
+	if len(requested) == 0 {
+		return nil, nil
+	}
+	served := s.servedResources()
+	out := make([]string, 0, len(requested))
+	for _, r := range requested {
+		c, err := CanonicalResource(r)
+		if err != nil {
+			return nil, errInvalidTarget("%s; send the MCP server URL, for example https://gateway.example.com/mcp", err)
+		}
+		if !slices.Contains(served, c) {
+			return nil, errInvalidTarget("resource %s is not served by this gateway; use the resource URL from the protected resource metadata", c)
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) servedResources() []string {
+	if s.opts.Resources == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range s.opts.Resources() {
+		if c, err := CanonicalResource(r); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// defaultAudience is used when a request names no resource: the only served resource,
+// if there is exactly one.
+func (s *Server) defaultAudience() []string {
+	served := s.servedResources()
+	if len(served) == 1 {
+		return served
+	}
+	return nil
+}
+
+type requestParamsKey struct{}
+
+// requestParams are the raw form parameters op does not parse (resource) captured by the
+// capture middleware.
+type requestParams struct {
+	resources []string
+	remoteIP  string
+	// note receives the description of an error that op may wrap (and so drop); the
+	// token endpoint puts it back into the response.
+	note *string
+}
+
+// noteError remembers why a request is being refused, for the response.
+func noteError(ctx context.Context, desc string) {
+	if p := paramsFrom(ctx); p.note != nil && *p.note == "" {
+		*p.note = desc
+	}
+}
+
+func paramsFrom(ctx context.Context) requestParams {
+	p, _ := ctx.Value(requestParamsKey{}).(requestParams)
+	return p
+}
+
+// captureParams parses the form of protocol endpoints and keeps the parameters op ignores.
+func (s *Server) captureParams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case PathAuthorize, PathToken, PathDeviceAuthorization:
+			if err := r.ParseForm(); err != nil {
+				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the request body could not be parsed: "+err.Error())
+				return
+			}
+			if r.URL.Path == PathAuthorize && strings.TrimSpace(r.Form.Get("scope")) == "" {
+				// MCP clients leave out scope when the resource advertises none; op
+				// requires one. openid asks for nothing beyond signing in.
+				r.Form.Set("scope", "openid")
+			}
+			p := requestParams{resources: r.Form["resource"], remoteIP: clientIP(r), note: new(string)}
+			r = r.WithContext(context.WithValue(r.Context(), requestParamsKey{}, p))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -1,0 +1,398 @@
+// Package storetest is the conformance suite every store backend must pass:
+//
+//	func TestConformance(t *testing.T) { storetest.Run(t, func(t *testing.T) store.Store { ... }) }
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+)
+
+// Run runs every conformance test against fresh stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Clients", testClients},
+		{"AuthRequests", testAuthRequests},
+		{"AuthRequestCodeUnique", testAuthRequestCodeUnique},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshConcurrentUse", testRefreshConcurrentUse},
+		{"AccessTokenRevocation", testAccessTokenRevocation},
+		{"DeviceAuth", testDeviceAuth},
+		{"Consents", testConsents},
+		{"SigningKeys", testSigningKeys},
+		{"Users", testUsers},
+		{"LoginFailures", testLoginFailures},
+		{"DeleteExpired", testDeleteExpired},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+}
+
+func testClients(t *testing.T, s store.Store) {
+	now := time.Now().Truncate(time.Millisecond)
+	c := store.Client{ID: "c1", Name: "One", RedirectURIs: []string{"http://127.0.0.1/cb"}, GrantTypes: []string{"authorization_code"}, Source: "dcr", CreatedAt: now}
+	must(t, s.CreateClient(ctx, c))
+	wantErr(t, s.CreateClient(ctx, c), store.ErrAlreadyExists)
+	got, err := s.GetClient(ctx, "c1")
+	must(t, err)
+	if got.Name != "One" || !slices.Equal(got.RedirectURIs, c.RedirectURIs) || !got.CreatedAt.Equal(now) || !got.Public() {
+		t.Fatalf("got %+v", got)
+	}
+	_, err = s.GetClient(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
+	_, err = s.GetClient(ctx, "gone")
+	wantErr(t, err, store.ErrNotFound)
+	list, err := s.ListClients(ctx)
+	must(t, err)
+	if len(list) != 1 || list[0].ID != "c1" {
+		t.Fatalf("list = %+v", list)
+	}
+	must(t, s.DeleteClient(ctx, "c1"))
+	wantErr(t, s.DeleteClient(ctx, "c1"), store.ErrNotFound)
+}
+
+func testAuthRequests(t *testing.T, s store.Store) {
+	now := time.Now()
+	a := store.AuthRequest{ID: "a1", ClientID: "c", RedirectURI: "http://127.0.0.1/cb", Scopes: []string{"openid"}, Resources: []string{"https://h/mcp"}, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	must(t, s.CreateAuthRequest(ctx, a))
+	wantErr(t, s.CreateAuthRequest(ctx, a), store.ErrAlreadyExists)
+	got, err := s.GetAuthRequest(ctx, "a1")
+	must(t, err)
+	if got.ClientID != "c" || !slices.Equal(got.Resources, a.Resources) {
+		t.Fatalf("got %+v", got)
+	}
+	_, err = s.GetAuthRequestByCode(ctx, "h1")
+	wantErr(t, err, store.ErrNotFound)
+	upd, err := s.UpdateAuthRequest(ctx, "a1", func(a *store.AuthRequest) error {
+		a.UserID, a.Done, a.CodeHash = "u1", true, "h1"
+		return nil
+	})
+	must(t, err)
+	if !upd.Done || upd.UserID != "u1" {
+		t.Fatalf("update returned %+v", upd)
+	}
+	got, err = s.GetAuthRequestByCode(ctx, "h1")
+	must(t, err)
+	if got.ID != "a1" || !got.Done {
+		t.Fatalf("by code: %+v", got)
+	}
+	// A failing mutate changes nothing.
+	boom := errors.New("boom")
+	_, err = s.UpdateAuthRequest(ctx, "a1", func(a *store.AuthRequest) error { a.UserID = "x"; return boom })
+	wantErr(t, err, boom)
+	got, _ = s.GetAuthRequest(ctx, "a1")
+	if got.UserID != "u1" {
+		t.Fatalf("failed mutate was stored: %+v", got)
+	}
+	_, err = s.UpdateAuthRequest(ctx, "missing", func(*store.AuthRequest) error { return nil })
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.DeleteAuthRequest(ctx, "a1"))
+	_, err = s.GetAuthRequestByCode(ctx, "h1")
+	wantErr(t, err, store.ErrNotFound)
+	// Expired requests are invisible.
+	must(t, s.CreateAuthRequest(ctx, store.AuthRequest{ID: "old", CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
+	_, err = s.GetAuthRequest(ctx, "old")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testAuthRequestCodeUnique(t *testing.T, s store.Store) {
+	now := time.Now()
+	for _, id := range []string{"a", "b"} {
+		must(t, s.CreateAuthRequest(ctx, store.AuthRequest{ID: id, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}))
+	}
+	_, err := s.UpdateAuthRequest(ctx, "a", func(a *store.AuthRequest) error { a.CodeHash = "same"; return nil })
+	must(t, err)
+	_, err = s.UpdateAuthRequest(ctx, "b", func(a *store.AuthRequest) error { a.CodeHash = "same"; return nil })
+	wantErr(t, err, store.ErrAlreadyExists)
+}
+
+func rt(id, family string, exp time.Time) store.RefreshToken {
+	return store.RefreshToken{ID: id, FamilyID: family, ClientID: "c", UserID: "u", Scopes: []string{"openid", "offline_access"}, Audience: []string{"https://h/mcp"}, CreatedAt: time.Now(), ExpiresAt: exp}
+}
+
+func testRefreshRotation(t *testing.T, s store.Store) {
+	exp := time.Now().Add(time.Hour)
+	must(t, s.CreateRefreshToken(ctx, rt("r1", "f1", exp)))
+	must(t, s.CreateRefreshToken(ctx, rt("other", "f2", exp)))
+	wantErr(t, s.CreateRefreshToken(ctx, rt("r1", "f1", exp)), store.ErrAlreadyExists)
+	got, err := s.UseRefreshToken(ctx, "r1", time.Now())
+	must(t, err)
+	if got.FamilyID != "f1" || got.UsedAt.IsZero() || !slices.Equal(got.Audience, []string{"https://h/mcp"}) {
+		t.Fatalf("used token = %+v", got)
+	}
+	must(t, s.CreateRefreshToken(ctx, rt("r2", "f1", exp)))
+	// Replay of r1: reported with the row so the family can be revoked.
+	got, err = s.UseRefreshToken(ctx, "r1", time.Now())
+	wantErr(t, err, store.ErrRefreshReused)
+	if got.FamilyID != "f1" {
+		t.Fatalf("replayed token row = %+v", got)
+	}
+	n, err := s.RevokeFamily(ctx, "f1")
+	must(t, err)
+	if n != 1 { // r1 already used-but-not-revoked counts too; r2 is the live one
+		if n != 2 {
+			t.Fatalf("revoked %d tokens, want 1 or 2", n)
+		}
+	}
+	_, err = s.UseRefreshToken(ctx, "r2", time.Now())
+	wantErr(t, err, store.ErrRefreshReused)
+	r2, err := s.GetRefreshToken(ctx, "r2")
+	must(t, err)
+	if !r2.Revoked {
+		t.Fatal("r2 not revoked with its family")
+	}
+	// Other families are untouched.
+	if _, err := s.UseRefreshToken(ctx, "other", time.Now()); err != nil {
+		t.Fatalf("other family: %v", err)
+	}
+	_, err = s.UseRefreshToken(ctx, "missing", time.Now())
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.CreateRefreshToken(ctx, rt("expired", "f3", time.Now().Add(-time.Second))))
+	_, err = s.UseRefreshToken(ctx, "expired", time.Now())
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.CreateRefreshToken(ctx, rt("uc", "f4", exp)))
+	n, err = s.RevokeUserClient(ctx, "u", "c")
+	must(t, err)
+	if n < 1 {
+		t.Fatalf("RevokeUserClient revoked %d", n)
+	}
+	_, err = s.UseRefreshToken(ctx, "uc", time.Now())
+	wantErr(t, err, store.ErrRefreshReused)
+}
+
+// Exactly one of many concurrent uses of the same refresh token wins.
+func testRefreshConcurrentUse(t *testing.T, s store.Store) {
+	must(t, s.CreateRefreshToken(ctx, rt("race", "f", time.Now().Add(time.Hour))))
+	var wins, reused atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			_, err := s.UseRefreshToken(ctx, "race", time.Now())
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, store.ErrRefreshReused):
+				reused.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 || reused.Load() != 15 {
+		t.Fatalf("wins=%d reused=%d, want 1 and 15", wins.Load(), reused.Load())
+	}
+}
+
+func testAccessTokenRevocation(t *testing.T, s store.Store) {
+	ok, err := s.AccessTokenRevoked(ctx, "j1")
+	must(t, err)
+	if ok {
+		t.Fatal("unknown jti reported revoked")
+	}
+	must(t, s.RevokeAccessToken(ctx, "j1", time.Now().Add(time.Hour)))
+	must(t, s.RevokeAccessToken(ctx, "j1", time.Now().Add(time.Hour))) // idempotent
+	ok, err = s.AccessTokenRevoked(ctx, "j1")
+	must(t, err)
+	if !ok {
+		t.Fatal("revoked jti not reported")
+	}
+}
+
+func testDeviceAuth(t *testing.T, s store.Store) {
+	now := time.Now()
+	d := store.DeviceAuth{DeviceCodeHash: "dh", UserCode: "ABCD-EFGH", ClientID: "c", Scopes: []string{"openid"}, State: store.DevicePending, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	must(t, s.CreateDeviceAuth(ctx, d))
+	wantErr(t, s.CreateDeviceAuth(ctx, store.DeviceAuth{DeviceCodeHash: "dh2", UserCode: "ABCD-EFGH", ExpiresAt: now.Add(time.Minute)}), store.ErrAlreadyExists)
+	got, err := s.GetDeviceAuthByUserCode(ctx, "ABCD-EFGH")
+	must(t, err)
+	if got.DeviceCodeHash != "dh" || got.State != store.DevicePending {
+		t.Fatalf("got %+v", got)
+	}
+	_, err = s.UpdateDeviceAuth(ctx, "dh", func(d *store.DeviceAuth) error { d.State, d.UserID = store.DeviceApproved, "u1"; return nil })
+	must(t, err)
+	got, err = s.GetDeviceAuth(ctx, "dh")
+	must(t, err)
+	if got.State != store.DeviceApproved || got.UserID != "u1" {
+		t.Fatalf("got %+v", got)
+	}
+	_, err = s.GetDeviceAuth(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	// Expired device authorizations stay readable (so the token endpoint can say expired_token).
+	must(t, s.CreateDeviceAuth(ctx, store.DeviceAuth{DeviceCodeHash: "old", UserCode: "OLD", State: store.DevicePending, CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
+	got, err = s.GetDeviceAuth(ctx, "old")
+	must(t, err)
+	if got.ExpiresAt.After(now) {
+		t.Fatal("expiry not kept")
+	}
+}
+
+func testConsents(t *testing.T, s store.Store) {
+	_, err := s.GetConsent(ctx, "u", "c")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.PutConsent(ctx, store.Consent{UserID: "u", ClientID: "c", Scopes: []string{"openid"}, GrantedAt: time.Now()}))
+	must(t, s.PutConsent(ctx, store.Consent{UserID: "u", ClientID: "c", Scopes: []string{"openid", "mcp"}, GrantedAt: time.Now()}))
+	got, err := s.GetConsent(ctx, "u", "c")
+	must(t, err)
+	if !got.Covers([]string{"mcp", "openid"}) || got.Covers([]string{"admin"}) {
+		t.Fatalf("consent = %+v", got)
+	}
+	_, err = s.GetConsent(ctx, "u", "other")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.DeleteConsent(ctx, "u", "c"))
+	wantErr(t, s.DeleteConsent(ctx, "u", "c"), store.ErrNotFound)
+}
+
+func testSigningKeys(t *testing.T, s store.Store) {
+	now := time.Now()
+	k := store.SigningKey{ID: "k1", Algorithm: "ES256", PKCS8: []byte{1, 2, 3}, CreatedAt: now, RetireAt: now.Add(time.Hour), ExpiresAt: now.Add(2 * time.Hour)}
+	must(t, s.CreateSigningKey(ctx, k))
+	wantErr(t, s.CreateSigningKey(ctx, k), store.ErrAlreadyExists)
+	must(t, s.CreateSigningKey(ctx, store.SigningKey{ID: "k0", Algorithm: "RS256", CreatedAt: now, ExpiresAt: now.Add(-time.Second)}))
+	keys, err := s.ListSigningKeys(ctx)
+	must(t, err)
+	if len(keys) != 1 || keys[0].ID != "k1" || string(keys[0].PKCS8) != string(k.PKCS8) || !keys[0].RetireAt.Equal(k.RetireAt) {
+		t.Fatalf("keys = %+v", keys)
+	}
+	must(t, s.DeleteSigningKey(ctx, "k1"))
+	wantErr(t, s.DeleteSigningKey(ctx, "k1"), store.ErrNotFound)
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	u := store.User{ID: "u1", Username: "alice", Email: "alice@example.com", Groups: []string{"eng"}, PasswordHash: "h", CreatedAt: time.Now()}
+	must(t, s.CreateUser(ctx, u))
+	wantErr(t, s.CreateUser(ctx, store.User{ID: "u2", Username: "alice"}), store.ErrAlreadyExists)
+	must(t, s.CreateUser(ctx, store.User{ID: "u2", Username: "bob"}))
+	got, err := s.GetUserByUsername(ctx, "alice")
+	must(t, err)
+	if got.ID != "u1" || got.Email != u.Email || !slices.Equal(got.Groups, u.Groups) {
+		t.Fatalf("got %+v", got)
+	}
+	_, err = s.UpdateUser(ctx, "u1", func(u *store.User) error { u.PasswordHash = "h2"; u.Groups = append(u.Groups, "ops"); return nil })
+	must(t, err)
+	got, _ = s.GetUser(ctx, "u1")
+	if got.PasswordHash != "h2" || len(got.Groups) != 2 {
+		t.Fatalf("after update %+v", got)
+	}
+	_, err = s.UpdateUser(ctx, "u2", func(u *store.User) error { u.Username = "alice"; return nil })
+	wantErr(t, err, store.ErrAlreadyExists)
+	list, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].Username != "alice" || list[1].Username != "bob" {
+		t.Fatalf("list = %+v", list)
+	}
+	// Concurrent updates are all applied (CAS retries).
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := s.UpdateUser(ctx, "u2", func(u *store.User) error { u.Groups = append(u.Groups, fmt.Sprint(i)); return nil }); err != nil && !errors.Is(err, store.ErrConflict) {
+				t.Errorf("update: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	must(t, s.DeleteUser(ctx, "u1"))
+	_, err = s.GetUserByUsername(ctx, "alice")
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.DeleteUser(ctx, "u1"), store.ErrNotFound)
+}
+
+func testLoginFailures(t *testing.T, s store.Store) {
+	now := time.Now()
+	w := time.Minute
+	for i := 1; i <= 3; i++ {
+		n, start, err := s.RecordLoginFailure(ctx, "user:alice", now.Add(time.Duration(i)*time.Second), w)
+		must(t, err)
+		if n != i {
+			t.Fatalf("count = %d, want %d", n, i)
+		}
+		if !start.Equal(now.Add(time.Second)) {
+			t.Fatalf("window start = %v", start)
+		}
+	}
+	n, _, err := s.LoginFailures(ctx, "user:alice", now.Add(10*time.Second), w)
+	must(t, err)
+	if n != 3 {
+		t.Fatalf("LoginFailures = %d", n)
+	}
+	// After the window the count starts again.
+	n, _, err = s.LoginFailures(ctx, "user:alice", now.Add(2*w), w)
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("after window = %d", n)
+	}
+	n, _, err = s.RecordLoginFailure(ctx, "user:alice", now.Add(2*w), w)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("new window count = %d", n)
+	}
+	must(t, s.ClearLoginFailures(ctx, "user:alice"))
+	n, _, _ = s.LoginFailures(ctx, "user:alice", now.Add(2*w), w)
+	if n != 0 {
+		t.Fatalf("after clear = %d", n)
+	}
+}
+
+func testDeleteExpired(t *testing.T, s store.Store) {
+	now := time.Now()
+	past, future := now.Add(-time.Minute), now.Add(time.Hour)
+	must(t, s.CreateAuthRequest(ctx, store.AuthRequest{ID: "old", CreatedAt: past, ExpiresAt: past}))
+	must(t, s.CreateAuthRequest(ctx, store.AuthRequest{ID: "new", CreatedAt: now, ExpiresAt: future}))
+	must(t, s.CreateRefreshToken(ctx, rt("old", "f", past)))
+	must(t, s.CreateRefreshToken(ctx, rt("new", "f", future)))
+	must(t, s.CreateDeviceAuth(ctx, store.DeviceAuth{DeviceCodeHash: "old", UserCode: "O", CreatedAt: past, ExpiresAt: past}))
+	must(t, s.CreateClient(ctx, store.Client{ID: "old", CreatedAt: past, ExpiresAt: past}))
+	must(t, s.CreateClient(ctx, store.Client{ID: "forever", CreatedAt: past}))
+	must(t, s.RevokeAccessToken(ctx, "old", past))
+	n, err := s.DeleteExpired(ctx, now)
+	must(t, err)
+	if n != 5 {
+		t.Fatalf("DeleteExpired removed %d rows, want 5", n)
+	}
+	if _, err := s.GetDeviceAuth(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired device auth still there: %v", err)
+	}
+	if revoked, _ := s.AccessTokenRevoked(ctx, "old"); revoked {
+		t.Fatal("expired revocation entry still there")
+	}
+	for _, get := range []func() error{
+		func() error { _, err := s.GetAuthRequest(ctx, "new"); return err },
+		func() error { _, err := s.GetRefreshToken(ctx, "new"); return err },
+		func() error { _, err := s.GetClient(ctx, "forever"); return err },
+	} {
+		must(t, get())
+	}
+}

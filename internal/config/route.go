@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Route maps a public path to an upstream MCP server over Streamable HTTP.
 type Route struct {
 	// Name identifies the route in logs, audit events and error messages.
@@ -38,6 +40,10 @@ type Upstream struct {
 	ResponseTimeout Duration `yaml:"responseTimeout,omitempty" json:"responseTimeout,omitempty"`
 	// InsecureSkipVerify disables TLS verification of the upstream (development only).
 	InsecureSkipVerify bool `yaml:"insecureSkipVerify,omitempty" json:"insecureSkipVerify,omitempty"`
+	// H2C speaks HTTP/2 without TLS (prior knowledge) to an http:// upstream that supports
+	// it, so that all requests and streams share a few connections (less memory per idle
+	// stream, fewer file descriptors). https upstreams negotiate HTTP/2 by themselves.
+	H2C bool `yaml:"h2c,omitempty" json:"h2c,omitempty"`
 }
 
 // Auth says how callers of a route are authenticated.
@@ -88,4 +94,59 @@ type Limits struct {
 	// StreamIdleTimeout closes an SSE stream with no event for this long. Default 0 (never):
 	// long-lived streams survive idle periods.
 	StreamIdleTimeout Duration `yaml:"streamIdleTimeout,omitempty" json:"streamIdleTimeout,omitempty"`
+}
+
+// reservedIdentityHeaders cannot carry forwarded identity: the gateway or HTTP itself
+// owns them.
+var reservedIdentityHeaders = map[string]bool{
+	"authorization": true, "host": true, "cookie": true, "content-type": true, "content-length": true,
+	"mcp-session-id": true, "mcp-protocol-version": true, "last-event-id": true, "accept": true,
+	"connection": true, "transfer-encoding": true, "origin": true, "x-forwarded-for": true,
+	"x-forwarded-host": true, "x-forwarded-proto": true, "forwarded": true,
+}
+
+// validateGateway checks the route settings the gateway itself consumes.
+func (r *Route) validateGateway(path string, p *Problems) {
+	if r.Upstream.ConnectTimeout < 0 {
+		p.Add(path+".upstream.connectTimeout", "must not be negative")
+	}
+	if r.Upstream.ResponseTimeout < 0 {
+		p.Add(path+".upstream.responseTimeout", "must not be negative")
+	}
+	if r.Limits.StreamIdleTimeout < 0 {
+		p.Add(path+".limits.streamIdleTimeout", "must not be negative (0 keeps idle streams open)")
+	}
+	if fi := r.ForwardIdentity; fi != nil {
+		seen := map[string]string{}
+		for _, f := range []struct{ key, name string }{
+			{"subject", fi.Subject}, {"email", fi.Email}, {"name", fi.Name}, {"groups", fi.Groups}, {"clientId", fi.ClientID},
+		} {
+			if f.name == "" {
+				continue
+			}
+			fp := path + ".forwardIdentity." + f.key
+			lower := strings.ToLower(f.name)
+			switch {
+			case !validHeaderName(f.name):
+				p.Add(fp, "%q is not a valid HTTP header name (letters, digits and - only, e.g. X-User-Email)", f.name)
+			case reservedIdentityHeaders[lower]:
+				p.Add(fp, "%q is reserved; use a header of your own such as X-User-%s", f.name, strings.ToUpper(f.key[:1])+f.key[1:])
+			case seen[lower] != "":
+				p.Add(fp, "%q is already used for %s", f.name, seen[lower])
+			}
+			seen[lower] = f.key
+		}
+	}
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

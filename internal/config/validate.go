@@ -371,6 +371,7 @@ func (r *Route) validate(path string, c *Config, issuers map[string]bool, p *Pro
 	if r.Limits.MaxRequestBytes < 0 {
 		p.Add(path+".limits.maxRequestBytes", "must be positive")
 	}
+	r.validateGateway(path, p)
 }
 
 func issuerList(c *Config) string {

@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// finish writes the access log line and tells the observer.
+func (rt *route) finish(r *http.Request, rec *Event) {
+	rec.Latency = time.Since(rec.Start)
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	ctx := r.Context()
+	if rt.s.log.Enabled(ctx, slog.LevelInfo) {
+		attrs := make([]slog.Attr, 0, 14)
+		attrs = append(attrs,
+			slog.String("route", rt.opts.Name),
+			slog.String("method", r.Method),
+			slog.Int("status", rec.Status),
+			slog.Duration("latency", rec.Latency),
+		)
+		if rec.MCPMethod != "" {
+			attrs = append(attrs, slog.String("mcp_method", rec.MCPMethod))
+		}
+		if t := firstNonEmpty(rec.Tool, rec.URI, rec.Prompt); t != "" {
+			attrs = append(attrs, slog.String("mcp_target", t))
+		}
+		if rec.UpstreamStatus != 0 {
+			attrs = append(attrs, slog.Int("upstream_status", rec.UpstreamStatus))
+		}
+		if p := rec.Principal; p != nil {
+			attrs = append(attrs, slog.String("subject", p.Subject), slog.String("client_id", p.ClientID))
+		}
+		if rec.Decision != "" {
+			attrs = append(attrs, slog.String("decision", rec.Decision))
+		}
+		if len(rec.Reasons) > 0 {
+			attrs = append(attrs, slog.Any("reasons", rec.Reasons))
+		}
+		if rec.Error != "" {
+			attrs = append(attrs, slog.String("error", rec.Error))
+		}
+		if ip, ok := remoteIP(r); ok {
+			attrs = append(attrs, slog.String("remote", ip.String()))
+		}
+		rt.s.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
+	}
+	if o := rt.opts.Observer; o != nil {
+		o.Observe(context.WithoutCancel(ctx), rec)
+	}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

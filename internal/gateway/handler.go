@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcp"
+)
+
+// serve handles one request on the route's MCP endpoint.
+func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
+	rec := &Event{Route: rt.opts.Name, Start: time.Now(), HTTPMethod: r.Method, SessionID: r.Header.Get("Mcp-Session-Id")}
+	defer rt.finish(r, rec)
+
+	if !rt.s.hostAllowed(r.Context(), r) {
+		rt.jsonrpcError(w, rec, http.StatusForbidden, nil, "forbidden_host",
+			"the Host header "+quoteName(r.Host)+" does not name this gateway; a loopback listener accepts only localhost names (DNS rebinding protection); set publicURL or allowedHosts if it is legitimate")
+		return
+	}
+	base := rt.s.baseURL(r)
+	origin := r.Header.Get("Origin")
+	if r.Method == http.MethodOptions {
+		rt.preflight(w, r, rec, base)
+		return
+	}
+	if origin != "" {
+		if !rt.originAllowed(origin, base) {
+			rt.forbiddenOrigin(w, rec, origin)
+			return
+		}
+		rt.setCORS(w, origin)
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
+		rt.jsonrpcError(w, rec, http.StatusMethodNotAllowed, nil, "method_not_allowed", "an MCP endpoint accepts POST, GET and DELETE")
+		return
+	}
+
+	p, ok := rt.authenticate(w, r, rec, base)
+	if !ok {
+		return
+	}
+	rec.Principal = p
+
+	var body []byte
+	call := &Call{Route: rt.opts.Name, HTTPMethod: r.Method, Principal: p, SessionID: rec.SessionID}
+	if r.Method == http.MethodPost {
+		var err error
+		body, err = rt.readBody(r)
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				rt.jsonrpcError(w, rec, http.StatusRequestEntityTooLarge, nil, "request_too_large",
+					"route "+quoteName(rt.opts.Name)+": the request body exceeds the limit of "+strconv.FormatInt(rt.opts.MaxRequestBytes, 10)+" bytes (limits.maxRequestBytes)")
+			} else {
+				rt.jsonrpcError(w, rec, http.StatusBadRequest, nil, "bad_body", "route "+quoteName(rt.opts.Name)+": the request body could not be read")
+			}
+			return
+		}
+		call.Messages, call.Batch, call.ParseErr = mcp.ParseRequest(body)
+		rec.Messages = call.Messages
+		if len(call.Messages) > 0 {
+			m := &call.Messages[0]
+			rec.MCPMethod, rec.Tool, rec.URI, rec.Prompt, rec.RequestID, rec.Arguments = m.Method, m.Tool, m.URI, m.Prompt, m.ID, m.Arguments
+		}
+	}
+
+	var rewrite Rewriter
+	if ic := rt.opts.Interceptor; ic != nil {
+		call.Header = r.Header.Clone()
+		call.Header.Del("Authorization") // the interceptor never sees the token
+		v := ic.Intercept(r.Context(), call)
+		rec.Reasons = append(rec.Reasons, v.Reasons...)
+		if v.Deny != nil {
+			rec.Decision = v.Decision
+			if rec.Decision == "" {
+				rec.Decision = "deny"
+			}
+			rt.deny(w, rec, base, call, v.Deny)
+			return
+		}
+		rec.Decision = v.Decision
+		rewrite = v.Rewrite
+	}
+	if rec.Decision == "" {
+		rec.Decision = "allow"
+	}
+	rt.proxy(w, r, rec, p, body, rewrite)
+}
+
+var errTooLarge = errors.New("request body too large")
+
+func (rt *route) readBody(r *http.Request) ([]byte, error) {
+	limit := rt.opts.MaxRequestBytes
+	if r.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	} else {
+		buf.Grow(512)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// deny renders an Interceptor's refusal.
+func (rt *route) deny(w http.ResponseWriter, rec *Event, base string, c *Call, d *Denial) {
+	if len(d.InsufficientScope) > 0 {
+		var granted []string
+		if rec.Principal != nil {
+			granted = rec.Principal.Scopes
+		}
+		msg := d.Message
+		if msg == "" {
+			msg = "this request needs more scopes; sign in again granting them"
+		}
+		rt.challenge(w, rec, base, http.StatusForbidden, "insufficient_scope", msg, unionScopes(d.InsufficientScope, granted))
+		return
+	}
+	var id []byte
+	if len(c.Messages) == 1 {
+		id = c.Messages[0].ID
+	}
+	status := d.HTTPStatus
+	if status == 0 {
+		status = http.StatusForbidden
+		if len(id) > 0 {
+			status = http.StatusOK
+		}
+	}
+	code, msg := d.Code, d.Message
+	if code == 0 {
+		code = mcp.CodeUnauthorized
+	}
+	if msg == "" {
+		msg = "forbidden by the policy of route " + quoteName(rt.opts.Name)
+	}
+	rec.Status = status
+	rec.Error = msg
+	writeRaw(w, status, mcp.ErrorResponse(id, code, msg, d.Data))
+}

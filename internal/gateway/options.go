@@ -1,0 +1,196 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+)
+
+// AuthMode says what a route does with callers' tokens.
+type AuthMode string
+
+// Auth modes.
+const (
+	// ModeStrict requires a valid token (401 challenge otherwise). The default, and the
+	// only mode that makes MCP clients start sign-in.
+	ModeStrict AuthMode = "strict"
+	// ModeOptional validates a token when one is sent (401/403 if it is bad) and lets
+	// requests without a token through anonymously.
+	ModeOptional AuthMode = "optional"
+	// ModePermissive never rejects: a valid token's principal is passed on, anything else
+	// goes through anonymously.
+	ModePermissive AuthMode = "permissive"
+)
+
+// Options configure a Server. Zero values mean the documented defaults.
+type Options struct {
+	// Routes, at least one. Paths must be unique.
+	Routes []RouteOptions
+	// PublicURL is the canonical external base URL (scheme://host[:port]). When empty the
+	// base is derived from each request (X-Forwarded-Proto/Host only from TrustedProxies).
+	PublicURL string
+	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
+	TrustedProxies []netip.Prefix
+	// AllowedHosts are Host header values accepted on a loopback listener besides
+	// localhost names, loopback IPs and PublicURL's host (DNS rebinding protection).
+	AllowedHosts []string
+	// TLSCertFile and TLSKeyFile make Serve terminate TLS.
+	TLSCertFile, TLSKeyFile string
+	// TLSConfig, when set, is used as the base TLS configuration.
+	TLSConfig *tls.Config
+	// ShutdownTimeout bounds how long Serve drains in-flight requests and streams when
+	// its context ends. Default 30s.
+	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds reading request headers. Default 10s. (There is no write
+	// timeout: streams may stay open and idle for as long as the client wants.)
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout time.Duration
+	// Logger receives the access log and errors (nil = discard).
+	Logger *slog.Logger
+	// Fallback, when set, serves every path the gateway does not own (for example the
+	// authorization server's endpoints).
+	Fallback http.Handler
+}
+
+// RouteOptions configure one route.
+type RouteOptions struct {
+	// Name identifies the route in logs, errors and audit.
+	Name string
+	// Path is the public path of the MCP endpoint, e.g. /weather/mcp.
+	Path string
+	// Upstream is the upstream MCP endpoint URL (http or https).
+	Upstream string
+	// ConnectTimeout bounds dialing the upstream. Default 5s.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for the upstream's response headers. Default 60s.
+	ResponseTimeout time.Duration
+	// StreamIdleTimeout ends a response stream on which nothing arrived for this long.
+	// Default 0: never (long-lived streams survive idle periods).
+	StreamIdleTimeout time.Duration
+	// InsecureSkipVerify disables TLS verification of the upstream.
+	InsecureSkipVerify bool
+	// H2C speaks HTTP/2 without TLS ("prior knowledge") to an http:// upstream, so that all
+	// requests and streams share a few connections. The upstream must support it. (https
+	// upstreams negotiate HTTP/2 by themselves.)
+	H2C bool
+	// Transport overrides the upstream transport (tests, custom TLS).
+	Transport http.RoundTripper
+	// MaxRequestBytes bounds a request body. Default 4 MiB.
+	MaxRequestBytes int64
+
+	// Mode is the auth mode. Default strict.
+	Mode AuthMode
+	// Verifier checks bearer tokens. Required unless Mode is permissive (a permissive route
+	// without a verifier treats every caller as anonymous).
+	Verifier authn.Verifier
+	// Scopes every token must carry (403 insufficient_scope otherwise).
+	Scopes []string
+	// ScopesSupported is published in the metadata. Default Scopes.
+	ScopesSupported []string
+	// AuthorizationServers are published in the metadata (issuer URLs).
+	AuthorizationServers []string
+	// ResourceName is published as resource_name. Default Name.
+	ResourceName string
+
+	// Passthrough forwards the caller's Authorization header upstream (forbidden by the
+	// MCP specification; for upstreams that cannot be changed).
+	Passthrough bool
+	// Identity names headers set upstream from the verified principal.
+	Identity IdentityHeaders
+	// Credentials supplies the upstream credential (nil = none).
+	Credentials UpstreamCredentials
+
+	// CORS enables cross-origin access for browser clients (nil = no CORS headers).
+	CORS *CORSOptions
+	// AllowedOrigins are Origins accepted besides the gateway's own; "*" accepts any.
+	AllowedOrigins []string
+
+	// Interceptor sees each request before the upstream and may refuse it or rewrite
+	// responses (policy, tool filtering). Nil = allow everything.
+	Interceptor Interceptor
+	// Observer is told about each finished request (audit). Nil = nobody.
+	Observer Observer
+}
+
+// IdentityHeaders name the upstream request headers carrying the verified identity. An
+// empty name disables that header. Incoming headers with these names are always removed
+// first, so clients cannot spoof them.
+type IdentityHeaders struct {
+	Subject, Email, Name, Groups, ClientID string
+}
+
+func (h IdentityHeaders) names() []string {
+	var out []string
+	for _, n := range []string{h.Subject, h.Email, h.Name, h.Groups, h.ClientID} {
+		if n != "" {
+			out = append(out, http.CanonicalHeaderKey(n))
+		}
+	}
+	return out
+}
+
+// CORSOptions configure cross-origin access.
+type CORSOptions struct {
+	// AllowOrigins lists allowed origins ("*" for any).
+	AllowOrigins []string
+	// AllowHeaders adds request headers beyond the MCP defaults.
+	AllowHeaders []string
+	// MaxAge caches preflight results. Default 10m.
+	MaxAge time.Duration
+}
+
+// UpstreamCredentials supplies the credential mcpgate presents to a route's upstream on
+// behalf of a principal (token exchange, OBO, client credentials, static secret...).
+// It returns headers to set on the upstream request (typically Authorization). A non-nil
+// error fails the request with 502 naming the route; the error text is logged, not sent.
+type UpstreamCredentials interface {
+	UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error)
+}
+
+// UpstreamCredentialsFunc adapts a function to UpstreamCredentials.
+type UpstreamCredentialsFunc func(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error)
+
+// UpstreamHeaders calls f.
+func (f UpstreamCredentialsFunc) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
+	return f(ctx, p, r)
+}
+
+// CanonicalURL lower-cases scheme and host, drops default ports and a trailing slash.
+func CanonicalURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" && !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https") {
+		return "", fmt.Errorf("%q is not an http(s) URL", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q has no host", raw)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = canonicalHost(u.Scheme, u.Host)
+	u.Fragment, u.RawFragment = "", ""
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func canonicalHost(scheme, host string) string {
+	host = strings.ToLower(host)
+	switch {
+	case scheme == "https" && strings.HasSuffix(host, ":443"):
+		host = strings.TrimSuffix(host, ":443")
+	case scheme == "http" && strings.HasSuffix(host, ":80"):
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return host
+}

@@ -1,0 +1,354 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/mcp"
+)
+
+// hopHeaders are removed in both directions (RFC 9110 §7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopHeaders(h http.Header) {
+	for _, f := range h.Values("Connection") {
+		for _, sf := range strings.Split(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+// copyBufs serve bodies that end soon; streamBufs serve SSE streams, which hold their
+// buffer for as long as they stay open (often idle), so they are small: every event is
+// flushed as soon as it is read anyway.
+var (
+	copyBufs   = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	streamBufs = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
+)
+
+// outHeader builds the upstream request's header from the client's.
+func (rt *route) outHeader(r *http.Request, p *authn.Principal) http.Header {
+	h := r.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	removeHopHeaders(h)
+	if !rt.opts.Passthrough {
+		h.Del("Authorization")
+	}
+	h.Del("Cookie") // the gateway's own cookies are not the upstream's business
+	h.Del("Forwarded")
+	for _, n := range rt.identity {
+		h.Del(n)
+	}
+	if p != nil {
+		id := rt.opts.Identity
+		set := func(name, v string) {
+			if name != "" && v != "" {
+				h.Set(name, headerSafe(v))
+			}
+		}
+		set(id.Subject, p.Subject)
+		set(id.Email, p.Email)
+		set(id.Name, p.Name)
+		set(id.Groups, strings.Join(p.Groups, ","))
+		set(id.ClientID, p.ClientID)
+	}
+	// X-Forwarded-*: extend the chain only when the peer is a trusted proxy.
+	clientIP := ""
+	if ip, ok := remoteIP(r); ok {
+		clientIP = ip.String()
+	}
+	if rt.s.fromTrustedProxy(r) {
+		if prior := h.Get("X-Forwarded-For"); prior != "" && clientIP != "" {
+			clientIP = prior + ", " + clientIP
+		}
+	} else {
+		h.Del("X-Forwarded-Host")
+		h.Del("X-Forwarded-Proto")
+	}
+	if clientIP != "" {
+		h.Set("X-Forwarded-For", clientIP)
+	}
+	base := rt.s.baseURL(r)
+	if i := strings.Index(base, "://"); i > 0 {
+		h.Set("X-Forwarded-Proto", base[:i])
+		h.Set("X-Forwarded-Host", base[i+3:])
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = nil // do not let net/http add its own
+	}
+	return h
+}
+
+// headerSafe drops control characters (a claim must not be able to inject headers).
+func headerSafe(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+}
+
+// proxy forwards the request and streams the response back.
+func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, p *authn.Principal, body []byte, rewrite Rewriter) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(rt.s.killCtx, cancel) // graceful shutdown timed out
+	defer stop()
+
+	u := *rt.upstream
+	if r.URL.RawQuery != "" {
+		if u.RawQuery != "" {
+			u.RawQuery += "&" + r.URL.RawQuery
+		} else {
+			u.RawQuery = r.URL.RawQuery
+		}
+	}
+	out := (&http.Request{
+		Method:     r.Method,
+		URL:        &u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     rt.outHeader(r, p),
+		Host:       u.Host,
+	}).WithContext(ctx)
+	if body != nil {
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.ContentLength = int64(len(body))
+		b := body
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	if c := rt.opts.Credentials; c != nil {
+		hdr, err := c.UpstreamHeaders(ctx, p, r)
+		if err != nil {
+			rt.s.log.ErrorContext(ctx, "upstream credential failed", "route", rt.opts.Name, "err", err)
+			rec.Decision = "upstream_credential_error"
+			rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "upstream_credential",
+				"route "+quoteName(rt.opts.Name)+": mcpgate could not obtain a credential for the upstream MCP server; see the gateway log")
+			return
+		}
+		for k, vs := range hdr {
+			out.Header[textproto.CanonicalMIMEHeaderKey(k)] = vs
+		}
+	}
+
+	resp, err := rt.transport.RoundTrip(out)
+	if err != nil {
+		if r.Context().Err() != nil { // the client went away
+			rec.Status, rec.Error = 499, "client closed the request"
+			return
+		}
+		rt.upstreamError(w, rec, err)
+		return
+	}
+	defer resp.Body.Close()
+	rec.UpstreamStatus = resp.StatusCode
+
+	h := w.Header()
+	removeHopHeaders(resp.Header)
+	for k, vs := range resp.Header {
+		if strings.HasPrefix(k, "Access-Control-") {
+			continue // the gateway owns CORS
+		}
+		h[k] = vs
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	isSSE := ct == "text/event-stream"
+	rc := http.NewResponseController(w)
+
+	if rewrite != nil && !isSSE && ct == "application/json" {
+		rt.rewriteJSON(ctx, w, rec, resp, rewrite)
+		return
+	}
+	var idle *time.Timer
+	if isSSE && rt.opts.StreamIdleTimeout > 0 {
+		idle = time.AfterFunc(rt.opts.StreamIdleTimeout, cancel)
+		defer idle.Stop()
+	}
+	if isSSE {
+		h.Del("Content-Length")
+		// Tell intermediaries (nginx) not to buffer the stream.
+		if h.Get("X-Accel-Buffering") == "" {
+			h.Set("X-Accel-Buffering", "no")
+		}
+	}
+	rec.Status = resp.StatusCode
+	w.WriteHeader(resp.StatusCode)
+	if rewrite != nil && isSSE {
+		rt.rewriteSSE(ctx, w, rc, rec, resp.Body, rewrite, idle)
+		return
+	}
+	flush := isSSE || resp.ContentLength < 0
+	if flush {
+		_ = rc.Flush() // send the headers now: a stream may stay silent for a long time
+	}
+	pool := &copyBufs
+	if isSSE {
+		pool = &streamBufs
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if idle != nil {
+				idle.Reset(rt.opts.StreamIdleTimeout)
+			}
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				rec.Error = "writing to the client: " + werr.Error()
+				return
+			}
+			if flush {
+				if ferr := rc.Flush(); ferr != nil {
+					return
+				}
+			}
+		}
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) {
+				rt.streamEnded(rec, r, rerr)
+			}
+			return
+		}
+	}
+}
+
+// streamEnded records why a response stream ended early.
+func (rt *route) streamEnded(rec *Event, r *http.Request, err error) {
+	switch {
+	case r.Context().Err() != nil:
+		rec.Error = "client closed the stream"
+	case rt.s.killCtx.Err() != nil:
+		rec.Error = "stream closed by gateway shutdown"
+	default:
+		rec.Error = "upstream stream ended: " + err.Error()
+	}
+}
+
+func (rt *route) upstreamError(w http.ResponseWriter, rec *Event, err error) {
+	var ne net.Error
+	timeout := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+	var oe *net.OpError
+	dial := errors.As(err, &oe) && oe.Op == "dial"
+	rt.s.log.Error("upstream request failed", "route", rt.opts.Name, "upstream", rt.upstream.Redacted(), "err", err)
+	name := quoteName(rt.opts.Name)
+	switch {
+	case timeout && dial:
+		rt.jsonrpcError(w, rec, http.StatusGatewayTimeout, rec.RequestID, "upstream_connect_timeout",
+			"route "+name+": could not connect to the upstream MCP server within "+rt.opts.ConnectTimeout.String())
+	case timeout:
+		rt.jsonrpcError(w, rec, http.StatusGatewayTimeout, rec.RequestID, "upstream_timeout",
+			"route "+name+": the upstream MCP server did not respond within "+rt.opts.ResponseTimeout.String())
+	case dial:
+		rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "upstream_unreachable",
+			"route "+name+": the upstream MCP server is unreachable (connection failed); check that it is running")
+	default:
+		rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "upstream_error",
+			"route "+name+": the upstream MCP server failed to answer (the connection broke)")
+	}
+}
+
+const maxRewriteBody = 64 << 20
+
+func (rt *route) rewriteJSON(ctx context.Context, w http.ResponseWriter, rec *Event, resp *http.Response, rewrite Rewriter) {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRewriteBody+1))
+	if err != nil || len(b) > maxRewriteBody {
+		rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "upstream_error", "route "+quoteName(rt.opts.Name)+": could not read the upstream response")
+		return
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		nb, err := rewrite(ctx, b)
+		if err != nil {
+			rt.s.log.ErrorContext(ctx, "rewriting response failed", "route", rt.opts.Name, "err", err)
+			rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "rewrite_failed", "route "+quoteName(rt.opts.Name)+": the response could not be processed")
+			return
+		}
+		if nb != nil {
+			b = nb
+		}
+	}
+	w.Header().Set("Content-Length", itoa(len(b)))
+	rec.Status = resp.StatusCode
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(b)
+}
+
+func (rt *route) rewriteSSE(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, rec *Event, body io.Reader, rewrite Rewriter, idle *time.Timer) {
+	_ = rc.Flush()
+	sr := mcp.NewSSEReader(body, 0)
+	var out []byte
+	for {
+		ev, err := sr.Next()
+		if idle != nil {
+			idle.Reset(rt.opts.StreamIdleTimeout)
+		}
+		if len(ev.Lines) > 0 {
+			if ev.HasData() && ev.Type() == "message" {
+				if d := ev.Data(); strings.TrimSpace(d) != "" {
+					nd, rerr := rewrite(ctx, []byte(d))
+					if rerr != nil {
+						rt.s.log.ErrorContext(ctx, "rewriting event failed", "route", rt.opts.Name, "err", rerr)
+						rec.Error = "rewrite failed: " + rerr.Error()
+						return
+					}
+					if nd == nil {
+						if err != nil {
+							return
+						}
+						continue
+					}
+					ev.SetData(string(nd))
+				}
+			}
+			out = ev.AppendTo(out[:0])
+			if _, werr := w.Write(out); werr != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				rec.Error = "upstream stream: " + err.Error()
+			}
+			return
+		}
+	}
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

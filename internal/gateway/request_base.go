@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// baseURL is the canonical scheme://host the client used to reach the gateway: PublicURL
+// when configured, otherwise the request's own, with X-Forwarded-Proto/Host believed only
+// from trusted proxies.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.publicBase != "" {
+		return s.publicBase
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if s.fromTrustedProxy(r) {
+		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p != "" {
+			if p = strings.ToLower(p); p == "http" || p == "https" {
+				scheme = p
+			}
+		}
+		if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" && validHost(h) {
+			host = h
+		}
+	}
+	if !validHost(host) {
+		host = "localhost"
+	}
+	return scheme + "://" + canonicalHost(scheme, host)
+}
+
+func firstValue(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
+}
+
+// validHost accepts host[:port] made of DNS/IP characters only, so that it can be
+// embedded in URLs, JSON and challenge headers safely.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func remoteIP(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		a, err2 := netip.ParseAddr(r.RemoteAddr)
+		return a.Unmap(), err2 == nil
+	}
+	return ap.Addr().Unmap(), true
+}
+
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	if len(s.trusted) == 0 {
+		return false
+	}
+	ip, ok := remoteIP(r)
+	if !ok {
+		return false
+	}
+	for _, p := range s.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOnly strips a port from host[:port].
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return strings.Trim(h, "[]")
+}
+
+func isLoopbackHost(h string) bool {
+	h = strings.ToLower(hostOnly(h))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// hostAllowed implements DNS rebinding protection: on a loopback listener the Host header
+// must name the loopback interface (or the configured public host / allowed hosts).
+func (s *Server) hostAllowed(ctx context.Context, r *http.Request) bool {
+	la, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || la == nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(la.String())
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return true
+	}
+	if isLoopbackHost(r.Host) {
+		return true
+	}
+	h := strings.ToLower(hostOnly(r.Host))
+	return (s.publicHost != "" && h == s.publicHost) || s.allowHosts[h]
+}

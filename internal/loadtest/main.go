@@ -1,0 +1,481 @@
+// Command loadtest measures the gateway against an upstream MCP-ish server and a bare
+// httputil.ReverseProxy, in one run on loopback: throughput, p50/p99 latency, added p99
+// at half of the bare proxy's saturation rate, and RSS per idle SSE stream. It is run by
+// `make bench` (go run ./internal/loadtest) and writes a Markdown report to stdout.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+)
+
+const (
+	issuer   = "https://issuer.loadtest"
+	audience = "http://127.0.0.1/mcp"
+)
+
+func main() {
+	role := flag.String("role", "", "internal: run as a child serving 'gateway' or 'bare' in front of -upstream")
+	upstream := flag.String("upstream", "", "internal: upstream URL for -role")
+	keyFile := flag.String("key", "", "internal: PEM public key file for -role gateway")
+	dur := flag.Duration("duration", 3*time.Second, "duration of each measurement")
+	streams := flag.Int("streams", 9000, "idle SSE streams to hold open (each costs 2 file descriptors in the proxy; the hard limit here is 20000)")
+	skipSSE := flag.Bool("skip-sse", false, "skip the idle-stream memory test")
+	flag.Parse()
+	raiseFDLimit()
+	if *role != "" {
+		if err := serveChild(*role, *upstream, *keyFile); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := run(ctx, *dur, *streams, *skipSSE); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func raiseFDLimit() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func fdLimit() uint64 {
+	var l syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+	return l.Cur
+}
+
+// upstreamHandler is a fast MCP-ish server: POST answers a JSON-RPC result echoing the
+// id; GET opens an SSE stream that stays idle.
+func upstreamHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(200)
+			_, _ = io.WriteString(w, ": stream open\n\n")
+			http.NewResponseController(w).Flush()
+			<-r.Context().Done()
+		default:
+			b, _ := io.ReadAll(r.Body)
+			var m struct {
+				ID json.RawMessage `json:"id"`
+			}
+			_ = json.Unmarshal(b, &m)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Mcp-Session-Id", "bench-session")
+			_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"sunny, 21C"}],"isError":false}}`, m.ID)
+		}
+	})
+}
+
+// cachingVerifier verifies RS256 tokens with golang-jwt (issuer, audience, expiry) and
+// caches verified principals by token hash until expiry, as internal/authn does.
+type cachingVerifier struct {
+	key   *rsa.PublicKey
+	cache sync.Map // hash → *authn.Principal
+	off   bool
+}
+
+func (v *cachingVerifier) Verify(_ context.Context, tok string) (*authn.Principal, error) {
+	var h [32]byte
+	if !v.off {
+		h = sha256.Sum256([]byte(tok))
+		if p, ok := v.cache.Load(h); ok && time.Now().Before(p.(*authn.Principal).ExpiresAt) {
+			return p.(*authn.Principal), nil
+		}
+	}
+	claims := jwt.MapClaims{}
+	if _, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return v.key, nil },
+		jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(issuer), jwt.WithAudience(audience), jwt.WithExpirationRequired()); err != nil {
+		return nil, &authn.Error{Code: authn.CodeInvalidToken, Reason: "invalid", Description: "token rejected"}
+	}
+	exp, _ := claims.GetExpirationTime()
+	p := &authn.Principal{Subject: fmt.Sprint(claims["sub"]), ClientID: fmt.Sprint(claims["client_id"]), Scopes: strings.Fields(fmt.Sprint(claims["scope"])), ExpiresAt: exp.Time, Issuer: issuer}
+	if !v.off {
+		v.cache.Store(h, p)
+	}
+	return p, nil
+}
+
+func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c bool) (http.Handler, error) {
+	gw, err := gateway.New(gateway.Options{Logger: log, Routes: []gateway.RouteOptions{{
+		Name: "bench", Path: "/mcp", Upstream: up, Verifier: v, Scopes: []string{"mcp.tools"}, H2C: h2c,
+		AuthorizationServers: []string{issuer}, Identity: gateway.IdentityHeaders{Subject: "X-User"},
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return gw.Handler(), nil
+}
+
+func newBare(up string) http.Handler {
+	u, _ := url.Parse(up)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	// A pooled copy buffer, as a production deployment would configure (without it the
+	// proxy allocates 32 KiB per request and the baseline would be needlessly slow).
+	rp.BufferPool = bufferPool{}
+	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
+	return rp
+}
+
+type bufferPool struct{}
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *bufs.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { bufs.Put(&b) }
+
+func listen(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv.Protocols = new(http.Protocols) // HTTP/1.1, and h2c for the gateway-h2c variant
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+type target struct{ name, url, token string }
+
+func run(ctx context.Context, dur time.Duration, streams int, skipSSE bool) error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": issuer, "aud": audience, "sub": "bench-user", "client_id": "bench", "scope": "mcp.tools",
+		"exp": time.Now().Add(2 * time.Hour).Unix(), "iat": time.Now().Unix(),
+	}).SignedString(key)
+	if err != nil {
+		return err
+	}
+	upURL, stopUp, err := listen(upstreamHandler())
+	if err != nil {
+		return err
+	}
+	defer stopUp()
+	bareURL, stopBare, _ := listen(newBare(upURL + "/mcp"))
+	defer stopBare()
+	// The gateway logs its access line for every request, as in production (JSON to a sink).
+	accessLog := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	gwh, err := newGateway(upURL+"/mcp", &cachingVerifier{key: &key.PublicKey}, accessLog, false)
+	if err != nil {
+		return err
+	}
+	gwURL, stopGw, _ := listen(gwh)
+	defer stopGw()
+	gwColdH, _ := newGateway(upURL+"/mcp", &cachingVerifier{key: &key.PublicKey, off: true}, accessLog, false)
+	gwColdURL, stopCold, _ := listen(gwColdH)
+	defer stopCold()
+
+	direct := target{"direct (upstream)", upURL + "/mcp", ""}
+	bare := target{"bare httputil.ReverseProxy", bareURL + "/mcp", ""}
+	gw := target{"mcpgate (RS256, cached verify)", gwURL + "/mcp", tok}
+	gwCold := target{"mcpgate (RS256, verify every request)", gwColdURL + "/mcp", tok}
+
+	fmt.Printf("# Gateway load test\n\n%s, GOMAXPROCS=%d, %s, loopback; load generator in the same process. Each point: %s. Load average at start: %s.\n\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), cpuModel(), dur, loadAvg())
+
+	// 1. Saturation of the bare proxy: closed loop at increasing concurrency.
+	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
+	sat, satConc := 0.0, 0
+	for _, c := range []int{16, 32, 64, 128} {
+		r := closedLoop(ctx, bare, c, dur)
+		fmt.Printf("| %d | %.0f | %s | %s |\n", c, r.rps, ms(r.p50), ms(r.p99))
+		if r.rps > sat {
+			sat, satConc = r.rps, c
+		}
+	}
+	fmt.Printf("\nBare proxy saturation: **%.0f req/s** (at concurrency %d).\n\n", sat, satConc)
+
+	// 2. Throughput at the saturating concurrency, every target, interleaved rounds (the
+	// machine is shared: interleaving spreads background load over all targets; the
+	// median round is reported).
+	const rounds = 3
+	fmt.Printf("## Throughput, closed loop at concurrency %d (median of %d interleaved rounds)\n\n| target | req/s | p50 | p99 | errors | vs bare |\n|---|---|---|---|---|---|\n", satConc, rounds)
+	tput := map[target][]result{}
+	for range rounds {
+		for _, t := range []target{direct, bare, gw, gwCold} {
+			tput[t] = append(tput[t], closedLoop(ctx, t, satConc, dur))
+		}
+	}
+	bareRPS := median(tput[bare]).rps
+	for _, t := range []target{direct, bare, gw, gwCold} {
+		r := median(tput[t])
+		rel := "—"
+		if t != direct {
+			rel = fmt.Sprintf("%.1f%%", 100*r.rps/bareRPS)
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %d | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), r.errors, rel)
+	}
+
+	// 3. Latency at half the bare proxy's saturation rate (open loop, paced).
+	rate := sat / 2
+	fmt.Printf("\n## Latency at half of the bare proxy's saturation (%.0f req/s, open loop, median of %d interleaved rounds)\n\n| target | achieved req/s | p50 | p99 | p99 added vs bare | p99 added vs direct |\n|---|---|---|---|---|---|\n", rate, rounds)
+	lat := map[target][]result{}
+	for range rounds {
+		for _, t := range []target{direct, bare, gw} {
+			lat[t] = append(lat[t], openLoop(ctx, t, rate, dur))
+		}
+	}
+	p99Direct, p99Bare := median(lat[direct]).p99, median(lat[bare]).p99
+	for _, t := range []target{direct, bare, gw} {
+		r := median(lat[t])
+		addB, addD := "—", "—"
+		if t == gw {
+			addB, addD = ms(r.p99-p99Bare), ms(r.p99-p99Direct)
+		} else if t == bare {
+			addD = ms(r.p99 - p99Direct)
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), addB, addD)
+	}
+
+	if !skipSSE {
+		// Release every connection of the throughput phases (file descriptors are scarce),
+		// and give the streams a fresh upstream.
+		stopBare()
+		stopGw()
+		stopCold()
+		stopUp()
+		time.Sleep(time.Second)
+		sseUp, stopSSEUp, err := listen(upstreamHandler())
+		if err != nil {
+			return err
+		}
+		defer stopSSEUp()
+		upURL = sseUp
+		fmt.Printf("\n## Idle SSE streams: RSS per stream (proxy in a child process)\n\n")
+		fmt.Printf("RSS of the proxy process (/proc/PID/status VmRSS) before and after opening the streams; \"live\" is after runtime.GC + debug.FreeOSMemory (no garbage awaiting collection).\n\n")
+		fmt.Printf("| proxy | streams | RSS before | RSS after | per stream | RSS after, live | per stream, live |\n|---|---|---|---|---|---|---|\n")
+		pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		kf, err := os.CreateTemp("", "loadtest-key-*.pem")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(kf.Name())
+		_ = pem.Encode(kf, &pem.Block{Type: "PUBLIC KEY", Bytes: pub})
+		kf.Close()
+		for _, role := range []string{"bare", "gateway", "gateway-h2c"} {
+			if err := sseMemory(ctx, role, upURL+"/mcp", kf.Name(), tok, streams); err != nil {
+				fmt.Printf("| %s | failed: %v | | | |\n", role, err)
+			}
+		}
+		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c).\n", fdLimit())
+	}
+	return nil
+}
+
+// median returns the round with the median throughput, with the median p50 and p99 of
+// all rounds.
+func median(rs []result) result {
+	byRPS := slices.Clone(rs)
+	slices.SortFunc(byRPS, func(a, b result) int { return int(a.rps - b.rps) })
+	m := byRPS[len(byRPS)/2]
+	p50s, p99s := make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
+	for i, r := range rs {
+		p50s[i], p99s[i] = r.p50, r.p99
+	}
+	slices.Sort(p50s)
+	slices.Sort(p99s)
+	m.p50, m.p99 = p50s[len(rs)/2], p99s[len(rs)/2]
+	return m
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if _, v, ok := strings.Cut(l, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int64
+}
+
+func newClient(conc int) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, DisableCompression: true, IdleConnTimeout: 30 * time.Second,
+	}}
+}
+
+const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Paris"}}}`
+
+func doOne(c *http.Client, t target) error {
+	req, _ := http.NewRequest(http.MethodPost, t.url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", "bench-session")
+	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func summarize(lat [][]time.Duration, n int64, errs int64, elapsed time.Duration) result {
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	r := result{rps: float64(n) / elapsed.Seconds(), errors: errs}
+	if len(all) > 0 {
+		r.p50 = all[len(all)*50/100]
+		r.p99 = all[min(len(all)-1, len(all)*99/100)]
+	}
+	return r
+}
+
+// closedLoop runs conc workers, each sending the next request when the previous ended.
+func closedLoop(ctx context.Context, t target, conc int, dur time.Duration) result {
+	c := newClient(conc)
+	defer c.CloseIdleConnections()
+	// warm up connections and caches
+	for range conc {
+		_ = doOne(c, t)
+	}
+	runtime.GC()
+	lat := make([][]time.Duration, conc)
+	var n, errs atomic.Int64
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				s := time.Now()
+				if err := doOne(c, t); err != nil {
+					errs.Add(1)
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(s))
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return summarize(lat, n.Load(), errs.Load(), time.Since(start))
+}
+
+// openLoop sends requests at a fixed rate; latency is measured from each request's
+// scheduled start (so that a stall is not hidden by coordinated omission).
+func openLoop(ctx context.Context, t target, rate float64, dur time.Duration) result {
+	// Enough workers for the in-flight requests at this rate (Little's law) with plenty of
+	// headroom, but not so many that connection churn becomes the bottleneck.
+	const workers = 48
+	c := newClient(workers)
+	defer c.CloseIdleConnections()
+	for range workers {
+		_ = doOne(c, t)
+	}
+	runtime.GC()
+	interval := time.Duration(float64(time.Second) / rate)
+	total := int(rate * dur.Seconds())
+	sched := make(chan time.Time, total)
+	start := time.Now()
+	for i := range total {
+		sched <- start.Add(time.Duration(i) * interval)
+	}
+	close(sched)
+	lat := make([][]time.Duration, workers)
+	var n, errs atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for at := range sched {
+				if ctx.Err() != nil {
+					return
+				}
+				// Latency counts from the scheduled time when the generator is behind
+				// (queueing), from the actual start when it had to wait (timer slack is not
+				// the system's latency).
+				from := at
+				if d := time.Until(at); d > 0 {
+					time.Sleep(d)
+					from = time.Now()
+				}
+				if err := doOne(c, t); err != nil {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(from))
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return summarize(lat, n.Load(), errs.Load(), time.Since(start))
+}

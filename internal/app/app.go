@@ -1,0 +1,407 @@
+// Package app assembles a running mcpgate from a validated configuration: the store, the
+// authorization server (and Entra profile), token verifiers, upstream credential providers,
+// policy and audit hooks, and the gateway in front of it all. It owns wiring only; every
+// behaviour lives in the package named for it. `mcpgate serve` and `mcpgate demo` both
+// run through here.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/audit"
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/upstream/sqlstore"
+)
+
+// Options are the process-level inputs besides the configuration.
+type Options struct {
+	// Logger receives logs (nil = discard).
+	Logger *slog.Logger
+	// AuditOut receives audit events when the audit section asks for stdout (default
+	// os.Stdout).
+	AuditOut io.Writer
+	// Store, when set, is used instead of opening the configured one (demo, tests).
+	Store store.Store
+}
+
+// App is an assembled mcpgate.
+type App struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	base      string
+	store     store.Store
+	ownsStore bool
+	as        *authserver.Server
+	emulator  *entra.Emulator
+	registry  *authn.Registry
+	creds     *upstream.Set
+	auditor   *audit.Auditor
+	gw        *gateway.Server
+	resources []string
+}
+
+// New assembles everything. On error, whatever was opened is closed again.
+func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.AuditOut == nil {
+		o.AuditOut = os.Stdout
+	}
+	a = &App{cfg: cfg, log: log, base: BaseURL(cfg)}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+	for _, r := range cfg.Routes {
+		a.resources = append(a.resources, a.base+r.Path)
+	}
+
+	needStore := cfg.AuthServer != nil || usesConnections(cfg) || o.Store != nil
+	if o.Store != nil {
+		a.store = o.Store
+	} else if needStore {
+		if a.store, err = authserver.OpenStore(ctx, cfg.Store, log); err != nil {
+			return nil, fmt.Errorf("opening store: %w", err)
+		}
+		a.ownsStore = true
+	}
+
+	if cfg.AuthServer != nil {
+		opts := authserver.OptionsFromConfig(cfg)
+		opts.Store, opts.Logger = a.store, log
+		if opts.Issuer == "" {
+			opts.Issuer = a.base
+		}
+		if strings.HasPrefix(opts.Issuer, "http://") && isLoopbackURL(opts.Issuer) {
+			// A loopback issuer over plain http is development by definition.
+			opts.AllowInsecureHTTP = true
+		}
+		resources := slices.Clone(a.resources)
+		opts.Resources = func() []string { return resources }
+		opts.Scopes = routeScopes(cfg, opts.Scopes)
+		if a.as, err = authserver.New(ctx, opts); err != nil {
+			return nil, fmt.Errorf("starting the authorization server: %w", err)
+		}
+	}
+
+	if cfg.Entra != nil {
+		if a.emulator, err = entra.New(entra.Options{Config: cfg.Entra, BaseURL: a.base + cfg.Entra.PathPrefix, Logger: log}); err != nil {
+			return nil, fmt.Errorf("starting the Entra profile: %w", err)
+		}
+	}
+
+	if a.registry, err = authn.NewRegistry(ctx, cfg.Issuers, authn.Options{Logger: log}); err != nil {
+		return nil, fmt.Errorf("loading token issuers: %w", err)
+	}
+
+	if a.creds, err = a.buildCredentials(); err != nil {
+		return nil, fmt.Errorf("building upstream credentials: %w", err)
+	}
+
+	var auditStore audit.Store
+	if s, ok := a.store.(audit.Store); ok {
+		auditStore = s
+	}
+	if a.auditor, err = audit.Open(cfg.Audit, o.AuditOut, auditStore, log); err != nil {
+		return nil, fmt.Errorf("opening audit sinks: %w", err)
+	}
+
+	gwOpts, err := a.gatewayOptions()
+	if err != nil {
+		return nil, err
+	}
+	if a.gw, err = gateway.New(gwOpts); err != nil {
+		return nil, fmt.Errorf("building the gateway: %w", err)
+	}
+	return a, nil
+}
+
+// BaseURL is the external base URL: publicURL, else http:// plus the listen address (with
+// an unspecified host replaced by 127.0.0.1).
+func BaseURL(cfg *config.Config) string {
+	if cfg.PublicURL != "" {
+		return strings.TrimRight(cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return scheme + "://" + cfg.Listen
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+func isLoopbackURL(u string) bool {
+	rest := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	host := rest
+	if i := strings.IndexAny(rest, "/"); i >= 0 {
+		host = rest[:i]
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func usesConnections(cfg *config.Config) bool {
+	return cfg.UpstreamCredentials != nil && len(cfg.UpstreamCredentials.Connections) > 0
+}
+
+// routeScopes adds every scope the routes require or advertise to the authorization
+// server's list (it refuses scopes it does not know).
+func routeScopes(cfg *config.Config, scopes []string) []string {
+	out := slices.Clone(scopes)
+	add := func(s string) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, r := range cfg.Routes {
+		for _, s := range r.Auth.Scopes {
+			add(s)
+		}
+		for _, s := range r.Auth.ScopesSupported {
+			add(s)
+		}
+	}
+	return out
+}
+
+func (a *App) buildCredentials() (*upstream.Set, error) {
+	bo := upstream.BuildOptions{Logger: a.log}
+	if a.as != nil {
+		bo.CurrentUser = a.as.CurrentUser
+	}
+	if usesConnections(a.cfg) {
+		switch s := a.store.(type) {
+		case *store.SQL:
+			d := sqlstore.SQLite
+			if s.IsPostgres() {
+				d = sqlstore.Postgres
+			}
+			cs := sqlstore.New(s.DB(), d)
+			if err := cs.Migrate(context.Background()); err != nil {
+				return nil, fmt.Errorf("preparing the connections table: %w", err)
+			}
+			bo.Store = cs
+		default:
+			bo.Store = upstream.NewMemoryConnectionStore()
+		}
+	}
+	return upstream.Build(a.cfg, bo)
+}
+
+func (a *App) gatewayOptions() (gateway.Options, error) {
+	cfg := a.cfg
+	o := gateway.Options{
+		PublicURL:       cfg.PublicURL,
+		ShutdownTimeout: cfg.ShutdownTimeout.D(),
+		Logger:          a.log,
+		Fallback:        a.fallback(),
+	}
+	if cfg.TLS != nil {
+		o.TLSCertFile, o.TLSKeyFile = cfg.TLS.CertFile, cfg.TLS.KeyFile
+	}
+	for _, tp := range cfg.TrustedProxies {
+		p, err := netip.ParsePrefix(tp)
+		if err != nil {
+			addr, err2 := netip.ParseAddr(tp)
+			if err2 != nil {
+				return o, fmt.Errorf("trustedProxies: %q is neither an IP nor a CIDR", tp)
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		o.TrustedProxies = append(o.TrustedProxies, p)
+	}
+	var problems []error
+	for i := range cfg.Routes {
+		ro, err := a.routeOptions(i)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		o.Routes = append(o.Routes, ro)
+	}
+	return o, errors.Join(problems...)
+}
+
+func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
+	r := a.cfg.Routes[i]
+	resource := a.base + r.Path
+	ro := gateway.RouteOptions{
+		Name:                 r.Name,
+		Path:                 r.Path,
+		Upstream:             r.Upstream.URL,
+		ConnectTimeout:       r.Upstream.ConnectTimeout.D(),
+		ResponseTimeout:      r.Upstream.ResponseTimeout.D(),
+		InsecureSkipVerify:   r.Upstream.InsecureSkipVerify,
+		H2C:                  r.Upstream.H2C,
+		MaxRequestBytes:      int64(r.Limits.MaxRequestBytes),
+		StreamIdleTimeout:    r.Limits.StreamIdleTimeout.D(),
+		Mode:                 gateway.AuthMode(r.Auth.Mode),
+		Scopes:               r.Auth.Scopes,
+		ScopesSupported:      r.Auth.ScopesSupported,
+		AuthorizationServers: r.Auth.AuthorizationServers,
+		AllowedOrigins:       r.AllowedOrigins,
+	}
+	if r.UpstreamAuth != nil {
+		ro.Passthrough = r.UpstreamAuth.Passthrough
+	}
+	if f := r.ForwardIdentity; f != nil {
+		ro.Identity = gateway.IdentityHeaders{Subject: f.Subject, Email: f.Email, Name: f.Name, Groups: f.Groups, ClientID: f.ClientID}
+	}
+	if c := r.CORS; c != nil {
+		ro.CORS = &gateway.CORSOptions{AllowOrigins: c.AllowOrigins, AllowHeaders: c.AllowHeaders, MaxAge: c.MaxAge.D()}
+	}
+
+	// Who issues the tokens this route accepts.
+	switch {
+	case len(r.Auth.Issuers) > 0:
+		audiences := r.Auth.Audiences
+		if len(audiences) == 0 {
+			audiences = []string{resource}
+		}
+		v, err := a.registry.Verifier(r.Auth.Issuers, audiences)
+		if err != nil {
+			return ro, fmt.Errorf("routes[%d] (%s): %w", i, r.Name, err)
+		}
+		ro.Verifier = v
+		if len(ro.AuthorizationServers) == 0 {
+			for _, name := range r.Auth.Issuers {
+				for _, is := range a.cfg.Issuers {
+					if is.Name == name {
+						ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(is))
+					}
+				}
+			}
+		}
+	case a.as != nil:
+		ro.Verifier = a.as.Verifier(resource)
+		if len(r.Auth.Audiences) > 0 {
+			return ro, fmt.Errorf("routes[%d] (%s).auth.audiences: tokens from mcpgate's own authorization server always carry the route URL %s as audience; remove audiences or name an issuer", i, r.Name, resource)
+		}
+		if len(ro.AuthorizationServers) == 0 {
+			ro.AuthorizationServers = []string{a.as.Issuer()}
+		}
+	}
+
+	if rc, ok := a.creds.Gateway(r.Name); ok {
+		ro.Credentials = rc
+	}
+	in, ob, err := routeHooks(a.cfg, i, a.hookDeps())
+	if err != nil {
+		return ro, err
+	}
+	ro.Interceptor, ro.Observer = in, ob
+	return ro, nil
+}
+
+// fallback serves everything that is not a route: the authorization server, the Entra
+// profile, connection pages and the gatewayJWT key set.
+func (a *App) fallback() http.Handler {
+	mux := http.NewServeMux()
+	if a.creds != nil {
+		a.creds.Mount(mux)
+	}
+	if a.emulator != nil {
+		a.emulator.Mount(mux, a.cfg.Entra.PathPrefix)
+	}
+	if a.as != nil {
+		mux.Handle("/", a.as.Handler())
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"error":"not_found","error_description":"no route serves %s; MCP endpoints here: %s"}`+"\n",
+				jsonEscape(r.URL.Path), jsonEscape(strings.Join(a.routePaths(), ", ")))
+		})
+	}
+	return mux
+}
+
+func (a *App) routePaths() []string {
+	var out []string
+	for _, r := range a.cfg.Routes {
+		out = append(out, r.Path)
+	}
+	return out
+}
+
+func jsonEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "<", `\u003c`, ">", `\u003e`)
+	return r.Replace(s)
+}
+
+// Handler is the whole HTTP surface (gateway routes, metadata, authorization server...).
+func (a *App) Handler() http.Handler { return a.gw.Handler() }
+
+// AuthServer returns the embedded authorization server (nil when not configured).
+func (a *App) AuthServer() *authserver.Server { return a.as }
+
+// Store returns the store (nil when nothing needs one).
+func (a *App) Store() store.Store { return a.store }
+
+// Resources returns the MCP URL of every route.
+func (a *App) Resources() []string { return slices.Clone(a.resources) }
+
+// Serve serves on ln until ctx ends, then drains gracefully and closes everything.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if a.as != nil {
+		go a.as.RunJanitor(ctx, 5*time.Minute)
+	}
+	a.log.InfoContext(ctx, "mcpgate listening", "addr", ln.Addr().String(), "base_url", a.base, "routes", len(a.cfg.Routes))
+	err := a.gw.Serve(ctx, ln)
+	a.Close()
+	return err
+}
+
+// Close releases everything New opened. It is safe to call more than once.
+func (a *App) Close() {
+	if a.auditor != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		a.auditor.Close(ctx)
+		cancel()
+		a.auditor = nil
+	}
+	if a.registry != nil {
+		a.registry.Close()
+		a.registry = nil
+	}
+	if a.ownsStore && a.store != nil {
+		if c, ok := a.store.(io.Closer); ok {
+			c.Close()
+		}
+		a.store = nil
+	}
+}

@@ -56,6 +56,21 @@ func isForbiddenAddr(ip netip.Addr) bool {
 func newCIMDFetcher(opts CIMDOptions, client *http.Client, log *slog.Logger) *cimdFetcher {
 	f := &cimdFetcher{opts: opts, log: log, cache: map[string]cimdEntry{}, inflight: map[string]*sync.Mutex{}}
 	if client == nil {
+		client = GuardedHTTPClient(opts.Timeout, opts.AllowPrivateAddresses)
+	}
+	f.client = client
+	return f
+}
+
+// GuardedHTTPClient returns the SSRF-guarded client used for client metadata documents,
+// for any outbound fetch of a URL an administrator or a client chose (federation
+// discovery, JWKS, token endpoints): only public addresses (checked on the connected
+// address, so after DNS resolution and on every redirect), no proxy, https redirects only.
+// allowPrivate lifts the address and https checks (local development and tests only).
+func GuardedHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	opts := CIMDOptions{Timeout: timeout, AllowPrivateAddresses: allowPrivate}
+	var client *http.Client
+	{
 		dialer := &net.Dialer{Timeout: opts.Timeout}
 		if !opts.AllowPrivateAddresses {
 			dialer.Control = func(network, address string, _ syscall.RawConn) error {
@@ -87,8 +102,7 @@ func newCIMDFetcher(opts CIMDOptions, client *http.Client, log *slog.Logger) *ci
 			},
 		}
 	}
-	f.client = client
-	return f
+	return client
 }
 
 func (f *cimdFetcher) get(ctx context.Context, id string) (store.Client, error) {

@@ -35,6 +35,38 @@ type PasswordConnector interface {
 	Login(ctx context.Context, username, password string) (id Identity, ok bool, err error)
 }
 
+// RedirectConnector signs users in at another identity provider with a browser redirect
+// (OpenID Connect authorization code + PKCE; package internal/authserver/federation). The
+// login page shows a "Sign in with <Name>" button for each, or redirects at once when it
+// is the only connector. The server keeps state, nonce and PKCE verifier in a signed,
+// browser-bound cookie and checks them at PathFederatedCallback.
+type RedirectConnector interface {
+	Connector
+	// AuthCodeURL returns the upstream authorization URL for one sign-in.
+	AuthCodeURL(ctx context.Context, s RedirectStart) (string, error)
+	// Exchange redeems the code (and keeps the upstream tokens) and returns the user.
+	Exchange(ctx context.Context, f RedirectFinish) (Identity, error)
+	// ExplainError turns an upstream error (error, error_description of the callback or of
+	// the token response) into a sentence that tells the user or administrator how to fix
+	// it, and a stable code to log (AADSTS7000215, invalid_client ...).
+	ExplainError(code, description string) (logCode, fix string)
+}
+
+// RedirectStart is what AuthCodeURL needs.
+type RedirectStart struct {
+	State, Nonce, CodeChallenge string
+	// RedirectURI is mcpgate's callback (issuer + PathFederatedCallback).
+	RedirectURI string
+	LoginHint   string
+	// Prompt of the MCP client's request (login, select_account, consent), passed on.
+	Prompt []string
+}
+
+// RedirectFinish is what Exchange needs.
+type RedirectFinish struct {
+	Code, CodeVerifier, Nonce, RedirectURI string
+}
+
 // IdentityLookup finds a user by subject, to put fresh claims in tokens and userinfo.
 type IdentityLookup interface {
 	Lookup(ctx context.Context, userID string) (Identity, error)

@@ -34,7 +34,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered any more.", detailStartAgain)
 		return
 	}
-	data := pageData{Title: "Sign in", Action: PathLogin, ClientName: client.Name, Hidden: map[string]string{"authRequestID": id}}
+	data := pageData{Title: "Sign in", Action: PathLogin, ClientName: client.Name, Hidden: map[string]string{"authRequestID": id}, PasswordLogin: true}
 	switch r.Method {
 	case http.MethodGet:
 		if sess, ok := s.getSession(r); ok && s.sessionSatisfies(ctx, a, sess) {
@@ -51,6 +51,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data.Username = a.LoginHint
+		if s.loginOptions(w, r, id, &data) {
+			return
+		}
 		data.CSRF = s.csrfToken(w, r, "login:"+id)
 		s.render(w, http.StatusOK, "login.html", data)
 	case http.MethodPost:

@@ -24,15 +24,19 @@ const (
 	PathDevice              = "/device"
 	PathLogin               = "/login"
 	PathConsent             = "/consent"
-	PathStatic              = "/authserver/static/"
-	PathOAuthMetadata       = "/.well-known/oauth-authorization-server"
-	PathOIDCDiscovery       = "/.well-known/openid-configuration"
+	// PathFederatedLogin starts a sign-in at a RedirectConnector; PathFederatedCallback is
+	// the redirect URI registered at the upstream identity provider.
+	PathFederatedLogin    = "/login/federated"
+	PathFederatedCallback = "/login/callback"
+	PathStatic            = "/authserver/static/"
+	PathOAuthMetadata     = "/.well-known/oauth-authorization-server"
+	PathOIDCDiscovery     = "/.well-known/openid-configuration"
 )
 
 // Paths lists every path prefix Handler answers, for the caller's route-collision check.
 var Paths = []string{PathAuthorize, PathAuthorizeCallback, PathToken, PathRegister, PathJWKS, PathUserinfo,
 	PathIntrospect, PathRevoke, PathEndSession, PathDeviceAuthorization, PathDevice, PathLogin, PathConsent,
-	PathStatic, PathOAuthMetadata, PathOIDCDiscovery}
+	PathFederatedLogin, PathFederatedCallback, PathStatic, PathOAuthMetadata, PathOIDCDiscovery}
 
 // Registration policies for dynamic client registration (RFC 7591).
 const (

@@ -42,11 +42,17 @@ type pageData struct {
 	// login
 	Action, ClientName, Username string
 	Hidden                       map[string]string
+	// PasswordLogin shows the username/password form; Federated are "Sign in with" buttons.
+	PasswordLogin bool
+	Federated     []federatedView
 	// consent
 	ClientID, RedirectHost, UserName, AuthRequestID string
 	Resources                                       []string
 	Scopes                                          []scopeView
 	LocalOnly                                       bool
+	// SignInWith names the identity provider when consent is asked before the upstream
+	// sign-in (federation).
+	SignInWith string
 	// device
 	UserCode string
 	SignedIn bool

@@ -145,6 +145,8 @@ func (s *Server) routes() {
 	mux.HandleFunc(PathRegister, s.handleRegister)
 	mux.HandleFunc(PathLogin, s.handleLogin)
 	mux.HandleFunc(PathConsent, s.handleConsent)
+	mux.HandleFunc(PathFederatedLogin, s.handleFederatedLogin)
+	mux.HandleFunc(PathFederatedCallback, s.handleFederatedCallback)
 	mux.HandleFunc(PathDevice, s.handleDevice)
 	mux.Handle(PathStatic, http.StripPrefix(PathStatic, staticHandler()))
 	s.mux = mux

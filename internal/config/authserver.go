@@ -52,6 +52,14 @@ type AuthServer struct {
 	LoginRateLimit AuthServerLoginRateLimit `yaml:"loginRateLimit,omitempty" json:"loginRateLimit,omitempty"`
 	// AllowInsecureHTTP allows an http:// issuer. For local development only.
 	AllowInsecureHTTP bool `yaml:"allowInsecureHTTP,omitempty" json:"allowInsecureHTTP,omitempty"`
+	// Connectors sign users in at another identity provider (Entra ID, Keycloak, Okta, any
+	// OpenID Connect provider) instead of, or besides, local users: federation, bridge
+	// mode (docs/federation.md). The redirect URI to register at the provider is
+	// {issuer}/login/callback.
+	Connectors []AuthServerConnector `yaml:"connectors,omitempty" json:"connectors,omitempty"`
+	// LocalLogin shows the username/password form besides the connectors. Default: true
+	// without connectors; with connectors only when users are defined.
+	LocalLogin *bool `yaml:"localLogin,omitempty" json:"localLogin,omitempty"`
 }
 
 // AuthServerClient is a pre-registered client.
@@ -126,7 +134,7 @@ type AuthServerLoginRateLimit struct {
 
 // authServerPaths are the paths the authorization server serves (routes must avoid them).
 var authServerPaths = []string{"/authorize", "/token", "/register", "/jwks", "/userinfo", "/introspect", "/revoke",
-	"/end_session", "/device_authorization", "/device", "/login", "/consent", "/authserver/",
+	"/end_session", "/device_authorization", "/device", "/login", "/login/", "/consent", "/authserver/",
 	"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}
 
 func init() { extensionValidators = append(extensionValidators, validateAuthServer) }

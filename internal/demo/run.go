@@ -6,8 +6,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -71,10 +71,10 @@ func Config(addr, publicURL, dataDir string, upstreams map[string]string) *confi
 		publicURL = "http://" + addr
 	}
 	cfg := &config.Config{
-		Listen:     addr,
-		PublicURL:  publicURL,
-		Log:        config.Log{Format: "text", Level: "info"},
-		Store:      config.Store{SQLite: &config.SQLiteStore{Path: filepath.Join(dataDir, "mcpgate.db")}},
+		Listen:    addr,
+		PublicURL: publicURL,
+		Log:       config.Log{Format: "text", Level: "info"},
+		Store:     config.Store{SQLite: &config.SQLiteStore{Path: filepath.Join(dataDir, "mcpgate.db")}},
 		// Plain http is accepted for a loopback demo only; put TLS in front (--public-url
 		// https://…) to share it.
 		AuthServer: &config.AuthServer{AllowInsecureHTTP: strings.HasPrefix(publicURL, "http://")},

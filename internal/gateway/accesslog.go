@@ -37,14 +37,17 @@ func (rt *route) finish(r *http.Request, rec *Event) {
 		if rec.Decision != "" {
 			attrs = append(attrs, slog.String("decision", rec.Decision))
 		}
+		if len(rec.Rules) > 0 {
+			attrs = append(attrs, slog.Any("rules", rec.Rules))
+		}
 		if len(rec.Reasons) > 0 {
 			attrs = append(attrs, slog.Any("reasons", rec.Reasons))
 		}
 		if rec.Error != "" {
 			attrs = append(attrs, slog.String("error", rec.Error))
 		}
-		if ip, ok := remoteIP(r); ok {
-			attrs = append(attrs, slog.String("remote", ip.String()))
+		if rec.RemoteIP.IsValid() {
+			attrs = append(attrs, slog.String("remote", rec.RemoteIP.String()))
 		}
 		rt.s.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
 	}

@@ -13,7 +13,8 @@ import (
 
 // serve handles one request on the route's MCP endpoint.
 func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
-	rec := &Event{Route: rt.opts.Name, Start: time.Now(), HTTPMethod: r.Method, SessionID: r.Header.Get("Mcp-Session-Id")}
+	rec := &Event{Route: rt.opts.Name, Start: time.Now(), HTTPMethod: r.Method, SessionID: r.Header.Get("Mcp-Session-Id"),
+		UserAgent: r.Header.Get("User-Agent"), RemoteIP: rt.s.clientIP(r)}
 	defer rt.finish(r, rec)
 
 	if !rt.s.hostAllowed(r.Context(), r) {
@@ -49,7 +50,8 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	rec.Principal = p
 
 	var body []byte
-	call := &Call{Route: rt.opts.Name, HTTPMethod: r.Method, Principal: p, SessionID: rec.SessionID}
+	call := &Call{Route: rt.opts.Name, HTTPMethod: r.Method, Principal: p, SessionID: rec.SessionID,
+		RemoteIP: rec.RemoteIP, Time: rec.Start}
 	if r.Method == http.MethodPost {
 		var err error
 		body, err = rt.readBody(r)
@@ -76,6 +78,10 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		call.Header.Del("Authorization") // the interceptor never sees the token
 		v := ic.Intercept(r.Context(), call)
 		rec.Reasons = append(rec.Reasons, v.Reasons...)
+		rec.Rules = v.Rules
+		if v.Tool != "" {
+			rec.Tool = v.Tool
+		}
 		if v.Deny != nil {
 			rec.Decision = v.Decision
 			if rec.Decision == "" {
@@ -86,11 +92,14 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		rec.Decision = v.Decision
 		rewrite = v.Rewrite
+		if v.Body != nil && r.Method == http.MethodPost {
+			body = v.Body
+		}
 	}
 	if rec.Decision == "" {
 		rec.Decision = "allow"
 	}
-	rt.proxy(w, r, rec, p, body, rewrite)
+	rt.proxy(w, r, rec, call, body, rewrite)
 }
 
 var errTooLarge = errors.New("request body too large")
@@ -135,9 +144,15 @@ func (rt *route) deny(w http.ResponseWriter, rec *Event, base string, c *Call, d
 		id = c.Messages[0].ID
 	}
 	status := d.HTTPStatus
+	if d.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
+		if status == 0 {
+			status = http.StatusTooManyRequests
+		}
+	}
 	if status == 0 {
 		status = http.StatusForbidden
-		if len(id) > 0 {
+		if len(id) > 0 || d.Responses != nil {
 			status = http.StatusOK
 		}
 	}
@@ -150,5 +165,16 @@ func (rt *route) deny(w http.ResponseWriter, rec *Event, base string, c *Call, d
 	}
 	rec.Status = status
 	rec.Error = msg
+	if d.Responses != nil {
+		b := []byte{'['}
+		for i, m := range d.Responses {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, m...)
+		}
+		writeRaw(w, status, append(b, ']'))
+		return
+	}
 	writeRaw(w, status, mcp.ErrorResponse(id, code, msg, d.Data))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
@@ -17,8 +18,9 @@ type Call struct {
 	HTTPMethod string
 	// Principal is the verified caller, nil when anonymous (optional/permissive routes).
 	Principal *authn.Principal
-	// Messages are the JSON-RPC messages of a POST body (one, or several for a batch).
-	// Empty for GET and DELETE, and when the body is not JSON-RPC (ParseErr says why).
+	// Messages are the JSON-RPC messages of a POST body (one, or several for a batch),
+	// each with its raw bytes (Raw). Empty for GET and DELETE, and when the body is not
+	// JSON-RPC (ParseErr says why).
 	Messages []mcp.Request
 	Batch    bool
 	ParseErr error
@@ -27,6 +29,28 @@ type Call struct {
 	// Header is the client's request header (read-only; the Authorization header is
 	// already removed).
 	Header http.Header
+	// RemoteIP is the client's address: the TCP peer, or, when the peer is one of the
+	// trusted proxies, the last address in X-Forwarded-For that is not a trusted proxy.
+	RemoteIP netip.Addr
+	// Time is when the request arrived.
+	Time time.Time
+}
+
+// ProtocolVersion is the MCP-Protocol-Version the client sent: the header, or for an
+// initialize request the version it asks for ("" when unknown).
+func (c *Call) ProtocolVersion() string {
+	if v := c.Header.Get("Mcp-Protocol-Version"); v != "" {
+		return v
+	}
+	if len(c.Messages) == 1 && c.Messages[0].Method == "initialize" {
+		var p struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		if json.Unmarshal(c.Messages[0].Params, &p) == nil {
+			return p.ProtocolVersion
+		}
+	}
+	return ""
 }
 
 // Interceptor decides, per request, whether a call may reach the upstream, and may
@@ -52,8 +76,17 @@ type Verdict struct {
 	// Decision is a short label for logs and audit ("allow", "deny"); default "allow" or
 	// "deny".
 	Decision string
-	// Reasons explain the decision (stable identifiers, e.g. "tool-not-allowed").
+	// Reasons explain the decision (stable identifiers or sentences without argument
+	// values), for the access log and audit.
 	Reasons []string
+	// Rules are the names of the policy rules that decided, for audit.
+	Rules []string
+	// Tool, when set, is the upstream name of the tool called (a renamed tool's real
+	// name): the observer's Event records it instead of the name the client used.
+	Tool string
+	// Body, when non-nil, replaces the request body sent upstream (e.g. a renamed tool's
+	// call rewritten to the upstream name); Content-Length follows it.
+	Body []byte
 }
 
 // Rewriter rewrites one JSON-RPC message from the upstream. Returning msg unchanged is
@@ -75,6 +108,41 @@ type Denial struct {
 	// WWW-Authenticate insufficient_scope challenge asking for these scopes (plus those
 	// already granted), so that clients step up their authorization.
 	InsufficientScope []string
+	// RetryAfter, when positive, is a rate-limit refusal: HTTP 429 (unless HTTPStatus says
+	// otherwise) with Retry-After in whole seconds, rounded up.
+	RetryAfter time.Duration
+	// Responses, when non-nil, refuse a batch: the body is a JSON array of these JSON-RPC
+	// responses (one per message that has an id), HTTP 200 unless HTTPStatus says
+	// otherwise. Code, Message and Data are then only recorded.
+	Responses []json.RawMessage
+}
+
+// CredentialError may be implemented by an error that UpstreamCredentials returns (it is
+// found with errors.As, so it may be wrapped) to choose how the gateway answers the
+// client, instead of the default 502 upstream_credential. The adapter lives with the
+// credential provider (internal/app), so that the gateway stays independent of it.
+type CredentialError interface {
+	error
+	// GatewayResponse renders the failure for this call. It must not put secrets in the
+	// response: it goes to the client.
+	GatewayResponse(c *Call) Response
+}
+
+// Response is a rendered answer to a call that did not reach the upstream.
+type Response struct {
+	// Status is the HTTP status. Default 200 when the call has a JSON-RPC id, else 502.
+	Status int
+	// Header is added to the response (e.g. WWW-Authenticate).
+	Header http.Header
+	// Error is sent as a JSON-RPC error to the call's id, unless Result is set.
+	Error *mcp.ErrorObject
+	// Result, when non-nil, is sent as the JSON-RPC result to the call's id instead (e.g. a
+	// tool error result).
+	Result any
+	// Reason is a stable code for the access log and audit (e.g. connection_missing).
+	Reason string
+	// Message is a sentence for the log and audit (no secrets).
+	Message string
 }
 
 // Observer is told once about every finished request on a route (audit, metrics).
@@ -97,6 +165,7 @@ type Event struct {
 	HTTPMethod string
 	Principal  *authn.Principal
 	// MCPMethod, Tool, URI, Prompt and RequestID describe the (first) JSON-RPC message.
+	// Tool is the upstream tool name when the Interceptor's Verdict gave one.
 	MCPMethod, Tool, URI, Prompt string
 	RequestID                    json.RawMessage
 	// Arguments of a tools/call (raw JSON; redact before storing).
@@ -104,6 +173,9 @@ type Event struct {
 	// Messages are all parsed messages (batches).
 	Messages  []mcp.Request
 	SessionID string
+	// UserAgent is the client's User-Agent header; RemoteIP its address (see Call).
+	UserAgent string
+	RemoteIP  netip.Addr
 	// Status is the HTTP status sent to the client; UpstreamStatus the upstream's (0 when
 	// the upstream was not reached).
 	Status, UpstreamStatus int
@@ -111,6 +183,8 @@ type Event struct {
 	// "upstream_error"... Reasons add detail.
 	Decision string
 	Reasons  []string
+	// Rules are the policy rules that decided (from the Interceptor's Verdict).
+	Rules []string
 	// Error says what went wrong, for failed requests.
 	Error string
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -110,7 +111,8 @@ func headerSafe(v string) string {
 }
 
 // proxy forwards the request and streams the response back.
-func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, p *authn.Principal, body []byte, rewrite Rewriter) {
+func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call *Call, body []byte, rewrite Rewriter) {
+	p := call.Principal
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(rt.s.killCtx, cancel) // graceful shutdown timed out
@@ -142,10 +144,7 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, p *au
 	if c := rt.opts.Credentials; c != nil {
 		hdr, err := c.UpstreamHeaders(ctx, p, r)
 		if err != nil {
-			rt.s.log.ErrorContext(ctx, "upstream credential failed", "route", rt.opts.Name, "err", err)
-			rec.Decision = "upstream_credential_error"
-			rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "upstream_credential",
-				"route "+quoteName(rt.opts.Name)+": mcpgate could not obtain a credential for the upstream MCP server; see the gateway log")
+			rt.credentialError(w, r, rec, call, err)
 			return
 		}
 		for k, vs := range hdr {
@@ -233,6 +232,58 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, p *au
 			return
 		}
 	}
+}
+
+// credentialError answers a call whose upstream credential could not be obtained: as the
+// error's CredentialError says, or 502 upstream_credential.
+func (rt *route) credentialError(w http.ResponseWriter, r *http.Request, rec *Event, call *Call, err error) {
+	rec.Decision = "upstream_credential_error"
+	var ce CredentialError
+	if !errors.As(err, &ce) {
+		rt.s.log.ErrorContext(r.Context(), "upstream credential failed", "route", rt.opts.Name, "err", err)
+		rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "upstream_credential",
+			"route "+quoteName(rt.opts.Name)+": mcpgate could not obtain a credential for the upstream MCP server; see the gateway log")
+		return
+	}
+	if call.Header == nil {
+		call.Header = r.Header.Clone()
+		call.Header.Del("Authorization")
+	}
+	res := ce.GatewayResponse(call)
+	reason := res.Reason
+	if reason == "" {
+		reason = "upstream_credential"
+	}
+	rec.Reasons = append(rec.Reasons, reason)
+	rec.Error = res.Message
+	rt.s.log.WarnContext(r.Context(), "upstream credential not available", "route", rt.opts.Name, "reason", reason, "err", err)
+	var id json.RawMessage
+	if len(call.Messages) == 1 {
+		id = call.Messages[0].ID
+	}
+	status := res.Status
+	if status == 0 {
+		status = http.StatusBadGateway
+		if len(id) > 0 {
+			status = http.StatusOK
+		}
+	}
+	for k, vs := range res.Header {
+		w.Header()[textproto.CanonicalMIMEHeaderKey(k)] = vs
+	}
+	rec.Status = status
+	if res.Result != nil {
+		writeRaw(w, status, mcp.ResultResponse(id, res.Result))
+		return
+	}
+	e := res.Error
+	if e == nil {
+		e = &mcp.ErrorObject{Code: mcp.CodeServerError, Message: res.Message}
+	}
+	if e.Message == "" {
+		e.Message = "route " + quoteName(rt.opts.Name) + ": mcpgate could not obtain a credential for the upstream MCP server"
+	}
+	writeRaw(w, status, mcp.ErrorResponse(id, e.Code, e.Message, e.Data))
 }
 
 // streamEnded records why a response stream ended early.

@@ -117,3 +117,39 @@ func (s *Server) hostAllowed(ctx context.Context, r *http.Request) bool {
 	h := strings.ToLower(hostOnly(r.Host))
 	return (s.publicHost != "" && h == s.publicHost) || s.allowHosts[h]
 }
+
+// clientIP is the caller's address: the TCP peer, or, when the peer is a trusted proxy,
+// the right-most X-Forwarded-For entry that is not itself a trusted proxy (entries to its
+// left could have been written by the client).
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	ip, ok := remoteIP(r)
+	if !ok || !s.isTrusted(ip) {
+		return ip
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	var hops []string
+	for _, v := range xff {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip // a malformed chain: believe only the peer
+		}
+		a = a.Unmap()
+		if !s.isTrusted(a) {
+			return a
+		}
+		ip = a
+	}
+	return ip
+}
+
+func (s *Server) isTrusted(ip netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -38,6 +38,9 @@ type Request struct {
 	URI string
 	// Prompt is params.name for prompts/get.
 	Prompt string
+	// Raw is the message exactly as the client sent it (one element of a batch). It
+	// aliases the request body: do not modify it.
+	Raw json.RawMessage
 }
 
 // IsNotification reports whether the message expects no response.
@@ -114,7 +117,7 @@ func parseOne(b []byte) (Request, error) {
 	if w.JSONRPC != "2.0" {
 		return Request{}, ErrNotJSONRPC
 	}
-	r := Request{Method: w.Method, Params: w.Params}
+	r := Request{Method: w.Method, Params: w.Params, Raw: b}
 	if len(w.ID) > 0 && !bytes.Equal(w.ID, []byte("null")) {
 		r.ID = w.ID
 	}
@@ -174,4 +177,20 @@ func IDString(id json.RawMessage) string {
 		return s
 	}
 	return string(id)
+}
+
+// ResultResponse renders a JSON-RPC result response for id (nil → null).
+func ResultResponse(id json.RawMessage, result any) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	out, err := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  any             `json:"result"`
+	}{"2.0", id, result})
+	if err != nil {
+		return ErrorResponse(id, CodeInternalError, "the result could not be encoded", nil)
+	}
+	return out
 }

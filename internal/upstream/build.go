@@ -35,6 +35,9 @@ type BuildOptions struct {
 	CurrentUser func(r *http.Request) (subject string, ok bool)
 	// LoginURL sends anonymous visitors of the pages to sign in (optional).
 	LoginURL func(returnTo string) string
+	// OBOAssertion, when set, supplies the assertion of every obo route (bridge mode: the
+	// user's upstream token from internal/authserver/federation; see OBOConfig).
+	OBOAssertion AssertionSource
 	// Cache is the exchanged-token cache; nil makes an in-memory LRU.
 	Cache  Cache
 	HTTP   *http.Client
@@ -155,7 +158,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 		case u.OBO != nil:
 			var auth ClientAuth
 			if auth, err = clientAuth(u.OBO.ClientID, u.OBO.ClientSecret, "client_secret_post", u.OBO.Certificate); err == nil {
-				p, err = NewOBO(OBOConfig{TokenURL: u.OBO.OBOTokenURL(), Auth: auth, Scopes: strings.Fields(u.OBO.Scope), Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now})
+				p, err = NewOBO(OBOConfig{TokenURL: u.OBO.OBOTokenURL(), Auth: auth, Scopes: strings.Fields(u.OBO.Scope), AssertionSource: o.OBOAssertion, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now})
 			}
 		case u.TokenExchange != nil:
 			te := u.TokenExchange

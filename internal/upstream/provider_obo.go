@@ -19,10 +19,15 @@ type OBOConfig struct {
 	Auth ClientAuth
 	// Scopes for ONE downstream resource, e.g. ["api://weather-api/.default"].
 	Scopes []string
-	Cache  CacheOptions
-	HTTP   *http.Client
-	Logger *slog.Logger
-	Now    func() time.Time
+	// AssertionSource, when set, returns the assertion instead of the caller's token: in
+	// bridge mode the caller holds an mcpgate token and the assertion is the user's own
+	// upstream (Entra) access token kept by the federation connector. An empty result
+	// with a nil error falls back to the caller's token (direct mode).
+	AssertionSource AssertionSource
+	Cache           CacheOptions
+	HTTP            *http.Client
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // NewOBO returns an Entra On-Behalf-Of provider: the caller's token (whose aud must be
@@ -35,20 +40,34 @@ func NewOBO(c OBOConfig) (Provider, error) {
 		return nil, errors.New("obo: the /common authority cannot be used for On-Behalf-Of: use your tenant id or /organizations")
 	}
 	tc := newTokenClient(ModeOBO, c.TokenURL, c.Auth, c.HTTP, c.Logger, c.Now)
-	return newCachingProvider(ModeOBO, &oboExchanger{tc: tc, scopes: c.Scopes}, c.Cache, tc.now, tc.log), nil
+	return newCachingProvider(ModeOBO, &oboExchanger{tc: tc, scopes: c.Scopes, source: c.AssertionSource}, c.Cache, tc.now, tc.log), nil
 }
+
+// AssertionSource returns the OBO assertion for a request ("" = use req.Token).
+type AssertionSource func(ctx context.Context, req Request) (string, error)
 
 type oboExchanger struct {
 	tc     *tokenClient
 	scopes []string
+	source AssertionSource
 }
 
 func (o *oboExchanger) exchange(ctx context.Context, req Request) (token, error) {
 	scope := strings.Join(o.scopes, " ")
+	assertion := req.Token
+	if o.source != nil {
+		a, err := o.source(ctx, req)
+		if err != nil {
+			return token{}, err
+		}
+		if a != "" {
+			assertion = a
+		}
+	}
 	form := url.Values{
 		"grant_type":          {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
 		"requested_token_use": {"on_behalf_of"},
-		"assertion":           {req.Token},
+		"assertion":           {assertion},
 		"scope":               {scope},
 	}
 	t, _, err := o.tc.exchange(ctx, form, scope)

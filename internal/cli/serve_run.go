@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
@@ -16,6 +19,19 @@ func runServe(cmd *cobra.Command, file string) error {
 	if err != nil {
 		return err
 	}
-	_ = cfg
-	return fmt.Errorf("serve: not wired yet")
+	log := newLogger(cmd.ErrOrStderr(), cfg.Log.Format, cfg.Log.Level)
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	a, err := app.New(ctx, cfg, app.Options{Logger: log, AuditOut: cmd.OutOrStdout()})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		a.Close()
+		return fmt.Errorf("listening on %s: %w (is another process using it? change listen in %s)", cfg.Listen, err, file)
+	}
+	return a.Serve(ctx, ln)
 }

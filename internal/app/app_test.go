@@ -259,16 +259,23 @@ routes:
 	// ...and refuses a token signed by the profile for another audience, saying why.
 	form.Set("scope", "https://graph.microsoft.com/.default")
 	resp, err = http.PostForm(base+"/entra/"+tenant+"/oauth2/v2.0/token", form)
-	if err == nil {
-		json.NewDecoder(resp.Body).Decode(&tr)
-		resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if tr.AccessToken != "" {
-		r = call(tr.AccessToken)
-		r.Body.Close()
-		if r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
-			t.Fatalf("a Graph token reached the route: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
-		}
+	var graph struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	json.NewDecoder(resp.Body).Decode(&graph)
+	resp.Body.Close()
+	if graph.AccessToken == "" {
+		t.Fatalf("no Graph token from the Entra profile: %s %s", graph.Error, graph.Description)
+	}
+	r = call(graph.AccessToken)
+	r.Body.Close()
+	if wa := r.Header.Get("WWW-Authenticate"); r.StatusCode != http.StatusUnauthorized || !strings.Contains(wa, `error="invalid_token"`) || !strings.Contains(wa, "error_description=") {
+		t.Fatalf("a Graph token must be refused with a reason: %d %q", r.StatusCode, wa)
 	}
 }
 

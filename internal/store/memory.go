@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/audit"
 )
 
 // Memory is an in-process Store for tests, demos and single-process development. All state
@@ -25,6 +27,7 @@ type Memory struct {
 	users    map[string]User
 	byName   map[string]string
 	failures map[string]failure
+	audit    *audit.MemoryStore // created on first use (audit.go)
 }
 
 type failure struct {

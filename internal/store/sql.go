@@ -95,6 +95,20 @@ var migrations = []string{
 	CREATE INDEX auth_requests_exp ON auth_requests(expires_at);
 	CREATE INDEX refresh_tokens_exp ON refresh_tokens(expires_at);
 	CREATE INDEX device_auths_exp ON device_auths(expires_at);`,
+	// 2: audit events (audit.store: true), queried by `mcpgate audit`.
+	`CREATE TABLE audit_events (
+		time_ns BIGINT NOT NULL,
+		route TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		email TEXT NOT NULL,
+		target TEXT NOT NULL,
+		decision TEXT NOT NULL,
+		data TEXT NOT NULL
+	);
+	CREATE INDEX audit_events_time ON audit_events(time_ns);
+	CREATE INDEX audit_events_subject ON audit_events(subject, time_ns);
+	CREATE INDEX audit_events_email ON audit_events(email, time_ns);
+	CREATE INDEX audit_events_target ON audit_events(target, time_ns)`,
 }
 
 func (s *SQL) q(query string) string {

@@ -35,9 +35,10 @@ type BuildOptions struct {
 	CurrentUser func(r *http.Request) (subject string, ok bool)
 	// LoginURL sends anonymous visitors of the pages to sign in (optional).
 	LoginURL func(returnTo string) string
-	// OBOAssertion, when set, supplies the assertion of every obo route (bridge mode: the
-	// user's upstream token from internal/authserver/federation; see OBOConfig).
-	OBOAssertion AssertionSource
+	// SubjectToken, when set, supplies the obo assertion and the tokenExchange subject
+	// token of every route (bridge mode: the user's upstream IdP token from
+	// internal/authserver/federation, Set.SubjectToken; "" = the caller's token).
+	SubjectToken AssertionSource
 	// Cache is the exchanged-token cache; nil makes an in-memory LRU.
 	Cache  Cache
 	HTTP   *http.Client
@@ -158,7 +159,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 		case u.OBO != nil:
 			var auth ClientAuth
 			if auth, err = clientAuth(u.OBO.ClientID, u.OBO.ClientSecret, "client_secret_post", u.OBO.Certificate); err == nil {
-				p, err = NewOBO(OBOConfig{TokenURL: u.OBO.OBOTokenURL(), Auth: auth, Scopes: strings.Fields(u.OBO.Scope), AssertionSource: o.OBOAssertion, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now})
+				p, err = NewOBO(OBOConfig{TokenURL: u.OBO.OBOTokenURL(), Auth: auth, Scopes: strings.Fields(u.OBO.Scope), AssertionSource: o.SubjectToken, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now})
 			}
 		case u.TokenExchange != nil:
 			te := u.TokenExchange
@@ -167,7 +168,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 				auth, _ = clientAuth(te.ClientID, te.ClientSecret, orStr(te.ClientAuthMethod, "client_secret_basic"), nil)
 			}
 			tc := TokenExchangeConfig{TokenURL: te.TokenURL, Auth: auth, Audience: te.Audience, Resource: te.Resource, Scopes: te.Scopes,
-				SubjectTokenType: te.SubjectTokenType, RequestedTokenType: te.RequestedTokenType, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now}
+				SubjectTokenType: te.SubjectTokenType, RequestedTokenType: te.RequestedTokenType, SubjectTokenSource: o.SubjectToken, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now}
 			switch te.ActorToken {
 			case "clientCredentials":
 				actor, aerr := NewClientCredentials(ClientCredentialsConfig{TokenURL: te.TokenURL, Auth: auth, HTTP: o.HTTP, Logger: rlog, Now: o.Now})

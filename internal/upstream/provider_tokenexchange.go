@@ -34,10 +34,13 @@ type TokenExchangeConfig struct {
 	// ActorToken, when set, returns the actor token (for example mcpgate's own client
 	// credentials token) and its type, sent as actor_token/actor_token_type.
 	ActorToken func(ctx context.Context) (token, tokenType string, err error)
-	Cache      CacheOptions
-	HTTP       *http.Client
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// SubjectTokenSource, when set, returns the subject token instead of the caller's token
+	// (bridge mode: the user's upstream IdP token; "" falls back to the caller's token).
+	SubjectTokenSource AssertionSource
+	Cache              CacheOptions
+	HTTP               *http.Client
+	Logger             *slog.Logger
+	Now                func() time.Time
 }
 
 // NewTokenExchange returns an RFC 8693 provider.
@@ -62,9 +65,19 @@ type tokenExchanger struct {
 
 func (x *tokenExchanger) exchange(ctx context.Context, req Request) (token, error) {
 	c := x.c
+	subject := req.Token
+	if c.SubjectTokenSource != nil {
+		st, err := c.SubjectTokenSource(ctx, req)
+		if err != nil {
+			return token{}, err
+		}
+		if st != "" {
+			subject = st
+		}
+	}
 	form := url.Values{
 		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
-		"subject_token":      {req.Token},
+		"subject_token":      {subject},
 		"subject_token_type": {c.SubjectTokenType},
 	}
 	if c.Audience != "" {

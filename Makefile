@@ -26,7 +26,7 @@ bench:
 
 # schema regenerates docs/config.schema.json from the config types (a test keeps it in sync).
 schema:
-	UPDATE_SCHEMA=1 $(GO) test ./internal/config -run TestSchemaInSync -count=1
+	UPDATE_SCHEMA=1 $(GO) test ./internal/config -run "TestSchemaInSync|TestReferenceInSync" -count=1
 
 # deps installs what interop tests need on a Debian machine (used by .ci/run).
 deps:

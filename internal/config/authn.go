@@ -8,9 +8,11 @@ type Issuer struct {
 	// {issuer}/.well-known/openid-configuration finds the jwks_uri.
 	Issuer string `yaml:"issuer,omitempty" json:"issuer,omitempty"`
 	// JWKSURL, JWKSFile and JWKS (inline JSON) are the key sources; give at most one.
-	JWKSURL  string `yaml:"jwksURL,omitempty" json:"jwksURL,omitempty"`
+	JWKSURL string `yaml:"jwksURL,omitempty" json:"jwksURL,omitempty"`
+	// JWKSFile is a local JWKS file (re-read when a token names an unknown kid).
 	JWKSFile string `yaml:"jwksFile,omitempty" json:"jwksFile,omitempty"`
-	JWKS     string `yaml:"jwks,omitempty" json:"jwks,omitempty"`
+	// JWKS is an inline JWKS document (JSON).
+	JWKS string `yaml:"jwks,omitempty" json:"jwks,omitempty"`
 	// Audiences accepted for tokens of this issuer (in addition to the route's).
 	Audiences []string `yaml:"audiences,omitempty" json:"audiences,omitempty"`
 	// Algorithms allowed. Default RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,

@@ -204,3 +204,28 @@ func TestSchemaInSync(t *testing.T) {
 		t.Fatalf("%s is out of date with the config types: run `make schema` and commit it", path)
 	}
 }
+
+func TestReferenceInSync(t *testing.T) {
+	got, err := Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "..", "docs", "configuration-reference.md")
+	if os.Getenv("UPDATE_SCHEMA") == "1" {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading %s: %v (regenerate with: make schema)", path, err)
+	}
+	if string(want) != got {
+		t.Fatalf("%s is out of date with the config types: run `make schema` and commit it", path)
+	}
+	for _, section := range []string{"## Config", "## Route", "## Issuer", "## AuthServer"} {
+		if !strings.Contains(got, section+"\n") {
+			t.Errorf("reference lacks %s", section)
+		}
+	}
+}

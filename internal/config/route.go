@@ -7,19 +7,23 @@ type Route struct {
 	// Name identifies the route in logs, audit events and error messages.
 	Name string `yaml:"name" json:"name"`
 	// Path is the public path of the MCP endpoint, e.g. /weather/mcp.
-	Path     string   `yaml:"path" json:"path"`
+	Path string `yaml:"path" json:"path"`
+	// Upstream is the MCP server behind the route.
 	Upstream Upstream `yaml:"upstream" json:"upstream"`
-	Auth     Auth     `yaml:"auth,omitempty" json:"auth,omitempty"`
+	// Auth says which tokens the route accepts and which scopes they need.
+	Auth Auth `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// UpstreamAuth says how mcpgate obtains the credential it sends upstream. Default: none
 	// (the caller's token is stripped and nothing is sent).
 	UpstreamAuth *UpstreamAuth `yaml:"upstreamAuth,omitempty" json:"upstreamAuth,omitempty"`
 	// ForwardIdentity names request headers that carry the verified identity upstream.
 	ForwardIdentity *ForwardIdentity `yaml:"forwardIdentity,omitempty" json:"forwardIdentity,omitempty"`
-	CORS            *CORS            `yaml:"cors,omitempty" json:"cors,omitempty"`
+	// CORS lets browser-based MCP clients call the route from other origins.
+	CORS *CORS `yaml:"cors,omitempty" json:"cors,omitempty"`
 	// AllowedOrigins are the browser Origins accepted besides the gateway's own (DNS
 	// rebinding protection: any other Origin gets 403). "*" accepts any.
 	AllowedOrigins []string `yaml:"allowedOrigins,omitempty" json:"allowedOrigins,omitempty"`
-	Limits         Limits   `yaml:"limits,omitempty" json:"limits,omitempty"`
+	// Limits bound request sizes and stream idle time.
+	Limits Limits `yaml:"limits,omitempty" json:"limits,omitempty"`
 	// Policy rules for this route (see docs/policy.md).
 	Policy *RoutePolicy `yaml:"policy,omitempty" json:"policy,omitempty"`
 	// Tools trims, renames and re-describes the upstream's tools.
@@ -69,10 +73,14 @@ type Auth struct {
 
 // ForwardIdentity names headers set on the upstream request from the verified principal.
 type ForwardIdentity struct {
+	// Subject names the header for the user's subject (sub).
 	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
-	Email   string `yaml:"email,omitempty" json:"email,omitempty"`
-	Name    string `yaml:"name,omitempty" json:"name,omitempty"`
-	Groups  string `yaml:"groups,omitempty" json:"groups,omitempty"`
+	// Email names the header for the user's email.
+	Email string `yaml:"email,omitempty" json:"email,omitempty"`
+	// Name names the header for the user's display name.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Groups names the header for the user's groups (comma-separated).
+	Groups string `yaml:"groups,omitempty" json:"groups,omitempty"`
 	// ClientID names the header for the OAuth client id.
 	ClientID string `yaml:"clientId,omitempty" json:"clientId,omitempty"`
 }

@@ -18,12 +18,16 @@ type Config struct {
 	PublicURL string `yaml:"publicURL,omitempty" json:"publicURL,omitempty"`
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are believed.
 	TrustedProxies []string `yaml:"trustedProxies,omitempty" json:"trustedProxies,omitempty"`
-	TLS            *TLS     `yaml:"tls,omitempty" json:"tls,omitempty"`
-	Log            Log      `yaml:"log,omitempty" json:"log,omitempty"`
+	// TLS makes the listener serve HTTPS with the given certificate.
+	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+	// Log sets the log format and level (logs go to standard error).
+	Log Log `yaml:"log,omitempty" json:"log,omitempty"`
 	// ShutdownTimeout bounds how long a graceful shutdown waits for in-flight requests and
 	// streams to finish. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdownTimeout,omitempty" json:"shutdownTimeout,omitempty"`
-	Store           Store    `yaml:"store,omitempty" json:"store,omitempty"`
+	// Store is where durable state lives (clients, grants, consents, keys, users,
+	// connections, audit). Default: SQLite at ./mcpgate.db when something needs a store.
+	Store Store `yaml:"store,omitempty" json:"store,omitempty"`
 	// Issuers are token issuers shared by routes (referenced by name from routes[].auth.issuers).
 	Issuers []Issuer `yaml:"issuers,omitempty" json:"issuers,omitempty"`
 	// AuthServer turns on mcpgate's own OAuth 2.1 authorization server.
@@ -32,8 +36,10 @@ type Config struct {
 	Entra *Entra `yaml:"entra,omitempty" json:"entra,omitempty"`
 	// RuleSets are named policy rule lists that routes can include.
 	RuleSets map[string][]Rule `yaml:"ruleSets,omitempty" json:"ruleSets,omitempty"`
-	Audit    *Audit            `yaml:"audit,omitempty" json:"audit,omitempty"`
-	Routes   []Route           `yaml:"routes" json:"routes"`
+	// Audit records one event per MCP request. Default: JSON lines on standard output.
+	Audit *Audit `yaml:"audit,omitempty" json:"audit,omitempty"`
+	// Routes map public paths to upstream MCP servers. At least one.
+	Routes []Route `yaml:"routes" json:"routes"`
 
 	// UpstreamCredentials holds settings shared by upstreamAuth modes: sealing keys,
 	// gatewayJWT signing key, exchange cache and third-party connections (upstream.go).
@@ -42,8 +48,10 @@ type Config struct {
 
 // TLS configures the listener's certificate.
 type TLS struct {
+	// CertFile is the PEM certificate chain.
 	CertFile string `yaml:"certFile" json:"certFile"`
-	KeyFile  string `yaml:"keyFile" json:"keyFile"`
+	// KeyFile is the PEM private key.
+	KeyFile string `yaml:"keyFile" json:"keyFile"`
 }
 
 // Log configures logging.
@@ -56,9 +64,12 @@ type Log struct {
 
 // Store selects the storage backend. Exactly one of sqlite, postgres or memory.
 type Store struct {
-	SQLite   *SQLiteStore   `yaml:"sqlite,omitempty" json:"sqlite,omitempty"`
+	// SQLite is the embedded default: one file, no server.
+	SQLite *SQLiteStore `yaml:"sqlite,omitempty" json:"sqlite,omitempty"`
+	// Postgres is for several replicas sharing state.
 	Postgres *PostgresStore `yaml:"postgres,omitempty" json:"postgres,omitempty"`
-	Memory   *struct{}      `yaml:"memory,omitempty" json:"memory,omitempty"`
+	// Memory keeps everything in memory (tests; lost on restart).
+	Memory *struct{} `yaml:"memory,omitempty" json:"memory,omitempty"`
 	// Redis holds shared hot state (rate limits, exchanged-token cache) when several
 	// replicas run.
 	Redis *RedisStore `yaml:"redis,omitempty" json:"redis,omitempty"`
@@ -66,19 +77,24 @@ type Store struct {
 
 // SQLiteStore is the embedded default.
 type SQLiteStore struct {
+	// Path of the database file (created when missing).
 	Path string `yaml:"path" json:"path"`
 }
 
 // PostgresStore is for several replicas.
 type PostgresStore struct {
+	// DSN is a PostgreSQL connection string, e.g. postgres://mcpgate@db:5432/mcpgate.
 	DSN string `yaml:"dsn" json:"dsn"`
 }
 
 // RedisStore is shared hot state.
 type RedisStore struct {
-	Addr     string `yaml:"addr" json:"addr"`
+	// Addr is host:port of the Redis server.
+	Addr string `yaml:"addr" json:"addr"`
+	// Password, when Redis requires one (use ${VAR}).
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
-	DB       int    `yaml:"db,omitempty" json:"db,omitempty"`
+	// DB is the Redis database number.
+	DB int `yaml:"db,omitempty" json:"db,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s", "5m", "1h30m").

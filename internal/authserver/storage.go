@@ -242,6 +242,13 @@ func (st *opStorage) TokenRequestByRefreshToken(ctx context.Context, value strin
 		noteError(ctx, desc)
 		return nil, oidc.ErrInvalidGrant().WithDescription(desc)
 	}
+	if _, err := s.lookupIdentity(ctx, t.UserID); errors.Is(err, ErrUnknownUser) {
+		// Deleted or disabled, or (federation) the upstream sign-in was refused.
+		s.log.InfoContext(ctx, "refresh refused: the user is no longer known", "sub", t.UserID, "client_id", t.ClientID)
+		const desc = "the user of this refresh token is no longer known (removed, disabled, or their identity provider sign-in ended); sign in again"
+		noteError(ctx, desc)
+		return nil, oidc.ErrInvalidGrant().WithDescription(desc)
+	}
 	return &refreshRequest{t: t}, nil
 }
 

@@ -58,7 +58,8 @@ type AuthServer struct {
 	// {issuer}/login/callback.
 	Connectors []AuthServerConnector `yaml:"connectors,omitempty" json:"connectors,omitempty"`
 	// LocalLogin shows the username/password form besides the connectors. Default: true
-	// without connectors; with connectors only when users are defined.
+	// without connectors; with connectors only when users are defined here (set it to true
+	// for users managed with `mcpgate users`).
 	LocalLogin *bool `yaml:"localLogin,omitempty" json:"localLogin,omitempty"`
 }
 

@@ -1,0 +1,141 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/secrets"
+	"github.com/mcpgate/mcpgate/internal/upstream"
+)
+
+// Deps are what FromConfig needs besides the configuration.
+type Deps struct {
+	// Store keeps the sealed upstream tokens (the same ConnectionStore as upstream.Build's).
+	Store upstream.ConnectionStore
+	// Keys seal them (the same keyring as upstreamCredentials.secrets).
+	Keys *secrets.Keyring
+	// HTTPClient overrides the SSRF-guarded default (tests).
+	HTTPClient *http.Client
+	// Issuer is mcpgate's issuer (error explanations name {issuer}/login/callback).
+	// Default: authServer.issuer, else publicURL.
+	Issuer string
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Set is the configured connectors.
+type Set struct {
+	Connectors []*Connector
+}
+
+// FromConfig builds the connectors of authServer.connectors (nil Set fields when none).
+func FromConfig(cfg *config.Config, d Deps) (*Set, error) {
+	s := &Set{}
+	if cfg.AuthServer == nil {
+		return s, nil
+	}
+	issuer := d.Issuer
+	if issuer == "" {
+		issuer = cfg.AuthServer.Issuer
+	}
+	if issuer == "" {
+		issuer = cfg.PublicURL
+	}
+	for _, cc := range cfg.AuthServer.Connectors {
+		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: issuer, Logger: d.Logger, Now: d.Now})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.Connectors = append(s.Connectors, c)
+	}
+	return s, nil
+}
+
+// LoadKeys loads the keyring that seals the users' upstream tokens: the one of
+// upstreamCredentials.secrets (keysFile, else the environment variable keysEnv, default
+// MCPGATE_SECRET_KEYS), shared with upstream connections.
+func LoadKeys(cfg *config.Config) (*secrets.Keyring, error) {
+	sk := &config.SecretKeys{}
+	if cfg.UpstreamCredentials != nil && cfg.UpstreamCredentials.Secrets != nil {
+		sk = cfg.UpstreamCredentials.Secrets
+	}
+	if sk.KeysFile != "" {
+		return secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
+	}
+	env := sk.KeysEnv
+	if env == "" {
+		env = config.DefaultSecretKeysEnv
+	}
+	kr, err := secrets.KeyringFromEnv(env, sk.Primary)
+	if err != nil {
+		return nil, fmt.Errorf("authServer.connectors keep the users' upstream tokens sealed and need keys (upstreamCredentials.secrets): %w", err)
+	}
+	return kr, nil
+}
+
+// AuthConnectors returns the connectors for authserver.Options.Connectors.
+func (s *Set) AuthConnectors() []authserver.Connector {
+	out := make([]authserver.Connector, 0, len(s.Connectors))
+	for _, c := range s.Connectors {
+		out = append(out, c)
+	}
+	return out
+}
+
+// LocalLogin reports whether the login page should also offer local users
+// (authServer.localLogin; default: no connectors, or users defined).
+func LocalLogin(cfg *config.Config) bool {
+	a := cfg.AuthServer
+	if a == nil {
+		return true
+	}
+	if a.LocalLogin != nil {
+		return *a.LocalLogin
+	}
+	return len(a.Connectors) == 0 || len(a.Users) > 0
+}
+
+// For returns the connector whose users include subject.
+func (s *Set) For(subject string) *Connector {
+	for _, c := range s.Connectors {
+		if c.Owns(subject) {
+			return c
+		}
+	}
+	return nil
+}
+
+// SubjectToken is the upstream.AssertionSource for upstream.BuildOptions.SubjectToken:
+// the obo assertion and the tokenExchange subject token in bridge mode. For a principal
+// signed in through a connector (who holds an mcpgate token) it is the user's upstream
+// access token, refreshed when needed; for any other principal "" (the caller's own token
+// is used: direct mode).
+func (s *Set) SubjectToken(ctx context.Context, req upstream.Request) (string, error) {
+	if s == nil || req.Principal == nil {
+		return "", nil
+	}
+	c := s.For(req.Principal.Subject)
+	if c == nil {
+		return "", nil
+	}
+	t, err := c.UpstreamToken(ctx, req.Principal.Subject)
+	if errors.Is(err, ErrSignInAgain) {
+		return "", &upstream.Failure{Mode: "federation " + c.ID(), Reason: upstream.ReasonNoCallerToken, Permanent: true, Description: err.Error(), Err: err}
+	}
+	return t, err
+}
+
+// Close stops background key refreshes.
+func (s *Set) Close() error {
+	for _, c := range s.Connectors {
+		c.Close()
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package config
+
+import (
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Connector types.
+const (
+	ConnectorEntra    = "entra"
+	ConnectorKeycloak = "keycloak"
+	ConnectorOkta     = "okta"
+	ConnectorOIDC     = "oidc"
+)
+
+// AuthServerConnector signs users in at an upstream identity provider with the OpenID
+// Connect authorization code flow and PKCE (docs/federation.md).
+type AuthServerConnector struct {
+	// ID names the connector in subjects (<id>:<user key>), logs and URLs: lower-case
+	// letters, digits and dashes. Changing it changes every user's subject.
+	ID string `yaml:"id" json:"id"`
+	// Name is shown on the login page ("Sign in with <name>"). Default: the type's name.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Type is the preset: entra, keycloak, okta or oidc.
+	Type string `yaml:"type" json:"type" jsonschema:"enum=entra,enum=keycloak,enum=okta,enum=oidc"`
+	// Issuer is the provider's issuer URL (oidc, okta: https://<org>.okta.com/oauth2/default;
+	// keycloak: https://<host>/realms/<realm>). Endpoints are discovered at
+	// {issuer}/.well-known/openid-configuration unless given below.
+	Issuer string `yaml:"issuer,omitempty" json:"issuer,omitempty"`
+	// ClientID is mcpgate's client id at the provider (Entra: the Application (client) ID).
+	ClientID string `yaml:"clientId" json:"clientId"`
+	// ClientSecret makes mcpgate a confidential client (client_secret_post). Write it as
+	// ${ENV_VAR}. Empty: a public client (PKCE only).
+	ClientSecret string `yaml:"clientSecret,omitempty" json:"clientSecret,omitempty"`
+	// Scopes requested besides openid, profile, email and offline_access. For entra, bare
+	// names are qualified with appIdUri (access_as_user -> api://mcpgate/access_as_user).
+	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	// AuthorizationURL is the provider's authorization endpoint. AuthorizationURL, tokenURL
+	// and jwksURL replace discovery when all three are set.
+	AuthorizationURL string `yaml:"authorizationURL,omitempty" json:"authorizationURL,omitempty"`
+	// TokenURL is the provider's token endpoint (with authorizationURL and jwksURL).
+	TokenURL string `yaml:"tokenURL,omitempty" json:"tokenURL,omitempty"`
+	// JWKSURL is the provider's key set, which verifies id_tokens (with authorizationURL and tokenURL).
+	JWKSURL string `yaml:"jwksURL,omitempty" json:"jwksURL,omitempty"`
+	// AuthParams are extra authorization request parameters (domain_hint, kc_idp_hint ...).
+	AuthParams map[string]string `yaml:"authParams,omitempty" json:"authParams,omitempty"`
+	// Entra configures the entra preset.
+	Entra *EntraConnector `yaml:"entra,omitempty" json:"entra,omitempty"`
+	// Claims names the id_token claims that make the mcpgate user. Dotted paths reach into
+	// objects (realm_access.roles).
+	Claims ConnectorClaims `yaml:"claims,omitempty" json:"claims,omitempty"`
+	// GroupMapping maps upstream groups or roles (names or Entra object ids) to mcpgate
+	// groups, which policies and routes use.
+	GroupMapping map[string][]string `yaml:"groupMapping,omitempty" json:"groupMapping,omitempty"`
+	// DropUnmappedGroups keeps only groups listed in groupMapping.
+	DropUnmappedGroups bool `yaml:"dropUnmappedGroups,omitempty" json:"dropUnmappedGroups,omitempty"`
+	// AllowPrivateAddresses lets mcpgate reach the provider on loopback/private addresses
+	// and over http (the SSRF guard is off). For local development and tests only.
+	AllowPrivateAddresses bool `yaml:"allowPrivateAddresses,omitempty" json:"allowPrivateAddresses,omitempty"`
+}
+
+// EntraConnector is the Entra ID preset of a connector.
+type EntraConnector struct {
+	// Tenant is the Directory (tenant) ID (GUID), or "organizations" for a multi-tenant
+	// app (then allowedTenants is required).
+	Tenant string `yaml:"tenant" json:"tenant"`
+	// AllowedTenants lists the tenant ids users may come from with tenant organizations.
+	AllowedTenants []string `yaml:"allowedTenants,omitempty" json:"allowedTenants,omitempty"`
+	// Authority is the login host. Default https://login.microsoftonline.com; point it at
+	// the emulator to test offline.
+	Authority string `yaml:"authority,omitempty" json:"authority,omitempty"`
+	// AppIDURI is mcpgate's Application ID URI (api://mcpgate): bare scopes are qualified
+	// with it, and it replaces an MCP client's resource parameter, which Entra would refuse.
+	AppIDURI string `yaml:"appIdUri,omitempty" json:"appIdUri,omitempty"`
+}
+
+// ConnectorClaims names claims. Empty fields keep the preset's defaults.
+type ConnectorClaims struct {
+	// Subject is the stable user key. Default: entra tid+oid; others sub.
+	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
+	// Username. Default preferred_username (entra: preferred_username, then upn).
+	Username string `yaml:"username,omitempty" json:"username,omitempty"`
+	// Email. Default email (entra: email, then preferred_username, then upn).
+	Email string `yaml:"email,omitempty" json:"email,omitempty"`
+	// Name. Default name.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Groups. Default groups.
+	Groups string `yaml:"groups,omitempty" json:"groups,omitempty"`
+	// Roles are added to the groups. Default roles (keycloak: realm_access.roles).
+	Roles string `yaml:"roles,omitempty" json:"roles,omitempty"`
+}
+
+var connectorIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+
+func init() { extensionValidators = append(extensionValidators, validateConnectors) }
+
+func validateConnectors(c *Config, p *Problems) {
+	if c.AuthServer == nil {
+		return
+	}
+	ids := map[string]bool{}
+	for i, cn := range c.AuthServer.Connectors {
+		path := "authServer.connectors[" + strconv.Itoa(i) + "]"
+		switch {
+		case cn.ID == "":
+			p.Add(path+".id", "is required (for example entra or keycloak); it prefixes every user's subject")
+		case !connectorIDPattern.MatchString(cn.ID):
+			p.Add(path+".id", "%q must be lower-case letters, digits and dashes (at most 40)", cn.ID)
+		case cn.ID == "local" || cn.ID == "config":
+			p.Add(path+".id", "%q is reserved for local users; choose another id", cn.ID)
+		case ids[cn.ID]:
+			p.Add(path+".id", "%q is defined twice", cn.ID)
+		}
+		ids[cn.ID] = true
+		if cn.ClientID == "" {
+			p.Add(path+".clientId", "is required: mcpgate's client id registered at the identity provider")
+		}
+		checkURL := func(field, v string) {
+			if v == "" {
+				return
+			}
+			u, err := url.Parse(v)
+			if err != nil || !u.IsAbs() || u.Host == "" {
+				p.Add(path+"."+field, "%q is not an absolute URL", v)
+				return
+			}
+			if u.Scheme != "https" && !cn.AllowPrivateAddresses {
+				p.Add(path+"."+field, "%q must be https (set allowPrivateAddresses: true only for local development)", v)
+			}
+		}
+		checkURL("issuer", cn.Issuer)
+		checkURL("authorizationURL", cn.AuthorizationURL)
+		checkURL("tokenURL", cn.TokenURL)
+		checkURL("jwksURL", cn.JWKSURL)
+		explicit := cn.AuthorizationURL != "" || cn.TokenURL != "" || cn.JWKSURL != ""
+		if explicit && (cn.AuthorizationURL == "" || cn.TokenURL == "" || cn.JWKSURL == "") {
+			p.Add(path, "give all of authorizationURL, tokenURL and jwksURL, or none (then they are discovered from the issuer)")
+		}
+		switch cn.Type {
+		case ConnectorEntra:
+			if cn.Entra == nil || cn.Entra.Tenant == "" {
+				p.Add(path+".entra.tenant", "is required for type entra: the Directory (tenant) ID, or organizations for a multi-tenant app")
+				break
+			}
+			t := strings.ToLower(cn.Entra.Tenant)
+			if t != "organizations" && !IsGUID(t) {
+				p.Add(path+".entra.tenant", "%q is not a tenant id: use the Directory (tenant) ID GUID (Entra ID > Overview), or organizations with allowedTenants for a multi-tenant app", cn.Entra.Tenant)
+			}
+			for j, at := range cn.Entra.AllowedTenants {
+				if !IsGUID(at) {
+					p.Add(path+".entra.allowedTenants["+strconv.Itoa(j)+"]", "%q is not a tenant id (GUID)", at)
+				}
+			}
+			if t == "organizations" && len(cn.Entra.AllowedTenants) == 0 {
+				p.Add(path+".entra.allowedTenants", "is required with tenant organizations: list the tenant ids whose users may sign in")
+			}
+			checkURL("entra.authority", cn.Entra.Authority)
+			if cn.Entra.AppIDURI == "" {
+				for _, s := range cn.Scopes {
+					if !strings.Contains(s, "/") && !IsStandardScope(s) {
+						p.Add(path+".entra.appIdUri", "is required to qualify the scope %q (Entra needs api://<app>/%s)", s, s)
+						break
+					}
+				}
+			}
+		case ConnectorKeycloak, ConnectorOkta, ConnectorOIDC:
+			if cn.Entra != nil {
+				p.Add(path+".entra", "is only for type entra")
+			}
+			if cn.Issuer == "" {
+				p.Add(path+".issuer", "is required for type %s (%s)", cn.Type, map[string]string{
+					ConnectorKeycloak: "https://<host>/realms/<realm>",
+					ConnectorOkta:     "https://<org>.okta.com/oauth2/default",
+					ConnectorOIDC:     "the provider's issuer URL"}[cn.Type])
+			}
+		case "":
+			p.Add(path+".type", "is required: entra, keycloak, okta or oidc")
+		default:
+			p.Add(path+".type", "%q is not one of entra, keycloak, okta, oidc", cn.Type)
+		}
+		if cn.AllowPrivateAddresses {
+			p.Warn(path+".allowPrivateAddresses", "is on: the SSRF guard is off for this provider; use only for local development")
+		}
+		for g, to := range cn.GroupMapping {
+			if g == "" || len(to) == 0 {
+				p.Add(path+".groupMapping", "entry %q must map a non-empty group to at least one mcpgate group", g)
+			}
+		}
+	}
+}
+
+// IsStandardScope reports whether s is openid, profile, email or offline_access.
+func IsStandardScope(s string) bool {
+	switch s {
+	case "openid", "profile", "email", "offline_access":
+		return true
+	}
+	return false
+}

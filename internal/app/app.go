@@ -23,8 +23,10 @@ import (
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 	"github.com/mcpgate/mcpgate/internal/upstream/sqlstore"
@@ -52,6 +54,9 @@ type App struct {
 	emulator  *entra.Emulator
 	registry  *authn.Registry
 	creds     *upstream.Set
+	fed       *federation.Set
+	connStore upstream.ConnectionStore
+	keys      *secrets.Keyring
 	auditor   *audit.Auditor
 	gw        *gateway.Server
 	resources []string
@@ -87,6 +92,20 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		a.ownsStore = true
 	}
 
+	if usesConnections(cfg) || usesFederation(cfg) {
+		if a.connStore, err = a.connectionStore(ctx); err != nil {
+			return nil, err
+		}
+		if a.keys, err = federation.LoadKeys(cfg); err != nil {
+			return nil, fmt.Errorf("loading the keys that seal stored tokens: %w", err)
+		}
+	}
+	if usesFederation(cfg) {
+		if a.fed, err = federation.FromConfig(cfg, federation.Deps{Store: a.connStore, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
+			return nil, fmt.Errorf("configuring sign-in connectors: %w", err)
+		}
+	}
+
 	if cfg.AuthServer != nil {
 		opts := authserver.OptionsFromConfig(cfg)
 		opts.Store, opts.Logger = a.store, log
@@ -100,6 +119,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		resources := slices.Clone(a.resources)
 		opts.Resources = func() []string { return resources }
 		opts.Scopes = routeScopes(cfg, opts.Scopes)
+		if a.fed != nil {
+			opts.Connectors = a.fed.AuthConnectors()
+			if federation.LocalLogin(cfg) {
+				opts.Connectors = append(opts.Connectors, authserver.NewLocalConnector(a.store, opts.Users))
+			}
+		}
 		if a.as, err = authserver.New(ctx, opts); err != nil {
 			return nil, fmt.Errorf("starting the authorization server: %w", err)
 		}
@@ -174,6 +199,10 @@ func isLoopbackURL(u string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+func usesFederation(cfg *config.Config) bool {
+	return cfg.AuthServer != nil && len(cfg.AuthServer.Connectors) > 0
+}
+
 func usesConnections(cfg *config.Config) bool {
 	return cfg.UpstreamCredentials != nil && len(cfg.UpstreamCredentials.Connections) > 0
 }
@@ -199,27 +228,32 @@ func routeScopes(cfg *config.Config, scopes []string) []string {
 }
 
 func (a *App) buildCredentials() (*upstream.Set, error) {
-	bo := upstream.BuildOptions{Logger: a.log}
+	bo := upstream.BuildOptions{Logger: a.log, Store: a.connStore, Keys: a.keys}
 	if a.as != nil {
 		bo.CurrentUser = a.as.CurrentUser
 	}
-	if usesConnections(a.cfg) {
-		switch s := a.store.(type) {
-		case *store.SQL:
-			d := sqlstore.SQLite
-			if s.IsPostgres() {
-				d = sqlstore.Postgres
-			}
-			cs := sqlstore.New(s.DB(), d)
-			if err := cs.Migrate(context.Background()); err != nil {
-				return nil, fmt.Errorf("preparing the connections table: %w", err)
-			}
-			bo.Store = cs
-		default:
-			bo.Store = upstream.NewMemoryConnectionStore()
-		}
+	if a.fed != nil {
+		bo.SubjectToken = a.fed.SubjectToken
 	}
 	return upstream.Build(a.cfg, bo)
+}
+
+// connectionStore keeps per-user upstream tokens (connections, federated sign-ins) in the
+// main database, or in memory with the memory store.
+func (a *App) connectionStore(ctx context.Context) (upstream.ConnectionStore, error) {
+	s, ok := a.store.(*store.SQL)
+	if !ok {
+		return upstream.NewMemoryConnectionStore(), nil
+	}
+	d := sqlstore.SQLite
+	if s.IsPostgres() {
+		d = sqlstore.Postgres
+	}
+	cs := sqlstore.New(s.DB(), d)
+	if err := cs.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("preparing the upstream tokens table: %w", err)
+	}
+	return cs, nil
 }
 
 func (a *App) gatewayOptions() (gateway.Options, error) {
@@ -393,6 +427,10 @@ func (a *App) Close() {
 		a.auditor.Close(ctx)
 		cancel()
 		a.auditor = nil
+	}
+	if a.fed != nil {
+		a.fed.Close()
+		a.fed = nil
 	}
 	if a.registry != nil {
 		a.registry.Close()

@@ -1,13 +1,17 @@
 package app
 
-import (
-	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/gateway"
-)
+// routeHooks builds a route's interceptor and observer (hooks.go); a variable so that
+// tests can observe the wiring.
+var routeHooks = RouteHooks
 
-// routeHooks is replaced by RouteHooks (hooks.go) once policy and audit are wired.
-var routeHooks = func(cfg *config.Config, i int, deps any) (gateway.Interceptor, gateway.Observer, error) {
-	return nil, nil, nil
+// hookDeps are the process-wide parts the route hooks use.
+func (a *App) hookDeps() HookDeps {
+	d := HookDeps{Auditor: a.auditor, Logger: a.log}
+	if a.creds != nil {
+		d.UpstreamModes = a.creds.Mode
+	}
+	if a.as != nil {
+		d.DynamicClient = a.as.IsDynamicClient
+	}
+	return d
 }
-
-func (a *App) hookDeps() any { return nil }

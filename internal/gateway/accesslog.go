@@ -9,6 +9,9 @@ import (
 
 // finish writes the access log line and tells the observer.
 func (rt *route) finish(r *http.Request, rec *Event) {
+	if rt.s.relays.handOff(rec) { // relay.go: a relayed SSE stream reports when it ends
+		return
+	}
 	rec.Latency = time.Since(rec.Start)
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK

@@ -152,7 +152,7 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		}
 	}
 
-	resp, err := rt.transport.RoundTrip(out)
+	resp, err := rt.relayRoundTrip(w, r, out) // relay.go: own connection for a GET that may become a relayed SSE stream
 	if err != nil {
 		if r.Context().Err() != nil { // the client went away
 			rec.Status, rec.Error = 499, "client closed the request"
@@ -175,6 +175,10 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	isSSE := ct == "text/event-stream"
 	rc := http.NewResponseController(w)
+	// relay.go: an HTTP/1.1 SSE stream continues on the low-memory relay.
+	if isSSE && rt.relay(w, r, rec, resp, rewrite) {
+		return
+	}
 
 	if rewrite != nil && !isSSE && ct == "application/json" {
 		rt.rewriteJSON(ctx, w, rec, resp, rewrite)

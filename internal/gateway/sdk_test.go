@@ -199,15 +199,20 @@ func testProxyRealMCPServer(t *testing.T, h2c bool, proto string) {
 		t.Errorf("after DELETE: %d %s, want 404", resp.StatusCode, body)
 	}
 
-	// The observer saw the tools/call with its tool, principal and upstream status.
+	// The observer saw the tools/call with its tool, principal and upstream status. It is
+	// told after the response ended, which the client may notice first: wait a little.
+	var call *Event
+	for deadline := time.Now().Add(2 * time.Second); call == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		obsMu.Lock()
+		for _, e := range events {
+			if e.MCPMethod == "tools/call" {
+				call = e
+			}
+		}
+		obsMu.Unlock()
+	}
 	obsMu.Lock()
 	defer obsMu.Unlock()
-	var call *Event
-	for _, e := range events {
-		if e.MCPMethod == "tools/call" {
-			call = e
-		}
-	}
 	if call == nil || call.Tool != "slow" || call.Principal == nil || call.Principal.Subject != "alice" || call.UpstreamStatus != 200 || call.Decision != "allow" || string(call.Arguments) != `{"city":"Paris"}` {
 		t.Fatalf("observer event %+v", call)
 	}

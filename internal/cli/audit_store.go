@@ -1,0 +1,27 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mcpgate/mcpgate/internal/audit"
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/config"
+)
+
+// The configured store (SQLite by default, PostgreSQL, memory) keeps audit events when
+// audit.store is true; `mcpgate audit` queries it.
+func init() {
+	openAuditStore = func(ctx context.Context, cfg *config.Config) (audit.Store, func() error, error) {
+		st, err := authserver.OpenStore(ctx, cfg.Store, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		as, ok := st.(audit.Store)
+		if !ok {
+			st.Close()
+			return nil, nil, fmt.Errorf("the configured store (%T) does not keep audit events", st)
+		}
+		return as, st.Close, nil
+	}
+}

@@ -97,9 +97,11 @@ func (c *opClient) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *opClient) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
 func (c *opClient) ApplicationType() op.ApplicationType {
 	if c.c.Public() {
-		// Not "native": op would then accept any port on loopback redirects, and we
-		// match redirect URIs exactly.
-		return op.ApplicationTypeUserAgent
+		// Public clients are native apps: op then matches a registered loopback IP redirect
+		// URI with any port, as OAuth 2.1 §8.4.2 and RFC 8252 §7.3 require (native clients
+		// bind an ephemeral port at sign-in time). Scheme, host, path and query still match
+		// exactly, and non-loopback redirect URIs match exactly.
+		return op.ApplicationTypeNative
 	}
 	return op.ApplicationTypeWeb
 }

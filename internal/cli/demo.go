@@ -19,9 +19,10 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Run everything on the embedded default: users, authorization server, gateway and demo MCP servers",
 		Long: `demo starts, in one process and with no configuration file, mcpgate's authorization
-server with demo users, three demo MCP servers (weather, stocks, whoami) and the gateway in
-front of them, with data in a local folder (SQLite). It prints the MCP URLs and ready-to-copy
-snippets for VS Code, Claude Desktop and MCP Inspector. Ctrl+C stops it.`,
+server with demo users, demo MCP servers (weather, stocks, whoami, and files and tasks, which
+show On-Behalf-Of and a per-user connection against an Entra ID emulator served under /entra)
+and the gateway in front of them, with data in a local folder (SQLite). It prints the MCP URLs
+and ready-to-copy snippets for VS Code, Claude Desktop and MCP Inspector. Ctrl+C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := "warn"
@@ -36,7 +37,7 @@ snippets for VS Code, Claude Desktop and MCP Inspector. Ctrl+C stops it.`,
 	}
 	cmd.Flags().StringVar(&o.Addr, "addr", "127.0.0.1:8080", "listen address")
 	cmd.Flags().StringVar(&o.PublicURL, "public-url", "", "external base URL when behind a proxy (default http://<addr>)")
-	cmd.Flags().StringVar(&o.DataDir, "data-dir", filepath.Join(".mcpgate", "demo"), "folder for the demo's database and audit log")
+	cmd.Flags().StringVar(&o.DataDir, "data-dir", filepath.Join(".mcpgate", "demo"), "folder for the demo's database, audit log and generated keys")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every request")
 	return cmd
 }

@@ -169,6 +169,16 @@ func TestWhoami(t *testing.T) {
 			http.Header{"Authorization": {"Bearer " + jwtWith(map[string]any{"sub": "bob", "aud": []string{"a", "b"}, "scp": "mcp.tools"})}},
 			Identity{Authenticated: true, TokenType: "jwt", Subject: "bob", Audience: []string{"a", "b"}, Scope: "mcp.tools"},
 		},
+		{
+			"entra v1 claims",
+			http.Header{"Authorization": {"Bearer " + jwtWith(map[string]any{"sub": "p1", "aud": "api://tasks", "oid": "o-1", "tid": "t-1", "upn": "alice@contoso.onmicrosoft.com"})}},
+			Identity{Authenticated: true, TokenType: "jwt", Subject: "p1", Audience: []string{"api://tasks"}, ObjectID: "o-1", TenantID: "t-1", UPN: "alice@contoso.onmicrosoft.com"},
+		},
+		{
+			"entra v2 claims",
+			http.Header{"Authorization": {"Bearer " + jwtWith(map[string]any{"sub": "p2", "aud": "f11e", "oid": "o-2", "tid": "t-1", "preferred_username": "bob@contoso.onmicrosoft.com"})}},
+			Identity{Authenticated: true, TokenType: "jwt", Subject: "p2", Audience: []string{"f11e"}, ObjectID: "o-2", TenantID: "t-1", PreferredUsername: "bob@contoso.onmicrosoft.com"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

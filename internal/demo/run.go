@@ -31,7 +31,8 @@ type RunOptions struct {
 	Addr string
 	// PublicURL is the external base URL. Default http://<Addr>.
 	PublicURL string
-	// DataDir holds the SQLite database. Default ./.mcpgate/demo.
+	// DataDir holds the SQLite database, the audit log and the generated keys and secrets.
+	// Default ./.mcpgate/demo.
 	DataDir string
 	// Executable is how the printed snippets invoke mcpgate (default: this binary when it
 	// is installed, else "mcpgate").
@@ -65,8 +66,9 @@ var demoUsers = []DemoUser{
 }
 
 // Config returns the demo's configuration for the given listen address, public URL, data
-// folder and demo upstream URLs (by name: weather, stocks, whoami).
-func Config(addr, publicURL, dataDir string, upstreams map[string]string) *config.Config {
+// folder, demo upstream URLs (by name: weather, stocks, whoami, files, tasks), users and
+// generated secrets.
+func Config(addr, publicURL, dataDir string, upstreams map[string]string, users []DemoUser, secrets Secrets) *config.Config {
 	if publicURL == "" {
 		publicURL = "http://" + addr
 	}
@@ -109,6 +111,7 @@ func Config(addr, publicURL, dataDir string, upstreams map[string]string) *confi
 			GatewayJWT: &config.GatewayJWTSigning{KeyFiles: []string{filepath.Join(dataDir, "gateway-jwt.pem")}},
 		},
 	}
+	addContoso(cfg, upstreams, users, secrets)
 	cfg.SetDefaults()
 	return cfg
 }
@@ -149,7 +152,12 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err := ensureSigningKey(filepath.Join(o.DataDir, "gateway-jwt.pem")); err != nil {
 		return err
 	}
-	cfg := Config(addr, o.PublicURL, o.DataDir, upstreams)
+	secrets, err := ensureSecrets(o.DataDir)
+	if err != nil {
+		return err
+	}
+	users := newDemoUsers()
+	cfg := Config(addr, o.PublicURL, o.DataDir, upstreams, users, secrets)
 	if _, err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
@@ -162,8 +170,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			c.Close()
 		}
 	}()
-	users, err := ensureUsers(ctx, st)
-	if err != nil {
+	if err := ensureUsers(ctx, st, users); err != nil {
 		return err
 	}
 	a, err := app.New(ctx, cfg, app.Options{Logger: log, Store: st})
@@ -194,7 +201,10 @@ func startUpstreams(ctx context.Context) (map[string]string, func(), error) {
 			s.Shutdown(sctx)
 		}
 	}
-	for name, h := range Handlers(nil) {
+	handlers := Handlers(nil)
+	// The files (OBO) and tasks (connection) routes show what their upstream receives.
+	handlers["files"], handlers["tasks"] = Whoami(nil), Whoami(nil)
+	for name, h := range handlers {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			stop()
@@ -208,15 +218,23 @@ func startUpstreams(ctx context.Context) (map[string]string, func(), error) {
 	return urls, stop, nil
 }
 
-// ensureUsers creates the demo users (or resets their passwords) with fresh random
-// passwords, so that the printed passwords are always the valid ones.
-func ensureUsers(ctx context.Context, st store.Store) ([]DemoUser, error) {
+// newDemoUsers returns the demo users with fresh random passwords (the same for the local
+// account and the Contoso one), so that the printed passwords are always the valid ones.
+func newDemoUsers() []DemoUser {
 	var out []DemoUser
 	for _, u := range demoUsers {
 		u.Password = randomPassword()
+		out = append(out, u)
+	}
+	return out
+}
+
+// ensureUsers creates the demo users (or resets their passwords).
+func ensureUsers(ctx context.Context, st store.Store, users []DemoUser) error {
+	for _, u := range users {
 		hash, err := authserver.HashPassword(u.Password)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		existing, err := st.GetUserByUsername(ctx, u.Username)
 		switch {
@@ -230,11 +248,10 @@ func ensureUsers(ctx context.Context, st store.Store) ([]DemoUser, error) {
 			})
 		}
 		if err != nil {
-			return nil, fmt.Errorf("creating demo user %s: %w", u.Username, err)
+			return fmt.Errorf("creating demo user %s: %w", u.Username, err)
 		}
-		out = append(out, u)
 	}
-	return out, nil
+	return nil
 }
 
 // ensureSigningKey creates the demo's gatewayJWT signing key on first start, so that the
@@ -272,7 +289,7 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	if exe == "" {
 		exe = "mcpgate"
 	}
-	names := []string{"weather", "stocks", "whoami"}
+	names := []string{"weather", "stocks", "whoami", "files", "tasks"}
 	fmt.Fprintf(w, "\nmcpgate demo is running at %s (data in %s)\n\n", info.BaseURL, dataDir)
 	fmt.Fprintln(w, "MCP servers behind the gateway (sign-in required):")
 	for _, n := range names {
@@ -284,6 +301,7 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	}
 	fmt.Fprintln(w, "\nPolicy: only the finance group may use stocks/get_quote, so bob does not even see it.")
 	fmt.Fprintln(w, "whoami shows what its upstream received: a gateway-signed token for the user, never the client's token.")
+	printContoso(w, info)
 
 	vscode := map[string]any{"servers": map[string]any{}}
 	for _, n := range names {
@@ -300,6 +318,9 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	fmt.Fprintf(w, "\nClaude Desktop (claude_desktop_config.json), through the stdio bridge:\n  %s\n", b)
 
 	fmt.Fprintf(w, "\nMCP Inspector:\n  npx @modelcontextprotocol/inspector   # then connect to %s (Streamable HTTP) and use the OAuth flow\n", info.Routes["weather"])
+	fmt.Fprintf(w, "  npx @modelcontextprotocol/inspector --cli %s --transport http --method tools/list --header \"Authorization: Bearer $TOKEN\"\n"+
+		"    # CLI mode does not sign in: get TOKEN with `%s login URL`, then `%s token show --raw URL`\n",
+		info.Routes["weather"], exe, exe)
 	fmt.Fprintf(w, "\nFrom this terminal:\n  %s tools %s\n  %s call %s get_forecast --arg city=Paris\n", exe, info.Routes["weather"], exe, info.Routes["weather"])
 	fmt.Fprintln(w, "\nPress Ctrl+C to stop.")
 }

@@ -26,10 +26,12 @@ type demoProcess struct {
 	routes    map[string]string
 	passwords map[string]string
 	out       *strings.Builder
+	// stop interrupts the demo and checks that it stopped cleanly (also at cleanup).
+	stop func()
 }
 
 var (
-	routeLine = regexp.MustCompile(`^\s+(weather|stocks|whoami)\s+(http://\S+)$`)
+	routeLine = regexp.MustCompile(`^\s+(weather|stocks|whoami|files|tasks)\s+(http://\S+)$`)
 	userLine  = regexp.MustCompile(`^\s+(alice|bob)\s+password (\S+)\s+groups`)
 )
 
@@ -57,11 +59,17 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 func startDemo(t *testing.T) *demoProcess {
 	t.Helper()
+	return startDemoIn(t, t.TempDir())
+}
+
+// startDemoIn starts the demo with its data in dataDir.
+func startDemoIn(t *testing.T, dataDir string) *demoProcess {
+	t.Helper()
 	bin, err := buildOnce()
 	if err != nil {
 		t.Fatalf("building mcpgate: %v", err)
 	}
-	cmd := exec.Command(bin, "demo", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	cmd := exec.Command(bin, "demo", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
 	cmd.WaitDelay = 10 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -92,7 +100,7 @@ func startDemo(t *testing.T) *demoProcess {
 			}
 		}
 	}()
-	t.Cleanup(func() {
+	p.stop = sync.OnceFunc(func() {
 		cmd.Process.Signal(os.Interrupt)
 		err := cmd.Wait()
 		// Ctrl+C must stop the demo cleanly: exit status 0 and the goodbye line.
@@ -103,12 +111,13 @@ func startDemo(t *testing.T) *demoProcess {
 			t.Errorf("demo did not say it stopped; output:\n%s", p.out.String())
 		}
 	})
+	t.Cleanup(p.stop)
 	select {
 	case <-ready:
 	case <-time.After(60 * time.Second):
 		t.Fatalf("demo did not start in 60s; stdout:\n%s\nstderr:\n%s", p.out.String(), stderr.String())
 	}
-	if len(p.routes) != 3 || len(p.passwords) != 2 {
+	if len(p.routes) != 5 || len(p.passwords) != 2 {
 		t.Fatalf("demo output lacks routes or users: routes=%v users=%v\n%s", p.routes, p.passwords, p.out.String())
 	}
 	return p
@@ -118,7 +127,27 @@ func startDemo(t *testing.T) *demoProcess {
 // with the official go-sdk client.
 func session(t *testing.T, ctx context.Context, url, user, password string) *mcp.ClientSession {
 	t.Helper()
+	c, person := signInClient(t, url, user, password)
+	cl := mcp.NewClient(&mcp.Implementation{Name: "demo-test", Version: "1"}, nil)
+	cs, err := cl.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: c.HTTPClient()}, nil)
+	if err != nil {
+		t.Fatalf("connecting to %s as %s: %v (pages visited: %v)", url, user, err, person.Seen)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// signInClient returns an mcpgate OAuth client (internal/client) for url whose browser is a
+// testutil.Person signing in as user; it signs in on first use.
+func signInClient(t *testing.T, url, user, password string) (*client.Client, *testutil.Person) {
+	t.Helper()
 	person := &testutil.Person{Username: user, Password: password}
+	return personClient(t, url, person), person
+}
+
+// personClient returns an mcpgate OAuth client for url whose browser is person.
+func personClient(t *testing.T, url string, person *testutil.Person) *client.Client {
+	t.Helper()
 	c, err := client.New(client.Options{
 		ServerURL: url,
 		CacheDir:  t.TempDir(),
@@ -131,13 +160,7 @@ func session(t *testing.T, ctx context.Context, url, user, password string) *mcp
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := mcp.NewClient(&mcp.Implementation{Name: "demo-test", Version: "1"}, nil)
-	cs, err := cl.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: c.HTTPClient()}, nil)
-	if err != nil {
-		t.Fatalf("connecting to %s as %s: %v (pages visited: %v)", url, user, err, person.Seen)
-	}
-	t.Cleanup(func() { cs.Close() })
-	return cs
+	return c
 }
 
 func toolNames(t *testing.T, ctx context.Context, cs *mcp.ClientSession) []string {

@@ -26,6 +26,12 @@ type Identity struct {
 	Audience []string `json:"aud,omitempty"`
 	Scope    string   `json:"scope,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
+	// Entra claims: the user's object id, tenant, and sign-in name (upn in v1 tokens,
+	// preferred_username in v2).
+	ObjectID          string `json:"oid,omitempty"`
+	TenantID          string `json:"tid,omitempty"`
+	UPN               string `json:"upn,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
 	// Headers are the X-Mcp-User-* identity headers, canonical names.
 	Headers map[string]string `json:"headers,omitempty"`
 }
@@ -85,6 +91,10 @@ func IdentityFromHeader(h http.Header) Identity {
 		Scope  string          `json:"scope"`
 		Scp    json.RawMessage `json:"scp"`
 		Groups []string        `json:"groups"`
+		OID    string          `json:"oid"`
+		TID    string          `json:"tid"`
+		UPN    string          `json:"upn"`
+		PUN    string          `json:"preferred_username"`
 	}
 	if json.Unmarshal(b, &c) != nil {
 		return id
@@ -92,6 +102,7 @@ func IdentityFromHeader(h http.Header) Identity {
 	id.TokenType = "jwt"
 	id.Subject, id.Email, id.Name, id.Issuer, id.Groups = c.Sub, c.Email, c.Name, c.Iss, c.Groups
 	id.Audience = stringOrList(c.Aud)
+	id.ObjectID, id.TenantID, id.UPN, id.PreferredUsername = c.OID, c.TID, c.UPN, c.PUN
 	id.Scope = c.Scope
 	if id.Scope == "" {
 		id.Scope = strings.Join(stringOrList(c.Scp), " ")
@@ -126,6 +137,15 @@ func (id Identity) String() string {
 			}
 			if id.Name != "" {
 				fmt.Fprintf(&b, "Name:       %s\n", id.Name)
+			}
+			if id.UPN != "" {
+				fmt.Fprintf(&b, "UPN:        %s\n", id.UPN)
+			}
+			if id.PreferredUsername != "" {
+				fmt.Fprintf(&b, "Username:   %s\n", id.PreferredUsername)
+			}
+			if id.ObjectID != "" {
+				fmt.Fprintf(&b, "Object id:  %s (tenant %s)\n", id.ObjectID, id.TenantID)
 			}
 			fmt.Fprintf(&b, "Issuer:     %s\n", id.Issuer)
 			fmt.Fprintf(&b, "Audience:   %s\n", strings.Join(id.Audience, ", "))

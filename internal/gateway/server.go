@@ -38,6 +38,8 @@ type Server struct {
 
 	mu sync.Mutex
 	hs *http.Server
+
+	relays relaySet // relay.go: relayed SSE streams
 }
 
 // New checks opts and builds a Server.
@@ -205,6 +207,9 @@ func (s *Server) httpServer() *http.Server {
 func (s *Server) Shutdown(ctx context.Context) error {
 	hs := s.httpServer()
 	err := hs.Shutdown(ctx)
+	if err == nil {
+		err = s.relays.wait(ctx) // relay.go: relayed (hijacked) SSE streams are not tracked by http.Server
+	}
 	if err != nil {
 		s.log.Warn("shutdown timed out: closing the remaining streams", "err", err)
 		s.kill()

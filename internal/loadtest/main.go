@@ -47,6 +47,7 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "duration of each measurement")
 	streams := flag.Int("streams", 9000, "idle SSE streams to hold open (each costs 2 file descriptors in the proxy; the hard limit here is 20000)")
 	skipSSE := flag.Bool("skip-sse", false, "skip the idle-stream memory test")
+	sseOnly := flag.Bool("sse-only", false, "run only the idle-stream memory test")
 	flag.Parse()
 	raiseFDLimit()
 	if *role != "" {
@@ -58,7 +59,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := run(ctx, *dur, *streams, *skipSSE); err != nil {
+	if err := run(ctx, *dur, *streams, *skipSSE, *sseOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
@@ -176,7 +177,7 @@ func listen(h http.Handler) (string, func(), error) {
 
 type target struct{ name, url, token string }
 
-func run(ctx context.Context, dur time.Duration, streams int, skipSSE bool) error {
+func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly bool) error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -215,58 +216,8 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE bool) erro
 	fmt.Printf("# Gateway load test\n\n%s, GOMAXPROCS=%d, %s, loopback; load generator in the same process. Each point: %s. Load average at start: %s.\n\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), cpuModel(), dur, loadAvg())
 
-	// 1. Saturation of the bare proxy: closed loop at increasing concurrency.
-	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
-	sat, satConc := 0.0, 0
-	for _, c := range []int{16, 32, 64, 128} {
-		r := closedLoop(ctx, bare, c, dur)
-		fmt.Printf("| %d | %.0f | %s | %s |\n", c, r.rps, ms(r.p50), ms(r.p99))
-		if r.rps > sat {
-			sat, satConc = r.rps, c
-		}
-	}
-	fmt.Printf("\nBare proxy saturation: **%.0f req/s** (at concurrency %d).\n\n", sat, satConc)
-
-	// 2. Throughput at the saturating concurrency, every target, interleaved rounds (the
-	// machine is shared: interleaving spreads background load over all targets; the
-	// median round is reported).
-	const rounds = 3
-	fmt.Printf("## Throughput, closed loop at concurrency %d (median of %d interleaved rounds)\n\n| target | req/s | p50 | p99 | errors | vs bare |\n|---|---|---|---|---|---|\n", satConc, rounds)
-	tput := map[target][]result{}
-	for range rounds {
-		for _, t := range []target{direct, bare, gw, gwCold} {
-			tput[t] = append(tput[t], closedLoop(ctx, t, satConc, dur))
-		}
-	}
-	bareRPS := median(tput[bare]).rps
-	for _, t := range []target{direct, bare, gw, gwCold} {
-		r := median(tput[t])
-		rel := "—"
-		if t != direct {
-			rel = fmt.Sprintf("%.1f%%", 100*r.rps/bareRPS)
-		}
-		fmt.Printf("| %s | %.0f | %s | %s | %d | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), r.errors, rel)
-	}
-
-	// 3. Latency at half the bare proxy's saturation rate (open loop, paced).
-	rate := sat / 2
-	fmt.Printf("\n## Latency at half of the bare proxy's saturation (%.0f req/s, open loop, median of %d interleaved rounds)\n\n| target | achieved req/s | p50 | p99 | p99 added vs bare | p99 added vs direct |\n|---|---|---|---|---|---|\n", rate, rounds)
-	lat := map[target][]result{}
-	for range rounds {
-		for _, t := range []target{direct, bare, gw} {
-			lat[t] = append(lat[t], openLoop(ctx, t, rate, dur))
-		}
-	}
-	p99Direct, p99Bare := median(lat[direct]).p99, median(lat[bare]).p99
-	for _, t := range []target{direct, bare, gw} {
-		r := median(lat[t])
-		addB, addD := "—", "—"
-		if t == gw {
-			addB, addD = ms(r.p99-p99Bare), ms(r.p99-p99Direct)
-		} else if t == bare {
-			addD = ms(r.p99 - p99Direct)
-		}
-		fmt.Printf("| %s | %.0f | %s | %s | %s | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), addB, addD)
+	if !sseOnly {
+		throughputAndLatency(ctx, dur, direct, bare, gw, gwCold)
 	}
 
 	if !skipSSE {
@@ -294,12 +245,12 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE bool) erro
 		defer os.Remove(kf.Name())
 		_ = pem.Encode(kf, &pem.Block{Type: "PUBLIC KEY", Bytes: pub})
 		kf.Close()
-		for _, role := range []string{"bare", "gateway", "gateway-h2c"} {
+		for _, role := range []string{"bare", "gateway-norelay", "gateway", "gateway-h2c"} {
 			if err := sseMemory(ctx, role, upURL+"/mcp", kf.Name(), tok, streams); err != nil {
 				fmt.Printf("| %s | failed: %v | | | |\n", role, err)
 			}
 		}
-		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c).\n", fdLimit())
+		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c). gateway relays idle HTTP/1.1 GET streams (internal/gateway/relay.go); gateway-norelay is the same gateway with MCPGATE_SSE_RELAY=off (the net/http path for every stream); gateway-h2c is not relayed (h2c upstreams stay on the net/http path).\n", fdLimit())
 	}
 	return nil
 }
@@ -478,4 +429,61 @@ func openLoop(ctx context.Context, t target, rate float64, dur time.Duration) re
 	}
 	wg.Wait()
 	return summarize(lat, n.Load(), errs.Load(), time.Since(start))
+}
+
+// throughputAndLatency runs the saturation search, the throughput comparison and the
+// latency comparison at half of the bare proxy's saturation.
+func throughputAndLatency(ctx context.Context, dur time.Duration, direct, bare, gw, gwCold target) {
+	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
+	sat, satConc := 0.0, 0
+	for _, c := range []int{16, 32, 64, 128} {
+		r := closedLoop(ctx, bare, c, dur)
+		fmt.Printf("| %d | %.0f | %s | %s |\n", c, r.rps, ms(r.p50), ms(r.p99))
+		if r.rps > sat {
+			sat, satConc = r.rps, c
+		}
+	}
+	fmt.Printf("\nBare proxy saturation: **%.0f req/s** (at concurrency %d).\n\n", sat, satConc)
+
+	// 2. Throughput at the saturating concurrency, every target, interleaved rounds (the
+	// machine is shared: interleaving spreads background load over all targets; the
+	// median round is reported).
+	const rounds = 3
+	fmt.Printf("## Throughput, closed loop at concurrency %d (median of %d interleaved rounds)\n\n| target | req/s | p50 | p99 | errors | vs bare |\n|---|---|---|---|---|---|\n", satConc, rounds)
+	tput := map[target][]result{}
+	for range rounds {
+		for _, t := range []target{direct, bare, gw, gwCold} {
+			tput[t] = append(tput[t], closedLoop(ctx, t, satConc, dur))
+		}
+	}
+	bareRPS := median(tput[bare]).rps
+	for _, t := range []target{direct, bare, gw, gwCold} {
+		r := median(tput[t])
+		rel := "—"
+		if t != direct {
+			rel = fmt.Sprintf("%.1f%%", 100*r.rps/bareRPS)
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %d | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), r.errors, rel)
+	}
+
+	// 3. Latency at half the bare proxy's saturation rate (open loop, paced).
+	rate := sat / 2
+	fmt.Printf("\n## Latency at half of the bare proxy's saturation (%.0f req/s, open loop, median of %d interleaved rounds)\n\n| target | achieved req/s | p50 | p99 | p99 added vs bare | p99 added vs direct |\n|---|---|---|---|---|---|\n", rate, rounds)
+	lat := map[target][]result{}
+	for range rounds {
+		for _, t := range []target{direct, bare, gw} {
+			lat[t] = append(lat[t], openLoop(ctx, t, rate, dur))
+		}
+	}
+	p99Direct, p99Bare := median(lat[direct]).p99, median(lat[bare]).p99
+	for _, t := range []target{direct, bare, gw} {
+		r := median(lat[t])
+		addB, addD := "—", "—"
+		if t == gw {
+			addB, addD = ms(r.p99-p99Bare), ms(r.p99-p99Direct)
+		} else if t == bare {
+			addD = ms(r.p99 - p99Direct)
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), addB, addD)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,11 +27,14 @@ import (
 // serveChild serves a proxy (role gateway or bare) on 127.0.0.1, prints "ADDR host:port"
 // and runs until stdin closes.
 func serveChild(role, upstream, keyFile string) error {
+	if os.Getenv("LOADTEST_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact live-heap profile
+	}
 	var h http.Handler
 	switch role {
 	case "bare":
 		h = newBare(upstream)
-	case "gateway", "gateway-h2c":
+	case "gateway", "gateway-norelay", "gateway-h2c":
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
 			return err
@@ -67,6 +71,12 @@ func serveChild(role, upstream, keyFile string) error {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			fmt.Printf("GC heap=%d stack=%d goroutines=%d\n", ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine())
+			if f := os.Getenv("LOADTEST_HEAP_PROFILE"); f != "" { // debugging: where the live heap is
+				if w, err := os.Create(f + "." + role); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(w, 0)
+					w.Close()
+				}
+			}
 		}
 	}
 	return nil
@@ -101,6 +111,9 @@ func sseMemory(ctx context.Context, role, upstream, keyFile, tok string, n int) 
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
+	if role == "gateway-norelay" {
+		cmd.Env = append(os.Environ(), "MCPGATE_SSE_RELAY=off") // internal/gateway reads it at start
+	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -24,6 +24,13 @@ type Person struct {
 	Client *http.Client
 	// Seen records every URL visited, for assertions.
 	Seen []string
+	// Federated, when set, picks the "Sign in with <Federated>" link of a login page that
+	// offers one instead of its password form; the identity provider's own login form
+	// (Entra's login/passwd fields too) is then filled with Username and Password.
+	Federated string
+	// StopAt, when set, ends Authorize before following a redirect to a URL starting with it
+	// (for flows that end on a page of the same server, such as connecting an account).
+	StopAt string
 }
 
 var (
@@ -61,6 +68,9 @@ func (p *Person) Authorize(ctx context.Context, authURL string) (string, error) 
 			if err != nil {
 				return "", err
 			}
+			if p.StopAt != "" && strings.HasPrefix(loc.String(), p.StopAt) {
+				return loc.String(), nil
+			}
 			if loc.Host != start.Host {
 				// Leaving the authorization server: deliver the redirect to the client.
 				if loc.Scheme == "http" || loc.Scheme == "https" {
@@ -77,6 +87,10 @@ func (p *Person) Authorize(ctx context.Context, authURL string) (string, error) 
 		}
 		if resp.StatusCode != http.StatusOK {
 			return "", fmt.Errorf("%s answered %d: %s", req.URL, resp.StatusCode, strings.TrimSpace(string(body)))
+		}
+		if link := p.federatedLink(req.URL, string(body)); link != nil {
+			req, _ = http.NewRequestWithContext(ctx, http.MethodGet, link.String(), nil)
+			continue
 		}
 		next, err := p.submit(ctx, req.URL, string(body))
 		if err != nil {
@@ -110,8 +124,8 @@ func (p *Person) submit(ctx context.Context, page *url.URL, body string) (*http.
 		case attrs["type"] == "password":
 			form.Set(attrs["name"], p.Password)
 			login = true
-		case attrs["name"] == "username":
-			form.Set("username", p.Username)
+		case attrs["name"] == "username" || attrs["name"] == "login":
+			form.Set(attrs["name"], p.Username)
 		default:
 			form.Set(attrs["name"], attrs["value"])
 		}
@@ -128,6 +142,10 @@ func (p *Person) submit(ctx context.Context, page *url.URL, body string) (*http.
 				found = true
 			}
 		}
+		if !found && p.Consent == "" && len(buttonRe.FindAllStringSubmatch(m[2], -1)) == 0 {
+			// A form with one plain submit button (a "Connect" page): press it.
+			found = true
+		}
 		if !found {
 			return nil, fmt.Errorf("%s has a form without a %q button: %s", page, answer, snippet(body))
 		}
@@ -136,6 +154,23 @@ func (p *Person) submit(ctx context.Context, page *url.URL, body string) (*http.
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", page.Scheme+"://"+page.Host)
 	return req, nil
+}
+
+// federatedLink is the page's "Sign in with <Federated>" link, if p.Federated is set.
+func (p *Person) federatedLink(page *url.URL, body string) *url.URL {
+	if p.Federated == "" {
+		return nil
+	}
+	re := regexp.MustCompile(`(?is)<a[^>]*href="([^"]*)"[^>]*>\s*Sign in with ` + regexp.QuoteMeta(html.EscapeString(p.Federated)) + `\s*</a>`)
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		return nil
+	}
+	u, err := page.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 func snippet(s string) string {

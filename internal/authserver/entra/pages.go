@@ -3,6 +3,8 @@ package entra
 import (
 	"html/template"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // page is the data of every HTML page the emulator renders.
@@ -93,6 +95,11 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 func (em *Emulator) render(w http.ResponseWriter, status int, p page) {
 	if p.Title == "" {
 		p.Title = "Sign in to your account"
+	}
+	// Forms post back to the request path, which lacks the mount prefix when the emulator
+	// is served under one (Mount, `mcpgate serve` with entra.pathPrefix).
+	if u, err := url.Parse(em.opts.BaseURL); err == nil && strings.HasPrefix(p.Action, "/") && strings.Trim(u.Path, "/") != "" {
+		p.Action = strings.TrimRight(u.Path, "/") + p.Action
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

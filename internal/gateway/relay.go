@@ -1,0 +1,727 @@
+package gateway
+
+// The SSE relay: a low-memory path for long-lived, mostly idle HTTP/1.1 SSE streams.
+//
+// net/http keeps, for every open stream, the server connection goroutine and its
+// background reader, 4 KiB read and write buffers on the client side, and the
+// Transport's readLoop and writeLoop goroutines with their buffers on the upstream side:
+// about 57 KB of RSS per idle stream. The relay replaces that, for a GET whose upstream
+// answers 200 text/event-stream, with:
+//
+//   - the upstream leg: a connection of its own (dialed per stream, not pooled) and a
+//     hand-written HTTP/1.1 exchange (net/http's Request.Write and ReadResponse), with
+//     chunked decoding done here, byte by byte, without a buffered reader;
+//   - the client leg: the connection hijacked from net/http after the upstream answered;
+//     the response head is written here, the body chunked, and the connection closed at
+//     the end (Connection: close);
+//   - one goroutine per stream that waits for the upstream to become readable without
+//     holding a buffer (a MSG_PEEK probe through syscall.RawConn), takes a pooled buffer
+//     only while there is data, and restarts itself on a fresh (small) stack after
+//     every burst;
+//   - client disconnects noticed at once: on Linux one process-wide epoll instance (and
+//     one goroutine) watches every relayed client connection for a hang-up
+//     (relay_linux.go); elsewhere one goroutine per stream blocks in a read on the client
+//     connection (an SSE client sends nothing after its request: a read returns only at
+//     EOF or on an error).
+//
+// With an interceptor's Rewriter, events are split here (the SSE line rules), each parsed
+// with mcp's SSEReader and rewritten as rewriteSSE in proxy.go does (keep the two in step).
+// The stream is reported (access log, observer) once, when it ends: finish hands a
+// relayed request over to the relay instead of reporting it (relaySet.handOff). Shutdown
+// waits for relayed streams (relaySet.wait) and closes them when the gateway is killed.
+//
+// Anything unusual (HTTP/2 or HTTP/1.0 clients, a non-hijackable ResponseWriter, a custom
+// Transport, h2c or https upstreams, a request body, a non-200 or non-SSE answer, a
+// Content-Length on the stream) stays on the normal net/http path. Setting
+// MCPGATE_SSE_RELAY=off in the environment disables the relay altogether.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcp"
+)
+
+// relayDisabled is the operator's escape hatch (MCPGATE_SSE_RELAY=off).
+var relayDisabled = os.Getenv("MCPGATE_SSE_RELAY") == "off"
+
+// relaySet tracks a Server's relayed streams: http.Server does not track hijacked
+// connections, so Shutdown asks this set instead.
+type relaySet struct {
+	pending sync.Map // *Event → *relayStream: set up by proxy, started when the handler returns
+	live    atomic.Int64
+	off     bool // tests: disable the relay on this Server
+	noPoll  bool // tests: watch clients with a goroutine each, as without epoll
+}
+
+// handOff is called by finish (accesslog.go) when the handler returns: when rec belongs
+// to a relayed stream, the stream starts and finish returns at once; the stream reports
+// (access log, observer) when it ends.
+func (rs *relaySet) handOff(rec *Event) bool {
+	v, ok := rs.pending.LoadAndDelete(rec)
+	if !ok {
+		return false
+	}
+	v.(*relayStream).start()
+	return true
+}
+
+// wait returns when no relayed stream is open, or with ctx's error.
+func (rs *relaySet) wait(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for rs.live.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// relayable reports whether a request may use the relay, before the upstream is asked.
+func (rt *route) relayable(w http.ResponseWriter, r *http.Request, out *http.Request) bool {
+	if relayDisabled || !canWaitReadable || rt.s.relays.off || rt.opts.Transport != nil || rt.opts.H2C {
+		return false
+	}
+	if r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor < 1 || out.Body != nil || r.ContentLength > 0 {
+		return false
+	}
+	if rt.upstream.Scheme != "http" || r.Header.Get("Expect") != "" {
+		return false
+	}
+	return hijacker(w) != nil
+}
+
+// hijacker finds the http.Hijacker under w, through wrappers that have Unwrap (as
+// http.ResponseController does).
+func hijacker(w http.ResponseWriter) http.Hijacker {
+	for {
+		switch t := w.(type) {
+		case http.Hijacker:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// relayRoundTrip sends out upstream: on a dedicated connection when the request may be
+// relayed, through the route's transport otherwise.
+func (rt *route) relayRoundTrip(w http.ResponseWriter, r *http.Request, out *http.Request) (*http.Response, error) {
+	if !rt.relayable(w, r, out) {
+		return rt.transport.RoundTrip(out)
+	}
+	return rt.exchange(out)
+}
+
+// exchange does one HTTP/1.1 request/response on a new upstream connection. The
+// response body reads from that connection; closing it closes the connection.
+func (rt *route) exchange(out *http.Request) (*http.Response, error) {
+	ctx := out.Context()
+	u := out.URL
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	d := net.Dialer{Timeout: rt.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		_ = c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(rt.opts.ResponseTimeout))
+	if err := out.Write(c); err != nil {
+		return fail(err)
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	var resp *http.Response
+	for {
+		resp, err = http.ReadResponse(br, out)
+		if err != nil {
+			return fail(err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		_ = resp.Body.Close() // 1xx: informational, read the next response
+	}
+	_ = c.SetDeadline(time.Time{})
+	resp.Body = &exchangeBody{ReadCloser: resp.Body, c: c, br: br, stop: stop}
+	return resp, nil
+}
+
+// exchangeBody is the body of an exchange's response.
+type exchangeBody struct {
+	io.ReadCloser
+	c        net.Conn
+	br       *bufio.Reader
+	stop     func() bool
+	detached bool // the relay took the connection over
+}
+
+func (b *exchangeBody) Close() error {
+	if b.detached {
+		return nil
+	}
+	b.stop()
+	return b.c.Close()
+}
+
+// relayStream is one relayed SSE stream.
+type relayStream struct {
+	rt      *route
+	rec     *Event
+	req     *http.Request // for finish: method, remote address, context values
+	client  net.Conn
+	up      net.Conn
+	upRaw   syscall.RawConn
+	chunked bool
+	dec     chunkDecoder
+	rewrite Rewriter
+	ctx     context.Context // for rewrite; nil without one
+	cancel  context.CancelFunc
+	scan    sseScanner
+	idle    time.Duration
+	done    bool // the upstream ended the stream cleanly
+	stop    bool // the stream must end (relay goroutine only)
+	ended   bool // end ran (relay goroutine only)
+	stopK   func() bool
+	// hangupID is the stream's registration with the shared hang-up poller (0: none).
+	hangupID uint64
+
+	mu     sync.Mutex
+	closed bool
+	reason string
+}
+
+// relay takes over an SSE response from exchange: it hijacks the client connection,
+// writes the response head and hands the stream to its own goroutines once the handler
+// returns. It returns false, having changed nothing, when the normal path must serve.
+func (rt *route) relay(w http.ResponseWriter, r *http.Request, rec *Event, resp *http.Response, rewrite Rewriter) bool {
+	eb, ok := resp.Body.(*exchangeBody)
+	if !ok || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	chunked := len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked"
+	if !chunked && (resp.ContentLength != -1 || len(resp.TransferEncoding) != 0) {
+		return false
+	}
+	raw, ok := eb.c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	upRaw, err := raw.SyscallConn()
+	if err != nil {
+		return false
+	}
+	hj := hijacker(w)
+	if hj == nil {
+		return false
+	}
+	if !eb.stop() { // the request was cancelled: the connection is closed
+		return false
+	}
+	client, brw, err := hj.Hijack()
+	if err != nil { // the normal path serves, with the request's cancellation re-armed
+		c := eb.c
+		eb.stop = context.AfterFunc(resp.Request.Context(), func() { _ = c.Close() })
+		return false
+	}
+	eb.detached = true
+	// Bytes the upstream already sent after its headers.
+	var leftover []byte
+	if n := eb.br.Buffered(); n > 0 {
+		p, _ := eb.br.Peek(n)
+		leftover = bytes.Clone(p)
+	}
+	_ = brw // never read: an SSE client sends nothing after its request
+
+	st := &relayStream{
+		rt: rt, rec: rec, client: client, up: eb.c, upRaw: upRaw, chunked: chunked,
+		rewrite: rewrite, idle: rt.opts.StreamIdleTimeout,
+		// finish needs the method, remote address and context values. The request's
+		// headers are not kept: they cost about 1 KB per stream and hold the caller's token.
+		req: (&http.Request{Method: r.Method, URL: r.URL, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
+			Header: http.Header{}, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI}).WithContext(context.WithoutCancel(r.Context())),
+	}
+	if rewrite != nil {
+		st.ctx, st.cancel = context.WithCancel(st.req.Context())
+	}
+	rec.Status = resp.StatusCode
+
+	h := w.Header()
+	h.Del("Content-Length")
+	if h.Get("X-Accel-Buffering") == "" {
+		h.Set("X-Accel-Buffering", "no") // tell intermediaries (nginx) not to buffer the stream
+	}
+	if h.Get("Date") == "" {
+		h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = h.Write(&head)
+	head.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+	if _, err := client.Write(head.Bytes()); err != nil {
+		st.setReason("client closed the stream")
+		st.stop = true
+	} else if len(leftover) > 0 {
+		st.feed(leftover)
+	}
+	if st.idle > 0 {
+		_ = st.up.SetReadDeadline(time.Now().Add(st.idle))
+	}
+	rt.s.relays.pending.Store(rec, st)
+	return true
+}
+
+// start runs the stream's goroutines (called from the handler's finish).
+func (st *relayStream) start() {
+	st.rt.s.relays.live.Add(1)
+	st.stopK = context.AfterFunc(st.rt.s.killCtx, func() { st.close("stream closed by gateway shutdown") })
+	if st.rt.s.relays.noPoll || !watchHangup(st) {
+		go st.watchClient()
+	}
+	go st.run()
+}
+
+// close ends the stream from outside the relay goroutine (client gone, shutdown, idle):
+// closing both connections wakes the relay goroutine, which then reports. The first
+// reason wins; "" keeps the stream's own outcome.
+func (st *relayStream) close(reason string) {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return
+	}
+	st.closed, st.reason = true, reason
+	st.mu.Unlock()
+	_ = st.up.Close()
+	_ = st.client.Close()
+}
+
+// watchClient notices a client disconnect: an SSE client sends nothing after its
+// request, so a read returns only at EOF or on an error. Anything it does send is
+// discarded.
+func (st *relayStream) watchClient() {
+	var b [64]byte
+	for {
+		if _, err := st.client.Read(b[:]); err != nil {
+			st.close("client closed the stream")
+			return
+		}
+	}
+}
+
+// run waits, without a buffer, until the upstream has something, relays one read, and
+// continues on a fresh goroutine (so that an idle stream sits on a small stack).
+func (st *relayStream) run() {
+	defer func() {
+		if p := recover(); p != nil {
+			st.rt.s.log.Error("panic in SSE relay", "route", st.rt.opts.Name, "panic", fmt.Sprint(p))
+			if !st.ended { // a panic in a rewrite (not in the observer, which ran in end)
+				st.setReason("internal error in the SSE relay")
+				st.end(nil)
+			}
+		}
+	}()
+	if st.stop {
+		st.end(nil)
+		return
+	}
+	if err := waitReadable(st.upRaw); err != nil {
+		st.end(err)
+		return
+	}
+	bp := streamBufs.Get().(*[]byte)
+	n, err := st.up.Read(*bp)
+	if n > 0 {
+		if st.idle > 0 {
+			_ = st.up.SetReadDeadline(time.Now().Add(st.idle))
+		}
+		st.feed((*bp)[:n])
+	}
+	streamBufs.Put(bp)
+	switch {
+	case st.stop:
+		st.end(nil)
+	case err != nil:
+		if errors.Is(err, io.EOF) && st.chunked {
+			err = io.ErrUnexpectedEOF // the last chunk never came
+		}
+		if errors.Is(err, io.EOF) && st.rewrite != nil && !st.chunked && st.scan.partial() {
+			st.done = true
+			st.feed(nil) // the trailing incomplete event of a close-delimited stream
+		}
+		st.end(err)
+	default:
+		go st.run()
+	}
+}
+
+// feed decodes upstream bytes, rewrites events, and writes them to the client as one
+// chunk. It sets st.stop when the stream must end (the upstream finished, a rewrite
+// failed, writing failed).
+func (st *relayStream) feed(in []byte) {
+	op := relayOutBufs.Get().(*[]byte)
+	out := (*op)[:chunkHeadRoom]
+	var err error
+	if st.rewrite == nil {
+		if st.chunked {
+			out, st.done, err = st.dec.decode(in, out)
+		} else {
+			out = append(out, in...)
+		}
+	} else {
+		pp := relayOutBufs.Get().(*[]byte)
+		payload := (*pp)[:0]
+		if st.chunked {
+			payload, st.done, err = st.dec.decode(in, payload)
+		} else {
+			payload = append(payload, in...)
+		}
+		if err == nil {
+			var failed bool
+			out, failed = st.rewriteEvents(out, payload, st.done)
+			st.stop = st.stop || failed
+		}
+		putOutBuf(pp, payload)
+	}
+	if err != nil {
+		st.rec.Error = "upstream stream ended: " + err.Error()
+		st.stop = true
+	}
+	if len(out) > chunkHeadRoom {
+		out = frameChunk(out)
+		if _, werr := st.client.Write(out); werr != nil {
+			st.setReason("client closed the stream")
+			st.stop = true
+		}
+	}
+	putOutBuf(op, out)
+	if st.done {
+		st.stop = true
+	}
+}
+
+func putOutBuf(p *[]byte, b []byte) {
+	if cap(b) <= 64<<10 {
+		*p = b[:0]
+		relayOutBufs.Put(p)
+	}
+}
+
+func (st *relayStream) setReason(r string) {
+	st.mu.Lock()
+	if st.reason == "" {
+		st.reason = r
+	}
+	st.mu.Unlock()
+}
+
+// end reports the stream (once, on the relay goroutine): it closes both connections,
+// sends the final chunk after a clean end, and runs finish (access log and observer).
+func (st *relayStream) end(err error) {
+	st.ended = true
+	st.mu.Lock()
+	wasClosed, reason := st.closed, st.reason
+	st.closed = true
+	st.mu.Unlock()
+	rec := st.rec
+	switch {
+	case reason != "":
+		rec.Error = reason
+	case rec.Error != "":
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		rec.Error = "stream idle timeout (limits.streamIdleTimeout)"
+	case err != nil && !errors.Is(err, io.EOF):
+		rec.Error = "upstream stream ended: " + err.Error()
+	}
+	if !wasClosed && reason == "" {
+		// The upstream ended (cleanly or not), a rewrite failed or the stream was idle
+		// too long: end the response properly, as net/http does when a handler returns.
+		_, _ = st.client.Write([]byte("0\r\n\r\n"))
+	}
+	_ = st.up.Close()
+	_ = st.client.Close()
+	if st.cancel != nil {
+		st.cancel()
+	}
+	st.stopK()
+	forgetHangup(st)
+	st.rt.s.relays.live.Add(-1)
+	st.rt.finish(st.req, rec)
+}
+
+const chunkHeadRoom = 10 // room for a chunk-size line: 8 hex digits + CRLF
+
+var relayOutBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// frameChunk turns b (chunkHeadRoom reserved bytes, then the payload) into one HTTP/1.1
+// chunk, in place.
+func frameChunk(b []byte) []byte {
+	n := len(b) - chunkHeadRoom
+	var hx [16]byte
+	h := strconv.AppendUint(hx[:0], uint64(n), 16)
+	start := chunkHeadRoom - len(h) - 2
+	copy(b[start:], h)
+	b[chunkHeadRoom-2], b[chunkHeadRoom-1] = '\r', '\n'
+	return append(b[start:], '\r', '\n')
+}
+
+// rewriteEvents splits payload into SSE events (with the same line rules as mcp's
+// SSEReader: LF, CR or CRLF), parses each complete one with mcp.SSEReader and applies
+// the rewrite exactly as the normal path does (rewriteSSE); an incomplete event waits
+// for more bytes. At the end of the stream the trailing incomplete event is processed
+// too. It returns true when the stream must end (rewrite failed, event too large).
+func (st *relayStream) rewriteEvents(out, payload []byte, eof bool) ([]byte, bool) {
+	var evs [][]byte
+	var err error
+	evs, err = st.scan.feed(payload, evs)
+	if err != nil {
+		st.rec.Error = "upstream stream: " + err.Error()
+		return out, true
+	}
+	if eof && st.scan.partial() {
+		evs = append(evs, st.scan.take())
+	}
+	for _, raw := range evs {
+		br := relayReaders.Get().(*bufio.Reader)
+		br.Reset(bytes.NewReader(raw))
+		ev, rerr := mcp.NewSSEReader(br, 0).Next()
+		br.Reset(nil)
+		relayReaders.Put(br)
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			continue
+		}
+		if len(ev.Lines) == 0 {
+			continue
+		}
+		if ev.HasData() && ev.Type() == "message" {
+			if d := ev.Data(); strings.TrimSpace(d) != "" {
+				nd, werr := st.rewrite(st.ctx, []byte(d))
+				if werr != nil {
+					st.rt.s.log.ErrorContext(st.ctx, "rewriting event failed", "route", st.rt.opts.Name, "err", werr)
+					st.rec.Error = "rewrite failed: " + werr.Error()
+					return out, true
+				}
+				if nd == nil {
+					continue
+				}
+				ev.SetData(string(nd))
+			}
+		}
+		out = ev.AppendTo(out)
+	}
+	return out, false
+}
+
+var relayReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// sseScanner finds the ends of SSE events in a byte stream. It keeps the bytes of the
+// current, incomplete event only (nothing while the stream is idle between events).
+type sseScanner struct {
+	ev      []byte
+	lines   int  // complete lines in the current event
+	lineLen int  // bytes in the current line
+	cr      bool // the last byte was CR: a following LF belongs to it
+}
+
+const maxRelayEvent = 16 << 20 // as mcp.NewSSEReader's default
+
+func (s *sseScanner) feed(p []byte, evs [][]byte) ([][]byte, error) {
+	start := 0
+	for i, c := range p {
+		if s.cr {
+			s.cr = false
+			if c == '\n' {
+				continue
+			}
+		}
+		switch c {
+		case '\r', '\n':
+			s.cr = c == '\r'
+			if s.lineLen > 0 {
+				s.lines++
+				s.lineLen = 0
+				continue
+			}
+			if s.lines == 0 { // a stray blank line between events
+				s.ev = s.ev[:0]
+				start = i + 1
+				continue
+			}
+			s.ev = append(s.ev, p[start:i+1]...)
+			evs = append(evs, s.ev)
+			s.ev, s.lines, start = nil, 0, i+1
+		default:
+			s.lineLen++
+		}
+	}
+	if start < len(p) {
+		s.ev = append(s.ev, p[start:]...)
+	}
+	if len(s.ev) > maxRelayEvent {
+		return evs, fmt.Errorf("%w (limit %d bytes)", mcp.ErrEventTooLarge, maxRelayEvent)
+	}
+	if len(s.ev) == 0 {
+		s.ev = nil
+	}
+	return evs, nil
+}
+
+func (s *sseScanner) partial() bool { return s.lines > 0 || s.lineLen > 0 }
+
+func (s *sseScanner) take() []byte {
+	ev := s.ev
+	s.ev, s.lines, s.lineLen = nil, 0, 0
+	return ev
+}
+
+// chunkDecoder decodes HTTP/1.1 chunked transfer coding incrementally, without a
+// buffered reader. Chunk extensions and trailers are skipped; bare LF line ends are
+// rejected, as net/http does.
+type chunkDecoder struct {
+	state  uint8
+	n      uint64 // chunk size being parsed, then bytes left in the chunk
+	digits int
+}
+
+const (
+	cdSize = iota
+	cdExt
+	cdSizeLF
+	cdData
+	cdDataCR
+	cdDataLF
+	cdTrailerStart
+	cdTrailerLine
+	cdTrailerLF
+	cdFinalLF
+	cdDone
+)
+
+var errChunked = errors.New("malformed chunked encoding from the upstream")
+
+// decode appends the payload bytes in in to out; done is true after the last chunk.
+func (d *chunkDecoder) decode(in, out []byte) (_ []byte, done bool, _ error) {
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		switch d.state {
+		case cdSize:
+			switch {
+			case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+				if d.digits == 15 {
+					return out, false, errChunked
+				}
+				d.n = d.n<<4 | uint64(unhex(c))
+				d.digits++
+			case c == ';' || c == ' ' || c == '\t':
+				if d.digits == 0 {
+					return out, false, errChunked
+				}
+				d.state = cdExt
+			case c == '\r':
+				if d.digits == 0 {
+					return out, false, errChunked
+				}
+				d.state = cdSizeLF
+			default:
+				return out, false, errChunked
+			}
+		case cdExt:
+			if c == '\r' {
+				d.state = cdSizeLF
+			} else if c == '\n' {
+				return out, false, errChunked
+			}
+		case cdSizeLF:
+			if c != '\n' {
+				return out, false, errChunked
+			}
+			d.digits = 0
+			if d.n == 0 {
+				d.state = cdTrailerStart
+			} else {
+				d.state = cdData
+			}
+		case cdData:
+			k := min(uint64(len(in)-i), d.n)
+			out = append(out, in[i:i+int(k)]...)
+			d.n -= k
+			i += int(k) - 1
+			if d.n == 0 {
+				d.state = cdDataCR
+			}
+		case cdDataCR:
+			if c != '\r' {
+				return out, false, errChunked
+			}
+			d.state = cdDataLF
+		case cdDataLF:
+			if c != '\n' {
+				return out, false, errChunked
+			}
+			d.state = cdSize
+		case cdTrailerStart:
+			if c == '\r' {
+				d.state = cdFinalLF
+			} else {
+				d.state = cdTrailerLine
+			}
+		case cdTrailerLine:
+			if c == '\r' {
+				d.state = cdTrailerLF
+			}
+		case cdTrailerLF:
+			if c != '\n' {
+				return out, false, errChunked
+			}
+			d.state = cdTrailerStart
+		case cdFinalLF:
+			if c != '\n' {
+				return out, false, errChunked
+			}
+			d.state = cdDone
+			return out, true, nil
+		case cdDone:
+			return out, true, nil
+		}
+	}
+	return out, d.state == cdDone, nil
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}

@@ -28,7 +28,7 @@ func TestAuthorizeRejections(t *testing.T) {
 		{name: "PKCE without method", extra: url.Values{"code_challenge_method": nil}, wantError: "invalid_request"},
 		{name: "unknown resource", extra: url.Values{"resource": {"https://evil.example.com/mcp"}}, wantError: "invalid_target"},
 		{name: "malformed resource", extra: url.Values{"resource": {"not a url"}}, wantError: "invalid_target"},
-		{name: "unregistered redirect URI", extra: url.Values{"redirect_uri": {"http://127.0.0.1:5556/cb"}}, wantPage: http.StatusBadRequest},
+		{name: "unregistered redirect URI", extra: url.Values{"redirect_uri": {"https://evil.example.com/cb"}}, wantPage: http.StatusBadRequest},
 		{name: "redirect URI differing only in path", extra: url.Values{"redirect_uri": {"http://127.0.0.1:5555/cb/x"}}, wantPage: http.StatusBadRequest},
 		{name: "unknown client", extra: url.Values{"client_id": {"nope"}}, wantPage: http.StatusBadRequest},
 		{name: "consent denied", deny: true, wantError: "access_denied"},
@@ -244,4 +244,17 @@ func TestDeviceFlow(t *testing.T) {
 			t.Fatalf("verification page: %d %s", resp2.StatusCode, body)
 		}
 	})
+}
+
+// TestLoopbackRedirectAnyPort: a public client's registered loopback IP redirect URI matches
+// at any port (OAuth 2.1 §8.4.2, RFC 8252 §7.3: native clients bind an ephemeral port at
+// sign-in time), and the code is delivered to the port the request named.
+func TestLoopbackRedirectAnyPort(t *testing.T) {
+	env := newTestEnv(t, nil)
+	client := env.register("http://127.0.0.1:5555/cb")
+	other := "http://127.0.0.1:61234/cb"
+	loc := env.browser(other).signIn(env.authorizeURL(client, other, newPKCE(), nil), "alice", testPassword, true)
+	if loc.Host != "127.0.0.1:61234" || loc.Path != "/cb" || loc.Query().Get("code") == "" {
+		t.Fatalf("sign-in with a loopback redirect on another port ended at %s, want a code at %s", loc, other)
+	}
 }

@@ -148,9 +148,8 @@ func TestDemoActingAsUser(t *testing.T) {
 		t.Errorf("the older client's retry should work too: %v %s", err, text(res))
 	}
 
-	// bob signed in locally: he has no Contoso token for files to exchange. mcpgate refuses
-	// the request (today with the generic reason exchange_refused, "sign in again"), and the
-	// demo's welcome text says why and what to do.
+	// bob signed in locally: he has no Contoso token for files to exchange. mcpgate never
+	// sends its own token to Contoso; it refuses with 403 and says to sign in with Contoso.
 	bob := &testutil.Person{Username: "bob", Password: d.passwords["bob"]}
 	status, body := rawInitialize(t, ctx, personClient(t, d.routes["files"], bob).HTTPClient(), d.routes["files"])
 	t.Logf("bob on files: %d %s", status, body)
@@ -166,6 +165,9 @@ func TestDemoActingAsUser(t *testing.T) {
 	}
 	if json.Unmarshal([]byte(body), &rpc) != nil || rpc.Error == nil || rpc.Error.Data.Route != "files" || rpc.Error.Data.Retryable {
 		t.Fatalf("bob (local sign-in) on files: want a non-retryable JSON-RPC error for route files; got %d %s", status, body)
+	}
+	if status != http.StatusForbidden || !strings.Contains(rpc.Error.Message, "local account") || !strings.Contains(rpc.Error.Message, `"Sign in with Contoso`) {
+		t.Errorf("bob should get 403 saying his local account has no Contoso token and to sign in with Contoso; got %d %q", status, rpc.Error.Message)
 	}
 	for _, want := range []string{"After a local sign-in the call fails", "Sign in again with Contoso"} {
 		if !strings.Contains(d.out.String(), want) {

@@ -82,6 +82,9 @@ const (
 	ReasonInvalidResponse    = "invalid_response"    // the IdP's answer is unusable (permanent when a 2xx answer has the wrong shape)
 	ReasonNoCallerToken      = "no_caller_token"     // the mode needs the caller's token and there is none
 	ReasonNoPrincipal        = "no_principal"        // the mode needs a signed-in user and there is none
+	// ReasonNoUpstreamIdentity: the route acts as the user at an identity provider, and the
+	// user signed in another way (a local account), so there is no token of theirs to present.
+	ReasonNoUpstreamIdentity = "no_upstream_identity"
 	ReasonConfig             = "config"              // misconfiguration detected at call time
 	ReasonStore              = "store"               // the connection store failed (transient)
 )

@@ -112,6 +112,9 @@ func Explain(route string, err error) Outcome {
 			o.Message = fmt.Sprintf("Route %s: the identity provider that issues the upstream credential is unavailable (%s). Try again shortly.", route, f.Reason)
 		case ReasonExchangeRefused:
 			o.Message = fmt.Sprintf("Route %s: the identity provider refused to issue an upstream credential for your token (%s). Sign in again; if it persists, tell your administrator.", route, f.IdPError)
+		case ReasonNoUpstreamIdentity:
+			o.HTTPStatus = http.StatusForbidden
+			o.Message = fmt.Sprintf("Route %s: %s.", route, f.Description)
 		case ReasonNoCallerToken, ReasonNoPrincipal:
 			o.HTTPStatus = http.StatusUnauthorized
 			o.Message = fmt.Sprintf("Route %s: this tool acts as you, so you must be signed in.", route)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authserver"
@@ -32,6 +33,8 @@ type Deps struct {
 // Set is the configured connectors.
 type Set struct {
 	Connectors []*Connector
+	// issuer is mcpgate's own issuer: tokens it minted are never presented to an IdP.
+	issuer string
 }
 
 // FromConfig builds the connectors of authServer.connectors (nil Set fields when none).
@@ -55,6 +58,7 @@ func FromConfig(cfg *config.Config, d Deps) (*Set, error) {
 		}
 		s.Connectors = append(s.Connectors, c)
 	}
+	s.issuer = issuer
 	return s, nil
 }
 
@@ -123,6 +127,18 @@ func (s *Set) SubjectToken(ctx context.Context, req upstream.Request) (string, e
 	}
 	c := s.For(req.Principal.Subject)
 	if c == nil {
+		if len(s.Connectors) > 0 && s.issuer != "" && strings.TrimRight(req.Principal.Issuer, "/") == strings.TrimRight(s.issuer, "/") {
+			// Signed in with a local account: the caller's token is mcpgate's own and means
+			// nothing to the IdP, so it is never sent there as an assertion.
+			var names []string
+			for _, c := range s.Connectors {
+				names = append(names, `"Sign in with `+c.Name()+`"`)
+			}
+			return "", &upstream.Failure{Mode: "federation", Reason: upstream.ReasonNoUpstreamIdentity, Permanent: true,
+				Description: "this tool acts as you at your organisation's identity provider, and you signed in with a local account, which has no token there; " +
+					"sign out of this client (or delete its saved sign-in) and sign in again choosing " + strings.Join(names, " or ")}
+		}
+		// Direct mode: the caller's token comes from the IdP itself and is the assertion.
 		return "", nil
 	}
 	t, err := c.UpstreamToken(ctx, req.Principal.Subject)

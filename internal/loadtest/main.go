@@ -8,14 +8,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -32,6 +33,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 )
 
@@ -104,34 +106,34 @@ func upstreamHandler() http.Handler {
 	})
 }
 
-// cachingVerifier verifies RS256 tokens with golang-jwt (issuer, audience, expiry) and
-// caches verified principals by token hash until expiry, as internal/authn does.
-type cachingVerifier struct {
-	key   *rsa.PublicKey
-	cache sync.Map // hash → *authn.Principal
-	off   bool
+// realVerifier is mcpgate's own token verifier (internal/authn) for the load test's issuer,
+// with the key given inline as a JWKS, exactly as a configured issuer with `jwks:` would be:
+// signature, alg allow-list, issuer, audience and expiry checks, and the verified-token cache
+// (off when cache is false, to show the cost of an RS256 check on every request).
+func realVerifier(pub *rsa.PublicKey, cache bool) (authn.Verifier, error) {
+	jwks, err := json.Marshal(map[string]any{"keys": []any{map[string]any{
+		"kty": "RSA", "kid": benchKID, "alg": "RS256", "use": "sig",
+		"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	is := config.Issuer{Name: "bench", Issuer: issuer, JWKS: string(jwks)}
+	cfg := config.Config{Issuers: []config.Issuer{is}}
+	cfg.SetDefaults()
+	opts := authn.Options{}
+	if !cache {
+		opts.CacheSize = -1
+	}
+	reg, err := authn.NewRegistry(context.Background(), cfg.Issuers, opts)
+	if err != nil {
+		return nil, err
+	}
+	return reg.Verifier([]string{"bench"}, []string{audience})
 }
 
-func (v *cachingVerifier) Verify(_ context.Context, tok string) (*authn.Principal, error) {
-	var h [32]byte
-	if !v.off {
-		h = sha256.Sum256([]byte(tok))
-		if p, ok := v.cache.Load(h); ok && time.Now().Before(p.(*authn.Principal).ExpiresAt) {
-			return p.(*authn.Principal), nil
-		}
-	}
-	claims := jwt.MapClaims{}
-	if _, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return v.key, nil },
-		jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(issuer), jwt.WithAudience(audience), jwt.WithExpirationRequired()); err != nil {
-		return nil, &authn.Error{Code: authn.CodeInvalidToken, Reason: "invalid", Description: "token rejected"}
-	}
-	exp, _ := claims.GetExpirationTime()
-	p := &authn.Principal{Subject: fmt.Sprint(claims["sub"]), ClientID: fmt.Sprint(claims["client_id"]), Scopes: strings.Fields(fmt.Sprint(claims["scope"])), ExpiresAt: exp.Time, Issuer: issuer}
-	if !v.off {
-		v.cache.Store(h, p)
-	}
-	return p, nil
-}
+const benchKID = "bench-rs256"
 
 func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c bool) (http.Handler, error) {
 	gw, err := gateway.New(gateway.Options{Logger: log, Routes: []gateway.RouteOptions{{
@@ -182,10 +184,20 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly b
 	if err != nil {
 		return err
 	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"iss": issuer, "aud": audience, "sub": "bench-user", "client_id": "bench", "scope": "mcp.tools",
 		"exp": time.Now().Add(2 * time.Hour).Unix(), "iat": time.Now().Unix(),
-	}).SignedString(key)
+	})
+	t.Header["kid"] = benchKID
+	tok, err := t.SignedString(key)
+	if err != nil {
+		return err
+	}
+	cached, err := realVerifier(&key.PublicKey, true)
+	if err != nil {
+		return err
+	}
+	uncached, err := realVerifier(&key.PublicKey, false)
 	if err != nil {
 		return err
 	}
@@ -198,13 +210,13 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly b
 	defer stopBare()
 	// The gateway logs its access line for every request, as in production (JSON to a sink).
 	accessLog := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	gwh, err := newGateway(upURL+"/mcp", &cachingVerifier{key: &key.PublicKey}, accessLog, false)
+	gwh, err := newGateway(upURL+"/mcp", cached, accessLog, false)
 	if err != nil {
 		return err
 	}
 	gwURL, stopGw, _ := listen(gwh)
 	defer stopGw()
-	gwColdH, _ := newGateway(upURL+"/mcp", &cachingVerifier{key: &key.PublicKey, off: true}, accessLog, false)
+	gwColdH, _ := newGateway(upURL+"/mcp", uncached, accessLog, false)
 	gwColdURL, stopCold, _ := listen(gwColdH)
 	defer stopCold()
 

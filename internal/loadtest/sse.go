@@ -47,7 +47,11 @@ func serveChild(role, upstream, keyFile string) error {
 		if err != nil {
 			return err
 		}
-		h, err = newGateway(upstream, &cachingVerifier{key: k.(*rsa.PublicKey)}, slog.New(slog.NewJSONHandler(io.Discard, nil)), role == "gateway-h2c")
+		v, verr := realVerifier(k.(*rsa.PublicKey), true)
+		if verr != nil {
+			return verr
+		}
+		h, err = newGateway(upstream, v, slog.New(slog.NewJSONHandler(io.Discard, nil)), role == "gateway-h2c")
 		if err != nil {
 			return err
 		}

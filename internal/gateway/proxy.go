@@ -360,22 +360,15 @@ func (rt *route) rewriteSSE(ctx context.Context, w http.ResponseWriter, rc *http
 			idle.Reset(rt.opts.StreamIdleTimeout)
 		}
 		if len(ev.Lines) > 0 {
-			if ev.HasData() && ev.Type() == "message" {
-				if d := ev.Data(); strings.TrimSpace(d) != "" {
-					nd, rerr := rewrite(ctx, []byte(d))
-					if rerr != nil {
-						rt.s.log.ErrorContext(ctx, "rewriting event failed", "route", rt.opts.Name, "err", rerr)
-						rec.Error = "rewrite failed: " + rerr.Error()
-						return
-					}
-					if nd == nil {
-						if err != nil {
-							return
-						}
-						continue
-					}
-					ev.SetData(string(nd))
+			keep, ok := rt.rewriteEvent(ctx, rec, &ev, rewrite)
+			if !ok {
+				return
+			}
+			if !keep {
+				if err != nil {
+					return
 				}
+				continue
 			}
 			out = ev.AppendTo(out[:0])
 			if _, werr := w.Write(out); werr != nil {
@@ -392,6 +385,31 @@ func (rt *route) rewriteSSE(ctx context.Context, w http.ResponseWriter, rc *http
 			return
 		}
 	}
+}
+
+// rewriteEvent applies a response rewrite to one SSE event, the same way on every stream
+// path (the proxy's and the relay's): only "message" events with data are rewritten, a nil
+// result drops the event (keep false), and a rewrite error ends the stream (ok false, with
+// the error logged and recorded).
+func (rt *route) rewriteEvent(ctx context.Context, rec *Event, ev *mcp.Event, rewrite Rewriter) (keep, ok bool) {
+	if !ev.HasData() || ev.Type() != "message" {
+		return true, true
+	}
+	d := ev.Data()
+	if strings.TrimSpace(d) == "" {
+		return true, true
+	}
+	nd, err := rewrite(ctx, []byte(d))
+	if err != nil {
+		rt.s.log.ErrorContext(ctx, "rewriting event failed", "route", rt.opts.Name, "err", err)
+		rec.Error = "rewrite failed: " + err.Error()
+		return false, false
+	}
+	if nd == nil {
+		return false, true
+	}
+	ev.SetData(string(nd))
+	return true, true
 }
 
 func itoa(n int) string {

@@ -25,7 +25,7 @@ package gateway
 //     EOF or on an error).
 //
 // With an interceptor's Rewriter, events are split here (the SSE line rules), each parsed
-// with mcp's SSEReader and rewritten as rewriteSSE in proxy.go does (keep the two in step).
+// with mcp's SSEReader and rewritten by rewriteEvent, the same step the proxy's rewriteSSE uses.
 // The stream is reported (access log, observer) once, when it ends: finish hands a
 // relayed request over to the relay instead of reporting it (relaySet.handOff). Shutdown
 // waits for relayed streams (relaySet.wait) and closes them when the gateway is killed.
@@ -46,7 +46,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -495,7 +494,7 @@ func frameChunk(b []byte) []byte {
 
 // rewriteEvents splits payload into SSE events (with the same line rules as mcp's
 // SSEReader: LF, CR or CRLF), parses each complete one with mcp.SSEReader and applies
-// the rewrite exactly as the normal path does (rewriteSSE); an incomplete event waits
+// the rewrite with rewriteEvent, as the normal path does; an incomplete event waits
 // for more bytes. At the end of the stream the trailing incomplete event is processed
 // too. It returns true when the stream must end (rewrite failed, event too large).
 func (st *relayStream) rewriteEvents(out, payload []byte, eof bool) ([]byte, bool) {
@@ -521,19 +520,12 @@ func (st *relayStream) rewriteEvents(out, payload []byte, eof bool) ([]byte, boo
 		if len(ev.Lines) == 0 {
 			continue
 		}
-		if ev.HasData() && ev.Type() == "message" {
-			if d := ev.Data(); strings.TrimSpace(d) != "" {
-				nd, werr := st.rewrite(st.ctx, []byte(d))
-				if werr != nil {
-					st.rt.s.log.ErrorContext(st.ctx, "rewriting event failed", "route", st.rt.opts.Name, "err", werr)
-					st.rec.Error = "rewrite failed: " + werr.Error()
-					return out, true
-				}
-				if nd == nil {
-					continue
-				}
-				ev.SetData(string(nd))
-			}
+		keep, ok := st.rt.rewriteEvent(st.ctx, st.rec, &ev, st.rewrite)
+		if !ok {
+			return out, true
+		}
+		if !keep {
+			continue
 		}
 		out = ev.AppendTo(out)
 	}

@@ -111,8 +111,13 @@ var migrations = []string{
 	CREATE INDEX audit_events_target ON audit_events(target, time_ns)`,
 }
 
-func (s *SQL) q(query string) string {
-	if s.dialect != dialectPostgres {
+func (s *SQL) q(query string) string { return Rebind(query, s.dialect == dialectPostgres) }
+
+// Rebind rewrites the portable "?" placeholders of query as PostgreSQL's $1, $2, ... when
+// postgres is true; SQLite takes "?" as written. Every SQL table of mcpgate is written once
+// with "?" and bound through this.
+func Rebind(query string, postgres bool) string {
+	if !postgres {
 		return query
 	}
 	var b strings.Builder

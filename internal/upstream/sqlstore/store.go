@@ -5,10 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -55,22 +54,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // q rewrites ? placeholders as $n for PostgreSQL.
-func (s *Store) q(query string) string {
-	if s.dialect != Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (s *Store) q(query string) string { return store.Rebind(query, s.dialect == Postgres) }
 
 const cols = "subject, provider, version, status, reason, sealed, scope, expires_at, lease_until, created_at, updated_at"
 

@@ -85,8 +85,8 @@ const (
 	// ReasonNoUpstreamIdentity: the route acts as the user at an identity provider, and the
 	// user signed in another way (a local account), so there is no token of theirs to present.
 	ReasonNoUpstreamIdentity = "no_upstream_identity"
-	ReasonConfig             = "config"              // misconfiguration detected at call time
-	ReasonStore              = "store"               // the connection store failed (transient)
+	ReasonConfig             = "config" // misconfiguration detected at call time
+	ReasonStore              = "store"  // the connection store failed (transient)
 )
 
 // Failure is an upstream credential failure with a stable reason code. Description never

@@ -46,6 +46,18 @@ func NewOBO(c OBOConfig) (Provider, error) {
 // AssertionSource returns the OBO assertion for a request ("" = use req.Token).
 type AssertionSource func(ctx context.Context, req Request) (string, error)
 
+// tokenFor returns the token to present for req: the source's (the user's upstream token in
+// bridge mode) when it supplies one, else the caller's own.
+func (src AssertionSource) tokenFor(ctx context.Context, req Request) (string, error) {
+	if src != nil {
+		t, err := src(ctx, req)
+		if err != nil || t != "" {
+			return t, err
+		}
+	}
+	return req.Token, nil
+}
+
 type oboExchanger struct {
 	tc     *tokenClient
 	scopes []string
@@ -54,15 +66,9 @@ type oboExchanger struct {
 
 func (o *oboExchanger) exchange(ctx context.Context, req Request) (token, error) {
 	scope := strings.Join(o.scopes, " ")
-	assertion := req.Token
-	if o.source != nil {
-		a, err := o.source(ctx, req)
-		if err != nil {
-			return token{}, err
-		}
-		if a != "" {
-			assertion = a
-		}
+	assertion, err := o.source.tokenFor(ctx, req)
+	if err != nil {
+		return token{}, err
 	}
 	form := url.Values{
 		"grant_type":          {"urn:ietf:params:oauth:grant-type:jwt-bearer"},

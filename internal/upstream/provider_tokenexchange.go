@@ -65,15 +65,9 @@ type tokenExchanger struct {
 
 func (x *tokenExchanger) exchange(ctx context.Context, req Request) (token, error) {
 	c := x.c
-	subject := req.Token
-	if c.SubjectTokenSource != nil {
-		st, err := c.SubjectTokenSource(ctx, req)
-		if err != nil {
-			return token{}, err
-		}
-		if st != "" {
-			subject = st
-		}
+	subject, err := c.SubjectTokenSource.tokenFor(ctx, req)
+	if err != nil {
+		return token{}, err
 	}
 	form := url.Values{
 		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},

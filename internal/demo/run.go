@@ -310,9 +310,13 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	b, _ := json.MarshalIndent(vscode, "  ", "  ")
 	fmt.Fprintf(w, "\nVS Code (.vscode/mcp.json):\n  %s\n", b)
 
-	claude := map[string]any{"mcpServers": map[string]any{}}
+	type stdioServer struct {
+		Command string   `json:"command"`
+		Args    []string `json:"args"`
+	}
+	claude := map[string]map[string]stdioServer{"mcpServers": {}}
 	for _, n := range names {
-		claude["mcpServers"].(map[string]any)["mcpgate-"+n] = map[string]any{"command": exe, "args": []string{"stdio", info.Routes[n]}}
+		claude["mcpServers"]["mcpgate-"+n] = stdioServer{Command: exe, Args: []string{"stdio", info.Routes[n]}}
 	}
 	b, _ = json.MarshalIndent(claude, "  ", "  ")
 	fmt.Fprintf(w, "\nClaude Desktop (claude_desktop_config.json), through the stdio bridge:\n  %s\n", b)

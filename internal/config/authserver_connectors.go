@@ -74,6 +74,15 @@ type EntraConnector struct {
 	// AppIDURI is mcpgate's Application ID URI (api://mcpgate): bare scopes are qualified
 	// with it, and it replaces an MCP client's resource parameter, which Entra would refuse.
 	AppIDURI string `yaml:"appIdUri,omitempty" json:"appIdUri,omitempty"`
+	// GraphGroupLookup resolves group overage: when the id_token carries the overage
+	// indicator (_claim_names.groups, more groups than fit in a token) instead of groups,
+	// mcpgate redeems the user's refresh token for a Microsoft Graph token with the delegated
+	// permission User.Read and calls POST {graphURL}/v1.0/me/getMemberObjects. Off: the user
+	// signs in without groups and a warning is logged.
+	GraphGroupLookup bool `yaml:"graphGroupLookup,omitempty" json:"graphGroupLookup,omitempty"`
+	// GraphURL is the Microsoft Graph endpoint of the lookup. Default https://graph.microsoft.com;
+	// the Entra emulator serves it at its own base URL (the authority).
+	GraphURL string `yaml:"graphURL,omitempty" json:"graphURL,omitempty"`
 }
 
 // ConnectorClaims names claims. Empty fields keep the preset's defaults.
@@ -157,6 +166,10 @@ func validateConnectors(c *Config, p *Problems) {
 				p.Add(path+".entra.allowedTenants", "is required with tenant organizations: list the tenant ids whose users may sign in")
 			}
 			checkURL("entra.authority", cn.Entra.Authority)
+			checkURL("entra.graphURL", cn.Entra.GraphURL)
+			if cn.Entra.GraphURL != "" && !cn.Entra.GraphGroupLookup {
+				p.Warn(path+".entra.graphURL", "is set but graphGroupLookup is off: set graphGroupLookup: true to look up the groups of users with group overage")
+			}
 			if cn.Entra.AppIDURI == "" {
 				for _, s := range cn.Scopes {
 					if !strings.Contains(s, "/") && !IsStandardScope(s) {
@@ -174,6 +187,9 @@ func validateConnectors(c *Config, p *Problems) {
 					ConnectorKeycloak: "https://<host>/realms/<realm>",
 					ConnectorOkta:     "https://<org>.okta.com/oauth2/default",
 					ConnectorOIDC:     "the provider's issuer URL"}[cn.Type])
+			}
+			if cn.Type == ConnectorOkta && cn.Issuer != "" && !strings.Contains(cn.Issuer, "/oauth2/") {
+				p.Warn(path+".issuer", "%q is Okta's org authorization server: sign-in works, but its access tokens can be validated only by Okta, so token exchange and direct mode need a custom authorization server (https://<org>.okta.com/oauth2/default)", cn.Issuer)
 			}
 		case "":
 			p.Add(path+".type", "is required: entra, keycloak, okta or oidc")

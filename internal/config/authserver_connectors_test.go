@@ -25,6 +25,9 @@ routes:
 		wants []string // empty: valid
 	}{
 		{"entra ok", `    - {id: entra, type: entra, clientId: app, clientSecret: s, scopes: [access_as_user], entra: {tenant: ` + tenant + `, appIdUri: api://mcpgate}}`, nil},
+		{"entra graph lookup ok", `    - {id: entra, type: entra, clientId: app, entra: {tenant: ` + tenant + `, graphGroupLookup: true}}`, nil},
+		{"entra graph http url", `    - {id: entra, type: entra, clientId: app, entra: {tenant: ` + tenant + `, graphGroupLookup: true, graphURL: http://graph.example}}`, []string{`entra.graphURL: "http://graph.example" must be https`}},
+		{"entra graph relative url", `    - {id: entra, type: entra, clientId: app, entra: {tenant: ` + tenant + `, graphGroupLookup: true, graphURL: graph}}`, []string{`entra.graphURL: "graph" is not an absolute URL`}},
 		{"entra multi-tenant ok", `    - {id: entra, type: entra, clientId: app, entra: {tenant: organizations, allowedTenants: [` + tenant + `]}}`, nil},
 		{"keycloak ok", `    - {id: kc, type: keycloak, issuer: https://sso.example.com/realms/mcp, clientId: mcpgate, groupMapping: {/staff: [staff]}}`, nil},
 		{"okta and oidc ok", "    - {id: okta, type: okta, issuer: https://acme.okta.com/oauth2/default, clientId: a}\n    - {id: google, type: oidc, issuer: https://accounts.google.com, clientId: b}", nil},
@@ -77,5 +80,34 @@ routes:
 `), env(nil))
 	if err == nil || !strings.Contains(err.Error(), "collides with the authorization server's /login/ endpoint") {
 		t.Fatalf("want a collision with /login/, got %v", err)
+	}
+}
+
+func TestConnectorWarnings(t *testing.T) {
+	const tenant = "7a1e5f00-0000-4000-8000-00000000c0de"
+	tests := []struct {
+		name, conn, want string // want "": no connector warning
+	}{
+		{"okta custom authorization server", `{id: okta, type: okta, issuer: https://acme.okta.com/oauth2/default, clientId: a}`, ""},
+		{"okta org authorization server", `{id: okta, type: okta, issuer: https://acme.okta.com, clientId: a}`, "Okta's org authorization server"},
+		{"graphURL without lookup", `{id: entra, type: entra, clientId: a, entra: {tenant: ` + tenant + `, graphURL: https://graph.microsoft.us}}`, "graphGroupLookup is off"},
+		{"graphURL with lookup", `{id: entra, type: entra, clientId: a, entra: {tenant: ` + tenant + `, graphURL: https://graph.microsoft.us, graphGroupLookup: true}}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, warns, err := Parse("t.yaml", []byte("publicURL: https://mcp.example.com\nauthServer:\n  connectors:\n    - "+tt.conn+"\nroutes:\n  - {name: w, path: /w/mcp, upstream: {url: http://127.0.0.1:9001/mcp}}\n"), env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found []string
+			for _, w := range warns {
+				if strings.Contains(w, "connectors[0]") {
+					found = append(found, w)
+				}
+			}
+			if tt.want == "" && len(found) > 0 || tt.want != "" && (len(found) != 1 || !strings.Contains(found[0], tt.want)) {
+				t.Fatalf("warnings %q, want one saying %q", found, tt.want)
+			}
+		})
 	}
 }

@@ -50,18 +50,28 @@ func main() {
 	streams := flag.Int("streams", 9000, "idle SSE streams to hold open (each costs 2 file descriptors in the proxy; the hard limit here is 20000)")
 	skipSSE := flag.Bool("skip-sse", false, "skip the idle-stream memory test")
 	sseOnly := flag.Bool("sse-only", false, "run only the idle-stream memory test")
+	inProcess := flag.Bool("inprocess", false, "throughput and latency with the upstream, the proxies and the generator in one process (the old, jitter-prone layout) instead of pinned child processes")
+	latDur := flag.Duration("latency-duration", 10*time.Second, "duration of each latency round (isolated mode)")
+	rounds := flag.Int("rounds", 5, "latency rounds per proxy, interleaved (isolated mode)")
+	cpu := flag.Int("cpu", -1, "internal: pin the -role child to this CPU")
 	flag.Parse()
 	raiseFDLimit()
 	if *role != "" {
+		if *cpu >= 0 {
+			if err := pinAll(*cpu); err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				os.Exit(1)
+			}
+		}
 		if err := serveChild(*role, *upstream, *keyFile); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := run(ctx, *dur, *streams, *skipSSE, *sseOnly); err != nil {
+	if err := run(ctx, *dur, *streams, *skipSSE, *sseOnly, *inProcess, *latDur, max(*rounds, 1)); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
@@ -179,7 +189,7 @@ func listen(h http.Handler) (string, func(), error) {
 
 type target struct{ name, url, token string }
 
-func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly bool) error {
+func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, inProcess bool, latDur time.Duration, rounds int) error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -192,6 +202,15 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly b
 	tok, err := t.SignedString(key)
 	if err != nil {
 		return err
+	}
+	if !inProcess && !sseOnly {
+		if err := isolated(ctx, key, tok, dur, latDur, rounds); err != nil {
+			return err
+		}
+		if skipSSE {
+			return nil
+		}
+		sseOnly = true
 	}
 	cached, err := realVerifier(&key.PublicKey, true)
 	if err != nil {
@@ -273,13 +292,14 @@ func median(rs []result) result {
 	byRPS := slices.Clone(rs)
 	slices.SortFunc(byRPS, func(a, b result) int { return int(a.rps - b.rps) })
 	m := byRPS[len(byRPS)/2]
-	p50s, p99s := make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
+	p50s, p99s, p999s := make([]time.Duration, len(rs)), make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
 	for i, r := range rs {
-		p50s[i], p99s[i] = r.p50, r.p99
+		p50s[i], p99s[i], p999s[i] = r.p50, r.p99, r.p999
 	}
 	slices.Sort(p50s)
 	slices.Sort(p99s)
-	m.p50, m.p99 = p50s[len(rs)/2], p99s[len(rs)/2]
+	slices.Sort(p999s)
+	m.p50, m.p99, m.p999 = p50s[len(rs)/2], p99s[len(rs)/2], p999s[len(rs)/2]
 	return m
 }
 
@@ -310,9 +330,10 @@ func cpuModel() string {
 }
 
 type result struct {
-	rps      float64
-	p50, p99 time.Duration
-	errors   int64
+	rps                 float64
+	p50, p99, p999, max time.Duration
+	lag99               time.Duration // open loop: p99 of the generator's lateness
+	errors              int64
 }
 
 func newClient(conc int) *http.Client {
@@ -354,6 +375,8 @@ func summarize(lat [][]time.Duration, n int64, errs int64, elapsed time.Duration
 	if len(all) > 0 {
 		r.p50 = all[len(all)*50/100]
 		r.p99 = all[min(len(all)-1, len(all)*99/100)]
+		r.p999 = all[min(len(all)-1, len(all)*999/1000)]
+		r.max = all[len(all)-1]
 	}
 	return r
 }
@@ -411,7 +434,11 @@ func openLoop(ctx context.Context, t target, rate float64, dur time.Duration) re
 		sched <- start.Add(time.Duration(i) * interval)
 	}
 	close(sched)
-	lat := make([][]time.Duration, workers)
+	lat, lags := make([][]time.Duration, workers), make([][]time.Duration, workers)
+	for w := range lat { // sized up front: no slice growth while measuring
+		lat[w] = make([]time.Duration, 0, 2*total/workers+16)
+		lags[w] = make([]time.Duration, 0, 2*total/workers+16)
+	}
 	var n, errs atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -429,6 +456,8 @@ func openLoop(ctx context.Context, t target, rate float64, dur time.Duration) re
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 					from = time.Now()
+				} else {
+					lags[w] = append(lags[w], -d)
 				}
 				if err := doOne(c, t); err != nil {
 					errs.Add(1)
@@ -440,7 +469,18 @@ func openLoop(ctx context.Context, t target, rate float64, dur time.Duration) re
 		}()
 	}
 	wg.Wait()
-	return summarize(lat, n.Load(), errs.Load(), time.Since(start))
+	r := summarize(lat, n.Load(), errs.Load(), time.Since(start))
+	// Generator lag: how late requests were sent after their scheduled time (a request
+	// sent on time counts 0). A high value means the generator's CPU was not available.
+	var all []time.Duration
+	for _, l := range lags {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	if i := n.Load()*99/100 - (n.Load() - int64(len(all))); i >= 0 && int(i) < len(all) {
+		r.lag99 = all[i]
+	}
+	return r
 }
 
 // throughputAndLatency runs the saturation search, the throughput comparison and the

@@ -30,11 +30,24 @@ func serveChild(role, upstream, keyFile string) error {
 	if os.Getenv("LOADTEST_HEAP_PROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for an exact live-heap profile
 	}
+	if f := os.Getenv("LOADTEST_CPU_PROFILE"); f != "" && role != "upstream" {
+		// Profiling: a CPU profile of the whole life of this child, written when stdin closes.
+		w, err := os.Create(f + "." + role)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(w); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); w.Close() }()
+	}
 	var h http.Handler
 	switch role {
+	case "upstream":
+		h = upstreamHandler()
 	case "bare":
 		h = newBare(upstream)
-	case "gateway", "gateway-norelay", "gateway-h2c":
+	case "gateway", "gateway-norelay", "gateway-h2c", "gateway-nocache":
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
 			return err
@@ -47,7 +60,7 @@ func serveChild(role, upstream, keyFile string) error {
 		if err != nil {
 			return err
 		}
-		v, verr := realVerifier(k.(*rsa.PublicKey), true)
+		v, verr := realVerifier(k.(*rsa.PublicKey), role != "gateway-nocache")
 		if verr != nil {
 			return verr
 		}

@@ -102,6 +102,8 @@ func (em *Emulator) routes() {
 	m.HandleFunc("GET /{tenant}/oauth2/logout", em.handleLogout)
 	m.HandleFunc("GET /devicelogin", em.handleDeviceLoginPage)
 	m.HandleFunc("POST /devicelogin", em.handleDeviceLoginSubmit)
+	m.HandleFunc("POST /v1.0/me/getMemberObjects", em.handleGraphMemberObjects(true))
+	m.HandleFunc("POST /v1.0/users/{id}/getMemberObjects", em.handleGraphMemberObjects(false))
 	m.HandleFunc("GET /error", em.handleErrorPage)
 	m.HandleFunc("GET /{$}", em.handleIndex)
 	em.mux = m

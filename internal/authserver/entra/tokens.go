@@ -83,18 +83,20 @@ func (em *Emulator) mintAccess(r *http.Request, p principal, res *app, scopes, r
 			c["email"] = u.cfg.Mail
 		}
 		if res.groupsClaim && len(u.groupIDs) > 0 {
-			em.groupsClaim(c, u)
+			em.groupsClaim(r, c, u)
 		}
 	}
 	return em.sign(c, header), exp
 }
 
-// groupsClaim adds groups, or the overage indicator above the threshold.
-func (em *Emulator) groupsClaim(c jwt.MapClaims, u *user) {
+// groupsClaim adds groups, or the overage indicator above the threshold. Entra points
+// the indicator at Graph's getMemberObjects of the user; the emulator points it at its own
+// Graph endpoint (handler_graph.go), so the URL is reachable.
+func (em *Emulator) groupsClaim(r *http.Request, c jwt.MapClaims, u *user) {
 	if len(u.groupIDs) > em.cfg.GroupOverageThreshold {
 		c["_claim_names"] = map[string]string{"groups": "src1"}
 		c["_claim_sources"] = map[string]any{"src1": map[string]string{
-			"endpoint": "https://graph.windows.net/" + u.tenant.id + "/users/" + u.oid + "/getMemberObjects",
+			"endpoint": em.base(r) + graphMemberObjectsPath(u.oid),
 		}}
 		return
 	}
@@ -122,6 +124,10 @@ func (em *Emulator) mintID(r *http.Request, p principal, nonce string) string {
 	}
 	if u.cfg.Mail != "" {
 		c["email"] = u.cfg.Mail
+	}
+	if p.client.groupsClaim && len(u.groupIDs) > 0 {
+		// groupMembershipClaims of the client's own registration puts groups in its id_tokens.
+		em.groupsClaim(r, c, u)
 	}
 	return em.sign(c, map[string]any{"kid": em.sig.kid})
 }

@@ -9,10 +9,11 @@ import (
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
-// mapClaims turns verified id_token claims into the mcpgate user. The subject is
+// mapClaims turns verified id_token claims into the mcpgate user; lookedUp are groups found
+// outside the token (the Graph overage lookup), mapped like the groups claim. The subject is
 // "<connector id>:<user key>"; for Entra the key is "<tid>:<oid>" (oid is stable across
 // the tenant's apps, sub is pairwise per app), elsewhere the sub claim.
-func (c *Connector) mapClaims(claims map[string]any) (authserver.Identity, error) {
+func (c *Connector) mapClaims(claims map[string]any, lookedUp ...string) (authserver.Identity, error) {
 	m := c.cfg.Claims
 	entra := c.cfg.Type == config.ConnectorEntra
 	var key string
@@ -47,13 +48,12 @@ func (c *Connector) mapClaims(claims map[string]any) (authserver.Identity, error
 		rolesClaim = "realm_access.roles"
 	}
 	upstream := append(claimStrings(claims, groupsClaim), claimStrings(claims, rolesClaim)...)
-	if entra {
-		if names, ok := claims["_claim_names"].(map[string]any); ok && names["groups"] != nil {
-			// Group overage: more groups than fit in a token. Entra points at a Graph
-			// getMemberObjects call instead; mcpgate does not call Graph (docs/entra.md).
-			c.log.Warn("Entra group overage: the id_token lists no groups (the user has more than 200); configure app roles or 'Groups assigned to the application'",
-				"sub", id.UserID)
-		}
+	upstream = append(upstream, lookedUp...)
+	if entra && overage(claims) && !c.graphLookup() {
+		// Group overage: more groups than fit in a token. Entra points at a Graph
+		// getMemberObjects call instead, which mcpgate makes only with graphGroupLookup.
+		c.log.Warn("Entra group overage: the id_token lists no groups (the user is in more groups than fit in a token) and graphGroupLookup is off, so the user has no groups; set entra.graphGroupLookup: true, or use app roles or 'Groups assigned to the application' (docs/entra.md)",
+			"sub", id.UserID)
 	}
 	id.Groups = c.mapGroups(upstream)
 	return id, nil

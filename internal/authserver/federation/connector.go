@@ -298,7 +298,18 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 	if n, _ := p.Claims["nonce"].(string); n == "" || n != f.Nonce {
 		return authserver.Identity{}, errors.New("id_token refused: its nonce does not match the sign-in (replayed or injected response)")
 	}
-	ident, err := c.mapClaims(p.Claims)
+	var lookedUp []string
+	if c.graphLookup() && overage(p.Claims) {
+		g, gerr := c.graphGroups(ctx, ep.TokenURL, tr.RefreshToken)
+		if gerr != nil {
+			// Degrade to no groups from the lookup: the sign-in goes on (policies that need a
+			// group deny), and the log says why.
+			c.log.ErrorContext(ctx, "Entra group overage: the Microsoft Graph group lookup failed; the user signs in without the groups of the token",
+				"oid", claimString(p.Claims, "oid"), "err", gerr)
+		}
+		lookedUp = g
+	}
+	ident, err := c.mapClaims(p.Claims, lookedUp...)
 	if err != nil {
 		return authserver.Identity{}, err
 	}

@@ -28,11 +28,17 @@ const (
 // Keycloak's paths and claims) and returns its issuer.
 func startKeycloakLike(t *testing.T, redirectURI string) string {
 	t.Helper()
+	return startNodeIdP(t, "keycloak-like.mjs", redirectURI)
+}
+
+// startNodeIdP runs an oidc-provider script of testdata and returns the issuer it announces.
+func startNodeIdP(t *testing.T, script, redirectURI string) string {
+	t.Helper()
 	nm := filepath.Join(testutil.NodeModules(t), "node_modules")
 	if _, err := os.Stat(filepath.Join(nm, "oidc-provider")); err != nil {
 		testutil.Unavailable(t, "oidc-provider is not installed in test/node")
 	}
-	cmd := exec.Command("node", filepath.Join("testdata", "keycloak-like.mjs"))
+	cmd := exec.Command("node", filepath.Join("testdata", script))
 	cmd.Env = append(os.Environ(), "NODE_MODULES_DIR="+nm, "REDIRECT_URI="+redirectURI, "WEATHER="+kcWeather, "AT_TTL=300")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

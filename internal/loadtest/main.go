@@ -1,7 +1,12 @@
 // Command loadtest measures the gateway against an upstream MCP-ish server and a bare
-// httputil.ReverseProxy, in one run on loopback: throughput, p50/p99 latency, added p99
-// at half of the bare proxy's saturation rate, and RSS per idle SSE stream. It is run by
-// `make bench` (go run ./internal/loadtest) and writes a Markdown report to stdout.
+// httputil.ReverseProxy, in one run on loopback: throughput, p50/p99/p99.9 latency, added
+// latency at half of the bare proxy's saturation rate, and RSS per idle SSE stream. It is
+// run by `make bench` (go run ./internal/loadtest) and writes a Markdown report to stdout.
+//
+// By default each proxy and the upstream run in child processes pinned to one CPU and the
+// load generator in this process pinned to the other (isolated.go), latency rounds are
+// interleaved and each is checked for interference (other processes' CPU time, generator
+// lateness). -inprocess runs the old layout with everything in one process.
 package main
 
 import (
@@ -53,6 +58,7 @@ func main() {
 	inProcess := flag.Bool("inprocess", false, "throughput and latency with the upstream, the proxies and the generator in one process (the old, jitter-prone layout) instead of pinned child processes")
 	latDur := flag.Duration("latency-duration", 10*time.Second, "duration of each latency round (isolated mode)")
 	rounds := flag.Int("rounds", 5, "latency rounds per proxy, interleaved (isolated mode)")
+	upChild := flag.Bool("upstream-child", true, "isolated mode: run the upstream in its own child process on the proxy's CPU (false: as goroutines inside the generator, on the generator's CPU)")
 	cpu := flag.Int("cpu", -1, "internal: pin the -role child to this CPU")
 	flag.Parse()
 	raiseFDLimit()
@@ -71,7 +77,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := run(ctx, *dur, *streams, *skipSSE, *sseOnly, *inProcess, *latDur, max(*rounds, 1)); err != nil {
+	if err := run(ctx, *dur, *streams, *skipSSE, *sseOnly, *inProcess, *latDur, max(*rounds, 1), *upChild); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
@@ -189,7 +195,7 @@ func listen(h http.Handler) (string, func(), error) {
 
 type target struct{ name, url, token string }
 
-func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, inProcess bool, latDur time.Duration, rounds int) error {
+func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, inProcess bool, latDur time.Duration, rounds int, upChild bool) error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -203,14 +209,15 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 	if err != nil {
 		return err
 	}
+	header := true
 	if !inProcess && !sseOnly {
-		if err := isolated(ctx, key, tok, dur, latDur, rounds); err != nil {
+		if err := isolated(ctx, key, tok, dur, latDur, rounds, upChild); err != nil {
 			return err
 		}
 		if skipSSE {
 			return nil
 		}
-		sseOnly = true
+		sseOnly, header = true, false
 	}
 	cached, err := realVerifier(&key.PublicKey, true)
 	if err != nil {
@@ -244,8 +251,10 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 	gw := target{"mcpgate (RS256, cached verify)", gwURL + "/mcp", tok}
 	gwCold := target{"mcpgate (RS256, verify every request)", gwColdURL + "/mcp", tok}
 
-	fmt.Printf("# Gateway load test\n\n%s, GOMAXPROCS=%d, %s, loopback; load generator in the same process. Each point: %s. Load average at start: %s.\n\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), cpuModel(), dur, loadAvg())
+	if header {
+		fmt.Printf("# Gateway load test\n\n%s, GOMAXPROCS=%d, %s, loopback; load generator in the same process. Each point: %s. Load average at start: %s.\n\n",
+			runtime.Version(), runtime.GOMAXPROCS(0), cpuModel(), dur, loadAvg())
+	}
 
 	if !sseOnly {
 		throughputAndLatency(ctx, dur, direct, bare, gw, gwCold)
@@ -333,6 +342,7 @@ type result struct {
 	rps                 float64
 	p50, p99, p999, max time.Duration
 	lag99               time.Duration // open loop: p99 of the generator's lateness
+	clean               bool          // isolated latency round without interference
 	errors              int64
 }
 

@@ -82,24 +82,13 @@ func (m *Memory) GetClient(_ context.Context, id string) (Client, error) {
 func (m *Memory) ListClients(_ context.Context) ([]Client, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Client
-	for _, c := range m.clients {
-		if !expired(c.ExpiresAt, time.Now()) {
-			out = append(out, clone(c))
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return liveByID(m.clients, func(c Client) time.Time { return c.ExpiresAt }), nil
 }
 
 func (m *Memory) DeleteClient(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.clients[id]; !ok {
-		return nf("client")
-	}
-	delete(m.clients, id)
-	return nil
+	return deleteByID(m.clients, id, "client")
 }
 
 func (m *Memory) CreateAuthRequest(_ context.Context, a AuthRequest) error {
@@ -354,23 +343,37 @@ func (m *Memory) CreateSigningKey(_ context.Context, k SigningKey) error {
 func (m *Memory) ListSigningKeys(_ context.Context) ([]SigningKey, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []SigningKey
-	for _, k := range m.keys {
-		if !expired(k.ExpiresAt, time.Now()) {
-			out = append(out, clone(k))
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return liveByID(m.keys, func(k SigningKey) time.Time { return k.ExpiresAt }), nil
 }
 
 func (m *Memory) DeleteSigningKey(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.keys[id]; !ok {
-		return nf("signing key")
+	return deleteByID(m.keys, id, "signing key")
+}
+
+// liveByID returns copies of the unexpired values of a map keyed by ID, in ID order.
+func liveByID[T any](m map[string]T, expiresAt func(T) time.Time) []T {
+	ids := make([]string, 0, len(m))
+	for id, v := range m {
+		if !expired(expiresAt(v), time.Now()) {
+			ids = append(ids, id)
+		}
 	}
-	delete(m.keys, id)
+	sort.Strings(ids)
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, clone(m[id]))
+	}
+	return out
+}
+
+// deleteByID removes id from m, or reports that the named thing was not found.
+func deleteByID[T any](m map[string]T, id, what string) error {
+	if _, ok := m[id]; !ok {
+		return nf(what)
+	}
+	delete(m, id)
 	return nil
 }
 

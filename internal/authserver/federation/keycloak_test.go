@@ -82,23 +82,51 @@ func startNodeIdP(t *testing.T, script, redirectURI string) string {
 // claims and group/role mapping; then calls a tool whose upstream gets a token exchanged
 // (RFC 8693, as Keycloak does it) from the user's upstream token.
 func TestBridgeKeycloakLike(t *testing.T) {
+	testBridgeNodeIdP(t, nodeIdP{
+		script: "keycloak-like.mjs", jwksPath: "/protocol/openid-connect/certs", config: "testdata/mcpgate-keycloak.yaml",
+		env: func(issuer string) map[string]string {
+			return map[string]string{"KC_ISSUER": issuer, "KC_CLIENT_SECRET": kcSecret}
+		},
+		connector: "keycloak", user: kcCarol, email: "carol@example.org", name: "Carol Keycloak",
+	})
+}
+
+// nodeIdP describes an oidc-provider script shaped like a product's IdP, and the user it
+// signs in.
+type nodeIdP struct {
+	script, jwksPath, config string
+	env                      func(issuer string) map[string]string
+	checkIssuer              func(t *testing.T, issuer string)
+	connector                string // mcpgate subjects are "<connector>:<user>"
+	user, email, name        string
+}
+
+// testBridgeNodeIdP signs the go-sdk MCP client in through mcpgate bridged to the IdP, calls a
+// tool whose upstream receives a token exchanged from the user's upstream token, checks the
+// mcpgate token's identity and mapped groups, and checks that the stored refresh token renews
+// the upstream token once it is about to expire.
+func testBridgeNodeIdP(t *testing.T, p nodeIdP) {
 	logs := &syncBuffer{}
 	front := newLazyServer(t)
-	issuer := startKeycloakLike(t, front.URL+"/login/callback")
-	reg, err := authn.NewRegistry(context.Background(), []config.Issuer{{Name: "kc", Issuer: issuer, JWKSURL: issuer + "/protocol/openid-connect/certs"}}, authn.Options{})
+	issuer := startNodeIdP(t, p.script, front.URL+"/login/callback")
+	if p.checkIssuer != nil {
+		p.checkIssuer(t, issuer)
+	}
+	reg, err := authn.NewRegistry(context.Background(), []config.Issuer{{Name: p.connector, Issuer: issuer, JWKSURL: issuer + p.jwksPath}}, authn.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	wv, _ := reg.Verifier([]string{"kc"}, []string{kcWeather})
-	e := newMCPGate(t, front, "testdata/mcpgate-keycloak.yaml", map[string]string{"KC_ISSUER": issuer, "KC_CLIENT_SECRET": kcSecret,
-		"WEATHER_URL": weatherServer(t, wv)}, logs, nil)
+	wv, _ := reg.Verifier([]string{p.connector}, []string{kcWeather})
+	env := p.env(issuer)
+	env["WEATHER_URL"] = weatherServer(t, wv)
+	e := newMCPGate(t, front, p.config, env, logs, nil)
 
 	b := newBrowser(t, "http://127.0.0.1:5555/callback")
-	sess, h := mcpClient(t, e.resource, b, "keycloak e2e")
+	sess, h := mcpClient(t, e.resource, b, p.connector+" e2e")
 	text := callWhoami(t, sess)
-	if !strings.Contains(text, "aud="+kcWeather+" ") || !strings.Contains(text, "sub="+kcCarol+" ") || !strings.Contains(text, "scp=weather.read") {
-		t.Fatalf("upstream saw %q; want a Weather API token for carol (%s)", text, kcCarol)
+	if !strings.Contains(text, "aud="+kcWeather+" ") || !strings.Contains(text, "sub="+p.user+" ") || !strings.Contains(text, "scp=weather.read") {
+		t.Fatalf("upstream saw %q; want a Weather API token for %s", text, p.user)
 	}
 	ts, _ := h.TokenSource(context.Background())
 	tok, err := ts.Token()
@@ -111,9 +139,9 @@ func TestBridgeKeycloakLike(t *testing.T) {
 	}
 	groups := slices.Clone(c.Groups)
 	slices.Sort(groups)
-	if c.Subject != "keycloak:"+kcCarol || c.Email != "carol@example.org" || c.Name != "Carol Keycloak" || strings.Join(groups, ",") != "admins,mcp-users" {
-		t.Fatalf("mcpgate token: sub=%q email=%q name=%q groups=%v; want keycloak:%s, carol@example.org, mapped groups [admins mcp-users]",
-			c.Subject, c.Email, c.Name, c.Groups, kcCarol)
+	if c.Subject != p.connector+":"+p.user || c.Email != p.email || c.Name != p.name || strings.Join(groups, ",") != "admins,mcp-users" {
+		t.Fatalf("mcpgate token: sub=%q email=%q name=%q groups=%v; want %s:%s, %s, mapped groups [admins mcp-users]",
+			c.Subject, c.Email, c.Name, c.Groups, p.connector, p.user, p.email)
 	}
 
 	// The stored refresh token renews the upstream token once it is about to expire.
@@ -125,6 +153,6 @@ func TestBridgeKeycloakLike(t *testing.T) {
 	e.clock.advance(10 * time.Minute)
 	after, err := conn.UpstreamToken(context.Background(), c.Subject)
 	if err != nil || after == before {
-		t.Fatalf("refresh at oidc-provider: err=%v same=%v", err, after == before)
+		t.Fatalf("refresh at %s: err=%v same=%v", p.script, err, after == before)
 	}
 }

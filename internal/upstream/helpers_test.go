@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -62,46 +60,9 @@ const (
 
 func startThirdParty(t *testing.T, redirectURI string) *thirdParty {
 	t.Helper()
-	nm := filepath.Join(testutil.NodeModules(t), "node_modules")
-	if _, err := os.Stat(filepath.Join(nm, "oidc-provider")); err != nil {
-		testutil.Unavailable(t, "oidc-provider is not installed in test/node")
-	}
-	cmd := exec.Command("node", filepath.Join("testdata", "thirdparty-as.mjs"))
-	cmd.Env = append(os.Environ(), "NODE_MODULES_DIR="+nm, "REDIRECT_URI="+redirectURI, "RESOURCE="+tpResource, "AT_TTL=300")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = t.Output()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting oidc-provider: %v", err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			t.Fatal("oidc-provider exited before announcing its issuer")
-		}
-		var v struct{ Issuer string }
-		if err := json.Unmarshal([]byte(l), &v); err != nil || !strings.HasPrefix(v.Issuer, "http://127.0.0.1:") {
-			t.Fatalf("oidc-provider said %q", l)
-		}
-		return &thirdParty{Issuer: v.Issuer}
-	case <-time.After(30 * time.Second):
-		t.Fatal("oidc-provider did not start within 30s")
-	}
-	return nil
+	issuer := testutil.StartOIDCProvider(t, filepath.Join("testdata", "thirdparty-as.mjs"),
+		"REDIRECT_URI="+redirectURI, "RESOURCE="+tpResource, "AT_TTL=300")
+	return &thirdParty{Issuer: issuer}
 }
 
 type tpStats struct {

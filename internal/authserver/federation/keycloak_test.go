@@ -1,12 +1,7 @@
 package federation_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,46 +29,8 @@ func startKeycloakLike(t *testing.T, redirectURI string) string {
 // startNodeIdP runs an oidc-provider script of testdata and returns the issuer it announces.
 func startNodeIdP(t *testing.T, script, redirectURI string) string {
 	t.Helper()
-	nm := filepath.Join(testutil.NodeModules(t), "node_modules")
-	if _, err := os.Stat(filepath.Join(nm, "oidc-provider")); err != nil {
-		testutil.Unavailable(t, "oidc-provider is not installed in test/node")
-	}
-	cmd := exec.Command("node", filepath.Join("testdata", script))
-	cmd.Env = append(os.Environ(), "NODE_MODULES_DIR="+nm, "REDIRECT_URI="+redirectURI, "WEATHER="+kcWeather, "AT_TTL=300")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = t.Output()
-	if err := cmd.Start(); err != nil {
-		testutil.Unavailable(t, "starting node: %v", err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			t.Fatal("oidc-provider exited before announcing its issuer")
-		}
-		var v struct{ Issuer string }
-		if err := json.Unmarshal([]byte(l), &v); err != nil || !strings.HasPrefix(v.Issuer, "http://127.0.0.1:") {
-			t.Fatalf("oidc-provider said %q", l)
-		}
-		return v.Issuer
-	case <-time.After(30 * time.Second):
-		t.Fatal("oidc-provider did not start within 30s")
-	}
-	return ""
+	return testutil.StartOIDCProvider(t, filepath.Join("testdata", script),
+		"REDIRECT_URI="+redirectURI, "WEATHER="+kcWeather, "AT_TTL=300")
 }
 
 // TestBridgeKeycloakLike is issue 8's done-when (b): the go-sdk MCP client signs in through

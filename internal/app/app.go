@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
@@ -29,6 +31,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/upstream/rediscache"
 	"github.com/mcpgate/mcpgate/internal/upstream/sqlstore"
 )
 
@@ -58,6 +61,7 @@ type App struct {
 	connStore upstream.ConnectionStore
 	keys      *secrets.Keyring
 	auditor   *audit.Auditor
+	redis     *redis.Client // store.redis: shared rate limits and exchanged-token cache
 	gw        *gateway.Server
 	resources []string
 }
@@ -90,6 +94,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 			return nil, fmt.Errorf("opening store: %w", err)
 		}
 		a.ownsStore = true
+	}
+	if rs := cfg.Store.Redis; rs != nil {
+		a.redis = openRedis(ctx, rs, log)
 	}
 
 	if usesConnections(cfg) || usesFederation(cfg) {
@@ -203,6 +210,17 @@ func usesFederation(cfg *config.Config) bool {
 	return cfg.AuthServer != nil && len(cfg.AuthServer.Connectors) > 0
 }
 
+// usesExchange reports whether a route gets its upstream token from a token endpoint
+// (obo, tokenExchange, clientCredentials): those tokens go in the exchanged-token cache.
+func usesExchange(cfg *config.Config) bool {
+	for _, r := range cfg.Routes {
+		if ua := r.UpstreamAuth; ua != nil && (ua.OBO != nil || ua.TokenExchange != nil || ua.ClientCredentials != nil) {
+			return true
+		}
+	}
+	return false
+}
+
 func usesConnections(cfg *config.Config) bool {
 	return cfg.UpstreamCredentials != nil && len(cfg.UpstreamCredentials.Connections) > 0
 }
@@ -234,6 +252,17 @@ func (a *App) buildCredentials() (*upstream.Set, error) {
 	}
 	if a.fed != nil {
 		bo.SubjectToken = a.fed.SubjectToken
+	}
+	if a.redis != nil && usesExchange(a.cfg) {
+		// Exchanged tokens shared by every replica, sealed: Redis never holds a token in clear.
+		keys := a.keys
+		if keys == nil {
+			var err error
+			if keys, err = federation.LoadKeys(a.cfg); err != nil {
+				return nil, fmt.Errorf("store.redis shares exchanged upstream tokens between replicas and keeps them sealed: %w", err)
+			}
+		}
+		bo.Cache = rediscache.New(a.redis, keys, "", a.log)
 	}
 	return upstream.Build(a.cfg, bo)
 }
@@ -437,6 +466,10 @@ func (a *App) Close() {
 	if a.registry != nil {
 		a.registry.Close()
 		a.registry = nil
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+		a.redis = nil
 	}
 	if a.ownsStore && a.store != nil {
 		if c, ok := a.store.(io.Closer); ok {

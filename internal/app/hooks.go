@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/audit"
@@ -106,6 +107,7 @@ type interceptor struct {
 	route             string
 	authz             *authz.Route // nil: no policy and no tools section
 	limits            *ratelimit.Route
+	limitWarnAt       atomic.Int64 // unix ns of the last "rate limiter unavailable" warning
 	perUser, perRoute *ratelimit.Rate
 	dynamic           func(ctx context.Context, clientID string) bool
 	log               *slog.Logger
@@ -328,7 +330,12 @@ func (ic *interceptor) rateLimit(ctx context.Context, c *gateway.Call) (gateway.
 		}
 		res, err := l.Allow(ctx, key)
 		if err != nil {
-			ic.log.WarnContext(ctx, "rate limiter unavailable; letting the request through", "limit", name, "err", err)
+			if ctx.Err() == nil { // not the caller going away
+				now := time.Now().UnixNano()
+				if last := ic.limitWarnAt.Load(); now-last >= int64(10*time.Second) && ic.limitWarnAt.CompareAndSwap(last, now) {
+					ic.log.WarnContext(ctx, "rate limiter unavailable; letting requests through (logged at most every 10 s per route)", "limit", name, "err", err)
+				}
+			}
 			return gateway.Verdict{}, false
 		}
 		if res.Allowed {

@@ -1,5 +1,16 @@
 package app
 
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/ratelimit"
+)
+
 // routeHooks builds a route's interceptor and observer (hooks.go); a variable so that
 // tests can observe the wiring.
 var routeHooks = RouteHooks
@@ -13,5 +24,33 @@ func (a *App) hookDeps() HookDeps {
 	if a.as != nil {
 		d.DynamicClient = a.as.IsDynamicClient
 	}
+	if a.redis != nil {
+		rdb := a.redis
+		d.Limiters = func(route string, rl *config.RateLimit) *ratelimit.Route {
+			return ratelimit.NewRedisRoute(rdb, route, rl, nil)
+		}
+	}
 	return d
+}
+
+// openRedis connects to store.redis. Socket I/O follows the caller's context
+// (ContextTimeoutEnabled), so that the rate limiter's bound per check holds. A Redis that
+// is unreachable at start is only logged: rate limits let requests through and the
+// exchanged-token cache misses until it is back.
+func openRedis(ctx context.Context, s *config.RedisStore, log *slog.Logger) *redis.Client {
+	rdb := redis.NewClient(&redis.Options{
+		Addr: s.Addr, Password: s.Password, DB: s.DB,
+		ContextTimeoutEnabled: true,
+		DialTimeout:           time.Second,
+		ReadTimeout:           500 * time.Millisecond,
+		WriteTimeout:          500 * time.Millisecond,
+		MaxRetries:            1,
+	})
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		log.WarnContext(ctx, "store.redis is not reachable yet; rate limits let requests through and exchanged tokens are not shared until it is",
+			"addr", s.Addr, "err", err)
+	}
+	return rdb
 }

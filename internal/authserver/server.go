@@ -34,7 +34,7 @@ type Server struct {
 	provider *op.Provider
 	keys     *keyManager
 	clients  *clientRegistry
-	secret   []byte // HMAC key for session cookies and CSRF tokens (per process)
+	secret   []byte // HMAC key for session, CSRF and federation cookies (shared through the store)
 	pages    *pages
 	limiter  *loginLimiter
 	mux      *http.ServeMux
@@ -71,9 +71,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		store:  opts.Store,
 		issuer: strings.TrimRight(iss.String(), "/"),
 		secure: iss.Scheme == "https",
-		secret: make([]byte, 32),
 	}
-	rand.Read(s.secret)
+	if s.secret, err = loadCookieSecret(ctx, opts.Store); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 	s.keys = &keyManager{store: opts.Store, alg: alg, rotation: opts.KeyRotation, overlap: opts.KeyOverlap,
 		keepAfter: max(opts.AccessTokenLifetime, time.Hour /* ID tokens */) + opts.KeyOverlap, now: opts.Now, log: s.log}
 	if _, err := s.keys.load(ctx, true); err != nil {
@@ -92,6 +93,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	// The op library's CryptoKey stays per process: it only encrypts the authorization
+	// request ID into the code (a random-looking string we store and look up by SHA-256,
+	// never decrypt) and would encrypt opaque access tokens, which we never issue (every
+	// client gets JWTs; userinfo, introspection and revocation fall back to verifying the JWT
+	// with the shared signing keys). A code minted by one replica is redeemed on another
+	// through the store.
 	var cryptoKey [32]byte
 	rand.Read(cryptoKey[:])
 	cfg := &op.Config{
@@ -209,6 +216,27 @@ func randomToken(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return strings.TrimRight(base64URL(b), "=")
+}
+
+// cookieSecretName names the store's server secret that keys s.mac.
+const cookieSecretName = "authserver/cookie-hmac"
+
+// loadCookieSecret gets the cookie and CSRF key from the store, creating it on first start,
+// so that every replica on the store (and the next process after a restart) signs and
+// checks sessions and forms with the same key.
+func loadCookieSecret(ctx context.Context, st store.Store) ([]byte, error) {
+	secret, err := st.GetOrCreateSecret(ctx, cookieSecretName, func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading the cookie signing secret %q from the store: %w", cookieSecretName, err)
+	}
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("the cookie signing secret %q in the store is %d bytes, want at least 32; delete it (table server_secrets) and restart every replica to generate a new one", cookieSecretName, len(secret))
+	}
+	return secret, nil
 }
 
 func (s *Server) mac(parts ...string) string {

@@ -232,6 +232,13 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		if rerr != nil {
 			if !errors.Is(rerr, io.EOF) {
 				rt.streamEnded(rec, r, rerr)
+				return
+			}
+			if !flush {
+				// Send the whole response now: otherwise net/http writes its last bytes only
+				// when the handler returns, after the access log line and the observer
+				// (finish), and their time would count in the client's latency.
+				_ = rc.Flush()
 			}
 			return
 		}
@@ -347,7 +354,9 @@ func (rt *route) rewriteJSON(ctx context.Context, w http.ResponseWriter, rec *Ev
 	w.Header().Set("Content-Length", itoa(len(b)))
 	rec.Status = resp.StatusCode
 	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(b)
+	if _, err := w.Write(b); err == nil {
+		_ = http.NewResponseController(w).Flush() // before finish's access log and observer (see proxy)
+	}
 }
 
 func (rt *route) rewriteSSE(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, rec *Event, body io.Reader, rewrite Rewriter, idle *time.Timer) {

@@ -274,3 +274,56 @@ func TestCanonicalURL(t *testing.T) {
 		t.Error("ftp accepted")
 	}
 }
+
+// TestResponseSentBeforeFinish: the client has the whole response while the access log
+// and the observer (finish) still run, so their time is not in the client's latency.
+func TestResponseSentBeforeFinish(t *testing.T) {
+	up, _ := echoUpstream(t)
+	for _, tc := range []struct {
+		name string
+		ic   Interceptor
+	}{
+		{"plain copy", nil},
+		{"rewritten JSON", InterceptorFunc(func(context.Context, *Call) Verdict {
+			return Verdict{Rewrite: func(_ context.Context, b []byte) ([]byte, error) { return b, nil }}
+		})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			observed := make(chan struct{}, 1)
+			ob := ObserverFunc(func(context.Context, *Event) {
+				observed <- struct{}{}
+				<-release
+			})
+			_, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL, Mode: ModePermissive, Interceptor: tc.ic, Observer: ob}}})
+			t.Cleanup(func() { close(release) }) // runs before the gateway's cleanup, which waits for the handler
+			done := make(chan string, 1)
+			go func() {
+				req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":5,"method":"ping"}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- "error: " + err.Error()
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				done <- string(b)
+			}()
+			select {
+			case <-observed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the observer was never called")
+			}
+			select {
+			case b := <-done:
+				if !strings.Contains(b, `"id":5`) {
+					t.Fatalf("response = %q", b)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the client did not get the response while the observer was running")
+			}
+		})
+	}
+}

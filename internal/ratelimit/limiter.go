@@ -71,8 +71,9 @@ type Option func(*Memory)
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(m *Memory) { m.now = now } }
 
-// NewMemory returns a limiter allowing r.Requests per r.Per with bursts of r.Burst.
-func NewMemory(r Rate, opts ...Option) *Memory {
+// normalized applies the defaults of every limiter: 1 request per minute at least, burst =
+// requests.
+func (r Rate) normalized() Rate {
 	if r.Per <= 0 {
 		r.Per = time.Minute
 	}
@@ -82,10 +83,18 @@ func NewMemory(r Rate, opts ...Option) *Memory {
 	if r.Burst <= 0 {
 		r.Burst = r.Requests
 	}
-	m := &Memory{rate: r, perToken: r.Per / time.Duration(r.Requests), now: time.Now, buckets: map[string]*bucket{}}
-	if m.perToken <= 0 {
-		m.perToken = time.Nanosecond
-	}
+	return r
+}
+
+// perToken is the time to earn one token (of a normalized rate).
+func (r Rate) perToken() time.Duration {
+	return max(time.Nanosecond, r.Per/time.Duration(r.Requests))
+}
+
+// NewMemory returns a limiter allowing r.Requests per r.Per with bursts of r.Burst.
+func NewMemory(r Rate, opts ...Option) *Memory {
+	r = r.normalized()
+	m := &Memory{rate: r, perToken: r.perToken(), now: time.Now, buckets: map[string]*bucket{}}
 	for _, o := range opts {
 		o(m)
 	}

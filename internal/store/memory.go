@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -27,6 +29,7 @@ type Memory struct {
 	users    map[string]User
 	byName   map[string]string
 	failures map[string]failure
+	secrets  map[string][]byte
 	audit    *audit.MemoryStore // created on first use (audit.go)
 }
 
@@ -42,6 +45,7 @@ func NewMemory() *Memory {
 		refresh: map[string]RefreshToken{}, revoked: map[string]time.Time{}, devices: map[string]DeviceAuth{},
 		userCode: map[string]string{}, consents: map[[2]string]Consent{}, keys: map[string]SigningKey{},
 		users: map[string]User{}, byName: map[string]string{}, failures: map[string]failure{},
+		secrets: map[string][]byte{},
 	}
 }
 
@@ -375,6 +379,33 @@ func deleteByID[T any](m map[string]T, id, what string) error {
 	}
 	delete(m, id)
 	return nil
+}
+
+func (m *Memory) GetOrCreateSecret(_ context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
+	if name == "" {
+		return nil, errors.New("server secret: the name is empty")
+	}
+	m.mu.Lock()
+	v, ok := m.secrets[name]
+	m.mu.Unlock()
+	if ok {
+		return bytes.Clone(v), nil
+	}
+	// Generate outside the lock; the first value stored wins.
+	v, err := generate()
+	if err != nil {
+		return nil, fmt.Errorf("generating server secret %q: %w", name, err)
+	}
+	if len(v) == 0 {
+		return nil, fmt.Errorf("generating server secret %q: the generator returned an empty value", name)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.secrets[name]; ok {
+		return bytes.Clone(old), nil
+	}
+	m.secrets[name] = bytes.Clone(v)
+	return bytes.Clone(v), nil
 }
 
 func (m *Memory) CreateUser(_ context.Context, u User) error {

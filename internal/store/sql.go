@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,6 +110,12 @@ var migrations = []string{
 	CREATE INDEX audit_events_subject ON audit_events(subject, time_ns);
 	CREATE INDEX audit_events_email ON audit_events(email, time_ns);
 	CREATE INDEX audit_events_target ON audit_events(target, time_ns)`,
+	// 3: named server secrets shared by every replica (GetOrCreateSecret); value is base64.
+	`CREATE TABLE server_secrets (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	)`,
 }
 
 func (s *SQL) q(query string) string { return Rebind(query, s.dialect == dialectPostgres) }
@@ -496,6 +503,47 @@ func (s *SQL) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 func (s *SQL) DeleteSigningKey(ctx context.Context, id string) error {
 	n, err := affected(s.exec(ctx, `DELETE FROM signing_keys WHERE id = ?`, id))
 	return notFoundIfNone("signing key", n, err)
+}
+
+// --- server secrets
+
+// GetOrCreateSecret reads the secret; when it is missing it inserts a generated one with
+// ON CONFLICT DO NOTHING (so the first writer wins on every replica) and reads again.
+func (s *SQL) GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
+	if name == "" {
+		return nil, errors.New("server secret: the name is empty")
+	}
+	if v, err := s.getSecret(ctx, name); !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	v, err := generate()
+	if err != nil {
+		return nil, fmt.Errorf("generating server secret %q: %w", name, err)
+	}
+	if len(v) == 0 {
+		return nil, fmt.Errorf("generating server secret %q: the generator returned an empty value", name)
+	}
+	if _, err := s.exec(ctx, `INSERT INTO server_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		name, base64.StdEncoding.EncodeToString(v), nowNS()); err != nil {
+		return nil, fmt.Errorf("saving server secret %q: %w", name, err)
+	}
+	return s.getSecret(ctx, name)
+}
+
+func (s *SQL) getSecret(ctx context.Context, name string) ([]byte, error) {
+	var enc string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM server_secrets WHERE name = ?`), name).Scan(&enc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("server secret %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading server secret %q: %w", name, err)
+	}
+	v, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil || len(v) == 0 {
+		return nil, fmt.Errorf("server secret %q in table server_secrets is not valid base64 (was the row edited by hand? delete it to have a new one generated)", name)
+	}
+	return v, nil
 }
 
 // --- users

@@ -68,6 +68,15 @@ type Store interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	DeleteSigningKey(ctx context.Context, id string) error
 
+	// Server secrets: named random values every replica on the same store must share (the
+	// authorization server's cookie and CSRF key). GetOrCreateSecret returns the secret
+	// stored under name; when there is none it stores the value of generate and returns it.
+	// Concurrent callers, in this process or on other replicas, all get the value that was
+	// stored first; generate may run in several of them but only one value wins. generate
+	// runs without any store lock held and must return a non-empty value. Secrets never
+	// expire. Backends keep them as they keep signing keys: in plain, in the store.
+	GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
+
 	// Users of the local connector.
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (User, error)

@@ -4,7 +4,9 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,6 +33,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeviceAuth", testDeviceAuth},
 		{"Consents", testConsents},
 		{"SigningKeys", testSigningKeys},
+		{"ServerSecrets", testServerSecrets},
+		{"ServerSecretsConcurrentCreate", testServerSecretsConcurrentCreate},
 		{"Users", testUsers},
 		{"LoginFailures", testLoginFailures},
 		{"DeleteExpired", testDeleteExpired},
@@ -290,6 +294,117 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	}
 	must(t, s.DeleteSigningKey(ctx, "k1"))
 	wantErr(t, s.DeleteSigningKey(ctx, "k1"), store.ErrNotFound)
+}
+
+// randomSecret returns a generator of a fresh 32-byte random value and counts its calls.
+func randomSecret(calls *atomic.Int32) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		calls.Add(1)
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	}
+}
+
+func testServerSecrets(t *testing.T, s store.Store) {
+	var calls atomic.Int32
+	first, err := s.GetOrCreateSecret(ctx, "cookie", randomSecret(&calls))
+	must(t, err)
+	if len(first) != 32 || calls.Load() != 1 {
+		t.Fatalf("first call: %d bytes, generator ran %d times; want 32 bytes and 1 run", len(first), calls.Load())
+	}
+	// Once stored, the secret is returned as is and the generator does not run.
+	again, err := s.GetOrCreateSecret(ctx, "cookie", func() ([]byte, error) {
+		t.Error("generator ran although the secret exists")
+		return []byte("other"), nil
+	})
+	must(t, err)
+	if !bytes.Equal(again, first) {
+		t.Fatal("second call returned a different secret")
+	}
+	// The returned slice is a copy: changing it does not change the stored secret.
+	again[0] ^= 0xff
+	third, err := s.GetOrCreateSecret(ctx, "cookie", randomSecret(&calls))
+	must(t, err)
+	if !bytes.Equal(third, first) {
+		t.Fatal("changing a returned secret changed the stored one")
+	}
+	// Names are independent.
+	other, err := s.GetOrCreateSecret(ctx, "other", randomSecret(&calls))
+	must(t, err)
+	if bytes.Equal(other, first) {
+		t.Fatal("two names share one secret")
+	}
+	// A failing or empty generator stores nothing; the next call generates.
+	boom := errors.New("boom")
+	_, err = s.GetOrCreateSecret(ctx, "failing", func() ([]byte, error) { return nil, boom })
+	wantErr(t, err, boom)
+	if _, err := s.GetOrCreateSecret(ctx, "failing", func() ([]byte, error) { return nil, nil }); err == nil {
+		t.Fatal("an empty generated secret was accepted")
+	}
+	got, err := s.GetOrCreateSecret(ctx, "failing", func() ([]byte, error) { return []byte("fixed-value"), nil })
+	must(t, err)
+	if string(got) != "fixed-value" {
+		t.Fatalf("after failed generations got %q", got)
+	}
+	if _, err := s.GetOrCreateSecret(ctx, "", randomSecret(&calls)); err == nil {
+		t.Fatal("an empty name was accepted")
+	}
+	// Secrets never expire.
+	_, err = s.DeleteExpired(ctx, time.Now().Add(100*365*24*time.Hour))
+	must(t, err)
+	after, err := s.GetOrCreateSecret(ctx, "cookie", randomSecret(&calls))
+	must(t, err)
+	if !bytes.Equal(after, first) {
+		t.Fatal("DeleteExpired replaced the secret")
+	}
+}
+
+// Concurrent creators (replicas starting together) all get the same, first-stored value.
+func testServerSecretsConcurrentCreate(t *testing.T, s store.Store) {
+	const n = 16
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		generated [][]byte
+		got       = make([][]byte, n)
+	)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			v, err := s.GetOrCreateSecret(ctx, "race", func() ([]byte, error) {
+				b := make([]byte, 32)
+				_, err := rand.Read(b)
+				mu.Lock()
+				generated = append(generated, b)
+				mu.Unlock()
+				return b, err
+			})
+			if err != nil {
+				t.Errorf("creator %d: %v", i, err)
+			}
+			got[i] = v
+		})
+	}
+	close(start)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, v := range got {
+		if !bytes.Equal(v, got[0]) {
+			t.Fatalf("creator %d got a different secret than creator 0", i)
+		}
+	}
+	if !slices.ContainsFunc(generated, func(b []byte) bool { return bytes.Equal(b, got[0]) }) {
+		t.Fatal("the shared secret is none of the generated values")
+	}
+	stored, err := s.GetOrCreateSecret(ctx, "race", func() ([]byte, error) { return nil, errors.New("must not generate") })
+	must(t, err)
+	if !bytes.Equal(stored, got[0]) {
+		t.Fatal("the stored secret differs from what the creators got")
+	}
 }
 
 func testUsers(t *testing.T, s store.Store) {

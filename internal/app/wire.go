@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,6 +40,7 @@ func (a *App) hookDeps() HookDeps {
 // is unreachable at start is only logged: rate limits let requests through and the
 // exchanged-token cache misses until it is back.
 func openRedis(ctx context.Context, s *config.RedisStore, log *slog.Logger) *redis.Client {
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rdb := redis.NewClient(&redis.Options{
 		Addr: s.Addr, Password: s.Password, DB: s.DB,
 		ContextTimeoutEnabled: true,
@@ -53,4 +56,14 @@ func openRedis(ctx context.Context, s *config.RedisStore, log *slog.Logger) *red
 			"addr", s.Addr, "err", err)
 	}
 	return rdb
+}
+
+var redisLogOnce sync.Once
+
+// redisLogger sends go-redis's own messages (failed dials, pool trouble) to slog instead
+// of stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -76,9 +76,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		o.AuditOut = os.Stdout
 	}
 	a = &App{cfg: cfg, log: log, base: BaseURL(cfg)}
+	opened := a // `return nil, err` sets a to nil before this deferred cleanup runs
 	defer func() {
 		if err != nil {
-			a.Close()
+			opened.Close()
 			a = nil
 		}
 	}()

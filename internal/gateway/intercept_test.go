@@ -43,7 +43,8 @@ func TestCallRemoteIPAndTime(t *testing.T) {
 				ev   *Event
 			)
 			ic := InterceptorFunc(func(_ context.Context, c *Call) Verdict { mu.Lock(); call = c; mu.Unlock(); return Verdict{} })
-			ob := ObserverFunc(func(_ context.Context, e *Event) { mu.Lock(); ev = e; mu.Unlock() })
+			evc := make(chan *Event, 1)
+			ob := ObserverFunc(func(_ context.Context, e *Event) { evc <- e })
 			_, base := newGateway(t, Options{TrustedProxies: tt.trusted, Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL, Mode: ModePermissive, Interceptor: ic, Observer: ob}}})
 			start := time.Now()
 			hdr := map[string]string{"User-Agent": "ua-test/2"}
@@ -54,6 +55,7 @@ func TestCallRemoteIPAndTime(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
+			ev = waitEvent(t, evc) // the observer runs after the response was sent
 			mu.Lock()
 			defer mu.Unlock()
 			if call.RemoteIP.String() != tt.want || ev.RemoteIP != call.RemoteIP {
@@ -98,7 +100,8 @@ func TestVerdictBodyRulesAndTool(t *testing.T) {
 	ic := InterceptorFunc(func(_ context.Context, c *Call) Verdict {
 		return Verdict{Body: []byte(replaced), Tool: "a_much_longer_upstream_name", Rules: []string{"r1"}, Reasons: []string{"allowed by rule r1"}}
 	})
-	ob := ObserverFunc(func(_ context.Context, e *Event) { mu.Lock(); ev = e; mu.Unlock() })
+	evc := make(chan *Event, 1)
+	ob := ObserverFunc(func(_ context.Context, e *Event) { evc <- e })
 	_, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL, Mode: ModePermissive, Interceptor: ic, Observer: ob}}})
 	resp, _ := post(t, base+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"short","arguments":{}}}`, nil)
 	if resp.StatusCode != 200 {
@@ -108,6 +111,7 @@ func TestVerdictBodyRulesAndTool(t *testing.T) {
 	if body != replaced || cl != int64(len(replaced)) {
 		t.Fatalf("upstream got %d bytes (Content-Length %d): %s", len(body), cl, body)
 	}
+	ev = waitEvent(t, evc) // the observer runs after the response was sent
 	mu.Lock()
 	defer mu.Unlock()
 	if ev.Tool != "a_much_longer_upstream_name" || len(ev.Rules) != 1 || ev.Rules[0] != "r1" || ev.Decision != "allow" {
@@ -222,3 +226,16 @@ type callSpy struct {
 }
 
 func (s *callSpy) GatewayResponse(c *Call) Response { *s.seen = c; return s.renderedErr.res }
+
+// waitEvent returns the observer's event: the observer is told after the response has
+// been sent, so a client may have its answer first.
+func waitEvent(t *testing.T, c <-chan *Event) *Event {
+	t.Helper()
+	select {
+	case e := <-c:
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("the observer was not told about the request")
+		return nil
+	}
+}

@@ -152,7 +152,7 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		}
 	}
 
-	resp, err := rt.relayRoundTrip(w, r, out) // relay.go: own connection for a GET that may become a relayed SSE stream
+	resp, err := rt.relayRoundTrip(w, r, out) // relay.go: a GET that may become a relayed SSE stream gets its own connection (h2c: a detachable context)
 	if err != nil {
 		if r.Context().Err() != nil { // the client went away
 			rec.Status, rec.Error = 499, "client closed the request"

@@ -11,8 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,12 +64,12 @@ type child struct {
 }
 
 // startChild runs this binary with -role, pinned to cpu with GOMAXPROCS=1.
-func startChild(ctx context.Context, role, upstream, keyFile string, cpu int) (*child, error) {
+func startChild(ctx context.Context, role, upstream, keyFile string, cpu int, rt bool) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "-role", role, "-upstream", upstream, "-key", keyFile, "-cpu", strconv.Itoa(cpu))
+	cmd := exec.CommandContext(ctx, exe, "-role", role, "-upstream", upstream, "-key", keyFile, "-cpu", strconv.Itoa(cpu), "-child-rt="+strconv.FormatBool(rt))
 	procs := "1"
 	if v := os.Getenv("LOADTEST_CHILD_GOMAXPROCS"); v != "" { // experiments: more Ps on the one CPU
 		procs = v
@@ -100,7 +98,7 @@ func (c *child) stop() {
 
 // isolated measures throughput and latency with each proxy and the upstream in child
 // processes pinned to their own CPU (see cpuProxy), the generator in this process.
-func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur time.Duration, rounds int, upstreamChild bool) error {
+func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur time.Duration, lo latencyOpts, upstreamChild bool) error {
 	if runtime.NumCPU() < 2 {
 		return fmt.Errorf("the isolated layout needs 2 CPUs, have %d (use -inprocess)", runtime.NumCPU())
 	}
@@ -110,6 +108,19 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	}
 	if err := pinAll(cpuGenerator); err != nil {
 		return err
+	}
+	if lo.rt != "off" {
+		// Real-time priority needs CAP_SYS_NICE (or an RLIMIT_RTPRIO): without it, say so
+		// and measure with normal scheduling.
+		if err := canFIFO(); err != nil {
+			fmt.Printf("Note: real-time priority is not available (%v); measuring with normal scheduling (-rt off).\n\n", err)
+			lo.rt = "off"
+		}
+	}
+	if lo.rt == "all" {
+		if err := setFIFO(1); err != nil {
+			return fmt.Errorf("-rt all: %w", err)
+		}
 	}
 	procs := runtime.GOMAXPROCS(1)
 	defer func() { _ = setAffinity(&orig); runtime.GOMAXPROCS(procs) }()
@@ -125,7 +136,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	var upURL string
 	upTicks := func() int64 { return 0 }
 	if upstreamChild {
-		up, err := startChild(ctx, "upstream", "", "", cpuProxy)
+		up, err := startChild(ctx, "upstream", "", "", cpuProxy, lo.rt != "off")
 		if err != nil {
 			return err
 		}
@@ -156,7 +167,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		{"gateway", "mcpgate (RS256, cached verify)", tok},
 		{"gateway-nocache", "mcpgate (RS256, verify every request)", tok},
 	} {
-		k, err := startChild(ctx, r.role, upURL, kf.Name(), cpuProxy)
+		k, err := startChild(ctx, r.role, upURL, kf.Name(), cpuProxy, lo.rt != "off")
 		if err != nil {
 			return err
 		}
@@ -174,11 +185,14 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	direct := target{"direct (upstream)", upURL, ""}
 	bare, gw, gwCold := targets["bare"], targets["gateway"], targets["gateway-nocache"]
 
-	fmt.Printf("# Gateway load test (isolated processes)\n\n%s, %s, loopback. Each proxy runs in its own child process with GOMAXPROCS=1, pinned with sched_setaffinity to CPU %d; the load generator (this process, GOMAXPROCS=1) on CPU %d, %s. Throughput points: %s; latency rounds: %s each, %d per proxy, interleaved. Load average at start: %s.\n\n",
-		runtime.Version(), cpuModel(), cpuProxy, cpuGenerator, upWhere, dur, latDur, rounds, loadAvg())
+	fmt.Printf("# Gateway load test (isolated processes)\n\n%s, %s, loopback. Each proxy runs in its own child process with GOMAXPROCS=1, pinned with sched_setaffinity to CPU %d; the load generator (this process, GOMAXPROCS=1) on CPU %d, %s. Throughput points: %s. Load average at start: %s.\n\n",
+		runtime.Version(), cpuModel(), cpuProxy, cpuGenerator, upWhere, dur, loadAvg())
 
-	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
 	sat, satConc := 0.0, 0
+	if lo.only {
+		return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks)
+	}
+	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
 	for _, c := range []int{8, 16, 32, 64} {
 		r := closedLoop(ctx, bare, c, dur)
 		fmt.Printf("| %d | %.0f | %s | %s |\n", c, r.rps, ms(r.p50), ms(r.p99))
@@ -207,95 +221,82 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		fmt.Printf("| %s | %.0f | %s | %s | %d | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), r.errors, rel)
 	}
 
-	// Latency at half the bare proxy's saturation: a warm-up round per proxy (discarded),
-	// then rounds in ABBA order so that neither proxy always runs first.
+	return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks)
+}
+
+// latencyComparison measures latency at half the bare proxy's saturation (or at -rate)
+// in interleaved slices (latency.go); direct is in the rotation as the machine's own floor.
+func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration, sat float64, direct, bare, gw target, proxyTicks, genTicks func() int64) error {
 	rate := sat / 2
-	for _, t := range []target{bare, gw} {
-		_ = openLoop(ctx, t, rate, 2*time.Second)
+	if lo.rate > 0 {
+		rate = lo.rate
 	}
-	lat := map[target][]result{}
-	fmt.Printf("\n## Latency at half of the bare proxy's saturation (%.0f req/s, open loop, %s per round)\n\n| round | target | achieved req/s | p50 | p99 | p99.9 | max | generator lag p99 | other processes on CPU %d / CPU %d | clean |\n|---|---|---|---|---|---|---|---|---|---|\n", rate, latDur, cpuGenerator, cpuProxy)
-	for i := range rounds {
-		order := []target{bare, gw}
-		if i%2 == 1 {
-			order = []target{gw, bare}
+	for _, t := range []target{direct, bare, gw} { // warm-up, discarded
+		_ = openLoop(ctx, t, rate, time.Second)
+	}
+	fmt.Printf("\n## Latency at %s (%.0f req/s, open loop), interleaved\n\n", rateWhy(lo.rate), rate)
+	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all. Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
+	cpu1, own1 := cpuTicks(cpuProxy), proxyTicks()
+	cpu0, own0 := cpuTicks(cpuGenerator), genTicks()
+	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
+	secs := ir.elapsed.Seconds()
+	foreign1 := max(0, float64((cpuTicks(cpuProxy)-cpu1)-(proxyTicks()-own1))/100/secs)
+	foreign0 := max(0, float64((cpuTicks(cpuGenerator)-cpu0)-(genTicks()-own0))/100/secs)
+	ir.report(1, 2, foreign0, foreign1)
+	return nil
+}
+
+// latencyOpts are the latency comparison's settings.
+type latencyOpts struct {
+	rate  float64       // fixed rate (0: half the bare proxy's saturation)
+	slice time.Duration // how long each target gets the load before the next one
+	rt    string        // real-time scheduling: "children", "all" or "off"
+	only  bool          // latency comparison only, at rate (skip saturation and throughput)
+}
+
+func rateWhy(fixed float64) string {
+	if fixed > 0 {
+		return "a fixed rate (-rate)"
+	}
+	return "half of the bare proxy's saturation"
+}
+
+func rtWhy(rt string) string {
+	switch rt {
+	case "children":
+		return "The proxies and the upstream run with real-time priority (SCHED_FIFO 1, -rt children), so that other processes on their CPU wait for them instead of taking turns."
+	case "all":
+		return "The proxies, the upstream and the generator run with real-time priority (SCHED_FIFO 1, -rt all)."
+	}
+	return "Normal scheduling (-rt off)."
+}
+
+// canFIFO tries SCHED_FIFO on the calling thread and puts it back.
+func canFIFO() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}, 0); err != nil {
+		return err
+	}
+	return unix.SchedSetAttr(0, &unix.SchedAttr{Policy: 0 /* SCHED_OTHER */}, 0)
+}
+
+// setFIFO gives every thread of this process SCHED_FIFO at prio (threads created later
+// inherit it). Needs CAP_SYS_NICE.
+func setFIFO(prio int) error {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
 		}
-		for _, t := range order {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// The generator's own GC (one P, shared CPU) would show up as the proxies'
-			// latency: it is off during a round (a few hundred MB of garbage at most).
-			gc := debug.SetGCPercent(-1)
-			// Other processes on the proxy's CPU: its busy time minus the proxies' own.
-			cpu1, own1 := cpuTicks(cpuProxy), proxyTicks()
-			cpu0, own0 := cpuTicks(cpuGenerator), genTicks()
-			t0 := time.Now()
-			r := openLoop(ctx, t, rate, latDur)
-			secs := time.Since(t0).Seconds()
-			foreign1 := max(0, float64((cpuTicks(cpuProxy)-cpu1)-(proxyTicks()-own1))/100/secs)
-			foreign0 := max(0, float64((cpuTicks(cpuGenerator)-cpu0)-(genTicks()-own0))/100/secs)
-			debug.SetGCPercent(gc)
-			// A round is clean when no other process took more than 5% of either CPU and
-			// the generator sent at least 99% of its requests on time.
-			r.clean = foreign0 < 0.05 && foreign1 < 0.05 && r.lag99 == 0 && r.errors == 0
-			lat[t] = append(lat[t], r)
-			mark := "no"
-			if r.clean {
-				mark = "yes"
-			}
-			fmt.Printf("| %d | %s | %.0f | %s | %s | %s | %s | %s | %.0f%% / %.0f%% | %s |\n", i+1, t.name, r.rps, ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), ms(r.lag99), 100*foreign0, 100*foreign1, mark)
+		if err := unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: uint32(prio)}, 0); err != nil {
+			return fmt.Errorf("sched_setattr(%d, SCHED_FIFO): %w", tid, err)
 		}
 	}
-	// Medians over the clean pairs (both rounds of a pair clean) when there are at least
-	// three; otherwise over all rounds, said so.
-	var cb, cg []result
-	for i := range rounds {
-		if lat[bare][i].clean && lat[gw][i].clean {
-			cb, cg = append(cb, lat[bare][i]), append(cg, lat[gw][i])
-		}
-	}
-	which := fmt.Sprintf("all %d rounds — fewer than 3 clean pairs (other processes took CPU, or the generator fell behind): not a valid measurement", rounds)
-	if len(cb) >= 3 {
-		lat[bare], lat[gw], rounds = cb, cg, len(cb)
-		which = fmt.Sprintf("the %d clean round pairs", len(cb))
-	}
-	fmt.Printf("\n### Medians over %s (min–max in brackets)\n\n| target | p50 | p99 | p99.9 |\n|---|---|---|---|\n", which)
-	stat := func(rs []result, f func(result) time.Duration) (med, lo, hi time.Duration) {
-		v := make([]time.Duration, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2], v[0], v[len(v)-1]
-	}
-	cell := func(rs []result, f func(result) time.Duration) string {
-		m, lo, hi := stat(rs, f)
-		return fmt.Sprintf("%s (%.3f–%.3f)", ms(m), float64(lo)/1e6, float64(hi)/1e6)
-	}
-	p50f := func(r result) time.Duration { return r.p50 }
-	p99f := func(r result) time.Duration { return r.p99 }
-	p999f := func(r result) time.Duration { return r.p999 }
-	for _, t := range []target{bare, gw} {
-		fmt.Printf("| %s | %s | %s | %s |\n", t.name, cell(lat[t], p50f), cell(lat[t], p99f), cell(lat[t], p999f))
-	}
-	// Added latency: difference of the medians, and the median of the per-round
-	// differences (each round pairs a bare and an mcpgate measurement taken back to back).
-	paired := func(f func(result) time.Duration) string {
-		d := make([]result, rounds)
-		for i := range rounds {
-			d[i] = result{p50: f(lat[gw][i]) - f(lat[bare][i])}
-		}
-		return cell(d, p50f)
-	}
-	b50, _, _ := stat(lat[bare], p50f)
-	g50, _, _ := stat(lat[gw], p50f)
-	b99, _, _ := stat(lat[bare], p99f)
-	g99, _, _ := stat(lat[gw], p99f)
-	b999, _, _ := stat(lat[bare], p999f)
-	g999, _, _ := stat(lat[gw], p999f)
-	fmt.Printf("| **added** (difference of medians) | %s | **%s** | %s |\n", ms(g50-b50), ms(g99-b99), ms(g999-b999))
-	fmt.Printf("| added, median of per-round differences (min–max) | %s | %s | %s |\n", paired(p50f), paired(p99f), paired(p999f))
 	return nil
 }
 

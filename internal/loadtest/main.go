@@ -56,8 +56,12 @@ func main() {
 	skipSSE := flag.Bool("skip-sse", false, "skip the idle-stream memory test")
 	sseOnly := flag.Bool("sse-only", false, "run only the idle-stream memory test")
 	inProcess := flag.Bool("inprocess", false, "throughput and latency with the upstream, the proxies and the generator in one process (the old, jitter-prone layout) instead of pinned child processes")
-	latDur := flag.Duration("latency-duration", 10*time.Second, "duration of each latency round (isolated mode)")
-	rounds := flag.Int("rounds", 5, "latency rounds per proxy, interleaved (isolated mode)")
+	latDur := flag.Duration("latency-duration", 60*time.Second, "latency comparison (isolated mode): load time per target, in slices")
+	slice := flag.Duration("slice", 250*time.Millisecond, "latency comparison: how long each target gets the load before the next one")
+	rate := flag.Float64("rate", 0, "latency comparison: requests per second (0: half of the bare proxy's saturation)")
+	rt := flag.String("rt", "all", "latency comparison: real-time priority (SCHED_FIFO) for the proxies and the upstream (children), also the generator (all), or none (off)")
+	latOnly := flag.Bool("latency-only", false, "isolated mode: only the latency comparison, at -rate (skips the saturation search and the throughput comparison)")
+	childRT := flag.Bool("child-rt", false, "internal: the -role child runs with SCHED_FIFO priority 1")
 	upChild := flag.Bool("upstream-child", true, "isolated mode: run the upstream in its own child process on the proxy's CPU (false: as goroutines inside the generator, on the generator's CPU)")
 	cpu := flag.Int("cpu", -1, "internal: pin the -role child to this CPU")
 	flag.Parse()
@@ -69,15 +73,32 @@ func main() {
 				os.Exit(1)
 			}
 		}
+		if *childRT {
+			if err := setFIFO(1); err != nil {
+				fmt.Fprintln(os.Stderr, "child: real-time priority (-rt off runs without it):", err)
+				os.Exit(1)
+			}
+		}
 		if err := serveChild(*role, *upstream, *keyFile); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if err := run(ctx, *dur, *streams, *skipSSE, *sseOnly, *inProcess, *latDur, max(*rounds, 1), *upChild); err != nil {
+	switch *rt {
+	case "children", "all", "off":
+	default:
+		fmt.Fprintln(os.Stderr, "loadtest: -rt is children, all or off")
+		os.Exit(2)
+	}
+	lo := latencyOpts{rate: *rate, slice: *slice, rt: *rt, only: *latOnly}
+	if *latOnly && *rate <= 0 {
+		fmt.Fprintln(os.Stderr, "loadtest: -latency-only needs -rate")
+		os.Exit(2)
+	}
+	if err := run(ctx, *dur, *streams, *skipSSE, *sseOnly, *inProcess, *latDur, lo, *upChild); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
@@ -195,7 +216,7 @@ func listen(h http.Handler) (string, func(), error) {
 
 type target struct{ name, url, token string }
 
-func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, inProcess bool, latDur time.Duration, rounds int, upChild bool) error {
+func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, inProcess bool, latDur time.Duration, lo latencyOpts, upChild bool) error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -211,7 +232,7 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 	}
 	header := true
 	if !inProcess && !sseOnly {
-		if err := isolated(ctx, key, tok, dur, latDur, rounds, upChild); err != nil {
+		if err := isolated(ctx, key, tok, dur, latDur, lo, upChild); err != nil {
 			return err
 		}
 		if skipSSE {
@@ -290,7 +311,7 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 				fmt.Printf("| %s | failed: %v | | | |\n", role, err)
 			}
 		}
-		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c). gateway relays idle HTTP/1.1 GET streams (internal/gateway/relay.go); gateway-norelay is the same gateway with MCPGATE_SSE_RELAY=off (the net/http path for every stream); gateway-h2c is not relayed (h2c upstreams stay on the net/http path).\n", fdLimit())
+		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c). gateway relays idle HTTP/1.1 GET streams (internal/gateway/relay.go); gateway-norelay is the same gateway with MCPGATE_SSE_RELAY=off (the net/http path for every stream); gateway-h2c relays them too, with the upstream side an HTTP/2 stream on the route's shared connections.\n", fdLimit())
 	}
 	return nil
 }

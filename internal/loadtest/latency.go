@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+)
+
+// The latency comparison: one open-loop load at a fixed rate, switched between the targets
+// every slice (a few hundred milliseconds) in a rotating order (A B, B A, A B, ... for two
+// targets), so that every target sees the same machine: whatever disturbs the machine for
+// longer than a slice (another process, the hypervisor, a burst of kernel work) falls on
+// all targets alike instead of on one 10 s round. Each target's latencies are pooled over
+// its slices; the difference of the percentiles gets a confidence interval from a
+// bootstrap over slice blocks (a block holds one slice of each target, back to back).
+
+// sliceResult is one target's latencies in one slice.
+type sliceResult struct {
+	lat  []time.Duration // from the moment the request was sent to the end of the response
+	lag  []time.Duration // how late each request was sent after its scheduled time
+	errs int
+}
+
+// interleavedResult is the whole measurement.
+type interleavedResult struct {
+	targets []target
+	// slices[b][i]: block b, target i.
+	slices [][]sliceResult
+	// foreign[b]: the share of each CPU (generator's, proxies') that other processes took
+	// during block b; a block where they took more than maxForeign is not clean.
+	foreign [][2]float64
+	rate    float64
+	slice   time.Duration
+	elapsed time.Duration
+}
+
+// interleaved sends rate requests per second for perTarget × len(targets), switching
+// the target every slice.
+func interleaved(ctx context.Context, targets []target, rate float64, perTarget, slice time.Duration, ownTicks func() (gen, proxies int64)) interleavedResult {
+	n := len(targets)
+	blocks := max(1, int(perTarget/slice))
+	perSlice := int(rate * slice.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	res := interleavedResult{targets: targets, rate: rate, slice: slice, slices: make([][]sliceResult, blocks), foreign: make([][2]float64, blocks)}
+	for b := range res.slices {
+		res.slices[b] = make([]sliceResult, n)
+		for i := range n {
+			res.slices[b][i].lat = make([]time.Duration, 0, perSlice+8)
+			res.slices[b][i].lag = make([]time.Duration, 0, perSlice+8)
+		}
+	}
+	// One client (connection pool) per target, warmed up.
+	const workers = 128 // in flight at most; at half saturation a few are busy at a time
+	clients := make([]*http.Client, n)
+	for i, t := range targets {
+		clients[i] = newClient(workers)
+		for range 64 {
+			_ = doOne(clients[i], t)
+		}
+		defer clients[i].CloseIdleConnections()
+	}
+	type job struct {
+		at   time.Time
+		b, i int
+	}
+	jobs := make(chan job, 1<<16)
+	var mu sync.Mutex // guards res.slices appends (one lock per request is cheap at these rates)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				start := time.Now()
+				lag := start.Sub(j.at)
+				err := doOne(clients[j.i], targets[j.i])
+				d := time.Since(start)
+				mu.Lock()
+				s := &res.slices[j.b][j.i]
+				if err != nil {
+					s.errs++
+				} else {
+					s.lat = append(s.lat, d)
+					s.lag = append(s.lag, max(0, lag))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	// The generator's own GC would show up as the targets' latency: it is off while
+	// measuring (the garbage is collected at the end).
+	gc := debug.SetGCPercent(-1)
+	runtime.GC()
+	t0 := time.Now()
+	k := 0
+	for b := 0; b < blocks && ctx.Err() == nil; b++ {
+		bt0, c0, c1 := time.Now(), cpuTicks(cpuGenerator), cpuTicks(cpuProxy)
+		g0, p0 := ownTicks()
+		for p := range n {
+			i := (p + b) % n // rotate the order from block to block
+			end := t0.Add(time.Duration(b*n+p+1) * slice)
+			for {
+				at := t0.Add(time.Duration(k) * interval)
+				if !at.Before(end) {
+					break
+				}
+				if d := time.Until(at); d > 0 {
+					time.Sleep(d)
+				}
+				jobs <- job{at: at, b: b, i: i}
+				k++
+			}
+		}
+		g1, p1 := ownTicks()
+		secs := time.Since(bt0).Seconds()
+		res.foreign[b] = [2]float64{
+			max(0, float64((cpuTicks(cpuGenerator)-c0)-(g1-g0))/100/secs),
+			max(0, float64((cpuTicks(cpuProxy)-c1)-(p1-p0))/100/secs),
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	res.elapsed = time.Since(t0)
+	debug.SetGCPercent(gc)
+	runtime.GC()
+	return res
+}
+
+// pooled returns target i's latencies (or lags) over the given blocks, sorted.
+func (r interleavedResult) pooled(i int, blocks []int, lags bool) []time.Duration {
+	var all []time.Duration
+	for _, b := range blocks {
+		if lags {
+			all = append(all, r.slices[b][i].lag...)
+		} else {
+			all = append(all, r.slices[b][i].lat...)
+		}
+	}
+	slices.Sort(all)
+	return all
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
+// maxForeign: a block is clean when other processes took less than this share of each CPU.
+const maxForeign = 0.10
+
+// cleanBlocks are the blocks without interference from other processes.
+func (r interleavedResult) cleanBlocks() []int {
+	var c []int
+	for b, f := range r.foreign {
+		if f[0] < maxForeign && f[1] < maxForeign {
+			c = append(c, b)
+		}
+	}
+	return c
+}
+
+func (r interleavedResult) allBlocks() []int {
+	b := make([]int, len(r.slices))
+	for i := range b {
+		b[i] = i
+	}
+	return b
+}
+
+// diffCI is a bootstrap 95% interval of pct(target j) − pct(target i), resampling blocks.
+func (r interleavedResult) diffCI(blocks []int, i, j int, p float64, iters int) (lo, hi time.Duration) {
+	rng := rand.New(rand.NewPCG(1, 2)) // fixed seed: the same data gives the same interval
+	nb := len(blocks)
+	diffs := make([]time.Duration, iters)
+	pick := make([]int, nb)
+	for it := range iters {
+		for k := range pick {
+			pick[k] = blocks[rng.IntN(nb)]
+		}
+		diffs[it] = pct(r.pooled(j, pick, false), p) - pct(r.pooled(i, pick, false), p)
+	}
+	slices.Sort(diffs)
+	return diffs[iters*25/1000], diffs[min(iters-1, iters*975/1000)]
+}
+
+// report prints, for all blocks and for the clean ones, the per-target table and the
+// latency target j adds over target i.
+func (r interleavedResult) report(i, j int, foreign0, foreign1 float64) {
+	fmt.Printf("Other processes took %.1f%% of CPU %d and %.1f%% of CPU %d during the measurement (%s). A block (one slice per target) is clean when they took under %.0f%% of each CPU during it: %d of %d blocks.\n\n",
+		100*foreign0, cpuGenerator, 100*foreign1, cpuProxy, r.elapsed.Round(time.Second), 100*maxForeign, len(r.cleanBlocks()), len(r.slices))
+	clean := r.cleanBlocks()
+	r.table("Clean blocks", clean, i, j)
+	if len(clean) < len(r.slices) {
+		r.table("All blocks", r.allBlocks(), i, j)
+	}
+}
+
+func (r interleavedResult) table(title string, blocks []int, i, j int) {
+	fmt.Printf("### %s (%d)\n\n", title, len(blocks))
+	if len(blocks) < 20 {
+		fmt.Printf("Too few blocks for a comparison.\n\n")
+		return
+	}
+	fmt.Printf("| target | requests | errors | p50 | p90 | p99 | p99.9 | max | sent late by, p99 / p99.9 |\n|---|---|---|---|---|---|---|---|---|\n")
+	for t := range r.targets {
+		l := r.pooled(t, blocks, false)
+		lag := r.pooled(t, blocks, true)
+		errs := 0
+		for _, b := range blocks {
+			errs += r.slices[b][t].errs
+		}
+		mx := time.Duration(0)
+		if len(l) > 0 {
+			mx = l[len(l)-1]
+		}
+		fmt.Printf("| %s | %d | %d | %s | %s | %s | %s | %s | %s / %s |\n", r.targets[t].name, len(l), errs,
+			ms(pct(l, .50)), ms(pct(l, .90)), ms(pct(l, .99)), ms(pct(l, .999)), ms(mx), ms(pct(lag, .99)), ms(pct(lag, .999)))
+	}
+	bi, gj := r.pooled(i, blocks, false), r.pooled(j, blocks, false)
+	fmt.Printf("\nAdded by %s over %s (95%% bootstrap interval, resampling blocks):\n\n| percentile | added | 95%% interval |\n|---|---|---|\n",
+		r.targets[j].name, r.targets[i].name)
+	for _, p := range []struct {
+		name string
+		q    float64
+	}{{"p50", .50}, {"p90", .90}, {"p99", .99}, {"p99.9", .999}} {
+		lo, hi := r.diffCI(blocks, i, j, p.q, 200)
+		mark := ""
+		if p.q == .99 {
+			mark = "**"
+		}
+		fmt.Printf("| %s | %s%s%s | %s to %s |\n", p.name, mark, ms(pct(gj, p.q)-pct(bi, p.q)), mark, ms(lo), ms(hi))
+	}
+	fmt.Println()
+}

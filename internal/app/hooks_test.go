@@ -621,6 +621,20 @@ func TestPolicyThroughGateway(t *testing.T) {
 		}
 	})
 
+	t.Run("a case variant of name cannot smuggle a refused tool", func(t *testing.T) {
+		// The upstream (like every MCP server: JSON.parse, Python, the Go SDK) reads
+		// "name" exactly; a gateway matching "NAME" case-insensitively would decide on
+		// "balance" and forward a call that runs admin_reset.
+		before := len(up.called())
+		_, msg := alice.post(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"admin_reset","NAME":"balance","arguments":{}}}`)
+		if code, m := errorOf(msg); code != -32001 || !strings.Contains(m, "console-only-reset") {
+			t.Fatalf("smuggled call = %v", msg)
+		}
+		if calls := up.called()[before:]; len(calls) != 0 {
+			t.Fatalf("the smuggled call reached the upstream: %v", calls)
+		}
+	})
+
 	t.Run("require rule: step-up challenge", func(t *testing.T) {
 		c := newClient(t, h.url+"/stepup/mcp", p.token(t, "alice", nil, "vscode", "mcp profile"))
 		resp, msg := c.callTool(1, "transfer", `{"amount":1}`)

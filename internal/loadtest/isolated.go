@@ -64,12 +64,12 @@ type child struct {
 }
 
 // startChild runs this binary with -role, pinned to cpu with GOMAXPROCS=1.
-func startChild(ctx context.Context, role, upstream, keyFile string, cpu int, rt bool) (*child, error) {
+func startChild(ctx context.Context, role, upstream, keyFile string, cpu int) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "-role", role, "-upstream", upstream, "-key", keyFile, "-cpu", strconv.Itoa(cpu), "-child-rt="+strconv.FormatBool(rt))
+	cmd := exec.CommandContext(ctx, exe, "-role", role, "-upstream", upstream, "-key", keyFile, "-cpu", strconv.Itoa(cpu))
 	procs := "1"
 	if v := os.Getenv("LOADTEST_CHILD_GOMAXPROCS"); v != "" { // experiments: more Ps on the one CPU
 		procs = v
@@ -117,11 +117,6 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 			lo.rt = "off"
 		}
 	}
-	if lo.rt == "all" {
-		if err := setFIFO(1); err != nil {
-			return fmt.Errorf("-rt all: %w", err)
-		}
-	}
 	procs := runtime.GOMAXPROCS(1)
 	defer func() { _ = setAffinity(&orig); runtime.GOMAXPROCS(procs) }()
 	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
@@ -134,14 +129,16 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	kf.Close()
 
 	var upURL string
+	var rtPids []int // the processes that get real-time priority for the latency comparison
 	upTicks := func() int64 { return 0 }
 	if upstreamChild {
-		up, err := startChild(ctx, "upstream", "", "", cpuProxy, lo.rt != "off")
+		up, err := startChild(ctx, "upstream", "", "", lo.upCPU)
 		if err != nil {
 			return err
 		}
 		defer up.stop()
 		upURL = "http://" + up.addr + "/mcp"
+		rtPids = append(rtPids, up.cmd.Process.Pid)
 		upTicks = func() int64 { return procTicks(up.cmd.Process.Pid) }
 	} else {
 		u, stop, err := listen(upstreamHandler())
@@ -153,7 +150,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	}
 	upWhere := fmt.Sprintf("the upstream in this process (goroutines) on CPU %d", cpuGenerator)
 	if upstreamChild {
-		upWhere = fmt.Sprintf("the upstream in a child process on CPU %d", cpuProxy)
+		upWhere = fmt.Sprintf("the upstream in a child process on CPU %d", lo.upCPU)
 	}
 	var kids []*child
 	defer func() {
@@ -167,11 +164,12 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		{"gateway", "mcpgate (RS256, cached verify)", tok},
 		{"gateway-nocache", "mcpgate (RS256, verify every request)", tok},
 	} {
-		k, err := startChild(ctx, r.role, upURL, kf.Name(), cpuProxy, lo.rt != "off")
+		k, err := startChild(ctx, r.role, upURL, kf.Name(), cpuProxy)
 		if err != nil {
 			return err
 		}
 		kids = append(kids, k)
+		rtPids = append(rtPids, k.cmd.Process.Pid)
 		targets[r.role] = target{r.name, "http://" + k.addr + "/mcp", r.tok}
 	}
 	proxyTicks := func() int64 {
@@ -179,9 +177,18 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		for _, k := range kids {
 			n += procTicks(k.cmd.Process.Pid)
 		}
-		return n + upTicks()
+		if lo.upCPU == cpuProxy {
+			n += upTicks()
+		}
+		return n
 	}
-	genTicks := func() int64 { return procTicks(os.Getpid()) }
+	genTicks := func() int64 {
+		n := procTicks(os.Getpid())
+		if lo.upCPU != cpuProxy {
+			n += upTicks()
+		}
+		return n
+	}
 	direct := target{"direct (upstream)", upURL, ""}
 	bare, gw, gwCold := targets["bare"], targets["gateway"], targets["gateway-nocache"]
 
@@ -190,7 +197,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 
 	sat, satConc := 0.0, 0
 	if lo.only {
-		return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks)
+		return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, rtPids)
 	}
 	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
 	for _, c := range []int{8, 16, 32, 64} {
@@ -221,12 +228,27 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		fmt.Printf("| %s | %.0f | %s | %s | %d | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), r.errors, rel)
 	}
 
-	return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks)
+	return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, rtPids)
 }
 
 // latencyComparison measures latency at half the bare proxy's saturation (or at -rate)
 // in interleaved slices (latency.go); direct is in the rotation as the machine's own floor.
-func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration, sat float64, direct, bare, gw target, proxyTicks, genTicks func() int64) error {
+func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration, sat float64, direct, bare, gw target, proxyTicks, genTicks func() int64, rtPids []int) error {
+	// Real-time priority for this comparison only (the throughput phases saturate the
+	// proxies' CPU, where SCHED_FIFO would run into the kernel's real-time throttling).
+	if lo.rt != "off" {
+		for _, pid := range rtPids {
+			if err := setFIFOPid(pid, 1); err != nil {
+				return err
+			}
+		}
+	}
+	if lo.rt == "all" {
+		if err := setFIFOPid(os.Getpid(), 1); err != nil {
+			return err
+		}
+		defer func() { _ = setPolicyPid(os.Getpid(), 0, 0) }()
+	}
 	rate := sat / 2
 	if lo.rate > 0 {
 		rate = lo.rate
@@ -235,14 +257,27 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 		_ = openLoop(ctx, t, rate, time.Second)
 	}
 	fmt.Printf("\n## Latency at %s (%.0f req/s, open loop), interleaved\n\n", rateWhy(lo.rate), rate)
-	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all. Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
+	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all; a block is about one second (the same number of slices of each target). Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
 	cpu1, own1 := cpuTicks(cpuProxy), proxyTicks()
 	cpu0, own0 := cpuTicks(cpuGenerator), genTicks()
+	cpuBefore := make([]int64, len(rtPids))
+	for i, pid := range rtPids {
+		cpuBefore[i] = procTicks(pid)
+	}
 	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
 	secs := ir.elapsed.Seconds()
 	foreign1 := max(0, float64((cpuTicks(cpuProxy)-cpu1)-(proxyTicks()-own1))/100/secs)
 	foreign0 := max(0, float64((cpuTicks(cpuGenerator)-cpu0)-(genTicks()-own0))/100/secs)
 	ir.report(1, 2, foreign0, foreign1)
+	if len(rtPids) >= 3 { // upstream, bare, gateway (isolated layout with the upstream child)
+		perReq := func(ticks int64, reqs int) float64 { return float64(ticks) * 1e4 / float64(max(1, reqs)) } // µs: a tick is 10 ms
+		n := 0
+		for _, b := range ir.slices {
+			n += len(b[1].lat)
+		}
+		fmt.Printf("CPU time per request during the comparison (/proc/PID/stat, 10 ms ticks): bare proxy %.1f µs, mcpgate %.1f µs; the upstream %.1f µs (over every target's requests).\n\n",
+			perReq(procTicks(rtPids[1])-cpuBefore[1], n), perReq(procTicks(rtPids[2])-cpuBefore[2], n), perReq(procTicks(rtPids[0])-cpuBefore[0], 3*n))
+	}
 	return nil
 }
 
@@ -252,6 +287,7 @@ type latencyOpts struct {
 	slice time.Duration // how long each target gets the load before the next one
 	rt    string        // real-time scheduling: "children", "all" or "off"
 	only  bool          // latency comparison only, at rate (skip saturation and throughput)
+	upCPU int           // the CPU of the upstream child
 }
 
 func rateWhy(fixed float64) string {
@@ -281,10 +317,14 @@ func canFIFO() error {
 	return unix.SchedSetAttr(0, &unix.SchedAttr{Policy: 0 /* SCHED_OTHER */}, 0)
 }
 
-// setFIFO gives every thread of this process SCHED_FIFO at prio (threads created later
+// setFIFOPid gives every thread of process pid SCHED_FIFO at prio (threads created later
 // inherit it). Needs CAP_SYS_NICE.
-func setFIFO(prio int) error {
-	ents, err := os.ReadDir("/proc/self/task")
+func setFIFOPid(pid, prio int) error {
+	return setPolicyPid(pid, 1 /* SCHED_FIFO */, prio)
+}
+
+func setPolicyPid(pid int, policy uint32, prio int) error {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return err
 	}
@@ -293,8 +333,8 @@ func setFIFO(prio int) error {
 		if err != nil {
 			continue
 		}
-		if err := unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: uint32(prio)}, 0); err != nil {
-			return fmt.Errorf("sched_setattr(%d, SCHED_FIFO): %w", tid, err)
+		if err := unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: policy, Priority: uint32(prio)}, 0); err != nil {
+			return fmt.Errorf("sched_setattr(%d, policy %d): %w", tid, policy, err)
 		}
 	}
 	return nil

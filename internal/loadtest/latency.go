@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -13,12 +14,12 @@ import (
 )
 
 // The latency comparison: one open-loop load at a fixed rate, switched between the targets
-// every slice (a few hundred milliseconds) in a rotating order (A B, B A, A B, ... for two
-// targets), so that every target sees the same machine: whatever disturbs the machine for
-// longer than a slice (another process, the hypervisor, a burst of kernel work) falls on
-// all targets alike instead of on one 10 s round. Each target's latencies are pooled over
-// its slices; the difference of the percentiles gets a confidence interval from a
-// bootstrap over slice blocks (a block holds one slice of each target, back to back).
+// every slice (tens of milliseconds) in a rotating order (A B C, B C A, C A B, ...), so
+// that every target sees the same machine: whatever disturbs the machine for longer than a
+// slice (another process, the hypervisor, a burst of kernel work) falls on all targets
+// alike instead of on one 10 s round. Each target's latencies are pooled over its slices;
+// the difference of the percentiles gets a confidence interval from a bootstrap over
+// blocks of about a second (each holding the same number of slices of every target).
 
 // sliceResult is one target's latencies in one slice.
 type sliceResult struct {
@@ -44,8 +45,12 @@ type interleavedResult struct {
 // the target every slice.
 func interleaved(ctx context.Context, targets []target, rate float64, perTarget, slice time.Duration, ownTicks func() (gen, proxies int64)) interleavedResult {
 	n := len(targets)
-	blocks := max(1, int(perTarget/slice))
-	perSlice := int(rate * slice.Seconds())
+	// A block is about one second: rot rotations of one slice per target. Blocks are the
+	// unit of the bootstrap and of the interference check (a machine stall, which lasts
+	// milliseconds, stays inside one block or two, and falls on every target's slices).
+	rot := max(1, int(time.Second/(slice*time.Duration(n))))
+	blocks := max(1, int(perTarget/(slice*time.Duration(rot))))
+	perSlice := int(rate*slice.Seconds()) * rot
 	interval := time.Duration(float64(time.Second) / rate)
 	res := interleavedResult{targets: targets, rate: rate, slice: slice, slices: make([][]sliceResult, blocks), foreign: make([][2]float64, blocks)}
 	for b := range res.slices {
@@ -93,18 +98,21 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 			}
 		}()
 	}
-	// The generator's own GC would show up as the targets' latency: it is off while
-	// measuring (the garbage is collected at the end).
-	gc := debug.SetGCPercent(-1)
+	// The generator's GC runs (less often than by default): its pauses fall on every
+	// target alike, the slices being short. With the GC off, the heap grew by gigabytes
+	// over a run and the whole machine slowed down in its last minute (page faults and
+	// memory reclaim): every target's p90 went from 0.5 to 10 ms or more.
+	gc := debug.SetGCPercent(400)
 	runtime.GC()
 	t0 := time.Now()
 	k := 0
 	for b := 0; b < blocks && ctx.Err() == nil; b++ {
 		bt0, c0, c1 := time.Now(), cpuTicks(cpuGenerator), cpuTicks(cpuProxy)
 		g0, p0 := ownTicks()
-		for p := range n {
-			i := (p + b) % n // rotate the order from block to block
-			end := t0.Add(time.Duration(b*n+p+1) * slice)
+		for q := range rot * n {
+			g := b*rot + q/n   // global rotation number
+			i := (q%n + g) % n // rotate the order from one rotation to the next
+			end := t0.Add(time.Duration(b*rot*n+q+1) * slice)
 			for {
 				at := t0.Add(time.Duration(k) * interval)
 				if !at.Before(end) {
@@ -156,11 +164,21 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 // maxForeign: a block is clean when other processes took less than this share of each CPU.
 const maxForeign = 0.10
 
-// cleanBlocks are the blocks without interference from other processes.
+// cleanBlocks are the blocks without interference: other processes took less than
+// maxForeign of each CPU, and the machine itself was not slow, as target 0 (direct to
+// the upstream, through neither proxy) witnesses: its p99 in the block was at most three
+// times its median over all blocks. Neither test looks at the proxies' own latencies.
 func (r interleavedResult) cleanBlocks() []int {
+	p99s := make([]time.Duration, len(r.slices))
+	for b := range r.slices {
+		p99s[b] = pct(r.pooled(0, []int{b}, false), .99)
+	}
+	sorted := slices.Clone(p99s)
+	slices.Sort(sorted)
+	limit := 3 * sorted[len(sorted)/2]
 	var c []int
 	for b, f := range r.foreign {
-		if f[0] < maxForeign && f[1] < maxForeign {
+		if f[0] < maxForeign && f[1] < maxForeign && p99s[b] <= limit {
 			c = append(c, b)
 		}
 	}
@@ -194,8 +212,18 @@ func (r interleavedResult) diffCI(blocks []int, i, j int, p float64, iters int) 
 // report prints, for all blocks and for the clean ones, the per-target table and the
 // latency target j adds over target i.
 func (r interleavedResult) report(i, j int, foreign0, foreign1 float64) {
-	fmt.Printf("Other processes took %.1f%% of CPU %d and %.1f%% of CPU %d during the measurement (%s). A block (one slice per target) is clean when they took under %.0f%% of each CPU during it: %d of %d blocks.\n\n",
+	fmt.Printf("Other processes took %.1f%% of CPU %d and %.1f%% of CPU %d during the measurement (%s). A block is clean when they took under %.0f%% of each CPU during it and the direct target's p99 in it was at most 3× its median over all blocks (the machine itself was not slow; the proxies' own latencies are not looked at): %d of %d blocks.\n\n",
 		100*foreign0, cpuGenerator, 100*foreign1, cpuProxy, r.elapsed.Round(time.Second), 100*maxForeign, len(r.cleanBlocks()), len(r.slices))
+	if os.Getenv("LOADTEST_BLOCKS") != "" { // debugging: each block's p90/p99 per target
+		for b := range r.slices {
+			fmt.Fprintf(os.Stderr, "block %3d foreign %.2f/%.2f", b, r.foreign[b][0], r.foreign[b][1])
+			for t := range r.targets {
+				l := r.pooled(t, []int{b}, false)
+				fmt.Fprintf(os.Stderr, " | %s %s", ms(pct(l, .9)), ms(pct(l, .99)))
+			}
+			fmt.Fprintln(os.Stderr)
+		}
+	}
 	clean := r.cleanBlocks()
 	r.table("Clean blocks", clean, i, j)
 	if len(clean) < len(r.slices) {

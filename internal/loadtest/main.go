@@ -57,11 +57,11 @@ func main() {
 	sseOnly := flag.Bool("sse-only", false, "run only the idle-stream memory test")
 	inProcess := flag.Bool("inprocess", false, "throughput and latency with the upstream, the proxies and the generator in one process (the old, jitter-prone layout) instead of pinned child processes")
 	latDur := flag.Duration("latency-duration", 60*time.Second, "latency comparison (isolated mode): load time per target, in slices")
-	slice := flag.Duration("slice", 250*time.Millisecond, "latency comparison: how long each target gets the load before the next one")
+	slice := flag.Duration("slice", 20*time.Millisecond, "latency comparison: how long each target gets the load before the next one")
 	rate := flag.Float64("rate", 0, "latency comparison: requests per second (0: half of the bare proxy's saturation)")
 	rt := flag.String("rt", "all", "latency comparison: real-time priority (SCHED_FIFO) for the proxies and the upstream (children), also the generator (all), or none (off)")
+	upCPU := flag.Int("upstream-cpu", cpuProxy, "isolated mode: the CPU of the upstream child: 1 (with the proxies) or 0 (with the generator)")
 	latOnly := flag.Bool("latency-only", false, "isolated mode: only the latency comparison, at -rate (skips the saturation search and the throughput comparison)")
-	childRT := flag.Bool("child-rt", false, "internal: the -role child runs with SCHED_FIFO priority 1")
 	upChild := flag.Bool("upstream-child", true, "isolated mode: run the upstream in its own child process on the proxy's CPU (false: as goroutines inside the generator, on the generator's CPU)")
 	cpu := flag.Int("cpu", -1, "internal: pin the -role child to this CPU")
 	flag.Parse()
@@ -73,12 +73,7 @@ func main() {
 				os.Exit(1)
 			}
 		}
-		if *childRT {
-			if err := setFIFO(1); err != nil {
-				fmt.Fprintln(os.Stderr, "child: real-time priority (-rt off runs without it):", err)
-				os.Exit(1)
-			}
-		}
+
 		if err := serveChild(*role, *upstream, *keyFile); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(1)
@@ -93,7 +88,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest: -rt is children, all or off")
 		os.Exit(2)
 	}
-	lo := latencyOpts{rate: *rate, slice: *slice, rt: *rt, only: *latOnly}
+	lo := latencyOpts{rate: *rate, slice: *slice, rt: *rt, only: *latOnly, upCPU: *upCPU}
 	if *latOnly && *rate <= 0 {
 		fmt.Fprintln(os.Stderr, "loadtest: -latency-only needs -rate")
 		os.Exit(2)
@@ -183,14 +178,19 @@ func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c bool) (http.H
 	return gw.Handler(), nil
 }
 
-func newBare(up string) http.Handler {
+func newBare(up string, h2c bool) http.Handler {
 	u, _ := url.Parse(up)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	// A pooled copy buffer, as a production deployment would configure (without it the
 	// proxy allocates 32 KiB per request and the baseline would be needlessly slow).
 	rp.BufferPool = bufferPool{}
-	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
+	t := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
+	if h2c { // HTTP/2 with prior knowledge to the upstream, as the gateway's h2c route option
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	rp.Transport = t
 	return rp
 }
 
@@ -253,7 +253,7 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 		return err
 	}
 	defer stopUp()
-	bareURL, stopBare, _ := listen(newBare(upURL + "/mcp"))
+	bareURL, stopBare, _ := listen(newBare(upURL+"/mcp", false))
 	defer stopBare()
 	// The gateway logs its access line for every request, as in production (JSON to a sink).
 	accessLog := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -306,12 +306,12 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 		defer os.Remove(kf.Name())
 		_ = pem.Encode(kf, &pem.Block{Type: "PUBLIC KEY", Bytes: pub})
 		kf.Close()
-		for _, role := range []string{"bare", "gateway-norelay", "gateway", "gateway-h2c"} {
+		for _, role := range []string{"bare", "gateway-norelay", "gateway", "bare-h2c", "gateway-h2c"} {
 			if err := sseMemory(ctx, role, upURL+"/mcp", kf.Name(), tok, streams); err != nil {
 				fmt.Printf("| %s | failed: %v | | | |\n", role, err)
 			}
 		}
-		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c). gateway relays idle HTTP/1.1 GET streams (internal/gateway/relay.go); gateway-norelay is the same gateway with MCPGATE_SSE_RELAY=off (the net/http path for every stream); gateway-h2c relays them too, with the upstream side an HTTP/2 stream on the route's shared connections.\n", fdLimit())
+		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c), bare-h2c is the bare proxy with the same HTTP/2 transport (its baseline). gateway relays idle HTTP/1.1 GET streams (internal/gateway/relay.go); gateway-norelay is the same gateway with MCPGATE_SSE_RELAY=off (the net/http path for every stream); gateway-h2c relays them too, with the upstream side an HTTP/2 stream on the route's shared connections.\n", fdLimit())
 	}
 	return nil
 }

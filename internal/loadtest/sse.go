@@ -45,8 +45,8 @@ func serveChild(role, upstream, keyFile string) error {
 	switch role {
 	case "upstream":
 		h = upstreamHandler()
-	case "bare":
-		h = newBare(upstream)
+	case "bare", "bare-h2c":
+		h = newBare(upstream, role == "bare-h2c")
 	case "gateway", "gateway-norelay", "gateway-h2c", "gateway-nocache":
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
@@ -203,7 +203,7 @@ func sseMemory(ctx context.Context, role, upstream, keyFile, tok string, n int) 
 		return err
 	}
 	gcBefore := lastGC
-	if role == "gateway-h2c" && n < 10000 {
+	if (role == "gateway-h2c" || role == "bare-h2c") && n < 10000 {
 		n = 10000 // one file descriptor per stream: the full 10,000 fit under the limit
 	}
 	conns := make([]net.Conn, n)

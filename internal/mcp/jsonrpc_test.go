@@ -26,6 +26,19 @@ func TestParseRequest(t *testing.T) {
 		{name: "not jsonrpc", body: `{"a":1}`, wantErr: true},
 		{name: "empty batch", body: `[]`, wantErr: true, batch: true},
 		{name: "bad params", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}`, wantErr: true},
+		// Member names match exactly, as MCP servers read them (JSON.parse, Python, the Go
+		// SDK): a case variant is another member, not the same one, so the gateway decides
+		// on the tool and method the server will run.
+		{name: "case variant of name is ignored", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_reset","NAME":"get_weather"}}`,
+			method: "tools/call", id: "1", tool: "admin_reset", n: 1},
+		{name: "case variant of method is ignored", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","Method":"ping","params":{"name":"t"}}`,
+			method: "tools/call", id: "1", tool: "t", n: 1},
+		{name: "only a case variant: no tool", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"admin_reset"}}`,
+			method: "tools/call", id: "1", n: 1},
+		{name: "duplicate name: the last wins, as in JSON.parse", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather","name":"admin_reset"}}`,
+			method: "tools/call", id: "1", tool: "admin_reset", n: 1},
+		{name: "trailing data", body: `{"jsonrpc":"2.0","id":1,"method":"ping"} {"jsonrpc":"2.0","id":2,"method":"tools/call"}`, wantErr: true},
+		{name: "truncated", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"`, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,15 +41,7 @@ routes:
 	replicas := []string{serve(t, cfg, nil), serve(t, cfg, nil)}
 	ok, limited := 0, 0
 	for i := range 12 {
-		base := replicas[i%2]
-		req, _ := http.NewRequest(http.MethodPost, base+"/weather/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := ping(t, replicas[i%2]+"/weather/mcp")
 		switch resp.StatusCode {
 		case http.StatusOK:
 			ok++
@@ -111,15 +103,7 @@ routes:
 	a := serve(t, "listen: $ADDR\npublicURL: http://$ADDR\n"+entraYAML+route("http://$ADDR/entra/"+tenant+"/oauth2/v2.0/token"), env)
 	b := serve(t, "listen: $ADDR\npublicURL: http://$ADDR\n"+route(a+"/entra/"+tenant+"/oauth2/v2.0/token"), env)
 	for _, base := range []string{a, b, a} {
-		req, _ := http.NewRequest(http.MethodPost, base+"/files/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := ping(t, base+"/files/mcp")
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", base, resp.StatusCode, body)
 		}
@@ -144,4 +128,19 @@ routes:
 	if err == nil || !strings.Contains(err.Error(), "store.redis") || !strings.Contains(err.Error(), "MCPGATE_SECRET_KEYS") {
 		t.Fatalf("serve without keys: %v (stderr %q); want an error naming store.redis and MCPGATE_SECRET_KEYS", err, errOut.String())
 	}
+}
+
+// ping posts a JSON-RPC ping to an MCP URL and returns the response and its body.
+func ping(t *testing.T, mcpURL string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
 }

@@ -39,17 +39,25 @@ func pinAll(cpu int) error {
 }
 
 func setAffinity(set *unix.CPUSet) error {
-	ents, err := os.ReadDir("/proc/self/task")
+	return eachThread(os.Getpid(), func(tid int) error {
+		if err := unix.SchedSetaffinity(tid, set); err != nil {
+			return fmt.Errorf("sched_setaffinity(%d): %w", tid, err)
+		}
+		return nil
+	})
+}
+
+// eachThread calls f with the id of every thread of process pid.
+func eachThread(pid int, f func(tid int) error) error {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, set); err != nil {
-			return fmt.Errorf("sched_setaffinity(%d): %w", tid, err)
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			if err := f(tid); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -324,20 +332,12 @@ func setFIFOPid(pid, prio int) error {
 }
 
 func setPolicyPid(pid int, policy uint32, prio int) error {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	return eachThread(pid, func(tid int) error {
 		if err := unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: policy, Priority: uint32(prio)}, 0); err != nil {
 			return fmt.Errorf("sched_setattr(%d, policy %d): %w", tid, policy, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // cpuTicks returns the busy time of one CPU (/proc/stat, in clock ticks): everything but

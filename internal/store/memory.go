@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -382,8 +381,8 @@ func deleteByID[T any](m map[string]T, id, what string) error {
 }
 
 func (m *Memory) GetOrCreateSecret(_ context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
-	if name == "" {
-		return nil, errors.New("server secret: the name is empty")
+	if err := checkSecretName(name); err != nil {
+		return nil, err
 	}
 	m.mu.Lock()
 	v, ok := m.secrets[name]
@@ -392,12 +391,9 @@ func (m *Memory) GetOrCreateSecret(_ context.Context, name string, generate func
 		return bytes.Clone(v), nil
 	}
 	// Generate outside the lock; the first value stored wins.
-	v, err := generate()
+	v, err := generateSecret(name, generate)
 	if err != nil {
-		return nil, fmt.Errorf("generating server secret %q: %w", name, err)
-	}
-	if len(v) == 0 {
-		return nil, fmt.Errorf("generating server secret %q: the generator returned an empty value", name)
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

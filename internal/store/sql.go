@@ -510,18 +510,15 @@ func (s *SQL) DeleteSigningKey(ctx context.Context, id string) error {
 // GetOrCreateSecret reads the secret; when it is missing it inserts a generated one with
 // ON CONFLICT DO NOTHING (so the first writer wins on every replica) and reads again.
 func (s *SQL) GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
-	if name == "" {
-		return nil, errors.New("server secret: the name is empty")
+	if err := checkSecretName(name); err != nil {
+		return nil, err
 	}
 	if v, err := s.getSecret(ctx, name); !errors.Is(err, ErrNotFound) {
 		return v, err
 	}
-	v, err := generate()
+	v, err := generateSecret(name, generate)
 	if err != nil {
-		return nil, fmt.Errorf("generating server secret %q: %w", name, err)
-	}
-	if len(v) == 0 {
-		return nil, fmt.Errorf("generating server secret %q: the generator returned an empty value", name)
+		return nil, err
 	}
 	if _, err := s.exec(ctx, `INSERT INTO server_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 		name, base64.StdEncoding.EncodeToString(v), nowNS()); err != nil {

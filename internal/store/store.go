@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -238,3 +239,23 @@ type User struct {
 }
 
 func expired(exp, now time.Time) bool { return !exp.IsZero() && !now.Before(exp) }
+
+// checkSecretName and generateSecret are GetOrCreateSecret's checks, the same in every
+// backend.
+func checkSecretName(name string) error {
+	if name == "" {
+		return errors.New("server secret: the name is empty")
+	}
+	return nil
+}
+
+func generateSecret(name string, generate func() ([]byte, error)) ([]byte, error) {
+	v, err := generate()
+	if err != nil {
+		return nil, fmt.Errorf("generating server secret %q: %w", name, err)
+	}
+	if len(v) == 0 {
+		return nil, fmt.Errorf("generating server secret %q: the generator returned an empty value", name)
+	}
+	return v, nil
+}

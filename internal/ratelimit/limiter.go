@@ -159,15 +159,21 @@ type Route struct {
 
 // NewRoute builds in-memory limiters from a route's rateLimit section (nil → nil).
 func NewRoute(rl *config.RateLimit, opts ...Option) *Route {
+	return buildRoute(rl, func(_ string, r Rate) Limiter { return NewMemory(r, opts...) })
+}
+
+// buildRoute makes a Route from a rateLimit section (nil → nil) with one limiter per
+// configured scope ("perUser", "perRoute") from newLimiter.
+func buildRoute(rl *config.RateLimit, newLimiter func(scope string, r Rate) Limiter) *Route {
 	if rl == nil || (rl.PerUser == nil && rl.PerRoute == nil) {
 		return nil
 	}
 	r := &Route{}
 	if rate := RateFrom(rl.PerUser); rate != nil {
-		r.PerUser = NewMemory(*rate, opts...)
+		r.PerUser = newLimiter("perUser", *rate)
 	}
 	if rate := RateFrom(rl.PerRoute); rate != nil {
-		r.PerRoute = NewMemory(*rate, opts...)
+		r.PerRoute = newLimiter("perRoute", *rate)
 	}
 	return r
 }

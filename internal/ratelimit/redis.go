@@ -86,18 +86,8 @@ func NewRedis(rdb redis.Scripter, name string, r Rate, o *RedisOptions) *Redis {
 // NewRedisRoute builds Redis limiters from a route's rateLimit section (nil → nil), like
 // NewRoute: replicas configured with the same route name share the buckets.
 func NewRedisRoute(rdb redis.Scripter, route string, rl *config.RateLimit, o *RedisOptions) *Route {
-	if rl == nil || (rl.PerUser == nil && rl.PerRoute == nil) {
-		return nil
-	}
 	esc := url.QueryEscape(route)
-	r := &Route{}
-	if rate := RateFrom(rl.PerUser); rate != nil {
-		r.PerUser = NewRedis(rdb, esc+":perUser", *rate, o)
-	}
-	if rate := RateFrom(rl.PerRoute); rate != nil {
-		r.PerRoute = NewRedis(rdb, esc+":perRoute", *rate, o)
-	}
-	return r
+	return buildRoute(rl, func(scope string, r Rate) Limiter { return NewRedis(rdb, esc+":"+scope, r, o) })
 }
 
 // gcra takes one token from the bucket KEYS[1] if it has one.

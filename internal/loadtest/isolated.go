@@ -137,7 +137,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	kf.Close()
 
 	var upURL string
-	var rtPids []int // the processes that get real-time priority for the latency comparison
+	var pids benchPids
 	upTicks := func() int64 { return 0 }
 	if upstreamChild {
 		up, err := startChild(ctx, "upstream", "", "", lo.upCPU)
@@ -146,7 +146,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		}
 		defer up.stop()
 		upURL = "http://" + up.addr + "/mcp"
-		rtPids = append(rtPids, up.cmd.Process.Pid)
+		pids.upstream = up.cmd.Process.Pid
 		upTicks = func() int64 { return procTicks(up.cmd.Process.Pid) }
 	} else {
 		u, stop, err := listen(upstreamHandler())
@@ -167,6 +167,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		}
 	}()
 	targets := map[string]target{}
+	pids.byRole = map[string]int{}
 	for _, r := range []struct{ role, name, tok string }{
 		{"bare", "bare httputil.ReverseProxy", ""},
 		{"gateway", "mcpgate (RS256, cached verify)", tok},
@@ -177,7 +178,8 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 			return err
 		}
 		kids = append(kids, k)
-		rtPids = append(rtPids, k.cmd.Process.Pid)
+		pids.proxies = append(pids.proxies, k.cmd.Process.Pid)
+		pids.byRole[r.role] = k.cmd.Process.Pid
 		targets[r.role] = target{r.name, "http://" + k.addr + "/mcp", r.tok}
 	}
 	proxyTicks := func() int64 {
@@ -205,7 +207,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 
 	sat, satConc := 0.0, 0
 	if lo.only {
-		return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, rtPids)
+		return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, pids)
 	}
 	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
 	for _, c := range []int{8, 16, 32, 64} {
@@ -236,16 +238,16 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		fmt.Printf("| %s | %.0f | %s | %s | %d | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), r.errors, rel)
 	}
 
-	return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, rtPids)
+	return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, pids)
 }
 
 // latencyComparison measures latency at half the bare proxy's saturation (or at -rate)
 // in interleaved slices (latency.go); direct is in the rotation as the machine's own floor.
-func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration, sat float64, direct, bare, gw target, proxyTicks, genTicks func() int64, rtPids []int) error {
+func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration, sat float64, direct, bare, gw target, proxyTicks, genTicks func() int64, pids benchPids) error {
 	// Real-time priority for this comparison only (the throughput phases saturate the
 	// proxies' CPU, where SCHED_FIFO would run into the kernel's real-time throttling).
 	if lo.rt != "off" {
-		for _, pid := range rtPids {
+		for _, pid := range pids.children() {
 			if err := setFIFOPid(pid, 1); err != nil {
 				return err
 			}
@@ -266,27 +268,36 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	}
 	fmt.Printf("\n## Latency at %s (%.0f req/s, open loop), interleaved\n\n", rateWhy(lo.rate), rate)
 	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all; a block is about one second (the same number of slices of each target). Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
-	cpu1, own1 := cpuTicks(cpuProxy), proxyTicks()
-	cpu0, own0 := cpuTicks(cpuGenerator), genTicks()
-	cpuBefore := make([]int64, len(rtPids))
-	for i, pid := range rtPids {
-		cpuBefore[i] = procTicks(pid)
-	}
+	upPid, barePid, gwPid := pids.upstream, pids.byRole["bare"], pids.byRole["gateway"]
+	upCPU, bareCPU, gwCPU := procTicks(upPid), procTicks(barePid), procTicks(gwPid)
 	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
-	secs := ir.elapsed.Seconds()
-	foreign1 := max(0, float64((cpuTicks(cpuProxy)-cpu1)-(proxyTicks()-own1))/100/secs)
-	foreign0 := max(0, float64((cpuTicks(cpuGenerator)-cpu0)-(genTicks()-own0))/100/secs)
-	ir.report(1, 2, foreign0, foreign1)
-	if len(rtPids) >= 3 { // upstream, bare, gateway (isolated layout with the upstream child)
-		perReq := func(ticks int64, reqs int) float64 { return float64(ticks) * 1e4 / float64(max(1, reqs)) } // µs: a tick is 10 ms
-		n := 0
-		for _, b := range ir.slices {
-			n += len(b[1].lat)
-		}
-		fmt.Printf("CPU time per request during the comparison (/proc/PID/stat, 10 ms ticks): bare proxy %.1f µs, mcpgate %.1f µs; the upstream %.1f µs (over every target's requests).\n\n",
-			perReq(procTicks(rtPids[1])-cpuBefore[1], n), perReq(procTicks(rtPids[2])-cpuBefore[2], n), perReq(procTicks(rtPids[0])-cpuBefore[0], 3*n))
+	ir.report(1, 2)
+	perReq := func(ticks int64, reqs int) float64 { return float64(ticks) * 1e4 / float64(max(1, reqs)) } // µs: a tick is 10 ms
+	n := 0
+	for _, b := range ir.slices {
+		n += len(b[1].lat)
 	}
+	fmt.Printf("CPU time per request during the comparison (/proc/PID/stat, 10 ms ticks): bare proxy %.1f µs, mcpgate %.1f µs",
+		perReq(procTicks(barePid)-bareCPU, n), perReq(procTicks(gwPid)-gwCPU, n))
+	if upPid != 0 {
+		fmt.Printf("; the upstream %.1f µs (over every target's requests)", perReq(procTicks(upPid)-upCPU, 3*n))
+	}
+	fmt.Printf(".\n\n")
 	return nil
+}
+
+// benchPids are the isolated layout's child processes.
+type benchPids struct {
+	upstream int // 0: the upstream runs inside the generator
+	proxies  []int
+	byRole   map[string]int
+}
+
+func (p benchPids) children() []int {
+	if p.upstream == 0 {
+		return p.proxies
+	}
+	return append([]int{p.upstream}, p.proxies...)
 }
 
 // latencyOpts are the latency comparison's settings.

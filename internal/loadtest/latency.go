@@ -211,9 +211,15 @@ func (r interleavedResult) diffCI(blocks []int, i, j int, p float64, iters int) 
 
 // report prints, for all blocks and for the clean ones, the per-target table and the
 // latency target j adds over target i.
-func (r interleavedResult) report(i, j int, foreign0, foreign1 float64) {
+func (r interleavedResult) report(i, j int) {
+	var foreign0, foreign1 float64 // the blocks last about as long each: their mean
+	for _, f := range r.foreign {
+		foreign0 += f[0] / float64(len(r.foreign))
+		foreign1 += f[1] / float64(len(r.foreign))
+	}
+	clean := r.cleanBlocks()
 	fmt.Printf("Other processes took %.1f%% of CPU %d and %.1f%% of CPU %d during the measurement (%s). A block is clean when they took under %.0f%% of each CPU during it and the direct target's p99 in it was at most 3× its median over all blocks (the machine itself was not slow; the proxies' own latencies are not looked at): %d of %d blocks.\n\n",
-		100*foreign0, cpuGenerator, 100*foreign1, cpuProxy, r.elapsed.Round(time.Second), 100*maxForeign, len(r.cleanBlocks()), len(r.slices))
+		100*foreign0, cpuGenerator, 100*foreign1, cpuProxy, r.elapsed.Round(time.Second), 100*maxForeign, len(clean), len(r.slices))
 	if os.Getenv("LOADTEST_BLOCKS") != "" { // debugging: each block's p90/p99 per target
 		for b := range r.slices {
 			fmt.Fprintf(os.Stderr, "block %3d foreign %.2f/%.2f", b, r.foreign[b][0], r.foreign[b][1])
@@ -224,7 +230,6 @@ func (r interleavedResult) report(i, j int, foreign0, foreign1 float64) {
 			fmt.Fprintln(os.Stderr)
 		}
 	}
-	clean := r.cleanBlocks()
 	r.table("Clean blocks", clean, i, j)
 	if len(clean) < len(r.slices) {
 		r.table("All blocks", r.allBlocks(), i, j)

@@ -52,7 +52,7 @@ func (rt *route) finish(r *http.Request, rec *Event) {
 		if rec.RemoteIP.IsValid() {
 			attrs = append(attrs, slog.String("remote", rec.RemoteIP.String()))
 		}
-		rt.s.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
+		rt.s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	}
 	if o := rt.opts.Observer; o != nil {
 		o.Observe(context.WithoutCancel(ctx), rec)

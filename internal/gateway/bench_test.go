@@ -54,8 +54,13 @@ func BenchmarkProxyPath(b *testing.B) {
 	}{{"bare", rp}, {"gateway", gw.Handler()}} {
 		one := func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", strings.NewReader(body))
+			// The headers an MCP client sends (the load test's requests carry the same).
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Session-Id", "bench-session")
+			req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+			req.Header.Set("User-Agent", "Go-http-client/1.1")
 			rec := httptest.NewRecorder()
 			tc.h.ServeHTTP(rec, req)
 			if rec.Code != 200 {

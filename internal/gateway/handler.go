@@ -99,7 +99,7 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	if rec.Decision == "" {
 		rec.Decision = "allow"
 	}
-	rt.proxy(w, r, rec, call, body, rewrite)
+	rt.proxy(w, r, rec, call, body, rewrite, base)
 }
 
 var errTooLarge = errors.New("request body too large")
@@ -109,12 +109,16 @@ func (rt *route) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	} else {
-		buf.Grow(512)
+	if r.ContentLength >= 0 {
+		// The usual case: the length is known (net/http's body ends there), so read into a
+		// buffer of exactly that size; one allocation, no growing.
+		b := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
+	buf := bytes.NewBuffer(make([]byte, 0, 512))
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, err

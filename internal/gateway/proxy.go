@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,20 +46,45 @@ var (
 	streamBufs = sync.Pool{New: func() any { b := make([]byte, 2<<10); return &b }}
 )
 
-// outHeader builds the upstream request's header from the client's.
-func (rt *route) outHeader(r *http.Request, p *authn.Principal) http.Header {
-	h := r.Header.Clone()
-	if h == nil {
-		h = http.Header{}
+// notForwarded are the client headers the upstream never gets as sent: hop-by-hop ones,
+// the gateway's own cookies, Forwarded, and the X-Forwarded-* headers the gateway sets.
+var notForwarded = func() map[string]bool {
+	m := map[string]bool{"Cookie": true, "Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true}
+	for _, k := range hopHeaders {
+		m[k] = true
 	}
-	removeHopHeaders(h)
-	if !rt.opts.Passthrough {
-		h.Del("Authorization")
+	return m
+}()
+
+// outHeader builds the upstream request's header from the client's: one map sized for
+// what is added and one backing array for the values (like Header.Clone), without the
+// headers that are not forwarded.
+func (rt *route) outHeader(r *http.Request, p *authn.Principal, base string) http.Header {
+	in := r.Header
+	nv := 0
+	for _, vs := range in {
+		nv += len(vs)
 	}
-	h.Del("Cookie") // the gateway's own cookies are not the upstream's business
-	h.Del("Forwarded")
-	for _, n := range rt.identity {
-		h.Del(n)
+	h := make(http.Header, len(in)+4+len(rt.identity)) // + X-Forwarded-*, User-Agent, identity
+	sv := make([]string, nv)
+	for k, vs := range in {
+		if notForwarded[k] || (k == "Authorization" && !rt.opts.Passthrough) || slices.Contains(rt.identity, k) {
+			continue
+		}
+		if vs == nil {
+			h[k] = nil
+			continue
+		}
+		n := copy(sv, vs)
+		h[k] = sv[:n:n]
+		sv = sv[n:]
+	}
+	for _, f := range in["Connection"] { // and the headers it names
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
 	}
 	if p != nil {
 		id := rt.opts.Identity
@@ -73,26 +99,20 @@ func (rt *route) outHeader(r *http.Request, p *authn.Principal) http.Header {
 		set(id.Groups, strings.Join(p.Groups, ","))
 		set(id.ClientID, p.ClientID)
 	}
-	// X-Forwarded-*: extend the chain only when the peer is a trusted proxy.
+	// X-Forwarded-For: extend the chain only when the peer is a trusted proxy.
 	clientIP := ""
 	if ip, ok := remoteIP(r); ok {
 		clientIP = ip.String()
 	}
-	if rt.s.fromTrustedProxy(r) {
-		if prior := h.Get("X-Forwarded-For"); prior != "" && clientIP != "" {
-			clientIP = prior + ", " + clientIP
-		}
-	} else {
-		h.Del("X-Forwarded-Host")
-		h.Del("X-Forwarded-Proto")
+	if prior := in.Values("X-Forwarded-For"); len(prior) > 0 && clientIP != "" && rt.s.fromTrustedProxy(r) {
+		clientIP = strings.Join(prior, ", ") + ", " + clientIP
 	}
 	if clientIP != "" {
-		h.Set("X-Forwarded-For", clientIP)
+		h["X-Forwarded-For"] = []string{clientIP}
 	}
-	base := rt.s.baseURL(r)
 	if i := strings.Index(base, "://"); i > 0 {
-		h.Set("X-Forwarded-Proto", base[:i])
-		h.Set("X-Forwarded-Host", base[i+3:])
+		h["X-Forwarded-Proto"] = []string{base[:i]}
+		h["X-Forwarded-Host"] = []string{base[i+3:]}
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = nil // do not let net/http add its own
@@ -111,12 +131,16 @@ func headerSafe(v string) string {
 }
 
 // proxy forwards the request and streams the response back.
-func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call *Call, body []byte, rewrite Rewriter) {
+func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call *Call, body []byte, rewrite Rewriter, base string) {
 	p := call.Principal
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(r.Context()) // ended by the stream idle timeout too
 	defer cancel()
-	stop := context.AfterFunc(rt.s.killCtx, cancel) // graceful shutdown timed out
-	defer stop()
+	if r.Context().Value(servedKey{}) == nil {
+		// The handler is mounted in another server (Handler): tie the exchange to a
+		// shutdown that timed out here. Under Serve, the request's context already is.
+		stop := context.AfterFunc(rt.s.killCtx, cancel)
+		defer stop()
+	}
 
 	u := *rt.upstream
 	if r.URL.RawQuery != "" {
@@ -132,7 +156,7 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     rt.outHeader(r, p),
+		Header:     rt.outHeader(r, p, base),
 		Host:       u.Host,
 	}).WithContext(ctx)
 	if body != nil {

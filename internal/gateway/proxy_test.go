@@ -327,3 +327,39 @@ func TestResponseSentBeforeFinish(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardedChain: X-Forwarded-For is extended (every line of it, in order) only when
+// the peer is a trusted proxy; from anyone else it is replaced. X-Forwarded-Proto is the
+// gateway's public scheme, which a trusted proxy's X-Forwarded-Proto sets.
+func TestForwardedChain(t *testing.T) {
+	up, rec := echoUpstream(t)
+	route := RouteOptions{Name: "r", Path: "/r/mcp", Upstream: up.URL, Verifier: testVerifier(t), Mode: ModePermissive}
+	tests := []struct {
+		name, trusted, want, proto string
+	}{
+		{"trusted peer: chain extended", "127.0.0.0/8", "6.6.6.6, 7.7.7.7, 127.0.0.1", "https"},
+		{"untrusted peer: chain replaced", "10.0.0.0/8", "127.0.0.1", "http"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, base := newGateway(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix(tc.trusted)}, Routes: []RouteOptions{route}})
+			req, _ := http.NewRequest(http.MethodPost, base+"/r/mcp", strings.NewReader(initBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Add("X-Forwarded-For", "6.6.6.6")
+			req.Header.Add("X-Forwarded-For", "7.7.7.7")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got, _, _ := rec.last()
+			if xff := got.Values("X-Forwarded-For"); len(xff) != 1 || xff[0] != tc.want {
+				t.Errorf("X-Forwarded-For = %q, want [%q]", xff, tc.want)
+			}
+			if p := got.Values("X-Forwarded-Proto"); len(p) != 1 || p[0] != tc.proto {
+				t.Errorf("X-Forwarded-Proto = %q, want [%s]", p, tc.proto)
+			}
+		})
+	}
+}

@@ -34,7 +34,10 @@ type Server struct {
 
 	// kill cancels every upstream exchange still running when a graceful shutdown times out.
 	killCtx context.Context
-	kill    context.CancelFunc
+	// served is the base context of requests on the gateway's own listener (Serve): a
+	// child of killCtx, marked with servedKey.
+	served context.Context
+	kill   context.CancelFunc
 
 	mu sync.Mutex
 	hs *http.Server
@@ -88,8 +91,12 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.killCtx, s.kill = context.WithCancel(context.Background())
+	s.served = context.WithValue(s.killCtx, servedKey{}, true)
 	return s, nil
 }
+
+// servedKey marks the contexts of requests that came through Serve.
+type servedKey struct{}
 
 // Handler returns the gateway's HTTP handler.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
@@ -191,7 +198,10 @@ func (s *Server) httpServer() *http.Server {
 		idle = 120 * time.Second
 	}
 	s.hs = &http.Server{
-		Handler:           s.Handler(),
+		Handler: s.Handler(),
+		// Every request's context ends when a shutdown gives up waiting (s.kill), so the
+		// proxy need not hook each request to killCtx itself (see route.proxy).
+		BaseContext:       func(net.Listener) context.Context { return s.served },
 		ReadHeaderTimeout: rht,
 		IdleTimeout:       idle,
 		// No WriteTimeout: SSE streams legitimately stay open and idle.

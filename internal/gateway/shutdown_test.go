@@ -152,3 +152,64 @@ func TestStreamIdleTimeout(t *testing.T) {
 		t.Fatalf("stream ended after %v with %q", el, b)
 	}
 }
+
+// TestKillEndsStreamsInAnyServer: when a shutdown gives up (kill), open upstream exchanges
+// end whether the gateway runs its own listener (Serve: the requests' base context) or its
+// Handler is mounted in another server (each exchange is tied to the kill itself).
+func TestKillEndsStreamsInAnyServer(t *testing.T) {
+	for _, own := range []bool{true, false} {
+		t.Run(map[bool]string{true: "Serve", false: "Handler in another server"}[own], func(t *testing.T) {
+			upEnded := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, "id: e1\ndata: {}\n\n")
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+				close(upEnded)
+			}))
+			t.Cleanup(up.Close)
+			opts := Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL, Mode: ModePermissive}}}
+			gw, err := New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var base string
+			if own {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				t.Cleanup(cancel)
+				go func() { _ = gw.Serve(ctx, ln) }()
+				base = "http://" + ln.Addr().String()
+			} else {
+				srv := httptest.NewServer(gw.Handler())
+				t.Cleanup(srv.Close)
+				base = srv.URL
+			}
+			resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			if line, err := br.ReadString('\n'); err != nil || line != "id: e1\n" {
+				t.Fatalf("first line %q, %v", line, err)
+			}
+			gw.kill()
+			select {
+			case <-upEnded:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream exchange was not cancelled by the kill")
+			}
+			done := make(chan struct{})
+			go func() { _, _ = io.ReadAll(br); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the client's stream did not end after the kill")
+			}
+		})
+	}
+}

@@ -40,8 +40,8 @@ type Request struct {
 	URI string
 	// Prompt is params.name for prompts/get.
 	Prompt string
-	// Raw is the message exactly as the client sent it (one element of a batch). It
-	// aliases the request body: do not modify it.
+	// Raw is the message exactly as the client sent it (one element of a batch). It,
+	// like every field here, aliases the request body: do not modify it.
 	Raw json.RawMessage
 }
 
@@ -82,9 +82,9 @@ type nameParams struct {
 // would then decide on a different tool or method than the server runs
 // ({"name":"admin","NAME":"ok"} would pass a rule for "ok" and run "admin"). It is also
 // about five times faster than encoding/json here (segmentio/encoding, which the Go SDK
-// uses the same way).
+// uses the same way). Strings and raw values alias b (ZeroCopy): no copies per request.
 func decode(b []byte, v any) error {
-	rest, err := sjson.Parse(b, v, sjson.DontMatchCaseInsensitiveStructFields)
+	rest, err := sjson.Parse(b, v, sjson.DontMatchCaseInsensitiveStructFields|sjson.ZeroCopy)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,8 @@ func decode(b []byte, v any) error {
 var ErrNotJSONRPC = errors.New("body is not a JSON-RPC 2.0 message")
 
 // ParseRequest parses a POST body: a single JSON-RPC message, or a batch (a JSON array,
-// allowed by protocol 2025-03-26). batch reports which it was.
+// allowed by protocol 2025-03-26). batch reports which it was. The messages' strings and
+// raw values alias body, which must not be modified afterwards.
 func ParseRequest(body []byte) (msgs []Request, batch bool, err error) {
 	b := bytes.TrimLeft(body, " \t\r\n")
 	if len(b) == 0 {

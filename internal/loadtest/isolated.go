@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,10 +66,30 @@ func eachThread(pid int, f func(tid int) error) error {
 
 // child is a proxy or upstream running in its own process (serveChild).
 type child struct {
-	role  string
-	addr  string
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
+	role   string
+	addr   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+}
+
+// gcStats are a child's runtime counters (the "stats" command of serveChild).
+type gcStats struct{ cycles, allocBytes uint64 }
+
+// stats asks the child for its GC cycles and bytes allocated so far.
+func (c *child) stats() (gcStats, error) {
+	if _, err := io.WriteString(c.stdin, "stats\n"); err != nil {
+		return gcStats{}, err
+	}
+	line, err := c.stdout.ReadString('\n')
+	if err != nil {
+		return gcStats{}, err
+	}
+	var s gcStats
+	if _, err := fmt.Sscanf(line, "STATS %d %d", &s.cycles, &s.allocBytes); err != nil {
+		return gcStats{}, fmt.Errorf("%s child: bad stats line %q", c.role, line)
+	}
+	return s, nil
 }
 
 // startChild runs this binary with -role, pinned to cpu with GOMAXPROCS=1.
@@ -89,13 +110,14 @@ func startChild(ctx context.Context, role, upstream, keyFile string, cpu int) (*
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "ADDR ") {
 		stdin.Close()
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("%s child did not start: %q %v", role, line, err)
 	}
-	return &child{role: role, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), cmd: cmd, stdin: stdin}, nil
+	return &child{role: role, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), cmd: cmd, stdin: stdin, stdout: out}, nil
 }
 
 // stop closes the child's stdin (it exits, writing its CPU profile if asked) and waits.
@@ -167,9 +189,11 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		}
 	}()
 	targets := map[string]target{}
-	pids.byRole = map[string]int{}
+	pids.byRole, pids.kids = map[string]int{}, map[string]*child{}
 	for _, r := range []struct{ role, name, tok string }{
-		{"bare", "bare httputil.ReverseProxy", ""},
+		// Every target gets the same requests, the bearer token included: clients send it
+		// whatever is in front of the server (the upstream and the bare proxy ignore it).
+		{"bare", "bare httputil.ReverseProxy", tok},
 		{"gateway", "mcpgate (RS256, cached verify)", tok},
 		{"gateway-nocache", "mcpgate (RS256, verify every request)", tok},
 	} {
@@ -180,6 +204,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		kids = append(kids, k)
 		pids.proxies = append(pids.proxies, k.cmd.Process.Pid)
 		pids.byRole[r.role] = k.cmd.Process.Pid
+		pids.kids[r.role] = k
 		targets[r.role] = target{r.name, "http://" + k.addr + "/mcp", r.tok}
 	}
 	proxyTicks := func() int64 {
@@ -199,7 +224,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		}
 		return n
 	}
-	direct := target{"direct (upstream)", upURL, ""}
+	direct := target{"direct (upstream)", upURL, tok}
 	bare, gw, gwCold := targets["bare"], targets["gateway"], targets["gateway-nocache"]
 
 	fmt.Printf("# Gateway load test (isolated processes)\n\n%s, %s, loopback. Each proxy runs in its own child process with GOMAXPROCS=1, pinned with sched_setaffinity to CPU %d; the load generator (this process, GOMAXPROCS=1) on CPU %d, %s. Throughput points: %s. Load average at start: %s.\n\n",
@@ -270,6 +295,8 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all; a block is about one second (the same number of slices of each target). Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
 	upPid, barePid, gwPid := pids.upstream, pids.byRole["bare"], pids.byRole["gateway"]
 	upCPU, bareCPU, gwCPU := procTicks(upPid), procTicks(barePid), procTicks(gwPid)
+	bareGC, _ := pids.kids["bare"].stats()
+	gwGC, _ := pids.kids["gateway"].stats()
 	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
 	ir.report(1, 2)
 	perReq := func(ticks int64, reqs int) float64 { return float64(ticks) * 1e4 / float64(max(1, reqs)) } // µs: a tick is 10 ms
@@ -283,6 +310,17 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 		fmt.Printf("; the upstream %.1f µs (over every target's requests)", perReq(procTicks(upPid)-upCPU, 3*n))
 	}
 	fmt.Printf(".\n\n")
+	// Garbage collection: each cycle takes the proxy's one CPU for a while (with GOMAXPROCS=1
+	// its mark work shares the P with the requests), so cycles per request shape the tail.
+	bareGC2, err1 := pids.kids["bare"].stats()
+	gwGC2, err2 := pids.kids["gateway"].stats()
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	per := func(a, b uint64, scale float64) float64 { return float64(b-a) * scale / float64(max(1, n)) }
+	fmt.Printf("Garbage collection during the comparison (runtime.MemStats): bare proxy %.1f KB allocated per request and %.2f GC cycles per 1,000 requests; mcpgate %.1f KB and %.2f cycles.\n\n",
+		per(bareGC.allocBytes, bareGC2.allocBytes, 1e-3), per(bareGC.cycles, bareGC2.cycles, 1e3),
+		per(gwGC.allocBytes, gwGC2.allocBytes, 1e-3), per(gwGC.cycles, gwGC2.cycles, 1e3))
 	return nil
 }
 
@@ -291,6 +329,7 @@ type benchPids struct {
 	upstream int // 0: the upstream runs inside the generator
 	proxies  []int
 	byRole   map[string]int
+	kids     map[string]*child // the proxies, by role
 }
 
 func (p benchPids) children() []int {

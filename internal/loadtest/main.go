@@ -167,15 +167,25 @@ func realVerifier(pub *rsa.PublicKey, cache bool) (authn.Verifier, error) {
 
 const benchKID = "bench-rs256"
 
-func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c bool) (http.Handler, error) {
-	gw, err := gateway.New(gateway.Options{Logger: log, Routes: []gateway.RouteOptions{{
+// newGateway builds the gateway under test; serve it with its own Serve (listenGateway),
+// as `mcpgate serve` does.
+func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c bool) (*gateway.Server, error) {
+	return gateway.New(gateway.Options{Logger: log, Routes: []gateway.RouteOptions{{
 		Name: "bench", Path: "/mcp", Upstream: up, Verifier: v, Scopes: []string{"mcp.tools"}, H2C: h2c,
 		AuthorizationServers: []string{issuer}, Identity: gateway.IdentityHeaders{Subject: "X-User"},
 	}}})
+}
+
+// listenGateway serves gw on a new loopback listener through gateway.Server.Serve.
+func listenGateway(gw *gateway.Server) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return gw.Handler(), nil
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = gw.Serve(ctx, ln); close(done) }()
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
 }
 
 func newBare(up string, h2c bool) http.Handler {
@@ -261,14 +271,25 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 	if err != nil {
 		return err
 	}
-	gwURL, stopGw, _ := listen(gwh)
+	gwURL, stopGw, err := listenGateway(gwh)
+	if err != nil {
+		return err
+	}
 	defer stopGw()
-	gwColdH, _ := newGateway(upURL+"/mcp", uncached, accessLog, false)
-	gwColdURL, stopCold, _ := listen(gwColdH)
+	gwColdH, err := newGateway(upURL+"/mcp", uncached, accessLog, false)
+	if err != nil {
+		return err
+	}
+	gwColdURL, stopCold, err := listenGateway(gwColdH)
+	if err != nil {
+		return err
+	}
 	defer stopCold()
 
-	direct := target{"direct (upstream)", upURL + "/mcp", ""}
-	bare := target{"bare httputil.ReverseProxy", bareURL + "/mcp", ""}
+	// Every target gets the same requests, the bearer token included: clients send it
+	// whatever is in front of the server (the upstream and the bare proxy ignore it).
+	direct := target{"direct (upstream)", upURL + "/mcp", tok}
+	bare := target{"bare httputil.ReverseProxy", bareURL + "/mcp", tok}
 	gw := target{"mcpgate (RS256, cached verify)", gwURL + "/mcp", tok}
 	gwCold := target{"mcpgate (RS256, verify every request)", gwColdURL + "/mcp", tok}
 

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/gateway"
 )
 
 // serveChild serves a proxy (role gateway or bare) on 127.0.0.1, prints "ADDR host:port"
@@ -41,7 +43,8 @@ func serveChild(role, upstream, keyFile string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); w.Close() }()
 	}
-	var h http.Handler
+	var h http.Handler     // the upstream and the bare proxy
+	var gw *gateway.Server // the gateway, served by its own Serve as in `mcpgate serve`
 	switch role {
 	case "upstream":
 		h = upstreamHandler()
@@ -64,7 +67,7 @@ func serveChild(role, upstream, keyFile string) error {
 		if verr != nil {
 			return verr
 		}
-		h, err = newGateway(upstream, v, slog.New(slog.NewJSONHandler(io.Discard, nil)), role == "gateway-h2c")
+		gw, err = newGateway(upstream, v, slog.New(slog.NewJSONHandler(io.Discard, nil)), role == "gateway-h2c")
 		if err != nil {
 			return err
 		}
@@ -76,12 +79,30 @@ func serveChild(role, upstream, keyFile string) error {
 		return err
 	}
 	fmt.Printf("ADDR %s\n", ln.Addr())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	if gw != nil {
+		go func() { _ = gw.Serve(context.Background(), ln) }()
+	} else {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+	}
 	// The parent drives the child over stdin: "gc" returns freed memory to the OS (so that
-	// RSS shows live memory, not garbage awaiting collection); EOF ends the child.
+	// RSS shows live memory, not garbage awaiting collection); "stats" prints the GC cycles
+	// and bytes allocated so far; EOF ends the child.
+	if f := os.Getenv("LOADTEST_HEAP_PROFILE"); f != "" { // debugging: where the allocations are, over the child's life
+		defer func() {
+			if w, err := os.Create(f + "." + role + ".exit"); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(w, 0)
+				w.Close()
+			}
+		}()
+	}
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
+		if sc.Text() == "stats" { // GC cycles and bytes allocated so far
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("STATS %d %d\n", ms.NumGC, ms.TotalAlloc)
+		}
 		if sc.Text() == "gc" {
 			runtime.GC()
 			debug.FreeOSMemory()

@@ -17,10 +17,9 @@ func (rt *route) finish(r *http.Request, rec *Event) {
 		rec.Status = http.StatusOK
 	}
 	ctx := r.Context()
-	if rt.s.log.Enabled(ctx, slog.LevelInfo) {
+	if h := rt.accessLog; h.Enabled(ctx, slog.LevelInfo) {
 		attrs := make([]slog.Attr, 0, 14)
 		attrs = append(attrs,
-			slog.String("route", rt.opts.Name),
 			slog.String("method", r.Method),
 			slog.Int("status", rec.Status),
 			slog.Duration("latency", rec.Latency),
@@ -52,7 +51,11 @@ func (rt *route) finish(r *http.Request, rec *Event) {
 		if rec.RemoteIP.IsValid() {
 			attrs = append(attrs, slog.String("remote", rec.RemoteIP.String()))
 		}
-		rt.s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+		// A record of our own rather than Logger.LogAttrs: with pc 0 there is no
+		// runtime.Callers per request (an access line has no useful source position).
+		line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+		line.AddAttrs(attrs...)
+		_ = h.Handle(ctx, line)
 	}
 	if o := rt.opts.Observer; o != nil {
 		o.Observe(context.WithoutCancel(ctx), rec)

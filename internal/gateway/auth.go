@@ -72,7 +72,7 @@ func bearerToken(r *http.Request) (tok string, ok bool) {
 // false when it has already answered the request.
 func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event, base string) (*authn.Principal, bool) {
 	o := &rt.opts
-	if r.URL.Query().Has("access_token") {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") { // (also access%5Ftoken)
 		rt.challenge(w, rec, base, http.StatusBadRequest, authn.CodeInvalidRequest,
 			"access tokens are accepted only in the Authorization: Bearer header, never in the URL query (URLs end up in logs and browser history); remove access_token from the URL", nil)
 		rec.Decision = "invalid_request"

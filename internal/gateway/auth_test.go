@@ -42,6 +42,7 @@ func TestChallenges(t *testing.T) {
 		{name: "strict lowercase bearer ok", mode: "strict", auth: "bearer " + good, status: 200},
 		{name: "query token refused", mode: "strict", query: "?access_token=" + good, status: 400, www: []string{`error="invalid_request"`, "Authorization: Bearer header"}, bodyErr: "invalid_request"},
 		{name: "query token refused even with header", mode: "permissive", auth: "Bearer " + good, query: "?access_token=x", status: 400, bodyErr: "invalid_request"},
+		{name: "query token refused under an encoded name", mode: "strict", query: "?other=1&access%5Ftoken=" + good, status: 400, bodyErr: "invalid_request"},
 		{name: "optional missing passes", mode: "optional", status: 200},
 		{name: "optional bad token rejected", mode: "optional", auth: "Bearer " + expired, status: 401, www: []string{`error="invalid_token"`, md("optional")}, bodyErr: "invalid_token"},
 		{name: "optional missing scope rejected", mode: "optional", auth: "Bearer " + noScope, status: 403, www: []string{`error="insufficient_scope"`}, bodyErr: "insufficient_scope"},

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -120,6 +119,22 @@ func (rt *route) outHeader(r *http.Request, p *authn.Principal, base string) htt
 	return h
 }
 
+// mediaType is a Content-Type's media type, lower-cased, without parameters. It is what
+// mime.ParseMediaType returns first, for the types compared here, without building the
+// parameter map on every response.
+func mediaType(v string) string {
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	v = textproto.TrimString(v)
+	for i := 0; i < len(v); i++ {
+		if 'A' <= v[i] && v[i] <= 'Z' {
+			return strings.ToLower(v)
+		}
+	}
+	return v
+}
+
 // headerSafe drops control characters (a claim must not be able to inject headers).
 func headerSafe(v string) string {
 	return strings.Map(func(r rune) rune {
@@ -196,7 +211,7 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		}
 		h[k] = vs
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(resp.Header.Get("Content-Type"))
 	isSSE := ct == "text/event-stream"
 	rc := http.NewResponseController(w)
 	// relay.go: an HTTP/1.1 SSE stream continues on the low-memory relay.

@@ -363,3 +363,18 @@ func TestForwardedChain(t *testing.T) {
 		})
 	}
 }
+
+func TestMediaType(t *testing.T) {
+	for in, want := range map[string]string{
+		"application/json":                  "application/json",
+		"text/event-stream; charset=utf-8":  "text/event-stream",
+		" Text/Event-Stream ;charset=UTF-8": "text/event-stream",
+		"APPLICATION/JSON":                  "application/json",
+		"":                                  "",
+		";":                                 "",
+	} {
+		if got := mediaType(in); got != want {
+			t.Errorf("mediaType(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

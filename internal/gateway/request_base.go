@@ -107,8 +107,13 @@ func (s *Server) hostAllowed(ctx context.Context, r *http.Request) bool {
 	if !ok || la == nil {
 		return true
 	}
-	ap, err := netip.ParseAddrPort(la.String())
-	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+	var local netip.Addr
+	if ta, ok := la.(*net.TCPAddr); ok {
+		local = ta.AddrPort().Addr() // no string per request
+	} else if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+		local = ap.Addr()
+	}
+	if !local.Unmap().IsLoopback() {
 		return true
 	}
 	if isLoopbackHost(r.Host) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,6 +32,7 @@ type route struct {
 	anyOrigin  bool
 	corsHeader string // Access-Control-Allow-Headers value
 	corsMaxAge string
+	accessLog  slog.Handler // the server's handler with the route's name pre-rendered
 }
 
 func newRoute(s *Server, o RouteOptions) (*route, error) {
@@ -69,7 +71,8 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 	if o.ResourceName == "" {
 		o.ResourceName = o.Name
 	}
-	rt := &route{s: s, opts: o, upstream: u, identity: o.Identity.names()}
+	rt := &route{s: s, opts: o, upstream: u, identity: o.Identity.names(),
+		accessLog: s.log.Handler().WithAttrs([]slog.Attr{slog.String("route", o.Name)})}
 	rt.transport = o.Transport
 	if rt.transport == nil {
 		rt.transport = newTransport(o)

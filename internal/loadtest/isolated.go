@@ -304,6 +304,8 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all; a block is about one second (the same number of slices of each target). Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
 	upPid, barePid, gwPid := pids.upstream, pids.byRole["bare"], pids.byRole["gateway"]
 	upCPU, bareCPU, gwCPU := procTicks(upPid), procTicks(barePid), procTicks(gwPid)
+	bareR, bareW := procSyscalls(barePid)
+	gwR, gwW := procSyscalls(gwPid)
 	bareGC, _ := pids.kids["bare"].stats()
 	gwGC, _ := pids.kids["gateway"].stats()
 	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
@@ -319,6 +321,10 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 		fmt.Printf("; the upstream %.1f µs (over every target's requests)", perReq(procTicks(upPid)-upCPU, 3*n))
 	}
 	fmt.Printf(".\n\n")
+	bareR2, bareW2 := procSyscalls(barePid)
+	gwR2, gwW2 := procSyscalls(gwPid)
+	fmt.Printf("System calls per request (/proc/PID/io): bare proxy %.2f reads and %.2f writes, mcpgate %.2f reads and %.2f writes.\n\n",
+		float64(bareR2-bareR)/float64(max(1, n)), float64(bareW2-bareW)/float64(max(1, n)), float64(gwR2-gwR)/float64(max(1, n)), float64(gwW2-gwW)/float64(max(1, n)))
 	// Garbage collection: each cycle takes the proxy's one CPU for a while (with GOMAXPROCS=1
 	// its mark work shares the P with the requests), so cycles per request shape the tail.
 	bareGC2, err1 := pids.kids["bare"].stats()
@@ -421,6 +427,20 @@ func cpuTicks(cpu int) int64 {
 }
 
 // procTicks returns utime+stime of pid in clock ticks (/proc/PID/stat).
+// procSyscalls returns how many read and write system calls pid has made (/proc/PID/io).
+func procSyscalls(pid int) (reads, writes int64) {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
+}
+
 func procTicks(pid int) int64 {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	s := string(b)

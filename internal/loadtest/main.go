@@ -191,7 +191,9 @@ func listenGateway(gw *gateway.Server) (string, func(), error) {
 func newBare(up string, h2c bool) http.Handler {
 	u, _ := url.Parse(up)
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
+	// The default FlushInterval (0) already streams SSE and bodies of unknown length as they
+	// come (ReverseProxy flushes those immediately) and writes a whole JSON response at once;
+	// -1 would flush after every write, two more write system calls per request.
 	// A pooled copy buffer, as a production deployment would configure (without it the
 	// proxy allocates 32 KiB per request and the baseline would be needlessly slow).
 	rp.BufferPool = bufferPool{}

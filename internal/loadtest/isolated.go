@@ -306,8 +306,11 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	upCPU, bareCPU, gwCPU := procTicks(upPid), procTicks(barePid), procTicks(gwPid)
 	bareR, bareW := procSyscalls(barePid)
 	gwR, gwW := procSyscalls(gwPid)
-	bareGC, _ := pids.kids["bare"].stats()
-	gwGC, _ := pids.kids["gateway"].stats()
+	bareGC, err1 := pids.kids["bare"].stats()
+	gwGC, err2 := pids.kids["gateway"].stats()
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
 	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
 	ir.report(1, 2)
 	perReq := func(ticks int64, reqs int) float64 { return float64(ticks) * 1e4 / float64(max(1, reqs)) } // µs: a tick is 10 ms

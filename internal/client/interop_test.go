@@ -88,36 +88,20 @@ func TestConformance(t *testing.T) {
 	out := t.TempDir()
 	// "all" = auth + draft (auth/resource-mismatch, offline-access-*) + backcompat +
 	// extensions + the core non-auth scenarios (played through the stdio bridge).
-	runs := [][]string{{"--suite", "all"}}
-	for _, r := range runs {
-		args := append([]string{"client", "--command", bin + " conformance-client"}, r...)
-		args = append(args, "-o", out)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		cmd := exec.CommandContext(ctx, runner, args...)
-		cmd.Dir = testutil.RepoRoot(t)
-		b, err := cmd.CombinedOutput()
-		timedOut := ctx.Err() != nil
-		cancel()
-		if timedOut {
-			t.Fatalf("conformance %v timed out:\n%s", r, b)
+	runConformance(t, runner, bin, out, "--suite", "all")
+	results := readChecks(t, out)
+	// The suite runs its scenarios in parallel; on a loaded machine the one timing check,
+	// sse-retry's "reconnected very late" (over twice the server's retry), can miss. The
+	// scenario then runs again alone, up to twice: a client that ignores retry fails all
+	// three times; the earlier failures are logged.
+	for attempt := 1; attempt <= 2 && onlyRetryTimingFailed(results["sse-retry"]); attempt++ {
+		t.Logf("sse-retry: timing check failed under the parallel suite (%s); running the scenario alone (attempt %d)", failures(results["sse-retry"]), attempt)
+		again := t.TempDir()
+		runConformance(t, runner, bin, again, "--scenario", "sse-retry")
+		if cs, ok := readChecks(t, again)["sse-retry"]; ok {
+			results["sse-retry"] = cs
 		}
-		t.Logf("conformance %v: exit %v", r, err)
 	}
-	results := map[string][]check{}
-	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.Name() != "checks.json" {
-			return err
-		}
-		rel, _ := filepath.Rel(out, filepath.Dir(p))
-		name := regexp.MustCompile(`-\d{4}-\d{2}-\d{2}T[\d-]+Z$`).ReplaceAllString(filepath.ToSlash(rel), "")
-		var cs []check
-		b, _ := os.ReadFile(p)
-		if err := json.Unmarshal(b, &cs); err != nil {
-			t.Errorf("%s: %v", p, err)
-		}
-		results[name] = cs
-		return nil
-	})
 	for _, must := range []string{"auth/metadata-default", "auth/scope-step-up", "auth/resource-mismatch", "auth/pre-registration", "auth/2025-03-26-oauth-endpoint-fallback", "sse-retry"} {
 		if _, ok := results[must]; !ok {
 			t.Errorf("scenario %s did not run (got %d scenarios)", must, len(results))
@@ -132,18 +116,12 @@ func TestConformance(t *testing.T) {
 			}
 		}
 	}) {
-		var failed []string
 		for _, c := range results[name] {
-			// "Reconnected slightly late" is a timing WARNING that a loaded CI machine can
-			// cause; it is logged, not failed. Every other warning fails.
 			if c.Status == "WARNING" && c.ID == "client-sse-retry-timing" {
 				t.Logf("%s: warning: %s", name, c.ErrorMessage)
-				continue
-			}
-			if c.Status == "FAILURE" || c.Status == "WARNING" {
-				failed = append(failed, c.ID+": "+c.ErrorMessage)
 			}
 		}
+		failed := failedChecks(results[name])
 		ok := len(failed) == 0 && len(results[name]) > 0
 		switch {
 		case ok && slices.Contains(expected, name):
@@ -155,6 +133,68 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	t.Logf("%d scenarios passed: %s", len(passed), strings.Join(passed, ", "))
+}
+
+// runConformance runs the conformance suite's client side against `mcpgate
+// conformance-client` with args, writing checks under out.
+func runConformance(t *testing.T, runner, bin, out string, args ...string) {
+	t.Helper()
+	args = append([]string{"client", "--command", bin + " conformance-client"}, args...)
+	args = append(args, "-o", out)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, runner, args...)
+	cmd.Dir = testutil.RepoRoot(t)
+	b, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("conformance %v timed out:\n%s", args, b)
+	}
+	t.Logf("conformance %v: exit %v", args[3:], err)
+}
+
+// readChecks reads every scenario's checks.json under out, by scenario name.
+func readChecks(t *testing.T, out string) map[string][]check {
+	t.Helper()
+	results := map[string][]check{}
+	_ = filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.Name() != "checks.json" {
+			return err
+		}
+		rel, _ := filepath.Rel(out, filepath.Dir(p))
+		name := regexp.MustCompile(`-\d{4}-\d{2}-\d{2}T[\d-]+Z$`).ReplaceAllString(filepath.ToSlash(rel), "")
+		var cs []check
+		b, _ := os.ReadFile(p)
+		if err := json.Unmarshal(b, &cs); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+		results[name] = cs
+		return nil
+	})
+	return results
+}
+
+// failedChecks lists a scenario's failures and warnings, except sse-retry's "reconnected
+// slightly late" warning (within twice the retry), which a loaded machine can cause.
+func failedChecks(cs []check) []string {
+	var failed []string
+	for _, c := range cs {
+		if c.Status == "WARNING" && c.ID == "client-sse-retry-timing" {
+			continue
+		}
+		if c.Status == "FAILURE" || c.Status == "WARNING" {
+			failed = append(failed, c.ID+": "+c.ErrorMessage)
+		}
+	}
+	return failed
+}
+
+func failures(cs []check) string { return strings.Join(failedChecks(cs), "; ") }
+
+// onlyRetryTimingFailed: the scenario's one failure is the retry timing check finding the
+// reconnection late (early is never retried: no load makes a client early).
+func onlyRetryTimingFailed(cs []check) bool {
+	f := failedChecks(cs)
+	return len(f) == 1 && strings.HasPrefix(f[0], "client-sse-retry-timing: ") && strings.Contains(f[0], "very late")
 }
 
 // TestStdioWithTypeScriptSDK drives `mcpgate stdio` with the official TypeScript SDK's

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -377,4 +378,48 @@ func TestMediaType(t *testing.T) {
 			t.Errorf("mediaType(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestRequestBodyRead: a body of unknown length (chunked) under the limit reaches the
+// upstream whole; one shorter than its Content-Length is refused (400 bad_body) and never
+// forwarded.
+func TestRequestBodyRead(t *testing.T) {
+	up, rec := echoUpstream(t)
+	_, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL, Mode: ModePermissive, MaxRequestBytes: 1024}}})
+	t.Run("chunked under the limit", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", nil)
+		req.ContentLength = -1
+		req.Body = io.NopCloser(struct{ io.Reader }{strings.NewReader(initBody)})
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if _, body, _ := rec.last(); resp.StatusCode != 200 || body != initBody {
+			t.Fatalf("status %d, upstream got %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("shorter than its Content-Length", func(t *testing.T) {
+		_, _, before := rec.last()
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "POST /mcp HTTP/1.1\r\nHost: "+strings.TrimPrefix(base, "http://")+"\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"+initBody)
+		_ = c.(*net.TCPConn).CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "bad_body") {
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+		if _, _, after := rec.last(); after != before {
+			t.Fatal("the truncated request reached the upstream")
+		}
+	})
 }

@@ -25,15 +25,21 @@ var hopHeaders = []string{
 }
 
 func removeHopHeaders(h http.Header) {
-	for _, f := range h.Values("Connection") {
-		for _, sf := range strings.Split(f, ",") {
+	removeConnectionListed(h, h.Values("Connection"))
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+// removeConnectionListed deletes from h the headers a Connection header (its values
+// connection) names as hop-by-hop.
+func removeConnectionListed(h http.Header, connection []string) {
+	for _, f := range connection {
+		for sf := range strings.SplitSeq(f, ",") {
 			if sf = textproto.TrimString(sf); sf != "" {
 				h.Del(sf)
 			}
 		}
-	}
-	for _, k := range hopHeaders {
-		h.Del(k)
 	}
 }
 
@@ -78,13 +84,7 @@ func (rt *route) outHeader(r *http.Request, p *authn.Principal, base string) htt
 		h[k] = sv[:n:n]
 		sv = sv[n:]
 	}
-	for _, f := range in["Connection"] { // and the headers it names
-		for sf := range strings.SplitSeq(f, ",") {
-			if sf = textproto.TrimString(sf); sf != "" {
-				h.Del(sf)
-			}
-		}
-	}
+	removeConnectionListed(h, in["Connection"])
 	if p != nil {
 		id := rt.opts.Identity
 		set := func(name, v string) {
@@ -100,10 +100,11 @@ func (rt *route) outHeader(r *http.Request, p *authn.Principal, base string) htt
 	}
 	// X-Forwarded-For: extend the chain only when the peer is a trusted proxy.
 	clientIP := ""
-	if ip, ok := remoteIP(r); ok {
+	ip, ok := remoteIP(r)
+	if ok {
 		clientIP = ip.String()
 	}
-	if prior := in.Values("X-Forwarded-For"); len(prior) > 0 && clientIP != "" && rt.s.fromTrustedProxy(r) {
+	if prior := in.Values("X-Forwarded-For"); len(prior) > 0 && ok && rt.s.isTrusted(ip) {
 		clientIP = strings.Join(prior, ", ") + ", " + clientIP
 	}
 	if clientIP != "" {
@@ -220,7 +221,7 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	}
 
 	if rewrite != nil && !isSSE && ct == "application/json" {
-		rt.rewriteJSON(ctx, w, rec, resp, rewrite)
+		rt.rewriteJSON(ctx, w, rc, rec, resp, rewrite)
 		return
 	}
 	var idle *time.Timer
@@ -373,7 +374,7 @@ func (rt *route) upstreamError(w http.ResponseWriter, rec *Event, err error) {
 
 const maxRewriteBody = 64 << 20
 
-func (rt *route) rewriteJSON(ctx context.Context, w http.ResponseWriter, rec *Event, resp *http.Response, rewrite Rewriter) {
+func (rt *route) rewriteJSON(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, rec *Event, resp *http.Response, rewrite Rewriter) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRewriteBody+1))
 	if err != nil || len(b) > maxRewriteBody {
 		rt.jsonrpcError(w, rec, http.StatusBadGateway, rec.RequestID, "upstream_error", "route "+quoteName(rt.opts.Name)+": could not read the upstream response")
@@ -394,7 +395,7 @@ func (rt *route) rewriteJSON(ctx context.Context, w http.ResponseWriter, rec *Ev
 	rec.Status = resp.StatusCode
 	w.WriteHeader(resp.StatusCode)
 	if _, err := w.Write(b); err == nil {
-		_ = http.NewResponseController(w).Flush() // before finish's access log and observer (see proxy)
+		_ = rc.Flush() // before finish's access log and observer (see proxy)
 	}
 }
 

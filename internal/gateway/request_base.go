@@ -72,15 +72,7 @@ func (s *Server) fromTrustedProxy(r *http.Request) bool {
 		return false
 	}
 	ip, ok := remoteIP(r)
-	if !ok {
-		return false
-	}
-	for _, p := range s.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return ok && s.isTrusted(ip)
 }
 
 // hostOnly strips a port from host[:port].

@@ -190,7 +190,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		}
 	}()
 	targets := map[string]target{}
-	pids.byRole, pids.kids = map[string]int{}, map[string]*child{}
+	pids.kids = map[string]*child{}
 	for _, r := range []struct{ role, name, tok string }{
 		// Every target gets the same requests, the bearer token included: clients send it
 		// whatever is in front of the server (the upstream and the bare proxy ignore it).
@@ -204,7 +204,6 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		}
 		kids = append(kids, k)
 		pids.proxies = append(pids.proxies, k.cmd.Process.Pid)
-		pids.byRole[r.role] = k.cmd.Process.Pid
 		pids.kids[r.role] = k
 		targets[r.role] = target{r.name, "http://" + k.addr + "/mcp", r.tok}
 	}
@@ -302,51 +301,70 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	}
 	fmt.Printf("\n## Latency at %s (%.0f req/s, open loop), interleaved\n\n", rateWhy(lo.rate), rate)
 	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all; a block is about one second (the same number of slices of each target). Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
-	upPid, barePid, gwPid := pids.upstream, pids.byRole["bare"], pids.byRole["gateway"]
-	upCPU, bareCPU, gwCPU := procTicks(upPid), procTicks(barePid), procTicks(gwPid)
-	bareR, bareW := procSyscalls(barePid)
-	gwR, gwW := procSyscalls(gwPid)
-	bareGC, err1 := pids.kids["bare"].stats()
-	gwGC, err2 := pids.kids["gateway"].stats()
+	upCPU := procTicks(pids.upstream)
+	bare0, err1 := snapshot(pids.kids["bare"])
+	gw0, err2 := snapshot(pids.kids["gateway"])
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
 	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
 	ir.report(1, 2)
-	perReq := func(ticks int64, reqs int) float64 { return float64(ticks) * 1e4 / float64(max(1, reqs)) } // µs: a tick is 10 ms
 	n := 0
 	for _, b := range ir.slices {
 		n += len(b[1].lat)
 	}
-	fmt.Printf("CPU time per request during the comparison (/proc/PID/stat, 10 ms ticks): bare proxy %.1f µs, mcpgate %.1f µs",
-		perReq(procTicks(barePid)-bareCPU, n), perReq(procTicks(gwPid)-gwCPU, n))
-	if upPid != 0 {
-		fmt.Printf("; the upstream %.1f µs (over every target's requests)", perReq(procTicks(upPid)-upCPU, 3*n))
-	}
-	fmt.Printf(".\n\n")
-	bareR2, bareW2 := procSyscalls(barePid)
-	gwR2, gwW2 := procSyscalls(gwPid)
-	fmt.Printf("System calls per request (/proc/PID/io): bare proxy %.2f reads and %.2f writes, mcpgate %.2f reads and %.2f writes.\n\n",
-		float64(bareR2-bareR)/float64(max(1, n)), float64(bareW2-bareW)/float64(max(1, n)), float64(gwR2-gwR)/float64(max(1, n)), float64(gwW2-gwW)/float64(max(1, n)))
-	// Garbage collection: each cycle takes the proxy's one CPU for a while (with GOMAXPROCS=1
-	// its mark work shares the P with the requests), so cycles per request shape the tail.
-	bareGC2, err1 := pids.kids["bare"].stats()
-	gwGC2, err2 := pids.kids["gateway"].stats()
+	bare1, err1 := snapshot(pids.kids["bare"])
+	gw1, err2 := snapshot(pids.kids["gateway"])
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	per := func(a, b uint64, scale float64) float64 { return float64(b-a) * scale / float64(max(1, n)) }
+	db, dg := bare1.since(bare0, n), gw1.since(gw0, n)
+	fmt.Printf("CPU time per request during the comparison (/proc/PID/stat, 10 ms ticks): bare proxy %.1f µs, mcpgate %.1f µs",
+		db.ticks*1e4, dg.ticks*1e4) // a tick is 10 ms
+	if pids.upstream != 0 {
+		fmt.Printf("; the upstream %.1f µs (over every target's requests)", float64(procTicks(pids.upstream)-upCPU)*1e4/float64(max(1, 3*n)))
+	}
+	fmt.Printf(".\n\n")
+	fmt.Printf("System calls per request (/proc/PID/io): bare proxy %.2f reads and %.2f writes, mcpgate %.2f reads and %.2f writes.\n\n",
+		db.reads, db.writes, dg.reads, dg.writes)
+	// Garbage collection: each cycle takes the proxy's one CPU for a while (with GOMAXPROCS=1
+	// its mark work shares the P with the requests), so cycles per request shape the tail.
 	fmt.Printf("Garbage collection during the comparison (runtime.MemStats): bare proxy %.1f KB allocated per request and %.2f GC cycles per 1,000 requests; mcpgate %.1f KB and %.2f cycles.\n\n",
-		per(bareGC.allocBytes, bareGC2.allocBytes, 1e-3), per(bareGC.cycles, bareGC2.cycles, 1e3),
-		per(gwGC.allocBytes, gwGC2.allocBytes, 1e-3), per(gwGC.cycles, gwGC2.cycles, 1e3))
+		db.allocBytes/1e3, db.cycles*1e3, dg.allocBytes/1e3, dg.cycles*1e3)
 	return nil
+}
+
+// usage is what a proxy child has used so far: CPU ticks, system calls, GC counters.
+type usage struct {
+	ticks, reads, writes int64
+	gc                   gcStats
+}
+
+func snapshot(c *child) (usage, error) {
+	pid := c.cmd.Process.Pid
+	u := usage{ticks: procTicks(pid)}
+	u.reads, u.writes = procSyscalls(pid)
+	var err error
+	u.gc, err = c.stats()
+	return u, err
+}
+
+// perRequest is a usage difference divided by a request count.
+type perRequest struct{ ticks, reads, writes, cycles, allocBytes float64 }
+
+// since is what was used from u0 to u, per request of n.
+func (u usage) since(u0 usage, n int) perRequest {
+	d := float64(max(1, n))
+	return perRequest{
+		ticks: float64(u.ticks-u0.ticks) / d, reads: float64(u.reads-u0.reads) / d, writes: float64(u.writes-u0.writes) / d,
+		cycles: float64(u.gc.cycles-u0.gc.cycles) / d, allocBytes: float64(u.gc.allocBytes-u0.gc.allocBytes) / d,
+	}
 }
 
 // benchPids are the isolated layout's child processes.
 type benchPids struct {
 	upstream int // 0: the upstream runs inside the generator
 	proxies  []int
-	byRole   map[string]int
 	kids     map[string]*child // the proxies, by role
 }
 

@@ -910,15 +910,7 @@ func TestRelayFallback(t *testing.T) {
 				ur := up.next(t)
 				io.WriteString(ur.c, tc.resp)
 			}()
-			resp, err := http.Get(base + "/mcp")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.wantStatus || string(b) != tc.wantBody {
-				t.Fatalf("%d %q", resp.StatusCode, b)
-			}
+			getWhole(t, base+"/mcp", tc.wantStatus, tc.wantBody)
 			if gw.relays.live.Load() != 0 {
 				t.Fatal("relayed")
 			}
@@ -1010,15 +1002,7 @@ func TestRelayFallbackH2C(t *testing.T) {
 				s := up.nextStream(t).(*h2cStream)
 				s.do(t, func(w http.ResponseWriter) bool { tc.answer(w); return false })
 			}()
-			resp, err := http.Get(base + "/mcp")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.wantStatus || string(b) != tc.wantBody {
-				t.Fatalf("%d %q", resp.StatusCode, b)
-			}
+			resp := getWhole(t, base+"/mcp", tc.wantStatus, tc.wantBody)
 			if gw.relays.live.Load() != 0 || resp.Close {
 				t.Fatal("relayed")
 			}
@@ -1057,4 +1041,19 @@ func TestChunkDecoder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// getWhole GETs url, reads the whole answer and checks its status and body.
+func getWhole(t *testing.T, url string, status int, body string) *http.Response {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != status || string(b) != body {
+		t.Fatalf("%d %q", resp.StatusCode, b)
+	}
+	return resp
 }

@@ -33,11 +33,10 @@ type Server struct {
 	only       *route // the single route, when there is exactly one
 
 	// kill cancels every upstream exchange still running when a graceful shutdown times out.
+	// killCtx is also the base context of requests on the gateway's own listener (Serve),
+	// which servedKey marks.
 	killCtx context.Context
-	// served is the base context of requests on the gateway's own listener (Serve): a
-	// child of killCtx, marked with servedKey.
-	served context.Context
-	kill   context.CancelFunc
+	kill    context.CancelFunc
 
 	mu sync.Mutex
 	hs *http.Server
@@ -90,12 +89,12 @@ func New(opts Options) (*Server, error) {
 			s.only = rt
 		}
 	}
-	s.killCtx, s.kill = context.WithCancel(context.Background())
-	s.served = context.WithValue(s.killCtx, servedKey{}, true)
+	s.killCtx, s.kill = context.WithCancel(context.WithValue(context.Background(), servedKey{}, true))
 	return s, nil
 }
 
-// servedKey marks the contexts of requests that came through Serve.
+// servedKey marks the contexts of requests that came through Serve (they descend from
+// killCtx).
 type servedKey struct{}
 
 // Handler returns the gateway's HTTP handler.
@@ -201,7 +200,7 @@ func (s *Server) httpServer() *http.Server {
 		Handler: s.Handler(),
 		// Every request's context ends when a shutdown gives up waiting (s.kill), so the
 		// proxy need not hook each request to killCtx itself (see route.proxy).
-		BaseContext:       func(net.Listener) context.Context { return s.served },
+		BaseContext:       func(net.Listener) context.Context { return s.killCtx },
 		ReadHeaderTimeout: rht,
 		IdleTimeout:       idle,
 		// No WriteTimeout: SSE streams legitimately stay open and idle.

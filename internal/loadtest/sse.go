@@ -88,13 +88,9 @@ func serveChild(role, upstream, keyFile string) error {
 	// The parent drives the child over stdin: "gc" returns freed memory to the OS (so that
 	// RSS shows live memory, not garbage awaiting collection); "stats" prints the GC cycles
 	// and bytes allocated so far; EOF ends the child.
-	if f := os.Getenv("LOADTEST_HEAP_PROFILE"); f != "" { // debugging: where the allocations are, over the child's life
-		defer func() {
-			if w, err := os.Create(f + "." + role + ".exit"); err == nil {
-				_ = pprof.Lookup("allocs").WriteTo(w, 0)
-				w.Close()
-			}
-		}()
+	heapProfile := os.Getenv("LOADTEST_HEAP_PROFILE")
+	if heapProfile != "" { // debugging: where the allocations are, over the child's life
+		defer writeProfile("allocs", heapProfile+"."+role+".exit")
 	}
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -109,15 +105,20 @@ func serveChild(role, upstream, keyFile string) error {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			fmt.Printf("GC heap=%d stack=%d goroutines=%d\n", ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine())
-			if f := os.Getenv("LOADTEST_HEAP_PROFILE"); f != "" { // debugging: where the live heap is
-				if w, err := os.Create(f + "." + role); err == nil {
-					_ = pprof.Lookup("heap").WriteTo(w, 0)
-					w.Close()
-				}
+			if heapProfile != "" { // debugging: where the live heap is
+				writeProfile("heap", heapProfile+"."+role)
 			}
 		}
 	}
 	return nil
+}
+
+// writeProfile writes the runtime profile kind ("heap", "allocs") to path.
+func writeProfile(kind, path string) {
+	if w, err := os.Create(path); err == nil {
+		_ = pprof.Lookup(kind).WriteTo(w, 0)
+		w.Close()
+	}
 }
 
 // rss returns VmRSS of pid in bytes.

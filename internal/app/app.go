@@ -28,6 +28,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/gctune"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
@@ -447,6 +448,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		go a.as.RunJanitor(ctx, 5*time.Minute)
 	}
 	a.log.InfoContext(ctx, "mcpgate listening", "addr", ln.Addr().String(), "base_url", a.base, "routes", len(a.cfg.Routes))
+	var floor int64
+	if v := a.cfg.Runtime.GCMinHeap; v != nil {
+		floor = int64(*v)
+	}
+	stopGC, gc := gctune.Start(floor)
+	defer stopGC()
+	if gc.Active {
+		a.log.InfoContext(ctx, "garbage collector floor on", "gc_min_heap_bytes", floor)
+	} else {
+		a.log.InfoContext(ctx, "garbage collector floor off", "why", gc.Why)
+	}
 	err := a.gw.Serve(ctx, ln)
 	a.Close()
 	return err

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -341,4 +342,60 @@ func containsAny(v any, s string) bool {
 		}
 	}
 	return false
+}
+
+// gcPercent reads GOGC as the runtime has it now.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// TestServeSetsGCFloor: `mcpgate serve` raises the collector's heap floor while it serves
+// (runtime.gcMinHeap) and puts the pacing back when it stops; 0 leaves it alone.
+func TestServeSetsGCFloor(t *testing.T) {
+	if v, ok := os.LookupEnv("GOGC"); ok { // GOGC in the environment turns the floor off
+		os.Unsetenv("GOGC")
+		t.Cleanup(func() { os.Setenv("GOGC", v) })
+	}
+	before := gcPercent()
+	up := upstream(t)
+	cfg := func(extra string) string {
+		return `
+listen: $ADDR
+publicURL: http://$ADDR
+log: {level: warn}
+store: {sqlite: {path: $DIR/mcpgate.db}}
+authServer: {allowInsecureHTTP: true}
+` + extra + `
+routes:
+  - name: weather
+    path: /weather/mcp
+    upstream: {url: ` + up + `}
+`
+	}
+	waitFor := func(t *testing.T, what string, ok func(int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok(gcPercent()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GOGC is %d", what, gcPercent())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// A floor well above this test process's heap (tens of MB: the authorization server
+	// and SQLite), so that it must raise GOGC.
+	t.Run("a floor", func(t *testing.T) {
+		serve(t, cfg("runtime: {gcMinHeap: 2GiB}"), nil)
+		waitFor(t, "while serving with a 2GiB floor", func(p int) bool { return p > before })
+	})
+	waitFor(t, "after serve stopped", func(p int) bool { return p == before })
+	t.Run("floor off", func(t *testing.T) {
+		serve(t, cfg("runtime: {gcMinHeap: 0}"), nil)
+		time.Sleep(100 * time.Millisecond)
+		if got := gcPercent(); got != before {
+			t.Fatalf("with gcMinHeap 0, GOGC = %d, want %d untouched", got, before)
+		}
+	})
 }

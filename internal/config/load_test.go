@@ -66,7 +66,8 @@ func TestParseMinimalAndDefaults(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Fatalf("unexpected warnings %v", warnings)
 	}
-	if cfg.Listen != "127.0.0.1:8080" || cfg.Log.Format != "json" || cfg.ShutdownTimeout.D() != 30*time.Second {
+	if cfg.Listen != "127.0.0.1:8080" || cfg.Log.Format != "json" || cfg.ShutdownTimeout.D() != 30*time.Second ||
+		cfg.Runtime.GCMinHeap == nil || *cfg.Runtime.GCMinHeap != 64<<20 {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 	r := cfg.Routes[0]
@@ -125,6 +126,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 listen: nonsense
 publicURL: ftp://x/y
 log: {format: xml}
+runtime: {gcMinHeap: 1MiB}
 issuers:
   - name: idp
     issuer: https://idp.example.com
@@ -151,6 +153,7 @@ routes:
 		`listen: "nonsense" is not host:port`,
 		`publicURL: "ftp://x/y" is not an absolute http(s) URL`,
 		`log.format: "xml" is not json or text`,
+		`runtime.gcMinHeap: 1048576 bytes is below 4MiB`,
 		`"none" is never allowed`,
 		`"HS256" is refused`,
 		`entra.tenant: "not-a-guid" is not a tenant GUID`,
@@ -174,6 +177,17 @@ func TestPassthroughWarns(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "forbids token passthrough") {
 		t.Fatalf("warnings = %v", warnings)
+	}
+}
+
+// TestGCMinHeapOff: 0 turns the floor off (and is not replaced by the default).
+func TestGCMinHeapOff(t *testing.T) {
+	cfg, _, err := Parse("t.yaml", []byte("runtime: {gcMinHeap: 0}\n"+minimal), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Runtime.GCMinHeap; v == nil || *v != 0 {
+		t.Fatalf("gcMinHeap = %v, want 0 kept", v)
 	}
 }
 

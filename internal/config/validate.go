@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/gctune"
 )
 
 // Problems collects validation problems, each prefixed with the config path it concerns.
@@ -40,6 +42,10 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(30 * time.Second)
+	}
+	if c.Runtime.GCMinHeap == nil {
+		v := ByteSize(gctune.DefaultMinHeap)
+		c.Runtime.GCMinHeap = &v
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	for i := range c.Issuers {
@@ -121,6 +127,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 				p.Add("tls."+f.key, "cannot read %s: %v", f.path, e)
 			}
 		}
+	}
+	if v := c.Runtime.GCMinHeap; v != nil && *v > 0 && *v < gctune.MinFloor {
+		p.Add("runtime.gcMinHeap", "%d bytes is below 4MiB, the collector's own minimum, and would change nothing: write 0 to turn the floor off, or a size of at least 4MiB such as 64MiB", int64(*v))
 	}
 	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
 		p.Add("log.format", "%q is not json or text", c.Log.Format)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mcpgate/mcpgate/internal/gctune"
 )
 
 // CPU layout of the isolated mode on a 2-core machine: the load generator (this process,
@@ -99,7 +101,7 @@ func startChild(ctx context.Context, role, upstream, keyFile string, cpu int) (*
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "-role", role, "-upstream", upstream, "-key", keyFile, "-cpu", strconv.Itoa(cpu))
+	cmd := exec.CommandContext(ctx, exe, append(childArgs(role, upstream, keyFile), "-cpu", strconv.Itoa(cpu))...)
 	procs := "1"
 	if v := os.Getenv("LOADTEST_CHILD_GOMAXPROCS"); v != "" { // experiments: more Ps on the one CPU
 		procs = v
@@ -205,7 +207,11 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		kids = append(kids, k)
 		pids.proxies = append(pids.proxies, k.cmd.Process.Pid)
 		pids.kids[r.role] = k
-		targets[r.role] = target{r.name, "http://" + k.addr + "/mcp", r.tok}
+		name := r.name
+		if aaCheck && r.role != "bare" {
+			name = "second bare proxy (A/A check, in " + r.role + "'s place)"
+		}
+		targets[r.role] = target{name, "http://" + k.addr + "/mcp", r.tok}
 	}
 	proxyTicks := func() int64 {
 		var n int64
@@ -229,6 +235,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 
 	fmt.Printf("# Gateway load test (isolated processes)\n\n%s, %s, loopback. Each proxy runs in its own child process with GOMAXPROCS=1, pinned with sched_setaffinity to CPU %d; the load generator (this process, GOMAXPROCS=1) on CPU %d, %s. Throughput points: %s. Load average at start: %s.\n\n",
 		runtime.Version(), cpuModel(), cpuProxy, cpuGenerator, upWhere, dur, loadAvg())
+	fmt.Printf("Garbage collector floor (runtime.gcMinHeap): mcpgate %s, bare proxy %s.%s\n\n", floorText(gcFloors.gateway), floorText(gcFloors.bare), aaText())
 
 	sat, satConc := 0.0, 0
 	if lo.only {
@@ -474,4 +481,18 @@ func procTicks(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+func floorText(b int64) string {
+	if b < gctune.MinFloor {
+		return "off (Go's default pacing)"
+	}
+	return strconv.FormatInt(b>>20, 10) + " MiB"
+}
+
+func aaText() string {
+	if !aaCheck {
+		return ""
+	}
+	return " A/A check (-aa): a second bare proxy runs in place of each mcpgate target, so the comparison measures the method itself; its added latency should be about zero."
 }

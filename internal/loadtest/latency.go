@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,6 +26,7 @@ import (
 type sliceResult struct {
 	lat  []time.Duration // from the moment the request was sent to the end of the response
 	lag  []time.Duration // how late each request was sent after its scheduled time
+	at   []time.Duration // when each request was due, from the start of the measurement
 	errs int
 }
 
@@ -75,6 +77,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 		b, i int
 	}
 	jobs := make(chan job, 1<<16)
+	var t0 time.Time
 	var mu sync.Mutex // guards res.slices appends (one lock per request is cheap at these rates)
 	var wg sync.WaitGroup
 	for range workers {
@@ -93,6 +96,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 				} else {
 					s.lat = append(s.lat, d)
 					s.lag = append(s.lag, max(0, lag))
+					s.at = append(s.at, j.at.Sub(t0))
 				}
 				mu.Unlock()
 			}
@@ -104,7 +108,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 	// memory reclaim): every target's p90 went from 0.5 to 10 ms or more.
 	gc := debug.SetGCPercent(400)
 	runtime.GC()
-	t0 := time.Now()
+	t0 = time.Now()
 	k := 0
 	for b := 0; b < blocks && ctx.Err() == nil; b++ {
 		bt0, c0, c1 := time.Now(), cpuTicks(cpuGenerator), cpuTicks(cpuProxy)
@@ -135,6 +139,9 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 	close(jobs)
 	wg.Wait()
 	res.elapsed = time.Since(t0)
+	if f := os.Getenv("LOADTEST_TRACE"); f != "" { // debugging: every request, as CSV
+		res.trace(f)
+	}
 	debug.SetGCPercent(gc)
 	runtime.GC()
 	return res
@@ -272,4 +279,19 @@ func (r interleavedResult) table(title string, blocks []int, i, j int) {
 		fmt.Printf("| %s | %s%s%s | %s to %s |\n", p.name, mark, ms(pct(gj, p.q)-pct(bi, p.q)), mark, ms(lo), ms(hi))
 	}
 	fmt.Println()
+}
+
+// trace writes every request as "block,target,due_us,lag_us,latency_us" to file.
+func (r interleavedResult) trace(file string) {
+	var b strings.Builder
+	for bi, row := range r.slices {
+		for ti, s := range row {
+			for k := range s.lat {
+				fmt.Fprintf(&b, "%d,%d,%d,%d,%d\n", bi, ti, s.at[k].Microseconds(), s.lag[k].Microseconds(), s.lat[k].Microseconds())
+			}
+		}
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "trace:", err)
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/gctune"
 )
 
 const (
@@ -64,6 +66,10 @@ func main() {
 	latOnly := flag.Bool("latency-only", false, "isolated mode: only the latency comparison, at -rate (skips the saturation search and the throughput comparison)")
 	upChild := flag.Bool("upstream-child", true, "isolated mode: run the upstream in its own child process on the proxy's CPU (false: as goroutines inside the generator, on the generator's CPU)")
 	cpu := flag.Int("cpu", -1, "internal: pin the -role child to this CPU")
+	flag.Int64Var(&gcFloors.gateway, "gc-min-heap", gctune.DefaultMinHeap, "the gateway's garbage collector floor in bytes (runtime.gcMinHeap; default: mcpgate serve's; 0: off)")
+	flag.Int64Var(&gcFloors.bare, "bare-gc-min-heap", 0, "the same floor for the bare proxy (default 0: Go's default pacing, as a bare httputil.ReverseProxy runs)")
+	childFloor := flag.Int64("child-gc-min-heap", 0, "internal: the -role child's garbage collector floor")
+	flag.BoolVar(&aaCheck, "aa", false, "A/A check of the method: a second bare proxy takes mcpgate's place (its added latency should be about zero)")
 	flag.Parse()
 	raiseFDLimit()
 	if *role != "" {
@@ -74,6 +80,8 @@ func main() {
 			}
 		}
 
+		stop, _ := gctune.Start(*childFloor)
+		defer stop()
 		if err := serveChild(*role, *upstream, *keyFile); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(1)
@@ -97,6 +105,29 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
+}
+
+// gcFloors are the garbage collector floors of the proxy children (-gc-min-heap,
+// -bare-gc-min-heap); aaCheck runs a bare proxy in the gateway's place (-aa).
+var (
+	gcFloors struct{ gateway, bare int64 }
+	aaCheck  bool
+)
+
+// childArgs are the arguments of a child serving role: the role it runs (with -aa, the
+// gateway's place is taken by a bare proxy) and its garbage collector floor.
+func childArgs(role, upstream, keyFile string) []string {
+	run, floor := role, int64(0)
+	switch {
+	case strings.HasPrefix(role, "bare"):
+		floor = gcFloors.bare
+	case strings.HasPrefix(role, "gateway"):
+		floor = gcFloors.gateway
+		if aaCheck {
+			run, floor = "bare", gcFloors.bare
+		}
+	}
+	return []string{"-role", run, "-upstream", upstream, "-key", keyFile, "-child-gc-min-heap", strconv.FormatInt(floor, 10)}
 }
 
 func raiseFDLimit() {

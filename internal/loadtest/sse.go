@@ -146,7 +146,7 @@ func sseMemory(ctx context.Context, role, upstream, keyFile, tok string, n int) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, exe, "-role", role, "-upstream", upstream, "-key", keyFile)
+	cmd := exec.CommandContext(cctx, exe, childArgs(role, upstream, keyFile)...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

@@ -307,7 +307,7 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 		_ = openLoop(ctx, t, rate, time.Second)
 	}
 	fmt.Printf("\n## Latency at %s (%.0f req/s, open loop), interleaved\n\n", rateWhy(lo.rate), rate)
-	fmt.Printf("One open-loop load, switched between the targets every %s in a rotating order (A B C, B C A, C A B, ...), %s per target in all; a block is about one second (the same number of slices of each target). Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
+	fmt.Printf("One open-loop load, switched between the targets every %s in a balanced order (A C B C A B, repeated: every target follows every other target equally often, since a slice inherits its predecessor's leftovers on the shared CPU), %s per target in all; a block is about one second (the same number of slices of each target). Latency is from sending a request to the end of its response; \"sent late by\" is how far behind its schedule the generator sent it. %s\n\n", lo.slice, latDur, rtWhy(lo.rt))
 	upCPU := procTicks(pids.upstream)
 	bare0, err1 := snapshot(pids.kids["bare"])
 	gw0, err2 := snapshot(pids.kids["gateway"])

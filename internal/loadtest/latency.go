@@ -15,19 +15,29 @@ import (
 )
 
 // The latency comparison: one open-loop load at a fixed rate, switched between the targets
-// every slice (tens of milliseconds) in a rotating order (A B C, B C A, C A B, ...), so
-// that every target sees the same machine: whatever disturbs the machine for longer than a
-// slice (another process, the hypervisor, a burst of kernel work) falls on all targets
-// alike instead of on one 10 s round. Each target's latencies are pooled over its slices;
-// the difference of the percentiles gets a confidence interval from a bootstrap over
-// blocks of about a second (each holding the same number of slices of every target).
+// every slice (tens of milliseconds), so that every target sees the same machine: whatever
+// disturbs the machine for longer than a slice (another process, the hypervisor, a burst
+// of kernel work) falls on all targets alike instead of on one 10 s round. Each target's
+// latencies are pooled over its slices; the difference of the percentiles gets a
+// confidence interval from a bootstrap over blocks of about a second (each holding the
+// same number of slices of every target).
+//
+// The order of the slices is balanced: every target follows every other target equally
+// often (balancedOrder). It matters. A slice inherits its predecessor's leftovers on the
+// shared CPU (requests still queued, a collection under way), and a proxy that follows the
+// other proxy has two to three times as many requests over the bare proxy's p99 as one that
+// follows the direct target. The earlier rotating order (A B C, B C A, C A B, ...) put
+// mcpgate after the bare proxy in two slices of three and the bare proxy after the direct
+// target in two of three, which showed up as about +0.5 ms on mcpgate's p99.
 
 // sliceResult is one target's latencies in one slice.
 type sliceResult struct {
 	lat  []time.Duration // from the moment the request was sent to the end of the response
 	lag  []time.Duration // how late each request was sent after its scheduled time
 	at   []time.Duration // when each request was due, from the start of the measurement
-	errs int
+	// after[k] is the target whose slice came before the one request k was sent in.
+	after []int8
+	errs  int
 }
 
 // interleavedResult is the whole measurement.
@@ -47,12 +57,14 @@ type interleavedResult struct {
 // the target every slice.
 func interleaved(ctx context.Context, targets []target, rate float64, perTarget, slice time.Duration, ownTicks func() (gen, proxies int64)) interleavedResult {
 	n := len(targets)
-	// A block is about one second: rot rotations of one slice per target. Blocks are the
-	// unit of the bootstrap and of the interference check (a machine stall, which lasts
+	// A block is about one second: cyc cycles of the balanced order. Blocks are the unit of
+	// the bootstrap and of the interference check (a machine stall, which lasts
 	// milliseconds, stays inside one block or two, and falls on every target's slices).
-	rot := max(1, int(time.Second/(slice*time.Duration(n))))
-	blocks := max(1, int(perTarget/(slice*time.Duration(rot))))
-	perSlice := int(rate*slice.Seconds()) * rot
+	order := balancedOrder(n)
+	per := len(order) / n // slices of each target in one cycle
+	cyc := max(1, int(time.Second/(slice*time.Duration(len(order)))))
+	blocks := max(1, int(perTarget/(slice*time.Duration(cyc*per))))
+	perSlice := int(rate*slice.Seconds()) * cyc * per
 	interval := time.Duration(float64(time.Second) / rate)
 	res := interleavedResult{targets: targets, rate: rate, slice: slice, slices: make([][]sliceResult, blocks), foreign: make([][2]float64, blocks)}
 	for b := range res.slices {
@@ -60,6 +72,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 		for i := range n {
 			res.slices[b][i].lat = make([]time.Duration, 0, perSlice+8)
 			res.slices[b][i].lag = make([]time.Duration, 0, perSlice+8)
+			res.slices[b][i].after = make([]int8, 0, perSlice+8)
 		}
 	}
 	// One client (connection pool) per target, warmed up.
@@ -73,8 +86,8 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 		defer clients[i].CloseIdleConnections()
 	}
 	type job struct {
-		at   time.Time
-		b, i int
+		at          time.Time
+		b, i, after int
 	}
 	jobs := make(chan job, 1<<16)
 	var t0 time.Time
@@ -97,6 +110,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 					s.lat = append(s.lat, d)
 					s.lag = append(s.lag, max(0, lag))
 					s.at = append(s.at, j.at.Sub(t0))
+					s.after = append(s.after, int8(j.after))
 				}
 				mu.Unlock()
 			}
@@ -113,10 +127,10 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 	for b := 0; b < blocks && ctx.Err() == nil; b++ {
 		bt0, c0, c1 := time.Now(), cpuTicks(cpuGenerator), cpuTicks(cpuProxy)
 		g0, p0 := ownTicks()
-		for q := range rot * n {
-			g := b*rot + q/n   // global rotation number
-			i := (q%n + g) % n // rotate the order from one rotation to the next
-			end := t0.Add(time.Duration(b*rot*n+q+1) * slice)
+		for q := range cyc * len(order) {
+			i := order[q%len(order)]
+			after := order[(q+len(order)-1)%len(order)]
+			end := t0.Add(time.Duration(b*cyc*len(order)+q+1) * slice)
 			for {
 				at := t0.Add(time.Duration(k) * interval)
 				if !at.Before(end) {
@@ -125,7 +139,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
-				jobs <- job{at: at, b: b, i: i}
+				jobs <- job{at: at, b: b, i: i, after: after}
 				k++
 			}
 		}
@@ -145,6 +159,37 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 	debug.SetGCPercent(gc)
 	runtime.GC()
 	return res
+}
+
+// balancedOrder is a cyclic order of n targets in which every target follows every other
+// target exactly once: an Eulerian circuit of the complete directed graph on n vertices
+// (Hierholzer's algorithm), n(n-1) slices long, each target n-1 times. For three targets:
+// 0 2 1 2 0 1 (then 0 again): 0 follows 1 and 2 once each, and so on.
+func balancedOrder(n int) []int {
+	if n < 2 {
+		return make([]int, n) // one target or none: nothing to balance
+	}
+	out := make([][]int, n) // each vertex's edges not walked yet
+	for v := range n {
+		for w := range n {
+			if w != v {
+				out[v] = append(out[v], w)
+			}
+		}
+	}
+	stack, circuit := []int{0}, []int(nil)
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		if e := out[v]; len(e) > 0 {
+			out[v] = e[:len(e)-1]
+			stack = append(stack, e[len(e)-1])
+			continue
+		}
+		circuit = append(circuit, v)
+		stack = stack[:len(stack)-1]
+	}
+	slices.Reverse(circuit)
+	return circuit[:len(circuit)-1] // the circuit ends where it started
 }
 
 // pooled returns target i's latencies (or lags) over the given blocks, sorted.
@@ -279,15 +324,50 @@ func (r interleavedResult) table(title string, blocks []int, i, j int) {
 		fmt.Printf("| %s | %s%s%s | %s to %s |\n", p.name, mark, ms(pct(gj, p.q)-pct(bi, p.q)), mark, ms(lo), ms(hi))
 	}
 	fmt.Println()
+	r.predecessors(blocks, pct(bi, .99), r.targets[i].name)
 }
 
-// trace writes every request as "block,target,due_us,lag_us,latency_us" to file.
+// predecessors prints, for each target, the share of its requests slower than thr, split
+// by the target whose slice came before: what a slice inherits from its predecessor on
+// the shared CPU (see balancedOrder).
+func (r interleavedResult) predecessors(blocks []int, thr time.Duration, thrName string) {
+	n := len(r.targets)
+	fmt.Printf("Requests slower than %s (the p99 of %s), by the target whose slice came before theirs:\n\n| target |", ms(thr), thrName)
+	for _, t := range r.targets {
+		fmt.Printf(" after %s |", t.name)
+	}
+	fmt.Printf("\n|---|%s\n", strings.Repeat("---|", n))
+	for t := range n {
+		slow, all := make([]int, n), make([]int, n)
+		for _, b := range blocks {
+			s := r.slices[b][t]
+			for k, d := range s.lat {
+				all[s.after[k]]++
+				if d > thr {
+					slow[s.after[k]]++
+				}
+			}
+		}
+		fmt.Printf("| %s |", r.targets[t].name)
+		for a := range n {
+			if all[a] == 0 {
+				fmt.Printf(" — |")
+				continue
+			}
+			fmt.Printf(" %.2f%% of %d |", 100*float64(slow[a])/float64(all[a]), all[a])
+		}
+		fmt.Println()
+	}
+	fmt.Println()
+}
+
+// trace writes every request as "block,target,due_us,lag_us,latency_us,after" to file.
 func (r interleavedResult) trace(file string) {
 	var b strings.Builder
 	for bi, row := range r.slices {
 		for ti, s := range row {
 			for k := range s.lat {
-				fmt.Fprintf(&b, "%d,%d,%d,%d,%d\n", bi, ti, s.at[k].Microseconds(), s.lag[k].Microseconds(), s.lat[k].Microseconds())
+				fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d\n", bi, ti, s.at[k].Microseconds(), s.lag[k].Microseconds(), s.lat[k].Microseconds(), s.after[k])
 			}
 		}
 	}

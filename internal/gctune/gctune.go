@@ -34,7 +34,8 @@ var (
 	mu       sync.Mutex
 	floors   = map[int]int64{} // active Start calls: id -> floor
 	nextID   int
-	base     = -1 // GOGC before the first Start, restored when the last one stops
+	base     int  // GOGC before the first active Start, restored when the last one stops
+	haveBase bool // base was read for the Starts active now
 	current  int
 	armed    bool
 	liveHeap = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -64,10 +65,10 @@ func Start(minHeap int64) (stop func(), st Status) {
 	id := nextID
 	nextID++
 	floors[id] = minHeap
-	if base < 0 {
+	if !haveBase {
 		base = debug.SetGCPercent(100)
 		debug.SetGCPercent(base)
-		current = base
+		current, haveBase = base, true
 	}
 	adjustLocked()
 	if !armed {
@@ -81,6 +82,9 @@ func Start(minHeap int64) (stop func(), st Status) {
 			defer mu.Unlock()
 			delete(floors, id)
 			adjustLocked()
+			if len(floors) == 0 {
+				haveBase = false // the next Start reads GOGC afresh
+			}
 		})
 	}, Status{Active: true}
 }
@@ -110,11 +114,14 @@ func afterGC() {
 
 // adjustLocked sets GOGC for the largest active floor and the live heap now.
 func adjustLocked() {
+	if !haveBase {
+		return // no Start active: the pacing is someone else's
+	}
 	want := base
 	if floor := maxFloor(); floor > 0 {
 		want = Percent(floor, liveBytes(), base)
 	}
-	if want != current && want >= 0 {
+	if want != current {
 		debug.SetGCPercent(want)
 		current = want
 	}

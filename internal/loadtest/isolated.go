@@ -193,13 +193,17 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	}()
 	targets := map[string]target{}
 	pids.kids = map[string]*child{}
-	for _, r := range []struct{ role, name, tok string }{
+	roles := []struct{ role, name, tok string }{
 		// Every target gets the same requests, the bearer token included: clients send it
 		// whatever is in front of the server (the upstream and the bare proxy ignore it).
 		{"bare", "bare httputil.ReverseProxy", tok},
 		{"gateway", "mcpgate (RS256, cached verify)", tok},
 		{"gateway-nocache", "mcpgate (RS256, verify every request)", tok},
-	} {
+	}
+	if withFloorOff {
+		roles = append(roles, struct{ role, name, tok string }{"gateway-nofloor", "mcpgate, GC floor off", tok})
+	}
+	for _, r := range roles {
 		k, err := startChild(ctx, r.role, upURL, kf.Name(), cpuProxy)
 		if err != nil {
 			return err
@@ -232,6 +236,10 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 	}
 	direct := target{"direct (upstream)", upURL, tok}
 	bare, gw, gwCold := targets["bare"], targets["gateway"], targets["gateway-nocache"]
+	var extra []target
+	if withFloorOff {
+		extra = append(extra, targets["gateway-nofloor"])
+	}
 
 	fmt.Printf("# Gateway load test (isolated processes)\n\n%s, %s, loopback. Each proxy runs in its own child process with GOMAXPROCS=1, pinned with sched_setaffinity to CPU %d; the load generator (this process, GOMAXPROCS=1) on CPU %d, %s. Throughput points: %s. Load average at start: %s.\n\n",
 		runtime.Version(), cpuModel(), cpuProxy, cpuGenerator, upWhere, dur, loadAvg())
@@ -239,7 +247,7 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 
 	sat, satConc := 0.0, 0
 	if lo.only {
-		return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, pids)
+		return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, extra, proxyTicks, genTicks, pids)
 	}
 	fmt.Printf("## Saturation search (bare proxy, closed loop)\n\n| concurrency | req/s | p50 | p99 |\n|---|---|---|---|\n")
 	for _, c := range []int{8, 16, 32, 64} {
@@ -278,12 +286,12 @@ func isolated(ctx context.Context, key *rsa.PrivateKey, tok string, dur, latDur 
 		fmt.Printf("| %s | %.0f | %s | %s | %d | %s |\n", t.name, r.rps, ms(r.p50), ms(r.p99), r.errors, rel)
 	}
 
-	return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, proxyTicks, genTicks, pids)
+	return latencyComparison(ctx, lo, latDur, sat, direct, bare, gw, extra, proxyTicks, genTicks, pids)
 }
 
 // latencyComparison measures latency at half the bare proxy's saturation (or at -rate)
 // in interleaved slices (latency.go); direct is in the rotation as the machine's own floor.
-func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration, sat float64, direct, bare, gw target, proxyTicks, genTicks func() int64, pids benchPids) error {
+func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration, sat float64, direct, bare, gw target, extra []target, proxyTicks, genTicks func() int64, pids benchPids) error {
 	// Real-time priority for this comparison only (the throughput phases saturate the
 	// proxies' CPU, where SCHED_FIFO would run into the kernel's real-time throttling).
 	if lo.rt != "off" {
@@ -303,7 +311,8 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	if lo.rate > 0 {
 		rate = lo.rate
 	}
-	for _, t := range []target{direct, bare, gw} { // warm-up, discarded
+	ts := append([]target{direct, bare, gw}, extra...)
+	for _, t := range ts { // warm-up, discarded
 		_ = openLoop(ctx, t, rate, time.Second)
 	}
 	fmt.Printf("\n## Latency at %s (%.0f req/s, open loop), interleaved\n\n", rateWhy(lo.rate), rate)
@@ -314,8 +323,12 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	ir := interleaved(ctx, []target{direct, bare, gw}, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
+	ir := interleaved(ctx, ts, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
 	ir.report(1, 2)
+	if len(extra) > 0 { // -with-floor-off
+		ir.report(1, 3) // the floor off against the bare proxy
+		ir.report(3, 2) // what the floor changes
+	}
 	n := 0
 	for _, b := range ir.slices {
 		n += len(b[1].lat)
@@ -329,7 +342,7 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	fmt.Printf("CPU time per request during the comparison (/proc/PID/stat, 10 ms ticks): bare proxy %.1f µs, mcpgate %.1f µs",
 		db.ticks*1e4, dg.ticks*1e4) // a tick is 10 ms
 	if pids.upstream != 0 {
-		fmt.Printf("; the upstream %.1f µs (over every target's requests)", float64(procTicks(pids.upstream)-upCPU)*1e4/float64(max(1, 3*n)))
+		fmt.Printf("; the upstream %.1f µs (over every target's requests)", float64(procTicks(pids.upstream)-upCPU)*1e4/float64(max(1, len(ts)*n)))
 	}
 	fmt.Printf(".\n\n")
 	fmt.Printf("System calls per request (/proc/PID/io): bare proxy %.2f reads and %.2f writes, mcpgate %.2f reads and %.2f writes.\n\n",

@@ -32,9 +32,9 @@ import (
 
 // sliceResult is one target's latencies in one slice.
 type sliceResult struct {
-	lat  []time.Duration // from the moment the request was sent to the end of the response
-	lag  []time.Duration // how late each request was sent after its scheduled time
-	at   []time.Duration // when each request was due, from the start of the measurement
+	lat []time.Duration // from the moment the request was sent to the end of the response
+	lag []time.Duration // how late each request was sent after its scheduled time
+	at  []time.Duration // when each request was due, from the start of the measurement
 	// after[k] is the target whose slice came before the one request k was sent in.
 	after []int8
 	errs  int
@@ -245,20 +245,28 @@ func (r interleavedResult) allBlocks() []int {
 	return b
 }
 
-// diffCI is a bootstrap 95% interval of pct(target j) − pct(target i), resampling blocks.
-func (r interleavedResult) diffCI(blocks []int, i, j int, p float64, iters int) (lo, hi time.Duration) {
+// diffCI gives bootstrap 95% intervals of pct(target j, q) − pct(target i, q) for each q,
+// resampling blocks (one resample serves every percentile: the pooled sorts dominate).
+func (r interleavedResult) diffCI(blocks []int, i, j int, qs []float64, iters int) (lo, hi []time.Duration) {
 	rng := rand.New(rand.NewPCG(1, 2)) // fixed seed: the same data gives the same interval
 	nb := len(blocks)
-	diffs := make([]time.Duration, iters)
+	diffs := make([][]time.Duration, len(qs))
 	pick := make([]int, nb)
-	for it := range iters {
+	for range iters {
 		for k := range pick {
 			pick[k] = blocks[rng.IntN(nb)]
 		}
-		diffs[it] = pct(r.pooled(j, pick, false), p) - pct(r.pooled(i, pick, false), p)
+		a, b := r.pooled(i, pick, false), r.pooled(j, pick, false)
+		for x, q := range qs {
+			diffs[x] = append(diffs[x], pct(b, q)-pct(a, q))
+		}
 	}
-	slices.Sort(diffs)
-	return diffs[iters*25/1000], diffs[min(iters-1, iters*975/1000)]
+	for _, d := range diffs {
+		slices.Sort(d)
+		lo = append(lo, d[iters*25/1000])
+		hi = append(hi, d[min(iters-1, iters*975/1000)])
+	}
+	return lo, hi
 }
 
 // report prints, for all blocks and for the clean ones, the per-target table and the
@@ -312,16 +320,14 @@ func (r interleavedResult) table(title string, blocks []int, i, j int) {
 	bi, gj := r.pooled(i, blocks, false), r.pooled(j, blocks, false)
 	fmt.Printf("\nAdded by %s over %s (95%% bootstrap interval, resampling blocks):\n\n| percentile | added | 95%% interval |\n|---|---|---|\n",
 		r.targets[j].name, r.targets[i].name)
-	for _, p := range []struct {
-		name string
-		q    float64
-	}{{"p50", .50}, {"p90", .90}, {"p99", .99}, {"p99.9", .999}} {
-		lo, hi := r.diffCI(blocks, i, j, p.q, 200)
+	names, qs := []string{"p50", "p90", "p99", "p99.9"}, []float64{.50, .90, .99, .999}
+	lo, hi := r.diffCI(blocks, i, j, qs, 200)
+	for x, q := range qs {
 		mark := ""
-		if p.q == .99 {
+		if q == .99 {
 			mark = "**"
 		}
-		fmt.Printf("| %s | %s%s%s | %s to %s |\n", p.name, mark, ms(pct(gj, p.q)-pct(bi, p.q)), mark, ms(lo), ms(hi))
+		fmt.Printf("| %s | %s%s%s | %s to %s |\n", names[x], mark, ms(pct(gj, q)-pct(bi, q)), mark, ms(lo[x]), ms(hi[x]))
 	}
 	fmt.Println()
 	r.predecessors(blocks, pct(bi, .99), r.targets[i].name)

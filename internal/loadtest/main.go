@@ -69,6 +69,7 @@ func main() {
 	flag.Int64Var(&gcFloors.gateway, "gc-min-heap", gctune.DefaultMinHeap, "the gateway's garbage collector floor in bytes (runtime.gcMinHeap; default: mcpgate serve's; 0: off)")
 	flag.Int64Var(&gcFloors.bare, "bare-gc-min-heap", 0, "the same floor for the bare proxy (default 0: Go's default pacing, as a bare httputil.ReverseProxy runs)")
 	childFloor := flag.Int64("child-gc-min-heap", 0, "internal: the -role child's garbage collector floor")
+	flag.BoolVar(&withFloorOff, "with-floor-off", false, "latency comparison: a fourth target, mcpgate with the garbage collector floor off (-gc-min-heap 0), interleaved with the others")
 	flag.BoolVar(&aaCheck, "aa", false, "A/A check of the method: a second bare proxy takes mcpgate's place (its added latency should be about zero)")
 	flag.Parse()
 	raiseFDLimit()
@@ -88,7 +89,9 @@ func main() {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	// The latency comparison takes about 3 × -latency-duration (4 × with -with-floor-off),
+	// its bootstrap a few minutes more; the rest about 8 minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute+5*(*latDur))
 	defer cancel()
 	switch *rt {
 	case "children", "all", "off":
@@ -110,8 +113,9 @@ func main() {
 // gcFloors are the garbage collector floors of the proxy children (-gc-min-heap,
 // -bare-gc-min-heap); aaCheck runs a bare proxy in the gateway's place (-aa).
 var (
-	gcFloors struct{ gateway, bare int64 }
-	aaCheck  bool
+	gcFloors     struct{ gateway, bare int64 }
+	aaCheck      bool
+	withFloorOff bool // -with-floor-off: the gateway-nofloor child and target
 )
 
 // childArgs are the arguments of a child serving role: the role it runs (with -aa, the
@@ -121,6 +125,8 @@ func childArgs(role, upstream, keyFile string) []string {
 	switch {
 	case strings.HasPrefix(role, "bare"):
 		floor = gcFloors.bare
+	case role == "gateway-nofloor": // mcpgate with the floor off (-with-floor-off)
+		run = "gateway"
 	case strings.HasPrefix(role, "gateway"):
 		floor = gcFloors.gateway
 		if aaCheck {

@@ -125,13 +125,12 @@ func childArgs(role, upstream, keyFile string) []string {
 	switch {
 	case strings.HasPrefix(role, "bare"):
 		floor = gcFloors.bare
+	case aaCheck && strings.HasPrefix(role, "gateway"): // -aa: a bare proxy in its place
+		run, floor = "bare", gcFloors.bare
 	case role == "gateway-nofloor": // mcpgate with the floor off (-with-floor-off)
 		run = "gateway"
 	case strings.HasPrefix(role, "gateway"):
 		floor = gcFloors.gateway
-		if aaCheck {
-			run, floor = "bare", gcFloors.bare
-		}
 	}
 	return []string{"-role", run, "-upstream", upstream, "-key", keyFile, "-child-gc-min-heap", strconv.FormatInt(floor, 10)}
 }

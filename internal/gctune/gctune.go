@@ -55,7 +55,7 @@ type Status struct {
 // may be active (tests run several servers in one process); the largest floor applies.
 func Start(minHeap int64) (stop func(), st Status) {
 	if minHeap < MinFloor {
-		return func() {}, Status{Why: "runtime.gcMinHeap is 0: the collector's default pacing applies"}
+		return func() {}, Status{Why: "runtime.gcMinHeap is 0 (off): the collector's default pacing applies"}
 	}
 	if v, ok := os.LookupEnv("GOGC"); ok {
 		return func() {}, Status{Why: "GOGC=" + v + " is set in the environment: it decides the pacing"}

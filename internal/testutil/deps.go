@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,5 +119,34 @@ func Conformance(t testing.TB) string {
 	if _, err := os.Stat(p); err != nil {
 		Unavailable(t, "the MCP conformance runner %s is missing", p)
 	}
+	conformanceOnce.Do(func() { conformanceErr = warmConformance(p) })
+	if conformanceErr != nil {
+		Unavailable(t, "the MCP conformance runner %s could not install itself: %v", p, conformanceErr)
+	}
 	return p
+}
+
+var (
+	conformanceOnce sync.Once
+	conformanceErr  error
+)
+
+// warmConformance runs the conformance runner once (`list`) under an exclusive file lock.
+// On first use the runner installs Node 22 and the suite into a cache folder; two runs
+// starting together on a cold cache (a test's direct and gateway runs, or two packages'
+// tests) would execute a node binary still being written ("text file busy").
+func warmConformance(runner string) error {
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "mcpgate-conformance-install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
+	if out, err := exec.Command(runner, "list").CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -323,7 +324,23 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	ir := interleaved(ctx, ts, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() })
+	var freeze []int
+	if lo.freeze {
+		freeze = []int{0} // the direct target: the upstream serves every target
+		for _, role := range []string{"bare", "gateway", "gateway-nofloor"}[:len(ts)-1] {
+			freeze = append(freeze, pids.kids[role].cmd.Process.Pid)
+		}
+		if k := pids.kids["gateway-nocache"]; k != nil { // not in this comparison: stopped throughout
+			_ = syscall.Kill(k.cmd.Process.Pid, syscall.SIGSTOP)
+			defer syscall.Kill(k.cmd.Process.Pid, syscall.SIGCONT) //nolint:errcheck // best effort
+		}
+		fmt.Printf("Each proxy process is stopped (SIGSTOP) outside its own slices, from the moment its slice's last request has finished until its next slice (-freeze-idle): whatever a proxy does between its slices (a collection, the sweeper, the scavenger) waits for its own next slice instead of delaying another target's requests. The schedule pauses while a slice's last requests finish; each slice still runs at the full rate.\n\n")
+	}
+	ir := interleaved(ctx, ts, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() }, freeze)
+	if lo.freeze {
+		fmt.Printf("Pauses for draining: %s in all (%.2f ms per slice); slices whose last request took over a second (process left running): %d.\n\n",
+			ir.drained.Round(time.Millisecond), float64(ir.drained.Microseconds())/1e3/float64(max(1, len(ir.slices)*len(ts)*int(time.Second/(lo.slice*time.Duration(len(ts)))))), ir.unfrozen)
+	}
 	ir.report(1, 2)
 	if len(extra) > 0 { // -with-floor-off
 		ir.report(1, 3) // the floor off against the bare proxy
@@ -402,6 +419,8 @@ type latencyOpts struct {
 	rt    string        // real-time scheduling: "children", "all" or "off"
 	only  bool          // latency comparison only, at rate (skip saturation and throughput)
 	upCPU int           // the CPU of the upstream child
+	// freeze: stop each proxy process outside its own slices (-freeze-idle)
+	freeze bool
 }
 
 func rateWhy(fixed float64) string {

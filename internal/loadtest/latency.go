@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -51,11 +53,21 @@ type interleavedResult struct {
 	rate    float64
 	slice   time.Duration
 	elapsed time.Duration
+	// With freeze: the time the schedule paused for slices' last requests, and how many
+	// slices did not finish within a second (their process was left running).
+	drained  time.Duration
+	unfrozen int
 }
 
 // interleaved sends rate requests per second for perTarget × len(targets), switching
 // the target every slice.
-func interleaved(ctx context.Context, targets []target, rate float64, perTarget, slice time.Duration, ownTicks func() (gen, proxies int64)) interleavedResult {
+//
+// freeze, when not nil, holds a process id per target (0: none): each target's process is
+// stopped (SIGSTOP) from the moment its slice is over and its last request has finished
+// until its next slice, so that nothing it does outside its slices (a collection, the
+// sweeper, the scavenger, timers) takes the shared CPU from another target's requests.
+// The schedule pauses while a slice's last requests finish.
+func interleaved(ctx context.Context, targets []target, rate float64, perTarget, slice time.Duration, ownTicks func() (gen, proxies int64), freeze []int) interleavedResult {
 	n := len(targets)
 	// A block is about one second: cyc cycles of the balanced order. Blocks are the unit of
 	// the bootstrap and of the interference check (a machine stall, which lasts
@@ -91,6 +103,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 	}
 	jobs := make(chan job, 1<<16)
 	var t0 time.Time
+	inflight := make([]atomic.Int64, n) // requests sent to each target and not finished
 	var mu sync.Mutex // guards res.slices appends (one lock per request is cheap at these rates)
 	var wg sync.WaitGroup
 	for range workers {
@@ -102,6 +115,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 				lag := start.Sub(j.at)
 				err := doOne(clients[j.i], targets[j.i])
 				d := time.Since(start)
+				inflight[j.i].Add(-1)
 				mu.Lock()
 				s := &res.slices[j.b][j.i]
 				if err != nil {
@@ -122,6 +136,25 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 	// memory reclaim): every target's p90 went from 0.5 to 10 ms or more.
 	gc := debug.SetGCPercent(400)
 	runtime.GC()
+	signal := func(t int, sig syscall.Signal) {
+		if freeze != nil && freeze[t] != 0 {
+			_ = syscall.Kill(freeze[t], sig)
+		}
+	}
+	if freeze != nil {
+		for t := range n {
+			if t != order[0] {
+				signal(t, syscall.SIGSTOP)
+			}
+		}
+		defer func() {
+			for t := range n {
+				signal(t, syscall.SIGCONT)
+			}
+		}()
+	}
+	var shift time.Duration // the schedule's pauses for draining slices (freeze only)
+	prev := -1
 	t0 = time.Now()
 	k := 0
 	for b := 0; b < blocks && ctx.Err() == nil; b++ {
@@ -130,15 +163,31 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 		for q := range cyc * len(order) {
 			i := order[q%len(order)]
 			after := order[(q+len(order)-1)%len(order)]
-			end := t0.Add(time.Duration(b*cyc*len(order)+q+1) * slice)
+			if freeze != nil && prev >= 0 && prev != i {
+				w0 := time.Now()
+				for inflight[prev].Load() > 0 && time.Since(w0) < time.Second {
+					time.Sleep(20 * time.Microsecond)
+				}
+				if inflight[prev].Load() == 0 {
+					signal(prev, syscall.SIGSTOP)
+				} else {
+					res.unfrozen++
+				}
+				signal(i, syscall.SIGCONT)
+				shift += time.Since(w0)
+				res.drained += time.Since(w0)
+			}
+			prev = i
+			end := t0.Add(shift + time.Duration(b*cyc*len(order)+q+1)*slice)
 			for {
-				at := t0.Add(time.Duration(k) * interval)
+				at := t0.Add(shift + time.Duration(k)*interval)
 				if !at.Before(end) {
 					break
 				}
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
+				inflight[i].Add(1)
 				jobs <- job{at: at, b: b, i: i, after: after}
 				k++
 			}

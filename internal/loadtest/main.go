@@ -70,6 +70,7 @@ func main() {
 	flag.Int64Var(&gcFloors.bare, "bare-gc-min-heap", 0, "the same floor for the bare proxy (default 0: Go's default pacing, as a bare httputil.ReverseProxy runs)")
 	childFloor := flag.Int64("child-gc-min-heap", 0, "internal: the -role child's garbage collector floor")
 	flag.BoolVar(&withFloorOff, "with-floor-off", false, "latency comparison: a fourth target, mcpgate with the garbage collector floor off (-gc-min-heap 0), interleaved with the others")
+	freezeIdle := flag.Bool("freeze-idle", true, "latency comparison: stop (SIGSTOP) each proxy process outside its own slices, so that its housekeeping cannot delay another target's requests (-freeze-idle=false: the proxies run throughout, as before session 4)")
 	flag.BoolVar(&aaCheck, "aa", false, "A/A check of the method: a second bare proxy takes mcpgate's place (its added latency should be about zero)")
 	flag.Parse()
 	raiseFDLimit()
@@ -99,7 +100,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest: -rt is children, all or off")
 		os.Exit(2)
 	}
-	lo := latencyOpts{rate: *rate, slice: *slice, rt: *rt, only: *latOnly, upCPU: *upCPU}
+	lo := latencyOpts{rate: *rate, slice: *slice, rt: *rt, only: *latOnly, upCPU: *upCPU, freeze: *freezeIdle}
 	if *latOnly && *rate <= 0 {
 		fmt.Fprintln(os.Stderr, "loadtest: -latency-only needs -rate")
 		os.Exit(2)

@@ -104,7 +104,7 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 	jobs := make(chan job, 1<<16)
 	var t0 time.Time
 	inflight := make([]atomic.Int64, n) // requests sent to each target and not finished
-	var mu sync.Mutex // guards res.slices appends (one lock per request is cheap at these rates)
+	var mu sync.Mutex                   // guards res.slices appends (one lock per request is cheap at these rates)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)

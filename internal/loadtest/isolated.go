@@ -326,9 +326,14 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	}
 	var freeze []int
 	if lo.freeze {
-		freeze = []int{0} // the direct target: the upstream serves every target
-		for _, role := range []string{"bare", "gateway", "gateway-nofloor"}[:len(ts)-1] {
-			freeze = append(freeze, pids.kids[role].cmd.Process.Pid)
+		// Each target's own child (none for the direct target: the upstream serves all).
+		freeze = make([]int, len(ts))
+		for i, t := range ts {
+			for _, k := range pids.kids {
+				if t.url == "http://"+k.addr+"/mcp" {
+					freeze[i] = k.cmd.Process.Pid
+				}
+			}
 		}
 		if k := pids.kids["gateway-nocache"]; k != nil { // not in this comparison: stopped throughout
 			_ = syscall.Kill(k.cmd.Process.Pid, syscall.SIGSTOP)
@@ -339,7 +344,7 @@ func latencyComparison(ctx context.Context, lo latencyOpts, latDur time.Duration
 	ir := interleaved(ctx, ts, rate, latDur, lo.slice, func() (int64, int64) { return genTicks(), proxyTicks() }, freeze)
 	if lo.freeze {
 		fmt.Printf("Pauses for draining: %s in all (%.2f ms per slice); slices whose last request took over a second (process left running): %d.\n\n",
-			ir.drained.Round(time.Millisecond), float64(ir.drained.Microseconds())/1e3/float64(max(1, len(ir.slices)*len(ts)*int(time.Second/(lo.slice*time.Duration(len(ts)))))), ir.unfrozen)
+			ir.drained.Round(time.Millisecond), float64(ir.drained.Microseconds())/1e3/float64(max(1, ir.drains)), ir.unfrozen)
 	}
 	ir.report(1, 2)
 	if len(extra) > 0 { // -with-floor-off

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -53,9 +55,11 @@ type interleavedResult struct {
 	rate    float64
 	slice   time.Duration
 	elapsed time.Duration
-	// With freeze: the time the schedule paused for slices' last requests, and how many
-	// slices did not finish within a second (their process was left running).
+	// With freeze: the time the schedule paused for slices' last requests (it shifts the
+	// schedule), how many pauses there were, and how many slices did not finish within a
+	// second (their process was left running).
 	drained  time.Duration
+	drains   int
 	unfrozen int
 }
 
@@ -153,7 +157,6 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 			}
 		}()
 	}
-	var shift time.Duration // the schedule's pauses for draining slices (freeze only)
 	prev := -1
 	t0 = time.Now()
 	k := 0
@@ -174,13 +177,13 @@ func interleaved(ctx context.Context, targets []target, rate float64, perTarget,
 					res.unfrozen++
 				}
 				signal(i, syscall.SIGCONT)
-				shift += time.Since(w0)
 				res.drained += time.Since(w0)
+				res.drains++
 			}
 			prev = i
-			end := t0.Add(shift + time.Duration(b*cyc*len(order)+q+1)*slice)
+			end := t0.Add(res.drained + time.Duration(b*cyc*len(order)+q+1)*slice)
 			for {
-				at := t0.Add(shift + time.Duration(k)*interval)
+				at := t0.Add(res.drained + time.Duration(k)*interval)
 				if !at.Before(end) {
 					break
 				}
@@ -418,15 +421,20 @@ func (r interleavedResult) predecessors(blocks []int, thr time.Duration, thrName
 
 // trace writes every request as "block,target,due_us,lag_us,latency_us,after" to file.
 func (r interleavedResult) trace(file string) {
-	var b strings.Builder
+	f, err := os.Create(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trace:", err)
+		return
+	}
+	w := bufio.NewWriter(f) // millions of lines: written as they are formatted, not held
 	for bi, row := range r.slices {
 		for ti, s := range row {
 			for k := range s.lat {
-				fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d\n", bi, ti, s.at[k].Microseconds(), s.lag[k].Microseconds(), s.lat[k].Microseconds(), s.after[k])
+				fmt.Fprintf(w, "%d,%d,%d,%d,%d,%d\n", bi, ti, s.at[k].Microseconds(), s.lag[k].Microseconds(), s.lat[k].Microseconds(), s.after[k])
 			}
 		}
 	}
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -1189,7 +1190,9 @@ func BenchmarkObserve(b *testing.B) {
 	}
 }
 
-func mcpParse(b []byte) ([]mcpmsg.Request, bool, error) { return mcpmsg.ParseRequest(b) }
+func mcpParse(b []byte) ([]mcpmsg.Request, bool, error) {
+	return mcpmsg.ParseRequest(b, jsonlimit.Limits{})
+}
 
 func authzVars(p *authn.Principal) authz.Vars {
 	return authz.Vars{User: authz.UserFrom(p), Client: ruleexpr.Client{ID: p.ClientID}, Request: ruleexpr.Request{Route: "bank", IP: "127.0.0.1", Time: time.Now()}}

@@ -3,6 +3,7 @@ package authz
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +74,7 @@ func TestCheck(t *testing.T) {
 				if (res.Message != nil) != tt.hasRename {
 					t.Errorf("message rewritten = %v, want %v", res.Message != nil, tt.hasRename)
 				}
-				reqs, _, err := mcp.ParseRequest(sent)
+				reqs, _, err := mcp.ParseRequest(sent, jsonlimit.Limits{})
 				if err != nil || reqs[0].Tool != tt.upstream || string(reqs[0].Arguments) != `{"symbol":"ACME"}` || string(reqs[0].ID) != "3" {
 					t.Fatalf("upstream gets %s (%v), want tool %s", sent, err, tt.upstream)
 				}

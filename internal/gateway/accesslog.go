@@ -12,6 +12,9 @@ func (rt *route) finish(r *http.Request, rec *Event) {
 	if rt.s.relays.handOff(rec) { // relay.go: a relayed SSE stream reports when it ends
 		return
 	}
+	if rec.release != nil {
+		rec.release()
+	}
 	rec.Latency = time.Since(rec.Start)
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK

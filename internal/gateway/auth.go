@@ -160,6 +160,11 @@ func unionScopes(want, granted []string) []string {
 // jsonrpcError writes an HTTP error whose body is a JSON-RPC error response, with a
 // machine-readable reason and the route's name in error.data.
 func (rt *route) jsonrpcError(w http.ResponseWriter, rec *Event, status int, id json.RawMessage, reason, msg string) {
+	rt.jsonrpcErrorCode(w, rec, status, id, reason, 0, msg)
+}
+
+// jsonrpcErrorCode is jsonrpcError with a JSON-RPC error code (0: the one for status).
+func (rt *route) jsonrpcErrorCode(w http.ResponseWriter, rec *Event, status int, id json.RawMessage, reason string, code int, msg string) {
 	rec.Status = status
 	if rec.Error == "" {
 		rec.Error = msg
@@ -167,12 +172,14 @@ func (rt *route) jsonrpcError(w http.ResponseWriter, rec *Event, status int, id 
 	if rec.Decision == "" {
 		rec.Decision = reason
 	}
-	code := mcp.CodeServerError
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	switch {
+	case code != 0:
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		code = mcp.CodeUnauthorized
-	}
-	if status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge {
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge:
 		code = mcp.CodeInvalidRequest
+	default:
+		code = mcp.CodeServerError
 	}
 	writeRaw(w, status, mcp.ErrorResponse(id, code, msg, map[string]string{"route": rt.opts.Name, "reason": reason}))
 }

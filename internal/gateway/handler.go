@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/httplimit"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
@@ -56,20 +58,55 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		var err error
 		body, err = rt.readBody(r)
 		if err != nil {
-			if errors.Is(err, errTooLarge) {
+			var slow *httplimit.TimeoutError
+			switch {
+			case errors.Is(err, errTooLarge):
 				rt.jsonrpcError(w, rec, http.StatusRequestEntityTooLarge, nil, "request_too_large",
 					"route "+quoteName(rt.opts.Name)+": the request body exceeds the limit of "+strconv.FormatInt(rt.opts.MaxRequestBytes, 10)+" bytes (limits.maxRequestBytes)")
-			} else {
+			case errors.As(err, &slow):
+				w.Header().Set("Connection", "close")
+				rt.jsonrpcError(w, rec, http.StatusRequestTimeout, nil, "slow_body", "route "+quoteName(rt.opts.Name)+": "+slow.Error()+" (bodyReadTimeout, bodyMinRate)")
+			default:
 				rt.jsonrpcError(w, rec, http.StatusBadRequest, nil, "bad_body", "route "+quoteName(rt.opts.Name)+": the request body could not be read")
 			}
 			return
 		}
-		call.Messages, call.Batch, call.ParseErr = mcp.ParseRequest(body)
+		call.Messages, call.Batch, call.ParseErr = mcp.ParseRequest(body, rt.opts.JSONLimits)
+		if le := (*jsonlimit.Error)(nil); errors.As(call.ParseErr, &le) {
+			// Refused here, whatever the route's policy: a body this deep or this large
+			// in values is not an MCP message, and upstream decoders may not bound it.
+			key := map[string]string{"depth": "maxJSONDepth", "values": "maxJSONValues"}[le.Limit]
+			rec.Reasons = append(rec.Reasons, "json_limit")
+			rt.jsonrpcErrorCode(w, rec, http.StatusBadRequest, nil, "json_limit", mcp.CodeParseError,
+				"route "+quoteName(rt.opts.Name)+": the request body was refused: "+le.Error()+" (limits."+key+")")
+			return
+		}
 		rec.Messages = call.Messages
 		if len(call.Messages) > 0 {
 			m := &call.Messages[0]
 			rec.MCPMethod, rec.Tool, rec.URI, rec.Prompt, rec.RequestID, rec.Arguments = m.Method, m.Tool, m.URI, m.Prompt, m.ID, m.Arguments
 		}
+	}
+
+	// Sessions belong to who created them; streams and sessions are capped per user.
+	rec.keys.p, rec.keys.rec = p, rec
+	switch {
+	case rec.SessionID != "":
+		if !rt.checkSession(w, r, rec, rec.keys.owner()) {
+			return
+		}
+	case r.Method == http.MethodPost && len(call.Messages) > 0 && call.Messages[0].Method == "initialize":
+		if !rt.admitSession(w, r, rec, rec.keys.user()) {
+			return
+		}
+	}
+	if r.Method == http.MethodGet {
+		release, perUser, ok := rt.acquireStream(rec.keys.user())
+		if !ok {
+			rt.streamLimit(w, rec, perUser)
+			return
+		}
+		rec.release = release
 	}
 
 	var rewrite Rewriter

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -127,14 +128,17 @@ func echoUpstream(t *testing.T) (*httptest.Server, *seen) {
 		s.n++
 		s.mu.Unlock()
 		var m struct {
-			ID json.RawMessage `json:"id"`
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
 		}
 		_ = json.Unmarshal(b, &m)
 		if len(m.ID) == 0 {
 			m.ID = json.RawMessage("null")
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Mcp-Session-Id", "sess-1")
+		if m.Method == "initialize" { // a new session each time, as MCP servers do
+			w.Header().Set("Mcp-Session-Id", fmt.Sprintf("sess-%d", s.n))
+		}
 		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(m.ID) + `,"result":{"ok":true}}`))
 	}))
 	t.Cleanup(srv.Close)

@@ -187,4 +187,7 @@ type Event struct {
 	Rules []string
 	// Error says what went wrong, for failed requests.
 	Error string
+
+	keys    sessionKeys // the caller's session owner and user keys, computed once
+	release func()      // gives back the stream slot (sessions.go), when one was taken
 }

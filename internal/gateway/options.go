@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/httplimit"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/mcpsession"
 )
 
 // AuthMode says what a route does with callers' tokens.
@@ -59,6 +62,12 @@ type Options struct {
 	// Fallback, when set, serves every path the gateway does not own (for example the
 	// authorization server's endpoints).
 	Fallback http.Handler
+	// Sessions records which principal owns each MCP session, for every route (nil: in
+	// this process, bindings idle for mcpsession.DefaultIdleTimeout expire). Replicas
+	// behind one load balancer share a mcpsession.Redis.
+	Sessions mcpsession.Store
+	// Body bounds how slowly a request body may arrive (httplimit).
+	Body httplimit.BodyOptions
 }
 
 // RouteOptions configure one route.
@@ -86,6 +95,20 @@ type RouteOptions struct {
 	Transport http.RoundTripper
 	// MaxRequestBytes bounds a request body. Default 4 MiB.
 	MaxRequestBytes int64
+	// JSONLimits bound the nesting depth and number of values of a request body (zero
+	// fields: jsonlimit's defaults, 64 levels and 100,000 values). A body over them is
+	// refused with 400 and a JSON-RPC parse error naming the limit.
+	JSONLimits jsonlimit.Limits
+	// MaxSessionsPerUser caps the live MCP sessions one user holds on the route (an
+	// initialize over it gets 429). Default 100.
+	MaxSessionsPerUser int
+	// MaxStreamsPerUser and MaxStreams cap the open GET streams of one user and of the
+	// whole route, per gateway process (429 over them). Defaults 32 and 10,000.
+	MaxStreamsPerUser, MaxStreams int
+	// PassCookies lets the upstream's Set-Cookie headers reach the client, scoped to the
+	// route's path. Off by default: the gateway's origin also serves the sign-in pages,
+	// whose cookies an upstream must not be able to set or shadow.
+	PassCookies bool
 
 	// Mode is the auth mode. Default strict.
 	Mode AuthMode

@@ -73,7 +73,7 @@ func (rt *route) outHeader(r *http.Request, p *authn.Principal, base string) htt
 	h := make(http.Header, len(in)+4+len(rt.identity)) // + X-Forwarded-*, User-Agent, identity
 	sv := make([]string, nv)
 	for k, vs := range in {
-		if notForwarded[k] || (k == "Authorization" && !rt.opts.Passthrough) || slices.Contains(rt.identity, k) {
+		if notForwarded[k] || (k == "Authorization" && !rt.opts.Passthrough) || slices.Contains(rt.identity, k) || rt.lookAlike(k) {
 			continue
 		}
 		if vs == nil {
@@ -203,14 +203,15 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	}
 	defer resp.Body.Close()
 	rec.UpstreamStatus = resp.StatusCode
+	if !rt.trackSession(ctx, w, r, rec, resp) {
+		return
+	}
 
 	h := w.Header()
 	removeHopHeaders(resp.Header)
-	for k, vs := range resp.Header {
-		if strings.HasPrefix(k, "Access-Control-") {
-			continue // the gateway owns CORS
-		}
-		h[k] = vs
+	rt.responseHeader(h, resp, rec, base) // headers.go: cookies, redirects and challenges filtered
+	if resp.StatusCode == http.StatusUnauthorized {
+		rt.upstreamChallenge(h, base)
 	}
 	ct := mediaType(resp.Header.Get("Content-Type"))
 	isSSE := ct == "text/event-stream"

@@ -740,7 +740,8 @@ func TestRelayShutdown(t *testing.T) {
 func TestRelayH2CSharedConnections(t *testing.T) {
 	const n = 200
 	up := newH2CUpstream(t)
-	gw, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL(), Mode: ModePermissive, H2C: true}}})
+	gw, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL(), Mode: ModePermissive, H2C: true,
+		MaxStreamsPerUser: n}}}) // every stream comes from the same anonymous caller
 	addr := strings.TrimPrefix(base, "http://")
 	type stream struct {
 		c  net.Conn

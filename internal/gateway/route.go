@@ -33,6 +33,8 @@ type route struct {
 	corsHeader string // Access-Control-Allow-Headers value
 	corsMaxAge string
 	accessLog  slog.Handler // the server's handler with the route's name pre-rendered
+	streams    streamCaps   // open GET streams (sessions.go)
+	reserved   map[string]bool // folded names of headers clients may not send upstream (headers.go)
 }
 
 func newRoute(s *Server, o RouteOptions) (*route, error) {
@@ -65,6 +67,15 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = defaultMaxRequestBytes
 	}
+	if o.MaxSessionsPerUser <= 0 {
+		o.MaxSessionsPerUser = defaultMaxSessionsPerUser
+	}
+	if o.MaxStreamsPerUser <= 0 {
+		o.MaxStreamsPerUser = defaultMaxStreamsPerUser
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = defaultMaxStreams
+	}
 	if len(o.ScopesSupported) == 0 {
 		o.ScopesSupported = o.Scopes
 	}
@@ -72,7 +83,9 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 		o.ResourceName = o.Name
 	}
 	rt := &route{s: s, opts: o, upstream: u, identity: o.Identity.names(),
-		accessLog: s.log.Handler().WithAttrs([]slog.Attr{slog.String("route", o.Name)})}
+		accessLog: s.log.Handler().WithAttrs([]slog.Attr{slog.String("route", o.Name)}),
+		streams:   streamCaps{byUser: map[string]int{}}}
+	rt.reserved = reservedHeaders(rt.identity)
 	rt.transport = o.Transport
 	if rt.transport == nil {
 		rt.transport = newTransport(o)

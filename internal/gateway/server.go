@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/httplimit"
+	"github.com/mcpgate/mcpgate/internal/mcpsession"
 )
 
 const (
@@ -31,6 +34,7 @@ type Server struct {
 	allowHosts map[string]bool
 	routes     map[string]*route
 	only       *route // the single route, when there is exactly one
+	sessions   mcpsession.Store
 
 	// kill cancels every upstream exchange still running when a graceful shutdown times out.
 	// killCtx is also the base context of requests on the gateway's own listener (Serve),
@@ -64,6 +68,10 @@ func New(opts Options) (*Server, error) {
 		}
 		s.publicBase = c
 		s.publicHost = hostOnly(u.Host)
+	}
+	s.sessions = opts.Sessions
+	if s.sessions == nil {
+		s.sessions = mcpsession.NewMemory(0)
 	}
 	s.trusted = opts.TrustedProxies
 	for _, h := range opts.AllowedHosts {
@@ -197,7 +205,7 @@ func (s *Server) httpServer() *http.Server {
 		idle = 120 * time.Second
 	}
 	s.hs = &http.Server{
-		Handler: s.Handler(),
+		Handler: httplimit.Body(s.Handler(), s.opts.Body),
 		// Every request's context ends when a shutdown gives up waiting (s.kill), so the
 		// proxy need not hook each request to killCtx itself (see route.proxy).
 		BaseContext:       func(net.Listener) context.Context { return s.killCtx },

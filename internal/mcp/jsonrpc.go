@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	sjson "github.com/segmentio/encoding/json"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // JSON-RPC 2.0 error codes used by the gateway.
@@ -100,10 +102,17 @@ var ErrNotJSONRPC = errors.New("body is not a JSON-RPC 2.0 message")
 // ParseRequest parses a POST body: a single JSON-RPC message, or a batch (a JSON array,
 // allowed by protocol 2025-03-26). batch reports which it was. The messages' strings and
 // raw values alias body, which must not be modified afterwards.
-func ParseRequest(body []byte) (msgs []Request, batch bool, err error) {
+//
+// The body is first checked against l (jsonlimit.Check): the decoder recurses once per
+// nesting level, and an unbounded depth would overflow the goroutine stack, a fatal error
+// that ends the process. A body over a limit returns a *jsonlimit.Error.
+func ParseRequest(body []byte, l jsonlimit.Limits) (msgs []Request, batch bool, err error) {
 	b := bytes.TrimLeft(body, " \t\r\n")
 	if len(b) == 0 {
 		return nil, false, ErrNotJSONRPC
+	}
+	if err := jsonlimit.Check(b, l); err != nil {
+		return nil, b[0] == '[', err
 	}
 	if b[0] == '[' {
 		var raw []json.RawMessage

@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"encoding/json"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"testing"
 )
 
@@ -42,7 +43,7 @@ func TestParseRequest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			msgs, batch, err := ParseRequest([]byte(tc.body))
+			msgs, batch, err := ParseRequest([]byte(tc.body), jsonlimit.Limits{})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}

@@ -29,6 +29,9 @@ import (
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/gctune"
+	"github.com/mcpgate/mcpgate/internal/httplimit"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/mcpsession"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
@@ -294,6 +297,11 @@ func (a *App) gatewayOptions() (gateway.Options, error) {
 		ShutdownTimeout: cfg.ShutdownTimeout.D(),
 		Logger:          a.log,
 		Fallback:        a.fallback(),
+		Body:            httplimit.BodyOptions{Timeout: cfg.Limits.BodyReadTimeout.D(), MinRate: int64(cfg.Limits.BodyMinRate)},
+		Sessions:        mcpsession.NewMemory(cfg.Limits.SessionIdleTimeout.D()),
+	}
+	if a.redis != nil { // replicas share who owns which session
+		o.Sessions = mcpsession.NewRedis(a.redis, "", cfg.Limits.SessionIdleTimeout.D())
 	}
 	if cfg.TLS != nil {
 		o.TLSCertFile, o.TLSKeyFile = cfg.TLS.CertFile, cfg.TLS.KeyFile
@@ -333,6 +341,11 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 		InsecureSkipVerify:   r.Upstream.InsecureSkipVerify,
 		H2C:                  r.Upstream.H2C,
 		MaxRequestBytes:      int64(r.Limits.MaxRequestBytes),
+		JSONLimits:           jsonlimit.Limits{MaxDepth: r.Limits.MaxJSONDepth, MaxValues: r.Limits.MaxJSONValues},
+		MaxSessionsPerUser:   r.Limits.MaxSessionsPerUser,
+		MaxStreamsPerUser:    r.Limits.MaxStreamsPerUser,
+		MaxStreams:           r.Limits.MaxStreams,
+		PassCookies:          r.Upstream.PassCookies,
 		StreamIdleTimeout:    r.Limits.StreamIdleTimeout.D(),
 		Mode:                 gateway.AuthMode(r.Auth.Mode),
 		Scopes:               r.Auth.Scopes,

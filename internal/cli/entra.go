@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authserver/entra"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/httplimit"
 )
 
 func init() { register(newEntraEmulatorCmd) }
@@ -67,7 +68,7 @@ NODE_EXTRA_CA_CERTS.`,
 				ln.Close()
 				return err
 			}
-			srv := &http.Server{Handler: em.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: httplimit.Body(em.Handler(), httplimit.BodyOptions{}), ReadHeaderTimeout: 10 * time.Second}
 			if !plainHTTP {
 				var cert tls.Certificate
 				if certFile != "" {

@@ -48,6 +48,10 @@ type Upstream struct {
 	// it, so that all requests and streams share a few connections (less memory per idle
 	// stream, fewer file descriptors). https upstreams negotiate HTTP/2 by themselves.
 	H2C bool `yaml:"h2c,omitempty" json:"h2c,omitempty"`
+	// PassCookies lets the upstream's Set-Cookie headers reach clients, each scoped to
+	// the route's path, without Domain, and never a __Host- cookie or one named like
+	// mcpgate's own. Off by default: the gateway's origin also serves the sign-in pages.
+	PassCookies bool `yaml:"passCookies,omitempty" json:"passCookies,omitempty"`
 }
 
 // Auth says how callers of a route are authenticated.
@@ -95,10 +99,39 @@ type CORS struct {
 	MaxAge Duration `yaml:"maxAge,omitempty" json:"maxAge,omitempty"`
 }
 
+// ServerLimits bound every request on the listener.
+type ServerLimits struct {
+	// BodyReadTimeout is the time any request body may take to arrive before
+	// bodyMinRate counts (on every path: MCP routes, the authorization server, the
+	// Entra profile). A body sent slower is cut with 408. Default 10s.
+	BodyReadTimeout Duration `yaml:"bodyReadTimeout,omitempty" json:"bodyReadTimeout,omitempty"`
+	// BodyMinRate is the lowest average rate, in bytes per second, a request body must
+	// keep after bodyReadTimeout. Default 1KiB.
+	BodyMinRate ByteSize `yaml:"bodyMinRate,omitempty" json:"bodyMinRate,omitempty"`
+	// SessionIdleTimeout ends the gateway's record of an MCP session nobody used for this
+	// long; the client then gets 404 and starts a new session. Default 8h.
+	SessionIdleTimeout Duration `yaml:"sessionIdleTimeout,omitempty" json:"sessionIdleTimeout,omitempty"`
+}
+
 // Limits bounds requests on a route.
 type Limits struct {
 	// MaxRequestBytes bounds a request body. Default 4MiB.
 	MaxRequestBytes ByteSize `yaml:"maxRequestBytes,omitempty" json:"maxRequestBytes,omitempty"`
+	// MaxJSONDepth bounds how deeply a request body's JSON nests (objects and arrays).
+	// Deeper bodies are refused with 400 and a JSON-RPC parse error. Default 64.
+	MaxJSONDepth int `yaml:"maxJSONDepth,omitempty" json:"maxJSONDepth,omitempty"`
+	// MaxJSONValues bounds the number of values (members and elements) in a request
+	// body. Default 100000.
+	MaxJSONValues int `yaml:"maxJSONValues,omitempty" json:"maxJSONValues,omitempty"`
+	// MaxSessionsPerUser caps the MCP sessions one user (per client) holds open on the
+	// route; an initialize over it gets 429. Default 100.
+	MaxSessionsPerUser int `yaml:"maxSessionsPerUser,omitempty" json:"maxSessionsPerUser,omitempty"`
+	// MaxStreamsPerUser caps the open GET (SSE) streams of one user on the route, per
+	// replica (429 over it). Default 32.
+	MaxStreamsPerUser int `yaml:"maxStreamsPerUser,omitempty" json:"maxStreamsPerUser,omitempty"`
+	// MaxStreams caps the open GET (SSE) streams of the whole route, per replica.
+	// Default 10000.
+	MaxStreams int `yaml:"maxStreams,omitempty" json:"maxStreams,omitempty"`
 	// StreamIdleTimeout closes an SSE stream with no event for this long. Default 0 (never):
 	// long-lived streams survive idle periods.
 	StreamIdleTimeout Duration `yaml:"streamIdleTimeout,omitempty" json:"streamIdleTimeout,omitempty"`
@@ -123,6 +156,18 @@ func (r *Route) validateGateway(path string, p *Problems) {
 	}
 	if r.Limits.StreamIdleTimeout < 0 {
 		p.Add(path+".limits.streamIdleTimeout", "must not be negative (0 keeps idle streams open)")
+	}
+	if d := r.Limits.MaxJSONDepth; d < 0 || d > 1000 {
+		p.Add(path+".limits.maxJSONDepth", "must be between 1 and 1000 (default 64): decoders recurse once per level")
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{{"maxJSONValues", r.Limits.MaxJSONValues}, {"maxSessionsPerUser", r.Limits.MaxSessionsPerUser},
+		{"maxStreamsPerUser", r.Limits.MaxStreamsPerUser}, {"maxStreams", r.Limits.MaxStreams}} {
+		if l.v < 0 {
+			p.Add(path+".limits."+l.key, "must not be negative (0 means the default)")
+		}
 	}
 	if fi := r.ForwardIdentity; fi != nil {
 		seen := map[string]string{}

@@ -27,6 +27,9 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdownTimeout,omitempty" json:"shutdownTimeout,omitempty"`
 	// Runtime tunes the Go runtime of the mcpgate process.
 	Runtime Runtime `yaml:"runtime,omitempty" json:"runtime,omitempty"`
+	// Limits bound what any client may make the listener hold: slow request bodies and
+	// idle MCP sessions. Per-route limits are under routes[].limits.
+	Limits ServerLimits `yaml:"limits,omitempty" json:"limits,omitempty"`
 	// Store is where durable state lives (clients, grants, consents, keys, users,
 	// connections, audit). Default: SQLite at ./mcpgate.db when something needs a store.
 	Store Store `yaml:"store,omitempty" json:"store,omitempty"`

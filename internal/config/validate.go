@@ -131,6 +131,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 	if v := c.Runtime.GCMinHeap; v != nil && *v > 0 && *v < gctune.MinFloor {
 		p.Add("runtime.gcMinHeap", "%d bytes is below 4MiB, the collector's own minimum, and would change nothing: write 0 to turn the floor off, or a size of at least 4MiB such as 64MiB", int64(*v))
 	}
+	if c.Limits.BodyReadTimeout < 0 || c.Limits.BodyMinRate < 0 || c.Limits.SessionIdleTimeout < 0 {
+		p.Add("limits", "bodyReadTimeout, bodyMinRate and sessionIdleTimeout must not be negative (leave them out for the defaults)")
+	}
 	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
 		p.Add("log.format", "%q is not json or text", c.Log.Format)
 	}

@@ -32,8 +32,8 @@ type route struct {
 	anyOrigin  bool
 	corsHeader string // Access-Control-Allow-Headers value
 	corsMaxAge string
-	accessLog  slog.Handler // the server's handler with the route's name pre-rendered
-	streams    streamCaps   // open GET streams (sessions.go)
+	accessLog  slog.Handler    // the server's handler with the route's name pre-rendered
+	streams    streamCaps      // open GET streams (sessions.go)
 	reserved   map[string]bool // folded names of headers clients may not send upstream (headers.go)
 }
 

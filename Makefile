@@ -23,7 +23,7 @@ test-short:
 # make bench: Go benchmarks and load tests; results are written up in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
-	$(GO) run ./internal/loadtest
+	$(GO) run ./cmd/loadtest
 
 # schema regenerates docs/config.schema.json from the config types (a test keeps it in sync).
 schema:

@@ -34,4 +34,4 @@ deps:
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	# the conformance runner installs Node 22 and the suite on first use: once, before the tests
-	if [ -x ../shared/tools/conformance ]; then ../shared/tools/conformance list >/dev/null; fi
+	tools/conformance list >/dev/null

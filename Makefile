@@ -12,10 +12,14 @@ build:
 
 # make test: every test, including interop (Node, Chromium, conformance) and the
 # PostgreSQL/Redis backends when their env vars are set (see README).
-test:
+test: lint
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+# lint: gofmt, go vet, then staticcheck (pinned by the tool directive in go.mod).
+lint:
 	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed on:"; gofmt -l cmd internal; exit 1)
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -423,7 +423,6 @@ type result struct {
 	rps                 float64
 	p50, p99, p999, max time.Duration
 	lag99               time.Duration // open loop: p99 of the generator's lateness
-	clean               bool          // isolated latency round without interference
 	errors              int64
 }
 

@@ -742,10 +742,6 @@ func TestRelayH2CSharedConnections(t *testing.T) {
 	up := newH2CUpstream(t)
 	gw, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL(), Mode: ModePermissive, H2C: true}}})
 	addr := strings.TrimPrefix(base, "http://")
-	type stream struct {
-		c  net.Conn
-		us upStream
-	}
 	// The upstream answers every stream as it comes.
 	served := make(chan upStream, n)
 	go func() {

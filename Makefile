@@ -3,12 +3,15 @@ GO ?= go
 PKGS ?= ./...
 # The whole suite; interop tests install their npm packages into test/node on first use.
 TEST_TIMEOUT ?= 40m
+# make build stamps the version `mcpgate version` prints (go run and go build alone say "dev").
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/mcpgate/mcpgate/internal/cli.Version=$(VERSION)
 
-.PHONY: all build test test-short bench schema deps lint
+.PHONY: all build test lint test-short bench schema deps
 all: build
 
 build:
-	$(GO) build -o bin/mcpgate ./cmd/mcpgate
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/mcpgate ./cmd/mcpgate
 
 # make test: every test, including interop (Node, Chromium, conformance) and the
 # PostgreSQL/Redis backends when their env vars are set (see README).

@@ -3,19 +3,26 @@ GO ?= go
 PKGS ?= ./...
 # The whole suite; interop tests install their npm packages into test/node on first use.
 TEST_TIMEOUT ?= 40m
+# make build stamps the version `mcpgate version` prints (go run and go build alone say "dev").
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/mcpgate/mcpgate/internal/cli.Version=$(VERSION)
 
-.PHONY: all build test test-short bench schema deps lint
+.PHONY: all build test lint test-short bench schema deps
 all: build
 
 build:
-	$(GO) build -o bin/mcpgate ./cmd/mcpgate
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/mcpgate ./cmd/mcpgate
 
 # make test: every test, including interop (Node, Chromium, conformance) and the
 # PostgreSQL/Redis backends when their env vars are set (see README).
-test:
+test: lint
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+# lint: gofmt, go vet, then staticcheck (pinned by the tool directive in go.mod).
+lint:
 	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed on:"; gofmt -l cmd internal; exit 1)
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
@@ -23,7 +30,7 @@ test-short:
 # make bench: Go benchmarks and load tests; results are written up in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
-	$(GO) run ./internal/loadtest
+	$(GO) run ./cmd/loadtest
 
 # schema regenerates docs/config.schema.json from the config types (a test keeps it in sync).
 schema:
@@ -34,4 +41,4 @@ deps:
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	# the conformance runner installs Node 22 and the suite on first use: once, before the tests
-	if [ -x ../shared/tools/conformance ]; then ../shared/tools/conformance list >/dev/null; fi
+	tools/conformance list >/dev/null

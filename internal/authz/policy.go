@@ -197,7 +197,7 @@ func toOutcome(out ref.Val, err error) (outcome, error) {
 	case *types.Err:
 		return failed, o
 	}
-	return failed, fmt.Errorf("the condition returned %s, not a bool", out.Type().(ref.Type).TypeName())
+	return failed, fmt.Errorf("the condition returned %s, not a bool", out.Type().TypeName())
 }
 
 // Decide evaluates the policy for one request. Deny rules are checked first (deny

@@ -14,7 +14,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is set at build time with -ldflags "-X github.com/mcpgate/mcpgate/internal/cli.Version=…".
+// Version is set at build time with -ldflags "-X github.com/mcpgate/mcpgate/internal/cli.Version=…"
+// (make build stamps git describe --always --dirty); go run and a plain go build leave "dev".
 var Version = "dev"
 
 // exitError carries an exit code through cobra.

@@ -92,6 +92,7 @@ func hasID(id float64) func(map[string]any) bool {
 func TestBridgeResumesStreams(t *testing.T) {
 	s := mcp.NewServer(&mcp.Implementation{Name: "resume", Version: "1"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "slow"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, struct{}, error) {
+		//lint:ignore SA1019 a server notification the bridge must relay; logging is still served
 		req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "before close"})
 		req.Extra.CloseSSEStream(mcp.CloseSSEStreamArgs{RetryAfter: 20 * time.Millisecond})
 		time.Sleep(100 * time.Millisecond)

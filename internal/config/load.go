@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -176,11 +175,6 @@ func redactValue(s string) string {
 	}
 	return s
 }
-
-var (
-	durationType = reflect.TypeOf(Duration(0))
-	timeDuration = reflect.TypeOf(time.Duration(0))
-)
 
 // checkKeys walks the YAML tree against the Go type and reports unknown keys with their
 // position and the closest valid key.

@@ -58,6 +58,7 @@ func conformanceUpstream(t *testing.T) *httptest.Server {
 	})
 	mcp.AddTool(srv, &mcp.Tool{Name: "test_tool_with_logging", Description: "logging"}, func(ctx context.Context, req *mcp.CallToolRequest, _ none) (*mcp.CallToolResult, any, error) {
 		for _, m := range []string{"Tool execution started", "Tool processing data", "Tool execution completed"} {
+			//lint:ignore SA1019 the conformance scenario tools-call-with-logging exercises logging
 			_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: m})
 		}
 		return text("logged"), nil, nil

@@ -743,10 +743,6 @@ func TestRelayH2CSharedConnections(t *testing.T) {
 	gw, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/mcp", Upstream: up.URL(), Mode: ModePermissive, H2C: true,
 		MaxStreamsPerUser: n}}}) // every stream comes from the same anonymous caller
 	addr := strings.TrimPrefix(base, "http://")
-	type stream struct {
-		c  net.Conn
-		us upStream
-	}
 	// The upstream answers every stream as it comes.
 	served := make(chan upStream, n)
 	go func() {

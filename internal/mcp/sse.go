@@ -100,11 +100,7 @@ func splitField(l string) (name, value string, ok bool) {
 	if i < 0 {
 		return l, "", true
 	}
-	v := l[i+1:]
-	if strings.HasPrefix(v, " ") {
-		v = v[1:]
-	}
-	return l[:i], v, true
+	return l[:i], strings.TrimPrefix(l[i+1:], " "), true
 }
 
 // AppendTo appends the event's wire form to b.

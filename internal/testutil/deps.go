@@ -112,10 +112,11 @@ func RedisAddr(t testing.TB) string {
 	return addr
 }
 
-// Conformance returns the path of ../shared/tools/conformance or skips/fails.
+// Conformance returns the path of the repository's MCP conformance runner
+// (tools/conformance) or skips/fails.
 func Conformance(t testing.TB) string {
 	t.Helper()
-	p := filepath.Join(RepoRoot(t), "..", "shared", "tools", "conformance")
+	p := filepath.Join(RepoRoot(t), "tools", "conformance")
 	if _, err := os.Stat(p); err != nil {
 		Unavailable(t, "the MCP conformance runner %s is missing", p)
 	}
@@ -131,20 +132,12 @@ var (
 	conformanceErr  error
 )
 
-// warmConformance runs the conformance runner once (`list`) under an exclusive file lock.
-// On first use the runner installs Node 22 and the suite into a cache folder; two runs
-// starting together on a cold cache (a test's direct and gateway runs, or two packages'
-// tests) would execute a node binary still being written ("text file busy").
+// warmConformance runs the conformance runner once (`list`), so that a failed install is
+// reported here as a missing dependency rather than as a failed scenario. On first use the
+// runner installs Node 22 and the suite into a cache folder under its own file lock, so
+// runs starting together on a cold cache (a test's direct and gateway runs, or two packages'
+// tests) wait for one install instead of executing a node binary still being written.
 func warmConformance(runner string) error {
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "mcpgate-conformance-install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
 	if out, err := exec.Command(runner, "list").CombinedOutput(); err != nil {
 		return fmt.Errorf("%v: %s", err, out)
 	}

@@ -24,10 +24,8 @@ type cachingProvider struct {
 	cache Cache
 	sf    singleflight.Group
 	skew  time.Duration
-	// defaultTTL is used when the IdP gives no expires_in (0: do not cache such tokens).
-	defaultTTL time.Duration
-	now        func() time.Time
-	log        *slog.Logger
+	now   func() time.Time
+	log   *slog.Logger
 }
 
 // CacheOptions tunes the exchanged-token cache of a provider.

@@ -19,13 +19,6 @@ const (
 	kcWeather = "https://weather.example.test"
 )
 
-// startKeycloakLike runs testdata/keycloak-like.mjs (oidc-provider from npm, set up with
-// Keycloak's paths and claims) and returns its issuer.
-func startKeycloakLike(t *testing.T, redirectURI string) string {
-	t.Helper()
-	return startNodeIdP(t, "keycloak-like.mjs", redirectURI)
-}
-
 // startNodeIdP runs an oidc-provider script of testdata and returns the issuer it announces.
 func startNodeIdP(t *testing.T, script, redirectURI string) string {
 	t.Helper()

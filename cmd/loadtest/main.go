@@ -1,7 +1,7 @@
 // Command loadtest measures the gateway against an upstream MCP-ish server and a bare
 // httputil.ReverseProxy, in one run on loopback: throughput, p50/p99/p99.9 latency, added
 // latency at half of the bare proxy's saturation rate, and RSS per idle SSE stream. It is
-// run by `make bench` (go run ./internal/loadtest) and writes a Markdown report to stdout.
+// run by `make bench` (go run ./cmd/loadtest) and writes a Markdown report to stdout.
 //
 // By default each proxy and the upstream run in child processes pinned to one CPU and the
 // load generator in this process pinned to the other (isolated.go), latency rounds are
@@ -423,7 +423,6 @@ type result struct {
 	rps                 float64
 	p50, p99, p999, max time.Duration
 	lag99               time.Duration // open loop: p99 of the generator's lateness
-	clean               bool          // isolated latency round without interference
 	errors              int64
 }
 

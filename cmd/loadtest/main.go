@@ -210,6 +210,8 @@ func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c bool) (*gatew
 	return gateway.New(gateway.Options{Logger: log, Routes: []gateway.RouteOptions{{
 		Name: "bench", Path: "/mcp", Upstream: up, Verifier: v, Scopes: []string{"mcp.tools"}, H2C: h2c,
 		AuthorizationServers: []string{issuer}, Identity: gateway.IdentityHeaders{Subject: "X-User"},
+		// One load-test user opens every stream: the per-user and per-route caps would refuse most.
+		MaxStreamsPerUser: 1 << 30, MaxStreams: 1 << 30,
 	}}})
 }
 
@@ -434,11 +436,28 @@ func newClient(conc int) *http.Client {
 
 const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Paris"}}}`
 
+// started records the targets whose session was started: the gateway serves a session id
+// only to the principal it was handed to, so each target's first request opens it (the
+// upstream hands out bench-session to every request without one).
+var started sync.Map
+
 func doOne(c *http.Client, t target) error {
+	if _, ok := started.Load(t.url + t.token); !ok {
+		if err := post(c, t, ""); err != nil {
+			return err
+		}
+		started.Store(t.url+t.token, true)
+	}
+	return post(c, t, "bench-session")
+}
+
+func post(c *http.Client, t target, session string) error {
 	req, _ := http.NewRequest(http.MethodPost, t.url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", "bench-session")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+	}
 	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
 	if t.token != "" {
 		req.Header.Set("Authorization", "Bearer "+t.token)

@@ -163,7 +163,9 @@ func sseMemory(ctx context.Context, role, upstream, keyFile, tok string, n int) 
 		return fmt.Errorf("child did not start: %q %v", line, err)
 	}
 	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
-	reqLine := "GET /mcp HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\nMcp-Session-Id: s\r\n"
+	// No session: the standalone stream of a stateless server (a session id would have to
+	// be handed to the load test's user first).
+	reqLine := "GET /mcp HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\n"
 	if strings.HasPrefix(role, "gateway") {
 		reqLine += "Authorization: Bearer " + tok + "\r\n"
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/mcpsession"
+	"github.com/mcpgate/mcpgate/internal/metrics"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
@@ -66,6 +67,8 @@ type App struct {
 	keys      *secrets.Keyring
 	auditor   *audit.Auditor
 	redis     *redis.Client // store.redis: shared rate limits and exchanged-token cache
+	metrics   *metrics.Metrics
+	adminAddr string
 	gw        *gateway.Server
 	resources []string
 }
@@ -164,6 +167,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		return nil, fmt.Errorf("opening audit sinks: %w", err)
 	}
 
+	a.metrics = a.newMetrics()
 	gwOpts, err := a.gatewayOptions()
 	if err != nil {
 		return nil, err
@@ -171,6 +175,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if a.gw, err = gateway.New(gwOpts); err != nil {
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
+	a.metrics.StreamsFunc(a.gw.OpenStreams)
 	return a, nil
 }
 
@@ -299,6 +304,7 @@ func (a *App) gatewayOptions() (gateway.Options, error) {
 		Fallback:        a.fallback(),
 		Body:            httplimit.BodyOptions{Timeout: cfg.Limits.BodyReadTimeout.D(), MinRate: int64(cfg.Limits.BodyMinRate)},
 		Sessions:        mcpsession.NewMemory(cfg.Limits.SessionIdleTimeout.D()),
+		Observer:        a.metrics,
 	}
 	if a.redis != nil { // replicas share who owns which session
 		o.Sessions = mcpsession.NewRedis(a.redis, "", cfg.Limits.SessionIdleTimeout.D())
@@ -472,7 +478,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		a.log.InfoContext(ctx, "garbage collector floor off", "why", gc.Why)
 	}
-	err := a.gw.Serve(ctx, ln)
+	gwCtx, stopAdmin, err := a.serveAdmin(ctx)
+	if err != nil {
+		a.Close()
+		return err
+	}
+	err = a.gw.Serve(gwCtx, ln)
+	stopAdmin()
 	a.Close()
 	return err
 }

@@ -53,6 +53,9 @@ func serve(t *testing.T, yaml string, env map[string]string) string {
 	dir := t.TempDir()
 	yaml = strings.ReplaceAll(yaml, "$ADDR", addr)
 	yaml = strings.ReplaceAll(yaml, "$DIR", dir)
+	if !strings.Contains(yaml, "\nadmin:") && !strings.HasPrefix(yaml, "admin:") {
+		yaml = "admin: {listen: 127.0.0.1:0, drainDelay: 0s}\n" + yaml // parallel tests: no fixed port, no drain wait
+	}
 	file := filepath.Join(dir, "mcpgate.yaml")
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

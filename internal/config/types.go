@@ -30,6 +30,9 @@ type Config struct {
 	// Limits bound what any client may make the listener hold: slow request bodies and
 	// idle MCP sessions. Per-route limits are under routes[].limits.
 	Limits ServerLimits `yaml:"limits,omitempty" json:"limits,omitempty"`
+	// Admin is the operator's listener: /livez, /readyz, /metrics and optionally pprof,
+	// apart from the public port.
+	Admin Admin `yaml:"admin,omitempty" json:"admin,omitempty"`
 	// Store is where durable state lives (clients, grants, consents, keys, users,
 	// connections, audit). Default: SQLite at ./mcpgate.db when something needs a store.
 	Store Store `yaml:"store,omitempty" json:"store,omitempty"`
@@ -168,4 +171,17 @@ func parseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size")
 	}
 	return n * mult, nil
+}
+
+// Admin configures the operator's listener.
+type Admin struct {
+	// Listen is the admin listener's address. Default 127.0.0.1:9090; "off" turns it off.
+	// Keep it off the public network: /metrics and pprof are for operators.
+	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
+	// Pprof serves Go's profiles under /debug/pprof/ on the admin listener.
+	Pprof bool `yaml:"pprof,omitempty" json:"pprof,omitempty"`
+	// DrainDelay is how long a replica answers /readyz with 503 "draining" after SIGTERM
+	// before it stops accepting requests, so that load balancers take it out first.
+	// Default 5s; 0s turns the delay off.
+	DrainDelay *Duration `yaml:"drainDelay,omitempty" json:"drainDelay,omitempty"`
 }

@@ -47,6 +47,13 @@ func (c *Config) SetDefaults() {
 		v := ByteSize(gctune.DefaultMinHeap)
 		c.Runtime.GCMinHeap = &v
 	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:9090"
+	}
+	if c.Admin.DrainDelay == nil {
+		d := Duration(5 * time.Second)
+		c.Admin.DrainDelay = &d
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	for i := range c.Issuers {
 		c.Issuers[i].setDefaults()
@@ -130,6 +137,16 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if v := c.Runtime.GCMinHeap; v != nil && *v > 0 && *v < gctune.MinFloor {
 		p.Add("runtime.gcMinHeap", "%d bytes is below 4MiB, the collector's own minimum, and would change nothing: write 0 to turn the floor off, or a size of at least 4MiB such as 64MiB", int64(*v))
+	}
+	if l := c.Admin.Listen; l != "" && l != "off" {
+		if _, _, e := net.SplitHostPort(l); e != nil {
+			p.Add("admin.listen", "%q is not host:port (for example 127.0.0.1:9090) or off", l)
+		} else if l == c.Listen {
+			p.Add("admin.listen", "%q is also listen: the admin listener needs a port of its own", l)
+		}
+	}
+	if d := c.Admin.DrainDelay; d != nil && *d < 0 {
+		p.Add("admin.drainDelay", "must not be negative")
 	}
 	if c.Limits.BodyReadTimeout < 0 || c.Limits.BodyMinRate < 0 || c.Limits.SessionIdleTimeout < 0 {
 		p.Add("limits", "bodyReadTimeout, bodyMinRate and sessionIdleTimeout must not be negative (leave them out for the defaults)")

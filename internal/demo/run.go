@@ -76,7 +76,9 @@ func Config(addr, publicURL, dataDir string, upstreams map[string]string, users 
 		Listen:    addr,
 		PublicURL: publicURL,
 		Log:       config.Log{Format: "text", Level: "info"},
-		Store:     config.Store{SQLite: &config.SQLiteStore{Path: filepath.Join(dataDir, "mcpgate.db")}},
+		// No admin listener: a demo should not take port 9090 from a real mcpgate.
+		Admin: config.Admin{Listen: "off"},
+		Store: config.Store{SQLite: &config.SQLiteStore{Path: filepath.Join(dataDir, "mcpgate.db")}},
 		// Plain http is accepted for a loopback demo only; put TLS in front (--public-url
 		// https://…) to share it.
 		AuthServer: &config.AuthServer{AllowInsecureHTTP: strings.HasPrefix(publicURL, "http://")},

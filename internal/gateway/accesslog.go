@@ -63,6 +63,9 @@ func (rt *route) finish(r *http.Request, rec *Event) {
 	if o := rt.opts.Observer; o != nil {
 		o.Observe(context.WithoutCancel(ctx), rec)
 	}
+	if o := rt.s.opts.Observer; o != nil {
+		o.Observe(context.WithoutCancel(ctx), rec)
+	}
 }
 
 func firstNonEmpty(ss ...string) string {

@@ -85,6 +85,7 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 	}
 	tok, has := bearerToken(r)
 	if !has {
+		rec.Token = "missing"
 		if o.Mode == ModeStrict {
 			desc := "route " + quoteName(o.Name) + " requires a bearer token in the Authorization header; sign in with the authorization server named in the resource metadata"
 			if r.Header.Get("Authorization") != "" {
@@ -102,6 +103,10 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 	if err != nil {
 		var ae *authn.Error
 		isRejection := errors.As(err, &ae)
+		rec.Token = "error"
+		if isRejection {
+			rec.Token, rec.TokenReason = "rejected", ae.Reason
+		}
 		if o.Mode == ModePermissive {
 			reason := "error"
 			if isRejection {
@@ -135,6 +140,7 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 		}
 		return nil, false
 	}
+	rec.Token = "valid"
 	if missing := p.MissingScopes(o.Scopes); len(missing) > 0 && o.Mode != ModePermissive {
 		rec.Principal = p
 		rt.challenge(w, rec, base, http.StatusForbidden, authn.CodeInsufficientScope,

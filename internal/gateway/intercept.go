@@ -187,6 +187,13 @@ type Event struct {
 	Rules []string
 	// Error says what went wrong, for failed requests.
 	Error string
+	// Token is what became of the caller's token: "" (not looked at), "missing", "valid",
+	// "rejected" (TokenReason says why, an authn reason) or "error" (it could not be
+	// checked).
+	Token, TokenReason string
+	// UpstreamLatency is the time from sending the request upstream to its response
+	// headers (0 when the upstream was not asked).
+	UpstreamLatency time.Duration
 
 	keys    sessionKeys // the caller's session owner and user keys, computed once
 	release func()      // gives back the stream slot (sessions.go), when one was taken

@@ -68,6 +68,9 @@ type Options struct {
 	Sessions mcpsession.Store
 	// Body bounds how slowly a request body may arrive (httplimit).
 	Body httplimit.BodyOptions
+	// Observer is told about every route's finished requests, after the route's own
+	// Observer (metrics). Nil = nobody.
+	Observer Observer
 }
 
 // RouteOptions configure one route.

@@ -192,7 +192,9 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		}
 	}
 
+	sent := time.Now()
 	resp, err := rt.relayRoundTrip(w, r, out) // relay.go: a GET that may become a relayed SSE stream gets its own connection (h2c: a detachable context)
+	rec.UpstreamLatency = time.Since(sent)
 	if err != nil {
 		if r.Context().Err() != nil { // the client went away
 			rec.Status, rec.Error = 499, "client closed the request"

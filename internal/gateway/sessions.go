@@ -182,3 +182,14 @@ func (rt *route) trackSession(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	return true
 }
+
+// OpenStreams returns the number of open GET streams of each route, by route name.
+func (s *Server) OpenStreams() map[string]int {
+	out := make(map[string]int, len(s.routes))
+	for _, rt := range s.routes {
+		rt.streams.mu.Lock()
+		out[rt.opts.Name] = rt.streams.total
+		rt.streams.mu.Unlock()
+	}
+	return out
+}

@@ -121,7 +121,16 @@ func (b *bufferedResponse) WriteHeader(code int) {
 // names the database) is replaced with a reference to the logged error.
 func (s *Server) flush(ctx context.Context, b *bufferedResponse, w http.ResponseWriter, note *string) {
 	body := b.body.Bytes()
-	if b.status >= 400 {
+	internal := ""
+	if p := paramsFrom(ctx); p.internal != nil {
+		internal = *p.internal
+	}
+	if b.status >= 400 && internal != "" {
+		// A server fault made the request fail, whatever error op chose to report.
+		b.header.Set("Content-Type", "application/json")
+		b.status = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": string(oidc.ServerError), "error_description": internal})
+	} else if b.status >= 400 {
 		var e map[string]any
 		if json.Unmarshal(body, &e) == nil {
 			code, _ := e["error"].(string)
@@ -151,7 +160,12 @@ func (s *Server) flush(ctx context.Context, b *bufferedResponse, w http.Response
 	if loc := b.header.Get("Location"); b.status/100 == 3 && loc != "" {
 		if u, err := url.Parse(loc); err == nil {
 			q := u.Query()
-			if safe, changed := s.sanitizeServerError(ctx, q.Get("error"), q.Get("error_description")); changed {
+			if internal != "" && q.Get("error") != "" {
+				q.Set("error", string(oidc.ServerError))
+				q.Set("error_description", internal)
+				u.RawQuery = q.Encode()
+				b.header.Set("Location", u.String())
+			} else if safe, changed := s.sanitizeServerError(ctx, q.Get("error"), q.Get("error_description")); changed {
 				q.Set("error_description", safe)
 				u.RawQuery = q.Encode()
 				b.header.Set("Location", u.String())

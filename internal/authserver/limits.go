@@ -71,7 +71,11 @@ func (s *Server) internalError(ctx context.Context, what string, err error) *oid
 	rand.Read(b)
 	id := hex.EncodeToString(b)
 	s.log.ErrorContext(ctx, what, "correlation_id", id, "err", err)
-	return oidc.ErrServerError().WithDescription("%s%s); try again later", internalDescriptionPrefix, id)
+	oe := oidc.ErrServerError().WithDescription("%s%s); try again later", internalDescriptionPrefix, id)
+	if p := paramsFrom(ctx); p.internal != nil && *p.internal == "" {
+		*p.internal = oe.Description
+	}
+	return oe
 }
 
 // sanitizeServerError returns a description that is safe for a client in place of desc,

@@ -107,6 +107,11 @@ type requestParams struct {
 	// note receives the description of an error that op may wrap (and so drop); the
 	// token endpoint puts it back into the response.
 	note *string
+	// internal receives the description internalError gave a client, so that the
+	// response is a server_error even where op wraps the error in another (it answers
+	// invalid_grant for any error loading a code or refresh token, which would tell the
+	// client to throw away a token that is still good).
+	internal *string
 }
 
 // noteError remembers why a request is being refused, for the response.
@@ -145,7 +150,7 @@ func (s *Server) captureParams(next http.Handler) http.Handler {
 				// requires one. openid asks for nothing beyond signing in.
 				r.Form.Set("scope", "openid")
 			}
-			p := requestParams{resources: r.Form["resource"], remoteIP: clientIP(r), note: new(string)}
+			p := requestParams{resources: r.Form["resource"], remoteIP: clientIP(r), note: new(string), internal: new(string)}
 			r = r.WithContext(context.WithValue(r.Context(), requestParamsKey{}, p))
 		}
 		next.ServeHTTP(w, r)

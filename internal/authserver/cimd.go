@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -153,7 +154,7 @@ type cimdDocument struct {
 func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, error) {
 	u, err := url.Parse(id)
 	if err != nil {
-		return store.Client{}, fmt.Errorf("client_id %q is not a URL", id)
+		return store.Client{}, fmt.Errorf("client_id %q is not a URL", clip.String(id))
 	}
 	if u.Scheme != "https" && !(f.opts.AllowPrivateAddresses && u.Scheme == "http") {
 		return store.Client{}, fmt.Errorf("client_id URL must be https")
@@ -173,19 +174,19 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, error
 	if resp.StatusCode != http.StatusOK {
 		return store.Client{}, fmt.Errorf("fetching client metadata: HTTP %d", resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, f.opts.MaxBytes+1))
+	body, err := jsonlimit.Read(resp.Body, f.opts.MaxBytes, registrationJSONLimits)
+	if errors.Is(err, jsonlimit.ErrTooLarge) {
+		return store.Client{}, fmt.Errorf("client metadata document is larger than %d bytes", f.opts.MaxBytes)
+	}
 	if err != nil {
 		return store.Client{}, fmt.Errorf("reading client metadata: %w", err)
-	}
-	if int64(len(body)) > f.opts.MaxBytes {
-		return store.Client{}, fmt.Errorf("client metadata document is larger than %d bytes", f.opts.MaxBytes)
 	}
 	var doc cimdDocument
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return store.Client{}, fmt.Errorf("client metadata document is not JSON: %w", err)
 	}
 	if doc.ClientID != id {
-		return store.Client{}, fmt.Errorf("client metadata document's client_id %q does not equal its URL", doc.ClientID)
+		return store.Client{}, fmt.Errorf("client metadata document's client_id %q does not equal its URL", clip.String(doc.ClientID))
 	}
 	if len(doc.RedirectURIs) == 0 {
 		return store.Client{}, errors.New("client metadata document has no redirect_uris")
@@ -196,7 +197,7 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, error
 		}
 	}
 	if doc.TokenEndpointAuthMethod != "" && doc.TokenEndpointAuthMethod != "none" {
-		return store.Client{}, fmt.Errorf("token_endpoint_auth_method %q is not supported for metadata-document clients; use none", doc.TokenEndpointAuthMethod)
+		return store.Client{}, fmt.Errorf("token_endpoint_auth_method %q is not supported for metadata-document clients; use none", clip.String(doc.TokenEndpointAuthMethod))
 	}
 	grants := doc.GrantTypes
 	if len(grants) == 0 {
@@ -206,6 +207,6 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (store.Client, error
 	if name == "" {
 		name = u.Host
 	}
-	f.log.InfoContext(ctx, "client metadata document fetched", "client_id", id, "client_name", name, "redirect_hosts", redirectHosts(doc.RedirectURIs))
+	f.log.InfoContext(ctx, "client metadata document fetched", "client_id", clip.String(id), "client_name", clip.String(name), "redirect_hosts", redirectHosts(doc.RedirectURIs))
 	return store.Client{ID: id, Name: name, RedirectURIs: doc.RedirectURIs, GrantTypes: grants, Source: "cimd", CreatedAt: time.Now()}, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -57,6 +58,9 @@ func newClientRegistry(ctx context.Context, s *Server) (*clientRegistry, error) 
 	return r, nil
 }
 
+// errUnknownClient wraps every reason a client_id does not name a client: not registered,
+// expired, or a metadata document that is disabled, unreachable or invalid. Other errors
+// from get are the store's.
 var errUnknownClient = errors.New("unknown client")
 
 func (r *clientRegistry) get(ctx context.Context, id string) (store.Client, error) {
@@ -65,19 +69,19 @@ func (r *clientRegistry) get(ctx context.Context, id string) (store.Client, erro
 	}
 	if isCIMDClientID(id) {
 		if r.cimd == nil {
-			return store.Client{}, fmt.Errorf("client %s: client ID metadata documents are disabled", id)
+			return store.Client{}, fmt.Errorf("%w: client ID metadata documents are disabled", errUnknownClient)
 		}
 		c, err := r.cimd.get(ctx, id)
 		if err != nil {
-			r.s.log.WarnContext(ctx, "client metadata document rejected", "client_id", id, "err", err)
-			return store.Client{}, err
+			r.s.log.WarnContext(ctx, "client metadata document rejected", "client_id", clip.String(id), "err", err)
+			return store.Client{}, fmt.Errorf("%w: client metadata document rejected: %w", errUnknownClient, err)
 		}
 		c.Trusted = slices.Contains(r.s.opts.TrustedClients, id)
 		return c, nil
 	}
 	c, err := r.s.store.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return c, fmt.Errorf("client %s: %w", id, errUnknownClient)
+		return c, errUnknownClient
 	}
 	if err != nil {
 		return c, err
@@ -91,16 +95,20 @@ func (r *clientRegistry) get(ctx context.Context, id string) (store.Client, erro
 // authenticate checks a confidential client's secret.
 func (r *clientRegistry) authenticate(ctx context.Context, id, secret string) (store.Client, error) {
 	c, err := r.get(ctx, id)
-	if err != nil {
+	if errors.Is(err, errUnknownClient) {
+		r.s.log.InfoContext(ctx, "client authentication failed: unknown client", "client_id", clip.String(id))
 		noteError(ctx, "unknown client_id")
 		return c, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	}
+	if err != nil {
+		return c, r.s.internalError(ctx, "looking up a client failed", err)
 	}
 	if c.Public() {
 		noteError(ctx, "this is a public client; it has no secret and cannot use this grant")
 		return c, oidc.ErrInvalidClient().WithDescription("this is a public client; it has no secret and cannot use this grant")
 	}
 	if subtle.ConstantTimeCompare([]byte(hashToken(secret)), []byte(c.SecretHash)) != 1 {
-		r.s.log.WarnContext(ctx, "client authentication failed", "client_id", id)
+		r.s.log.WarnContext(ctx, "client authentication failed: wrong secret", "client_id", clip.String(id))
 		noteError(ctx, "wrong client secret")
 		return c, oidc.ErrInvalidClient().WithDescription("wrong client secret")
 	}
@@ -116,20 +124,20 @@ func isCIMDClientID(id string) bool {
 func validateRedirectURI(raw string, allowedHosts []string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" {
-		return fmt.Errorf("redirect URI %q is not an absolute URL", raw)
+		return fmt.Errorf("redirect URI %q is not an absolute URL", clip.String(raw))
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Errorf("redirect URI %q must not have a fragment", raw)
+		return fmt.Errorf("redirect URI %q must not have a fragment (RFC 6749 §3.1.2)", clip.String(raw))
 	}
 	loopback := isLoopbackHost(u.Hostname())
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && loopback:
 	default:
-		return fmt.Errorf("redirect URI %q must use https, or http on a loopback address (127.0.0.1, [::1] or localhost)", raw)
+		return fmt.Errorf("redirect URI %q must use https, or http on a loopback address (127.0.0.1, [::1] or localhost)", clip.String(raw))
 	}
 	if allowedHosts != nil && !loopback && !slices.Contains(allowedHosts, strings.ToLower(u.Hostname())) {
-		return fmt.Errorf("redirect URI host %q is not allowed for registration on this server (allowed: %s, and loopback)", u.Hostname(), strings.Join(allowedHosts, ", "))
+		return fmt.Errorf("redirect URI host %q is not allowed for registration on this server (allowed: %s, and loopback)", clip.String(u.Hostname()), strings.Join(allowedHosts, ", "))
 	}
 	return nil
 }

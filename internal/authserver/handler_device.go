@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -82,7 +83,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusBadRequest, "This code was already used. Start the sign-in on your device again to get a new code.")
 			return
 		}
-		s.log.InfoContext(ctx, "device authorization decided", "client_id", d.ClientID, "sub", userID, "approved", approve)
+		s.log.InfoContext(ctx, "device authorization decided", "client_id", clip.String(d.ClientID), "sub", userID, "approved", approve)
 		if approve {
 			s.message(w, http.StatusOK, "Device connected", "Your device is now connected. You can close this window and return to it.", "")
 		} else {

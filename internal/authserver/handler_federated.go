@@ -12,6 +12,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -135,7 +136,7 @@ func (s *Server) handleFederatedLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.PostFormValue("action") != "approve" {
-			s.log.InfoContext(ctx, "consent denied before upstream sign-in", "client_id", a.ClientID, "connector", rc.ID())
+			s.log.InfoContext(ctx, "consent denied before upstream sign-in", "client_id", clip.String(a.ClientID), "connector", rc.ID())
 			s.redirectError(w, r, a, "access_denied", "the user denied access to this application")
 			return
 		}
@@ -159,7 +160,7 @@ func (s *Server) handleFederatedLogin(w http.ResponseWriter, r *http.Request) {
 	payload, _ := json.Marshal(st)
 	v := base64.RawURLEncoding.EncodeToString(payload)
 	s.setCookie(w, s.federatedCookieName(st.State), v+"."+s.mac("federated", v), s.opts.AuthRequestLifetime)
-	s.log.InfoContext(ctx, "federated sign-in started", "connector", rc.ID(), "auth_request", id, "client_id", a.ClientID, "consented_now", consented)
+	s.log.InfoContext(ctx, "federated sign-in started", "connector", rc.ID(), "auth_request", id, "client_id", clip.String(a.ClientID), "consented_now", consented)
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
@@ -241,7 +242,7 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 			s.upstreamErrorPage(w, r, rc, ue, a)
 			return
 		}
-		s.log.ErrorContext(ctx, "federated sign-in failed", "connector", rc.ID(), "client_id", a.ClientID, "err", err)
+		s.log.ErrorContext(ctx, "federated sign-in failed", "connector", rc.ID(), "client_id", clip.String(a.ClientID), "err", err)
 		s.message(w, http.StatusBadGateway, "Sign-in failed", "mcpgate could not complete the sign-in with "+rc.Name()+".",
 			"Try again; if it persists, the administrator finds the reason in mcpgate's log (connector "+rc.ID()+").")
 		return
@@ -275,7 +276,7 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 			s.message(w, http.StatusInternalServerError, "Something went wrong", "Your approval could not be saved. Please try again.", "")
 			return
 		}
-		s.log.InfoContext(ctx, "consent granted", "sub", ident.UserID, "client_id", a.ClientID, "scope", strings.Join(consentScopes(a.Scopes), " "))
+		s.log.InfoContext(ctx, "consent granted", "sub", ident.UserID, "client_id", clip.String(a.ClientID), "scope", strings.Join(consentScopes(a.Scopes), " "))
 	}
 	// The consent page is per user and per client: it finishes at once when the consent
 	// is (now) on record, and asks otherwise.
@@ -284,7 +285,7 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) upstreamErrorPage(w http.ResponseWriter, r *http.Request, rc RedirectConnector, e *UpstreamError, a store.AuthRequest) {
 	s.log.WarnContext(r.Context(), "upstream identity provider refused the sign-in", "connector", rc.ID(), "code", e.LogCode,
-		"error", e.Code, "client_id", a.ClientID, "description", e.Description)
+		"error", e.Code, "client_id", clip.String(a.ClientID), "description", e.Description)
 	detail := e.Fix
 	if detail == "" {
 		detail = detailStartAgain

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -106,17 +107,17 @@ func (s *Server) authenticate(r *http.Request, username, password string) (Ident
 		if d := until.Sub(s.opts.Now()); d > 0 {
 			mins = int(d.Minutes()) + 1
 		}
-		s.log.WarnContext(ctx, "login refused: temporarily locked", "username", username, "ip", ip, "until", until)
+		s.log.WarnContext(ctx, "login refused: temporarily locked", "username", clip.String(username), "ip", ip, "until", until)
 		return Identity{}, http.StatusTooManyRequests, "Too many failed sign-in attempts. Sign-in is locked for about " + itoa(mins) + " minute(s); try again later."
 	}
 	ident, ok, err := s.passwordLogin(ctx, username, password)
 	if err != nil {
-		s.log.ErrorContext(ctx, "login failed with an error", "username", username, "err", err)
+		s.log.ErrorContext(ctx, "login failed with an error", "username", clip.String(username), "err", err)
 		return Identity{}, http.StatusInternalServerError, "Sign-in failed because of a server problem. Please try again; if it persists, contact the administrator."
 	}
 	if !ok {
 		s.limiter.failed(ctx, username, ip)
-		s.log.InfoContext(ctx, "login failed: wrong username or password", "username", username, "ip", ip)
+		s.log.InfoContext(ctx, "login failed: wrong username or password", "username", clip.String(username), "ip", ip)
 		return Identity{}, http.StatusUnauthorized, "Wrong username or password."
 	}
 	s.limiter.succeeded(ctx, username)
@@ -230,7 +231,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.PostFormValue("action") != "approve" {
-			s.log.InfoContext(ctx, "consent denied", "sub", a.UserID, "client_id", a.ClientID)
+			s.log.InfoContext(ctx, "consent denied", "sub", a.UserID, "client_id", clip.String(a.ClientID))
 			s.redirectError(w, r, a, "access_denied", "the user denied access to this application")
 			return
 		}
@@ -252,7 +253,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 			s.message(w, http.StatusInternalServerError, "Something went wrong", "Your approval could not be saved. Please try again.", "")
 			return
 		}
-		s.log.InfoContext(ctx, "consent granted", "sub", a.UserID, "client_id", a.ClientID, "scope", strings.Join(scopes, " "))
+		s.log.InfoContext(ctx, "consent granted", "sub", a.UserID, "client_id", clip.String(a.ClientID), "scope", strings.Join(scopes, " "))
 		s.finish(w, r, a, "consent granted")
 	default:
 		w.Header().Set("Allow", "GET, POST")
@@ -277,6 +278,6 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, a store.AuthRequ
 		s.message(w, http.StatusBadRequest, "Sign-in expired", msgExpiredRequest, detailStartAgain)
 		return
 	}
-	s.log.InfoContext(r.Context(), "authorization approved", "auth_request", a.ID, "sub", a.UserID, "client_id", a.ClientID, "why", why)
+	s.log.InfoContext(r.Context(), "authorization approved", "auth_request", a.ID, "sub", a.UserID, "client_id", clip.String(a.ClientID), "why", why)
 	http.Redirect(w, r, PathAuthorizeCallback+"?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 }

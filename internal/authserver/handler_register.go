@@ -2,14 +2,17 @@ package authserver
 
 import (
 	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -70,12 +73,18 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req registrationRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	body, err := jsonlimit.Read(r.Body, maxRegistrationBytes, registrationJSONLimits)
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge || errors.Is(err, jsonlimit.ErrTooLarge) {
+		s.log.InfoContext(r.Context(), "client registration refused", "reason", "body too large", "ip", ip)
+		writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_client_metadata", "the registration is larger than "+strconv.Itoa(maxRegistrationBytes>>10)+" KiB")
+		return
+	}
 	if err == nil {
 		err = json.Unmarshal(body, &req)
 	}
 	if err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON object of client metadata (RFC 7591 §2): "+err.Error())
+		s.log.InfoContext(r.Context(), "client registration refused", "reason", clip.String(err.Error()), "ip", ip)
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON object of client metadata (RFC 7591 §2): "+clip.String(err.Error()))
 		return
 	}
 	var allowed []string
@@ -92,7 +101,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		switch oidc.GrantType(g) {
 		case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeDeviceCode, oidc.GrantTypeClientCredentials, oidc.GrantTypeTokenExchange:
 		default:
-			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "grant type "+g+" is not supported; use authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code, client_credentials or token exchange")
+			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "grant type "+clip.String(g)+" is not supported; use authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code, client_credentials or token exchange")
 			return
 		}
 	}
@@ -128,7 +137,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	case "client_secret_basic", "client_secret_post":
 		secret = randomToken(32)
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "token_endpoint_auth_method "+method+" is not supported; use none, client_secret_basic or client_secret_post")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "token_endpoint_auth_method "+clip.String(method)+" is not supported; use none, client_secret_basic or client_secret_post")
 		return
 	}
 	name := strings.TrimSpace(req.ClientName)
@@ -145,8 +154,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		c.SecretHash = hashToken(secret)
 	}
 	if err := s.store.CreateClient(r.Context(), c); err != nil {
-		s.log.ErrorContext(r.Context(), "saving registered client failed", "err", err)
-		writeOAuthError(w, http.StatusInternalServerError, "server_error", "the client could not be saved; try again")
+		oe := s.internalError(r.Context(), "saving registered client failed", err)
+		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
 		return
 	}
 	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method)

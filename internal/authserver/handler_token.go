@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/clip"
 )
 
 // handleToken validates resource indicators for every grant, answers token exchange
@@ -32,10 +34,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if res := paramsFrom(r.Context()).resources; len(res) > 0 {
 		if _, oerr := s.resolveResources(res); oerr != nil {
-			s.log.InfoContext(r.Context(), "token request refused", "error", "invalid_target", "resource", res)
+			s.log.InfoContext(r.Context(), "token request refused", "error", "invalid_target", "resource", clip.Strings(res))
 			writeOAuthError(w, http.StatusBadRequest, "invalid_target", oerr.Description)
 			return
 		}
+	}
+	if oerr := s.checkTokenClient(r); oerr != nil {
+		status := http.StatusUnauthorized
+		if oerr.ErrorType == oidc.ServerError {
+			status = http.StatusInternalServerError
+		} else {
+			w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
+		}
+		writeOAuthError(w, status, string(oerr.ErrorType), oerr.Description)
+		return
 	}
 	if r.PostFormValue("grant_type") == string(oidc.GrantTypeTokenExchange) {
 		s.handleTokenExchange(w, r)
@@ -43,7 +55,34 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &bufferedResponse{header: http.Header{}}
 	s.provider.ServeHTTP(rec, r)
-	rec.flushTo(w, paramsFrom(r.Context()).note)
+	s.flush(r.Context(), rec, w, paramsFrom(r.Context()).note)
+}
+
+// checkTokenClient answers an unknown client_id (form or HTTP Basic) with invalid_client
+// whatever the grant, before op sees it: op would answer access_denied on the device grant
+// and server_error on others. A store failure is a server_error that says nothing of it.
+func (s *Server) checkTokenClient(r *http.Request) *oidc.Error {
+	id, _, ok := r.BasicAuth()
+	if ok {
+		if u, err := url.QueryUnescape(id); err == nil { // RFC 6749 §2.3.1
+			id = u
+		}
+	} else {
+		id = r.PostFormValue("client_id")
+	}
+	if id == "" {
+		return nil // op asks for client authentication
+	}
+	_, err := s.clients.get(r.Context(), id)
+	if errors.Is(err, errUnknownClient) {
+		s.log.InfoContext(r.Context(), "token request refused: unknown client", "client_id", clip.String(id),
+			"grant_type", clip.String(r.PostFormValue("grant_type")), "ip", clientIP(r))
+		return oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	}
+	if err != nil {
+		return s.internalError(r.Context(), "looking up a client failed", err)
+	}
+	return nil
 }
 
 // defaultErrorDescriptions explain op's bare errors.
@@ -76,13 +115,31 @@ func (b *bufferedResponse) WriteHeader(code int) {
 	}
 }
 
-func (b *bufferedResponse) flushTo(w http.ResponseWriter, note *string) {
+// flush writes op's buffered response to w: an error without a description gets one (the
+// noted reason, else a default), and a server_error that did not come from internalError
+// (op turns any error into server_error with the error's text, which for a store error
+// names the database) is replaced with a reference to the logged error.
+func (s *Server) flush(ctx context.Context, b *bufferedResponse, w http.ResponseWriter, note *string) {
 	body := b.body.Bytes()
-	if b.status >= 400 {
+	internal := ""
+	if p := paramsFrom(ctx); p.internal != nil {
+		internal = *p.internal
+	}
+	if b.status >= 400 && internal != "" {
+		// A server fault made the request fail, whatever error op chose to report.
+		b.header.Set("Content-Type", "application/json")
+		b.status = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": string(oidc.ServerError), "error_description": internal})
+	} else if b.status >= 400 {
 		var e map[string]any
 		if json.Unmarshal(body, &e) == nil {
-			if d, _ := e["error_description"].(string); d == "" {
-				code, _ := e["error"].(string)
+			code, _ := e["error"].(string)
+			d, _ := e["error_description"].(string)
+			if safe, changed := s.sanitizeServerError(ctx, code, d); changed {
+				e["error_description"] = safe
+				delete(e, "parent")
+				body, _ = json.Marshal(e)
+			} else if d == "" {
 				desc := defaultErrorDescriptions[code]
 				if note != nil && *note != "" {
 					desc = *note
@@ -91,6 +148,27 @@ func (b *bufferedResponse) flushTo(w http.ResponseWriter, note *string) {
 					e["error_description"] = desc
 					body, _ = json.Marshal(e)
 				}
+			}
+		} else if b.status >= 500 || bytes.Contains(body, []byte(oidc.ServerError)) {
+			// A plain-text error (op's http.Error) that may quote an internal error.
+			if _, changed := s.sanitizeServerError(ctx, string(oidc.ServerError), string(body)); changed {
+				b.header.Set("Content-Type", "text/plain; charset=utf-8")
+				body = []byte("internal error; the server logged the details\n")
+			}
+		}
+	}
+	if loc := b.header.Get("Location"); b.status/100 == 3 && loc != "" {
+		if u, err := url.Parse(loc); err == nil {
+			q := u.Query()
+			if internal != "" && q.Get("error") != "" {
+				q.Set("error", string(oidc.ServerError))
+				q.Set("error_description", internal)
+				u.RawQuery = q.Encode()
+				b.header.Set("Location", u.String())
+			} else if safe, changed := s.sanitizeServerError(ctx, q.Get("error"), q.Get("error_description")); changed {
+				q.Set("error_description", safe)
+				u.RawQuery = q.Encode()
+				b.header.Set("Location", u.String())
 			}
 		}
 	}
@@ -233,8 +311,12 @@ func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
 	client, err := s.clients.authenticate(ctx, id, secret)
 	if err != nil {
 		var oe *oidc.Error
+		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+			writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
+			return
+		}
 		desc := "client authentication failed"
-		if errors.As(err, &oe) {
+		if oe != nil {
 			desc = oe.Description
 		}
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", desc)
@@ -259,7 +341,8 @@ func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "subject_token: "+ae.Description)
 			return
 		}
-		writeOAuthError(w, http.StatusInternalServerError, "server_error", "the subject token could not be checked; try again")
+		oe := s.internalError(ctx, "checking the subject token failed", err)
+		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
 		return
 	}
 	targets := append(slices.Clone(r.Form["resource"]), r.Form["audience"]...)
@@ -278,7 +361,7 @@ func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
 		scopes = strings.Fields(sc)
 		for _, x := range scopes {
 			if !slices.Contains(have, x) {
-				writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "scope "+x+" is not in the subject token; a token exchange can only keep or narrow scopes")
+				writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "scope "+clip.String(x)+" is not in the subject token; a token exchange can only keep or narrow scopes")
 				return
 			}
 		}
@@ -298,8 +381,8 @@ func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
 	c.ClientID = client.ID
 	tok, err := s.mint(ctx, c, nil)
 	if err != nil {
-		s.log.ErrorContext(ctx, "signing exchanged token failed", "err", err)
-		writeOAuthError(w, http.StatusInternalServerError, "server_error", "the token could not be signed; try again")
+		oe := s.internalError(ctx, "signing exchanged token failed", err)
+		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
 		return
 	}
 	s.log.InfoContext(ctx, "token exchanged", "client_id", client.ID, "sub", c.Subject, "aud", aud)

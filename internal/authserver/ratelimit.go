@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -53,7 +54,7 @@ func (l *loginLimiter) failed(ctx context.Context, username, ip string) {
 			continue
 		}
 		if n == k.max {
-			l.log.WarnContext(ctx, "login temporarily locked after too many failures", "by", k.kind, "username", username, "ip", ip, "failures", n, "until", start.Add(l.cfg.Window))
+			l.log.WarnContext(ctx, "login temporarily locked after too many failures", "by", k.kind, "username", clip.String(username), "ip", ip, "failures", n, "until", start.Add(l.cfg.Window))
 		}
 	}
 }

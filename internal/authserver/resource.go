@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/mcpgate/mcpgate/internal/clip"
 )
 
 // CanonicalResource returns the canonical form of an RFC 8707 resource indicator:
@@ -18,14 +20,14 @@ import (
 func CanonicalResource(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || !u.IsAbs() || u.Host == "" {
-		return "", fmt.Errorf("resource %q is not an absolute URL", raw)
+		return "", fmt.Errorf("resource %q is not an absolute URL", clip.String(raw))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return "", fmt.Errorf("resource %q must be an http or https URL", raw)
+		return "", fmt.Errorf("resource %q must be an http or https URL", clip.String(raw))
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("resource %q must not contain user information", raw)
+		return "", fmt.Errorf("resource %q must not contain user information", clip.String(raw))
 	}
 	host := strings.ToLower(u.Hostname())
 	port := u.Port()
@@ -63,7 +65,7 @@ func (s *Server) resolveResources(requested []string) ([]string, *oidc.Error) {
 			return nil, errInvalidTarget("%s; send the MCP server URL, for example https://gateway.example.com/mcp", err)
 		}
 		if !slices.Contains(served, c) {
-			return nil, errInvalidTarget("resource %s is not served by this gateway; use the resource URL from the protected resource metadata", c)
+			return nil, errInvalidTarget("resource %s is not served by this gateway; use the resource URL from the protected resource metadata", clip.String(c))
 		}
 		if !slices.Contains(out, c) {
 			out = append(out, c)
@@ -105,6 +107,11 @@ type requestParams struct {
 	// note receives the description of an error that op may wrap (and so drop); the
 	// token endpoint puts it back into the response.
 	note *string
+	// internal receives the description internalError gave a client, so that the
+	// response is a server_error even where op wraps the error in another (it answers
+	// invalid_grant for any error loading a code or refresh token, which would tell the
+	// client to throw away a token that is still good).
+	internal *string
 }
 
 // noteError remembers why a request is being refused, for the response.
@@ -125,7 +132,17 @@ func (s *Server) captureParams(next http.Handler) http.Handler {
 		switch r.URL.Path {
 		case PathAuthorize, PathToken, PathDeviceAuthorization:
 			if err := r.ParseForm(); err != nil {
-				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the request body could not be parsed: "+err.Error())
+				writeBodyError(w, err)
+				return
+			}
+			if r.URL.Path == PathAuthorize && strings.Contains(r.Form.Get("redirect_uri"), "#") {
+				// RFC 6749 §3.1.2: the redirection endpoint URI must not include a fragment.
+				// op compares loopback redirect URIs by path and query only, so without this
+				// check http://127.0.0.1:PORT/cb#x would match a registered .../cb. The URI
+				// is not trusted: answer here instead of redirecting to it.
+				s.log.InfoContext(r.Context(), "authorization request refused", "reason", "redirect_uri has a fragment",
+					"client_id", clip.String(r.Form.Get("client_id")), "redirect_uri", clip.String(r.Form.Get("redirect_uri")))
+				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "redirect_uri must not contain a fragment (RFC 6749 §3.1.2)")
 				return
 			}
 			if r.URL.Path == PathAuthorize && strings.TrimSpace(r.Form.Get("scope")) == "" {
@@ -133,7 +150,7 @@ func (s *Server) captureParams(next http.Handler) http.Handler {
 				// requires one. openid asks for nothing beyond signing in.
 				r.Form.Set("scope", "openid")
 			}
-			p := requestParams{resources: r.Form["resource"], remoteIP: clientIP(r), note: new(string)}
+			p := requestParams{resources: r.Form["resource"], remoteIP: clientIP(r), note: new(string), internal: new(string)}
 			r = r.WithContext(context.WithValue(r.Context(), requestParamsKey{}, p))
 		}
 		next.ServeHTTP(w, r)

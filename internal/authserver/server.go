@@ -141,10 +141,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
-	protocol := s.captureParams(s.provider)
-	for _, p := range []string{PathAuthorize, PathAuthorizeCallback, PathIntrospect, PathUserinfo, PathRevoke, PathDeviceAuthorization, PathJWKS} {
+	protocol := s.captureParams(s.sanitized(s.provider))
+	for _, p := range []string{PathAuthorize, PathAuthorizeCallback, PathIntrospect, PathRevoke, PathDeviceAuthorization, PathJWKS} {
 		mux.Handle(p, protocol)
 	}
+	mux.Handle(PathUserinfo, s.checkUserinfoToken(protocol))
 	mux.Handle(PathToken, s.captureParams(http.HandlerFunc(s.handleToken)))
 	mux.HandleFunc(PathEndSession, s.handleEndSession)
 	mux.HandleFunc(PathOAuthMetadata, s.handleMetadata)
@@ -165,6 +166,9 @@ func (s *Server) Handler() http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if !limitBody(w, r) {
+			return
+		}
 		s.mux.ServeHTTP(w, r)
 	})
 }

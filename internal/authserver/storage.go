@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -51,8 +52,11 @@ func (st *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthReques
 		aud = s.defaultAudience()
 	}
 	client, err := s.clients.get(ctx, req.ClientID)
-	if err != nil {
+	if errors.Is(err, errUnknownClient) {
 		return nil, invalidRequest("unknown client")
+	}
+	if err != nil {
+		return nil, s.internalError(ctx, "looking up a client failed", err)
 	}
 	scopes := slices.Clone(req.Scopes)
 	if slices.Contains(client.GrantTypes, string(oidc.GrantTypeRefreshToken)) && !slices.Contains(scopes, oidc.ScopeOfflineAccess) {
@@ -67,16 +71,19 @@ func (st *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthReques
 		CreatedAt: now, ExpiresAt: now.Add(s.opts.AuthRequestLifetime),
 	}
 	if err := s.store.CreateAuthRequest(ctx, a); err != nil {
-		return nil, err
+		return nil, s.internalError(ctx, "saving the authorization request failed", err)
 	}
-	s.log.InfoContext(ctx, "authorization request received", "auth_request", a.ID, "client_id", a.ClientID, "resource", aud, "scope", strings.Join(scopes, " "))
+	s.log.InfoContext(ctx, "authorization request received", "auth_request", a.ID, "client_id", clip.String(a.ClientID), "resource", aud, "scope", clip.String(strings.Join(scopes, " ")))
 	return &authRequest{a: a}, nil
 }
 
 func (st *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
 	a, err := st.s.store.GetAuthRequest(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidRequest("the authorization request is unknown or expired; start the sign-in again")
+	}
 	if err != nil {
-		return nil, err
+		return nil, st.s.internalError(ctx, "loading the authorization request failed", err)
 	}
 	return &authRequest{a: a}, nil
 }
@@ -89,8 +96,11 @@ func (st *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Aut
 	s := st.s
 	h := hashToken(code)
 	a, err := s.store.GetAuthRequestByCode(ctx, h)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code is unknown or expired; start the sign-in again")
+	}
+	if err != nil {
+		return nil, s.internalError(ctx, "loading the authorization code failed", err)
 	}
 	a, err = s.store.UpdateAuthRequest(ctx, a.ID, func(a *store.AuthRequest) error {
 		if a.CodeUsed {
@@ -101,11 +111,14 @@ func (st *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Aut
 	})
 	if errors.Is(err, errCodeReplay) {
 		n, _ := s.store.RevokeFamily(ctx, a.ID)
-		s.log.WarnContext(ctx, "authorization code replayed; tokens issued with it revoked", "auth_request", a.ID, "client_id", a.ClientID, "revoked_refresh_tokens", n)
+		s.log.WarnContext(ctx, "authorization code replayed; tokens issued with it revoked", "auth_request", a.ID, "client_id", clip.String(a.ClientID), "revoked_refresh_tokens", n)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code was already used; tokens issued with it have been revoked. Start the sign-in again")
 	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code is unknown or expired; start the sign-in again")
+	}
 	if err != nil {
-		return nil, err
+		return nil, s.internalError(ctx, "consuming the authorization code failed", err)
 	}
 	return &authRequest{a: a}, nil
 }
@@ -121,7 +134,10 @@ func (st *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 		a.ExpiresAt = s.opts.Now().Add(2 * time.Minute)
 		return nil
 	})
-	return err
+	if err != nil {
+		return s.internalError(ctx, "saving the authorization code failed", err)
+	}
+	return nil
 }
 
 // DeleteAuthRequest keeps requests whose code was issued (until they expire) so that a
@@ -135,7 +151,7 @@ func (st *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 		return nil
 	}
 	if err := st.s.store.DeleteAuthRequest(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+		return st.s.internalError(ctx, "deleting the authorization request failed", err)
 	}
 	return nil
 }
@@ -209,7 +225,7 @@ func (st *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.To
 	value := randomToken(32)
 	t.ID = hashToken(value)
 	if err := s.store.CreateRefreshToken(ctx, t); err != nil {
-		return "", "", time.Time{}, err
+		return "", "", time.Time{}, s.internalError(ctx, "saving the refresh token failed", err)
 	}
 	s.logIssued(ctx, req, true)
 	return randomToken(16), value, now.Add(s.opts.AccessTokenLifetime), nil
@@ -232,19 +248,22 @@ func (st *opStorage) TokenRequestByRefreshToken(ctx context.Context, value strin
 		if rerr != nil {
 			s.log.ErrorContext(ctx, "revoking refresh token family failed", "family", t.FamilyID, "err", rerr)
 		}
-		s.log.WarnContext(ctx, "refresh token replayed; family revoked", "family", t.FamilyID, "client_id", t.ClientID, "sub", t.UserID, "revoked", n, "already_revoked", t.Revoked)
+		s.log.WarnContext(ctx, "refresh token replayed; family revoked", "family", t.FamilyID, "client_id", clip.String(t.ClientID), "sub", t.UserID, "revoked", n, "already_revoked", t.Revoked)
 		const desc = "the refresh token was already used or revoked; every token of this sign-in has been revoked. Sign in again"
 		noteError(ctx, desc)
 		return nil, oidc.ErrInvalidGrant().WithDescription(desc)
 	}
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		const desc = "the refresh token is unknown or expired; sign in again"
 		noteError(ctx, desc)
 		return nil, oidc.ErrInvalidGrant().WithDescription(desc)
 	}
+	if err != nil {
+		return nil, s.internalError(ctx, "using the refresh token failed", err)
+	}
 	if _, err := s.lookupIdentity(ctx, t.UserID); errors.Is(err, ErrUnknownUser) {
 		// Deleted or disabled, or (federation) the upstream sign-in was refused.
-		s.log.InfoContext(ctx, "refresh refused: the user is no longer known", "sub", t.UserID, "client_id", t.ClientID)
+		s.log.InfoContext(ctx, "refresh refused: the user is no longer known", "sub", t.UserID, "client_id", clip.String(t.ClientID))
 		const desc = "the user of this refresh token is no longer known (removed, disabled, or their identity provider sign-in ended); sign in again"
 		noteError(ctx, desc)
 		return nil, oidc.ErrInvalidGrant().WithDescription(desc)
@@ -254,8 +273,11 @@ func (st *opStorage) TokenRequestByRefreshToken(ctx context.Context, value strin
 
 func (st *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
 	n, err := st.s.store.RevokeUserClient(ctx, userID, clientID)
-	st.s.log.InfoContext(ctx, "session ended", "sub", userID, "client_id", clientID, "revoked_refresh_tokens", n)
-	return err
+	if err != nil {
+		return st.s.internalError(ctx, "revoking the session's refresh tokens failed", err)
+	}
+	st.s.log.InfoContext(ctx, "session ended", "sub", userID, "client_id", clip.String(clientID), "revoked_refresh_tokens", n)
+	return nil
 }
 
 func (st *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
@@ -266,7 +288,7 @@ func (st *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientI
 			return oidc.ErrInvalidClient().WithDescription("the token was issued to another client")
 		}
 		n, _ := s.store.RevokeFamily(ctx, t.FamilyID)
-		s.log.InfoContext(ctx, "refresh token revoked", "family", t.FamilyID, "client_id", clientID, "revoked", n)
+		s.log.InfoContext(ctx, "refresh token revoked", "family", t.FamilyID, "client_id", clip.String(clientID), "revoked", n)
 		return nil
 	}
 	if userID == "" {
@@ -274,9 +296,9 @@ func (st *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientI
 	}
 	// An access token: tokenOrID is its jti.
 	if err := s.store.RevokeAccessToken(ctx, tokenOrID, s.opts.Now().Add(s.opts.AccessTokenLifetime)); err != nil {
-		return oidc.ErrServerError()
+		return s.internalError(ctx, "revoking the access token failed", err)
 	}
-	s.log.InfoContext(ctx, "access token revoked", "jti", tokenOrID, "client_id", clientID)
+	s.log.InfoContext(ctx, "access token revoked", "jti", tokenOrID, "client_id", clip.String(clientID))
 	return nil
 }
 
@@ -289,19 +311,34 @@ func (st *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token st
 }
 
 func (st *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	return st.s.keys.signing(ctx)
+	k, err := st.s.keys.signing(ctx)
+	if err != nil {
+		return nil, st.s.internalError(ctx, "loading the signing key failed", err)
+	}
+	return k, nil
 }
 
 func (st *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{st.s.keys.alg}, nil
 }
 
-func (st *opStorage) KeySet(ctx context.Context) ([]op.Key, error) { return st.s.keys.public(ctx) }
+func (st *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
+	keys, err := st.s.keys.public(ctx)
+	if err != nil {
+		return nil, st.s.internalError(ctx, "loading the public keys failed", err)
+	}
+	return keys, nil
+}
 
 func (st *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := st.s.clients.get(ctx, id)
+	if errors.Is(err, errUnknownClient) {
+		st.s.log.InfoContext(ctx, "request refused: unknown client", "client_id", clip.String(id))
+		noteError(ctx, "unknown client_id")
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	}
 	if err != nil {
-		return nil, err
+		return nil, st.s.internalError(ctx, "looking up a client failed", err)
 	}
 	return &opClient{c: c, serverScopes: st.s.opts.Scopes}, nil
 }
@@ -320,7 +357,15 @@ func (st *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserIn
 }
 
 func (st *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
-	if revoked, _ := st.s.store.AccessTokenRevoked(ctx, tokenID); revoked {
+	if tokenID == "" {
+		// Every access token of this server has a jti; an ID token has none.
+		return oidc.ErrInvalidRequest().WithDescription("not an access token")
+	}
+	revoked, err := st.s.store.AccessTokenRevoked(ctx, tokenID)
+	if err != nil {
+		return st.s.internalError(ctx, "checking token revocation failed", err)
+	}
+	if revoked {
 		return errors.New("the access token was revoked")
 	}
 	return st.s.fillUserinfo(ctx, ui, subject, []string{oidc.ScopeProfile, oidc.ScopeEmail})
@@ -345,7 +390,11 @@ func (s *Server) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, subject st
 }
 
 func (st *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	if revoked, _ := st.s.store.AccessTokenRevoked(ctx, tokenID); revoked {
+	revoked, err := st.s.store.AccessTokenRevoked(ctx, tokenID)
+	if err != nil {
+		return st.s.internalError(ctx, "checking token revocation failed", err)
+	}
+	if revoked {
 		return errors.New("the access token was revoked")
 	}
 	resp.Subject = subject
@@ -445,12 +494,18 @@ func (st *opStorage) StoreDeviceAuthorization(ctx context.Context, clientID, dev
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return op.ErrDuplicateUserCode
 	}
-	return err
+	if err != nil {
+		return st.s.internalError(ctx, "saving the device authorization failed", err)
+	}
+	return nil
 }
 
 func (st *opStorage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
 	h := hashToken(deviceCode)
 	d, err := st.s.store.GetDeviceAuth(ctx, h)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, st.s.internalError(ctx, "loading the device authorization failed", err)
+	}
 	if err != nil || d.ClientID != clientID {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the device_code is unknown; start the device sign-in again")
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // Bridge connects a stdio MCP client to a Streamable HTTP MCP server: it reads
@@ -200,7 +202,9 @@ func (b *Bridge) post(ctx context.Context, line []byte, h rpcHead) {
 		b.relayStream(ctx, resp, h, log)
 		return
 	}
-	body, err := io.ReadAll(resp.Body)
+	// MCP results can be large (tool output), so the byte cap is generous; the depth cap
+	// protects the decoders that look at the message.
+	body, err := jsonlimit.Read(resp.Body, maxMCPResponseBytes, jsonlimit.Limits{MaxValues: -1})
 	if err != nil {
 		b.fail(h, -32000, "mcpgate stdio: reading the response: "+err.Error())
 		return

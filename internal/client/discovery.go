@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // ResourceMetadata is RFC 9728 Protected Resource Metadata (the fields a client uses).
@@ -129,12 +130,15 @@ func (c *Client) getJSON(ctx context.Context, rawURL string, v any) error {
 		return fmt.Errorf("fetching %s: %w", rawURL, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
 			return fmt.Errorf("fetching %s: HTTP %d: %w", rawURL, resp.StatusCode, ErrNotFound)
 		}
 		return fmt.Errorf("fetching %s: HTTP %d", rawURL, resp.StatusCode)
+	}
+	body, err := jsonlimit.Read(resp.Body, maxResponseBytes, jsonlimit.Limits{})
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", rawURL, err)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("decoding %s: %w", rawURL, err)

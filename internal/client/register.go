@@ -5,9 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // register decides how this client is known to the AS, in the 2025-11-25 priority order:
@@ -98,7 +99,10 @@ func (c *Client) dynamicRegister(ctx context.Context, m *ServerMetadata, redirec
 		return Registration{}, fmt.Errorf("dynamic client registration at %s: %w", m.RegistrationEndpoint, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := jsonlimit.Read(resp.Body, maxResponseBytes, jsonlimit.Limits{})
+	if err != nil {
+		return Registration{}, fmt.Errorf("dynamic client registration at %s: reading the response: %w", m.RegistrationEndpoint, err)
+	}
 	var r dcrResponse
 	_ = json.Unmarshal(b, &r)
 	if resp.StatusCode/100 != 2 || r.ClientID == "" {

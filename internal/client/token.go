@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // OAuthError is an OAuth error response from a token or device endpoint (RFC 6749 §5.2).
@@ -96,8 +98,11 @@ func (c *Client) postForm(ctx context.Context, endpoint string, reg Registration
 		return nil, 0, fmt.Errorf("calling %s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return b, resp.StatusCode, err
+	b, err := jsonlimit.Read(resp.Body, maxResponseBytes, jsonlimit.Limits{})
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("reading the response of %s: %w", endpoint, err)
+	}
+	return b, resp.StatusCode, nil
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -144,36 +144,55 @@ func (s *SQL) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return s.db.ExecContext(ctx, s.q(query), args...)
 }
 
+// migrateLockKey names the PostgreSQL advisory lock taken around migrating. The schema is
+// part of the key so that deployments in different schemas of one database do not wait
+// for each other.
+const migrateLockKey = `hashtext('mcpgate/store/migrate:' || coalesce(current_schema(), ''))`
+
+// migrate applies the missing migrations in one transaction. On PostgreSQL the
+// transaction first takes an advisory lock (pg_advisory_xact_lock, released at commit or
+// rollback), so that replicas starting together on a fresh database migrate one after
+// the other: without it two of them both see version 0 and one fails with a duplicate key
+// on schema_migrations (or on pg_type, creating the same table). On SQLite the
+// transaction is BEGIN IMMEDIATE (_txlock=immediate), which serialises writers already.
 func (s *SQL) migrate(ctx context.Context) error {
-	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("starting the migration transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if s.dialect == dialectPostgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+migrateLockKey+`)`); err != nil {
+			return fmt.Errorf("taking the migration lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	var have int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
+	var applied []int
 	for i := have; i < len(migrations); i++ {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
 		for _, stmt := range strings.Split(migrations[i], ";") {
 			if strings.TrimSpace(stmt) == "" {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
 				return fmt.Errorf("applying migration %d: %w", i+1, err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), i+1, time.Now().Unix()); err != nil {
-			tx.Rollback()
-			return err
+			return fmt.Errorf("recording migration %d: %w", i+1, err)
 		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-		s.log.Info("store migration applied", "version", i+1)
+		applied = append(applied, i+1)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing migrations: %w", err)
+	}
+	for _, v := range applied {
+		s.log.Info("store migration applied", "version", v)
 	}
 	return nil
 }

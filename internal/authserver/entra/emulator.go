@@ -114,6 +114,9 @@ func (em *Emulator) routes() {
 func (em *Emulator) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		}
 		if p := r.URL.Path; strings.HasSuffix(p, "/token") || strings.HasSuffix(p, "/devicecode") {
 			// Browser apps (SPA redirect URIs, msal-browser) call these with CORS, as Entra allows.
 			w.Header().Set("Access-Control-Allow-Origin", "*")

@@ -3,11 +3,13 @@ package entra
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
@@ -24,7 +26,17 @@ type aadError struct {
 
 func (e *aadError) Error() string { return fmt.Sprintf("AADSTS%d: %s", e.Code, e.Msg) }
 
+// newErr formats an error. String arguments are request values more often than not
+// (client_id, scope, redirect URI, tenant), so each is clipped before it is echoed.
 func newErr(status int, err string, code int, format string, args ...any) *aadError {
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			args[i] = clip.String(v)
+		case error:
+			args[i] = clip.String(v.Error())
+		}
+	}
 	return &aadError{Status: status, Err: err, Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -77,7 +89,7 @@ func (em *Emulator) errorBody(r *http.Request, e *aadError) errorBody {
 func (em *Emulator) writeError(w http.ResponseWriter, r *http.Request, e *aadError) {
 	b := em.errorBody(r, e)
 	em.log.WarnContext(r.Context(), "entra: request refused", "path", r.URL.Path, "error", e.Err,
-		"aadsts", e.Code, "suberror", e.SubError, "client_id", r.PostForm.Get("client_id"),
+		"aadsts", e.Code, "suberror", e.SubError, "client_id", clip.String(r.PostForm.Get("client_id")),
 		"trace_id", b.TraceID, "reason", e.Msg)
 	w.Header().Set("x-ms-request-id", b.TraceID)
 	w.Header().Set("client-request-id", b.CorrelationID)
@@ -109,3 +121,18 @@ func randToken(n int) string {
 
 // errorTime formats a time for messages.
 func errorTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+// maxFormBytes bounds every request body the emulator reads: forms (token, device code,
+// sign-in pages) and Graph JSON. Entra answers larger requests with 413 as well.
+const maxFormBytes = 64 << 10
+
+// writeFormError answers a body that could not be parsed as a form: 413 when too large.
+func (em *Emulator) writeFormError(w http.ResponseWriter, r *http.Request, err error) {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		e := invalidRequest(900144, "The request body is larger than %d KiB.", maxFormBytes>>10)
+		e.Status = http.StatusRequestEntityTooLarge
+		em.writeError(w, r, e)
+		return
+	}
+	em.writeError(w, r, invalidRequest(900144, "The request body must be application/x-www-form-urlencoded: %v.", err))
+}

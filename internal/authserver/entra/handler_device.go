@@ -24,9 +24,9 @@ type deviceGrant struct {
 
 func (em *Emulator) handleDeviceCode(version int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
-			em.writeError(w, r, invalidRequest(900144, "The request body must be application/x-www-form-urlencoded."))
+			em.writeFormError(w, r, err)
 			return
 		}
 		seg := r.PathValue("tenant")

@@ -1,14 +1,14 @@
 package entra
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // The emulator serves the one Microsoft Graph call that group overage needs:
@@ -125,7 +125,7 @@ func (em *Emulator) handleGraphMemberObjects(me bool) http.HandlerFunc {
 		var body struct {
 			SecurityEnabledOnly *bool `json:"securityEnabledOnly"`
 		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
+		if err := jsonlimit.Decode(r.Body, maxFormBytes, jsonlimit.Limits{MaxDepth: 8, MaxValues: 100}, &body); err != nil {
 			em.graphError(w, r, http.StatusBadRequest, "BadRequest", "Empty Payload. JSON content expected.")
 			return
 		}

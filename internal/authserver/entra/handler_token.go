@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/clip"
 )
 
 // grantRecord is what a refresh token stands for.
@@ -40,9 +42,9 @@ const (
 
 func (em *Emulator) handleToken(version int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
-			em.writeError(w, r, invalidRequest(900144, "The request body must be application/x-www-form-urlencoded: %v.", err))
+			em.writeFormError(w, r, err)
 			return
 		}
 		t, ok := em.dir.tenant(r.PathValue("tenant"))
@@ -93,7 +95,7 @@ func (em *Emulator) handleToken(version int) http.HandlerFunc {
 			resp = v1Response(resp, em.now(), v1Resource)
 		}
 		em.log.InfoContext(r.Context(), "entra: token issued", "grant_type", r.PostForm.Get("grant_type"),
-			"client_id", r.PostForm.Get("client_id"), "token_hash", tokenHash(fmt.Sprint(resp["access_token"])))
+			"client_id", clip.String(r.PostForm.Get("client_id")), "token_hash", tokenHash(fmt.Sprint(resp["access_token"])))
 		writeJSON(w, http.StatusOK, resp)
 	}
 }

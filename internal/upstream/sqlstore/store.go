@@ -31,9 +31,23 @@ func New(db *sql.DB, d Dialect) *Store {
 	return &Store{db: db, dialect: d, table: "upstream_connections"}
 }
 
-// Migrate creates the table if it does not exist.
+// Migrate creates the table if it does not exist. On PostgreSQL it does so in a
+// transaction holding an advisory lock (pg_advisory_xact_lock), so that replicas starting
+// together on a fresh database do not race: two concurrent CREATE TABLE IF NOT EXISTS can
+// both pass the existence check, and the second then fails with a duplicate key on
+// pg_type.
 func (s *Store) Migrate(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: creating %s: %w", s.table, err)
+	}
+	defer tx.Rollback()
+	if s.dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('mcpgate/upstream/migrate:' || coalesce(current_schema(), '') || ':' || $1))`, s.table); err != nil {
+			return fmt.Errorf("sqlstore: taking the migration lock: %w", err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
 	subject     TEXT   NOT NULL,
 	provider    TEXT   NOT NULL,
 	version     BIGINT NOT NULL,
@@ -48,6 +62,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	PRIMARY KEY (subject, provider)
 )`)
 	if err != nil {
+		return fmt.Errorf("sqlstore: creating %s: %w", s.table, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: creating %s: %w", s.table, err)
 	}
 	return nil

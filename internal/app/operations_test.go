@@ -1,0 +1,235 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/client"
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/testutil"
+)
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func getText(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metricValue sums the samples of a metric whose labels include every given pair.
+func metricValue(text, name string, labels ...string) float64 {
+	sum := 0.0
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? ([0-9.e+-]+)$`)
+	for l := range strings.SplitSeq(text, "\n") {
+		m := re.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		ok := true
+		for _, lv := range labels {
+			if !strings.Contains(m[1], lv) {
+				ok = false
+			}
+		}
+		if ok {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// A scripted sign-in, tool calls, a policy denial and an unauthenticated request move
+// the counters on the admin listener's /metrics; /livez and /readyz answer there.
+func TestAdminListenerAndMetrics(t *testing.T) {
+	up := upstream(t)
+	hash, err := authserver.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := freeAddr(t)
+	base := serve(t, `
+listen: $ADDR
+publicURL: http://$ADDR
+admin: {listen: `+admin+`, drainDelay: 0s}
+store: {sqlite: {path: $DIR/mcpgate.db}}
+log: {level: warn}
+authServer:
+  allowInsecureHTTP: true
+  users:
+    - {username: carol, email: carol@example.com, passwordHash: "${CAROL_HASH}", groups: [ops]}
+routes:
+  - name: weather
+    path: /weather/mcp
+    upstream: {url: `+up+`}
+    policy:
+      rules:
+        - {name: no-admin-tool, allow: 'mcp.tool != "admin_tool"'}
+`, map[string]string{"CAROL_HASH": hash})
+	adminURL := "http://" + admin
+	if code, _ := getText(t, adminURL+"/livez"); code != 200 {
+		t.Fatalf("/livez = %d", code)
+	}
+	code, body := getText(t, adminURL+"/readyz")
+	if code != 200 || !strings.Contains(body, `"name":"store","ok":true`) || !strings.Contains(body, `"name":"signing_keys","ok":true`) {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	// The public port serves neither.
+	if code, _ := getText(t, base+"/metrics"); code == 200 {
+		t.Error("/metrics is served on the public port")
+	}
+
+	mcpURL := base + "/weather/mcp"
+	resp, err := http.Post(mcpURL, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	person := &testutil.Person{Username: "carol", Password: "correct horse"}
+	c, err := client.New(client.Options{ServerURL: mcpURL, CacheDir: t.TempDir(), Prompt: io.Discard,
+		OpenURL: func(ctx context.Context, u string) error { _, err := person.Authorize(ctx, u); return err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: mcpURL, HTTPClient: c.HTTPClient(), DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer cs.Close()
+	for range 2 {
+		if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"city": "Oslo"}}); err != nil || res.IsError {
+			t.Fatalf("get_forecast: %v", err)
+		}
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "admin_tool", Arguments: map[string]any{}}); err == nil {
+		t.Fatal("admin_tool was not denied")
+	}
+	tok, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, text := getText(t, adminURL+"/metrics")
+	checks := []struct {
+		name   string
+		labels []string
+		min    float64
+	}{
+		{"mcpgate_requests_total", []string{`route="weather"`, `method="POST"`, `code="200"`, `decision="allow"`}, 3},
+		{"mcpgate_requests_total", []string{`route="weather"`, `code="401"`}, 1},
+		{"mcpgate_token_verifications_total", []string{`route="weather"`, `result="valid"`}, 4},
+		{"mcpgate_token_verifications_total", []string{`route="weather"`, `result="missing"`}, 1},
+		{"mcpgate_policy_decisions_total", []string{`route="weather"`, `decision="deny"`}, 1},
+		{"mcpgate_policy_decisions_total", []string{`route="weather"`, `decision="allow"`}, 3},
+		{"mcpgate_upstream_duration_seconds_count", []string{`route="weather"`}, 3},
+		{"mcpgate_request_duration_seconds_count", []string{`route="weather"`, `method="POST"`}, 4},
+		{"go_goroutines", nil, 1},
+	}
+	for _, c := range checks {
+		if v := metricValue(text, c.name, c.labels...); v < c.min {
+			t.Errorf("%s%v = %v, want at least %v", c.name, c.labels, v, c.min)
+		}
+	}
+	for _, secret := range []string{"carol", tok.AccessToken[:20], "Oslo"} {
+		if strings.Contains(text, secret) {
+			t.Errorf("/metrics contains %q", secret)
+		}
+	}
+}
+
+// On shutdown, /readyz turns to 503 "draining" while the public port still serves, for
+// admin.drainDelay; then the listener closes.
+func TestDrainTurnsReadinessFirst(t *testing.T) {
+	up := upstream(t)
+	addr, admin := freeAddr(t), freeAddr(t)
+	cfg, _, err := config.Parse("mcpgate.yaml", []byte(`
+listen: `+addr+`
+admin: {listen: `+admin+`, drainDelay: 1500ms}
+log: {level: warn}
+routes:
+  - {name: weather, path: /weather/mcp, upstream: {url: `+up+`}, auth: {mode: permissive}}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := tryGet("http://" + admin + "/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	time.Sleep(200 * time.Millisecond)
+	if code, body := tryGet("http://" + admin + "/readyz"); code != 503 || !strings.Contains(body, "draining") {
+		t.Fatalf("/readyz after SIGTERM = %d %s", code, body)
+	}
+	resp, err := http.Post("http://"+addr+"/weather/mcp", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	if err != nil {
+		t.Fatalf("the public port stopped before the drain delay: %v", err)
+	}
+	resp.Body.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after the drain delay")
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("the public port still accepts after shutdown")
+	}
+}
+
+func tryGet(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

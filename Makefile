@@ -1,14 +1,21 @@
 # mcpgate — build, test, benchmark.
 GO ?= go
 PKGS ?= ./...
+# What `mcpgate version` prints (internal/cli.Version); the Dockerfile takes it as --build-arg VERSION.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # The whole suite; interop tests install their npm packages into test/node on first use.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test test-short bench schema deps lint
+.PHONY: all build image test test-short bench schema deps lint
 all: build
 
 build:
-	$(GO) build -o bin/mcpgate ./cmd/mcpgate
+	$(GO) build -ldflags "-X github.com/mcpgate/mcpgate/internal/cli.Version=$(VERSION)" -o bin/mcpgate ./cmd/mcpgate
+
+# make image: the container image (needs a Docker engine or buildah and access to the base
+# images' registries; see docs/operations.md).
+image:
+	docker build --build-arg VERSION=$(VERSION) -t mcpgate:$(VERSION) .
 
 # make test: every test, including interop (Node, Chromium, conformance) and the
 # PostgreSQL/Redis backends when their env vars are set (see README).
@@ -16,6 +23,8 @@ test:
 	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed on:"; gofmt -l cmd internal; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+# The Helm chart's test is a module of its own (deploy/helm/charttest), so ./... above skips it.
+	cd deploy/helm/charttest && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

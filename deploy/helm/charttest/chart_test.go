@@ -9,7 +9,12 @@ import (
 	"sync"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
+	"helm.sh/helm/v4/pkg/cli/values"
+	"helm.sh/helm/v4/pkg/getter"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -454,5 +459,35 @@ func TestServiceAdminOff(t *testing.T) {
 	}
 	if _, err := Render(loadChart(t), nil, []string{"service.admin.enabled=false", "metrics.serviceMonitor.enabled=true"}); err == nil {
 		t.Errorf("a ServiceMonitor without the admin Service port was rendered")
+	}
+}
+
+// TestLint runs Helm's own linter (helm lint) on the chart with each profile. An
+// informational message (such as "icon is recommended") is logged; a warning or an error fails.
+// The linter coalesces the values twice, so a null in a values file (values-ha.yaml's
+// store.sqlite: null) comes back from the defaults there, and in lint mode a template's fail
+// is only logged: the ha run logs two "funcMap fail" lines that helm install would not hit.
+// TestProfiles renders as helm install does.
+func TestLint(t *testing.T) {
+	kv, err := common.ParseKubeVersion(KubeVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range profiles {
+		t.Run(p.name, func(t *testing.T) {
+			opts := values.Options{ValueFiles: p.files}
+			vals, err := opts.MergeValues(getter.Providers{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := lint.RunAll(ChartDir, vals, "mcpgate", lint.WithKubeVersion(kv))
+			for _, m := range l.Messages {
+				if m.Severity >= support.WarningSev {
+					t.Errorf("helm lint: %v", m)
+				} else {
+					t.Logf("helm lint: %v", m)
+				}
+			}
+		})
 	}
 }

@@ -3,20 +3,28 @@ GO ?= go
 PKGS ?= ./...
 # The whole suite; interop tests install their npm packages into test/node on first use.
 TEST_TIMEOUT ?= 40m
-# make build stamps the version `mcpgate version` prints (go run and go build alone say "dev").
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# make build stamps the version `mcpgate version` prints (go run and go build alone say "dev");
+# the Dockerfile takes it as --build-arg VERSION.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/mcpgate/mcpgate/internal/cli.Version=$(VERSION)
 
-.PHONY: all build test lint test-short bench schema deps
+.PHONY: all build image test lint test-short bench schema deps
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/mcpgate ./cmd/mcpgate
 
+# make image: the container image (needs a Docker engine or buildah and access to the base
+# images' registries; see docs/operations.md).
+image:
+	docker build --build-arg VERSION=$(VERSION) -t mcpgate:$(VERSION) .
+
 # make test: every test, including interop (Node, Chromium, conformance) and the
 # PostgreSQL/Redis backends when their env vars are set (see README).
 test: lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+# The Helm chart's test is a module of its own (deploy/helm/charttest), so ./... above skips it.
+	cd deploy/helm/charttest && test -z "$$(gofmt -l .)" && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # lint: gofmt, go vet, then staticcheck (pinned by the tool directive in go.mod).
 lint:

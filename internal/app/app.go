@@ -35,6 +35,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/metrics"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tracing"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 	"github.com/mcpgate/mcpgate/internal/upstream/rediscache"
 	"github.com/mcpgate/mcpgate/internal/upstream/sqlstore"
@@ -68,6 +69,7 @@ type App struct {
 	auditor   *audit.Auditor
 	redis     *redis.Client // store.redis: shared rate limits and exchanged-token cache
 	metrics   *metrics.Metrics
+	tracing   *tracing.Provider // nil: tracing off
 	adminAddr string
 	gw        *gateway.Server
 	resources []string
@@ -168,6 +170,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 
 	a.metrics = a.newMetrics()
+	if o := cfg.Otel; o != nil {
+		if a.tracing, err = tracing.Start(ctx, tracing.Options{Enabled: o.Enabled, Endpoint: o.Endpoint, SampleRatio: o.SampleRatio, ServiceName: o.ServiceName}); err != nil {
+			return nil, err
+		}
+	}
 	gwOpts, err := a.gatewayOptions()
 	if err != nil {
 		return nil, err
@@ -305,6 +312,9 @@ func (a *App) gatewayOptions() (gateway.Options, error) {
 		Body:            httplimit.BodyOptions{Timeout: cfg.Limits.BodyReadTimeout.D(), MinRate: int64(cfg.Limits.BodyMinRate)},
 		Sessions:        mcpsession.NewMemory(cfg.Limits.SessionIdleTimeout.D()),
 		Observer:        a.metrics,
+	}
+	if a.tracing != nil {
+		o.TracerProvider = a.tracing
 	}
 	if a.redis != nil { // replicas share who owns which session
 		o.Sessions = mcpsession.NewRedis(a.redis, "", cfg.Limits.SessionIdleTimeout.D())
@@ -496,6 +506,12 @@ func (a *App) Close() {
 		a.auditor.Close(ctx)
 		cancel()
 		a.auditor = nil
+	}
+	if a.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.tracing.Shutdown(ctx) // flush the spans still buffered
+		cancel()
+		a.tracing = nil
 	}
 	if a.fed != nil {
 		a.fed.Close()

@@ -79,8 +79,14 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv}
+	var l *slog.Logger
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		l = slog.New(slog.NewTextHandler(w, opts))
+	} else {
+		l = slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	// Libraries that log through the standard log package or slog's default (the OIDC
+	// library, go-redis) then write in the same format, to the same place.
+	slog.SetDefault(l)
+	return l
 }

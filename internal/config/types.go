@@ -33,6 +33,9 @@ type Config struct {
 	// Admin is the operator's listener: /livez, /readyz, /metrics and optionally pprof,
 	// apart from the public port.
 	Admin Admin `yaml:"admin,omitempty" json:"admin,omitempty"`
+	// Otel turns on OpenTelemetry tracing (OTLP over HTTP). Off by default. The standard
+	// OTEL_* environment variables apply (endpoint, headers, service name, sampler).
+	Otel *Otel `yaml:"otel,omitempty" json:"otel,omitempty"`
 	// Store is where durable state lives (clients, grants, consents, keys, users,
 	// connections, audit). Default: SQLite at ./mcpgate.db when something needs a store.
 	Store Store `yaml:"store,omitempty" json:"store,omitempty"`
@@ -184,4 +187,19 @@ type Admin struct {
 	// before it stops accepting requests, so that load balancers take it out first.
 	// Default 5s; 0s turns the delay off.
 	DrainDelay *Duration `yaml:"drainDelay,omitempty" json:"drainDelay,omitempty"`
+}
+
+// Otel configures tracing.
+type Otel struct {
+	// Enabled turns tracing on.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Endpoint is the OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces.
+	// Default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, else
+	// https://localhost:4318/v1/traces.
+	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	// SampleRatio is the share of new traces recorded, between 0 and 1 (traces the client
+	// started follow its decision). Default: OTEL_TRACES_SAMPLER, else every trace.
+	SampleRatio float64 `yaml:"sampleRatio,omitempty" json:"sampleRatio,omitempty"`
+	// ServiceName names the service in traces. Default mcpgate (OTEL_SERVICE_NAME wins).
+	ServiceName string `yaml:"serviceName,omitempty" json:"serviceName,omitempty"`
 }

@@ -145,6 +145,16 @@ func (c *Config) Validate() (warnings []string, err error) {
 			p.Add("admin.listen", "%q is also listen: the admin listener needs a port of its own", l)
 		}
 	}
+	if o := c.Otel; o != nil {
+		if o.SampleRatio < 0 || o.SampleRatio > 1 {
+			p.Add("otel.sampleRatio", "%v is not between 0 and 1", o.SampleRatio)
+		}
+		if o.Endpoint != "" {
+			if u, e := url.Parse(o.Endpoint); e != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.Add("otel.endpoint", "%q is not an http(s) URL such as http://otel-collector:4318/v1/traces", o.Endpoint)
+			}
+		}
+	}
 	if d := c.Admin.DrainDelay; d != nil && *d < 0 {
 		p.Add("admin.drainDelay", "must not be negative")
 	}

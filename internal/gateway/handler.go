@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/mcp"
@@ -17,6 +20,8 @@ import (
 func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	rec := &Event{Route: rt.opts.Name, Start: time.Now(), HTTPMethod: r.Method, SessionID: r.Header.Get("Mcp-Session-Id"),
 		UserAgent: r.Header.Get("User-Agent"), RemoteIP: rt.s.clientIP(r)}
+	r, span := rt.startRequestSpan(r) // trace.go: nil when tracing is off
+	defer endRequestSpan(span, rec)
 	defer rt.finish(r, rec)
 
 	if !rt.s.hostAllowed(r.Context(), r) {
@@ -45,7 +50,10 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	_, authSpan := rt.childSpan(r.Context(), "authenticate", trace.SpanKindInternal)
 	p, ok := rt.authenticate(w, r, rec, base)
+	authSpan.SetAttributes(attribute.String("mcpgate.token", rec.Token), attribute.String("mcpgate.token_reason", rec.TokenReason))
+	authSpan.End()
 	if !ok {
 		return
 	}
@@ -113,7 +121,10 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	if ic := rt.opts.Interceptor; ic != nil {
 		call.Header = r.Header.Clone()
 		call.Header.Del("Authorization") // the interceptor never sees the token
-		v := ic.Intercept(r.Context(), call)
+		ictx, policySpan := rt.childSpan(r.Context(), "policy", trace.SpanKindInternal)
+		v := ic.Intercept(ictx, call)
+		policySpan.SetAttributes(attribute.String("mcpgate.decision", v.Decision), attribute.Bool("mcpgate.denied", v.Deny != nil))
+		policySpan.End()
 		rec.Reasons = append(rec.Reasons, v.Reasons...)
 		rec.Rules = v.Rules
 		if v.Tool != "" {

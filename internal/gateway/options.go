@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
@@ -71,6 +73,8 @@ type Options struct {
 	// Observer is told about every route's finished requests, after the route's own
 	// Observer (metrics). Nil = nobody.
 	Observer Observer
+	// TracerProvider, when set, traces every request (trace.go). Nil = no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // RouteOptions configure one route.

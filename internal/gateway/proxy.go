@@ -14,6 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/mcp"
 )
@@ -182,7 +186,12 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
 	if c := rt.opts.Credentials; c != nil {
-		hdr, err := c.UpstreamHeaders(ctx, p, r)
+		cctx, credSpan := rt.childSpan(ctx, "upstream_credential", trace.SpanKindInternal)
+		hdr, err := c.UpstreamHeaders(cctx, p, r)
+		if err != nil {
+			credSpan.SetStatus(codes.Error, "no credential")
+		}
+		credSpan.End()
 		if err != nil {
 			rt.credentialError(w, r, rec, call, err)
 			return
@@ -192,9 +201,17 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		}
 	}
 
+	uctx, upSpan := rt.childSpan(ctx, "upstream", trace.SpanKindClient)
+	rt.injectTrace(uctx, out.Header)
 	sent := time.Now()
 	resp, err := rt.relayRoundTrip(w, r, out) // relay.go: a GET that may become a relayed SSE stream gets its own connection (h2c: a detachable context)
 	rec.UpstreamLatency = time.Since(sent)
+	if err != nil {
+		upSpan.SetStatus(codes.Error, "upstream failed")
+	} else {
+		upSpan.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
+	upSpan.End()
 	if err != nil {
 		if r.Context().Err() != nil { // the client went away
 			rec.Status, rec.Error = 499, "client closed the request"

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 	"github.com/mcpgate/mcpgate/internal/mcpsession"
 )
@@ -35,6 +37,7 @@ type Server struct {
 	routes     map[string]*route
 	only       *route // the single route, when there is exactly one
 	sessions   mcpsession.Store
+	tracer     trace.Tracer // nil: tracing off
 
 	// kill cancels every upstream exchange still running when a graceful shutdown times out.
 	// killCtx is also the base context of requests on the gateway's own listener (Serve),
@@ -68,6 +71,9 @@ func New(opts Options) (*Server, error) {
 		}
 		s.publicBase = c
 		s.publicHost = hostOnly(u.Host)
+	}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(instrumentation)
 	}
 	s.sessions = opts.Sessions
 	if s.sessions == nil {
@@ -136,6 +142,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.opts.Fallback != nil {
+		if s.tracer != nil {
+			s.serveTraced(w, r) // trace.go: sign-in and token endpoints get spans too
+			return
+		}
 		s.opts.Fallback.ServeHTTP(w, r)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/mcpsession"
 )
 
 // BenchmarkProxyPath compares, per request, a bare httputil.ReverseProxy and the gateway
@@ -45,7 +46,12 @@ func BenchmarkProxyPath(b *testing.B) {
 		}
 		return nil, &authn.Error{Code: authn.CodeInvalidToken, Description: "unknown"}
 	})
-	gw, err := New(Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Routes: []RouteOptions{{Name: "bench", Path: "/mcp", Upstream: up.URL, Verifier: cached, Scopes: []string{"mcp.tools"}, Identity: IdentityHeaders{Subject: "X-User"}}}})
+	// The client's session, as the gateway bound it when the upstream handed it out.
+	sessions := mcpsession.NewMemory(0)
+	if err := sessions.Bind(context.Background(), "bench", "bench-session", mcpsession.Key(p.Issuer, p.Subject, p.ClientID), mcpsession.Key(p.Issuer, p.Subject), 0); err != nil {
+		b.Fatal(err)
+	}
+	gw, err := New(Options{Sessions: sessions, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Routes: []RouteOptions{{Name: "bench", Path: "/mcp", Upstream: up.URL, Verifier: cached, Scopes: []string{"mcp.tools"}, Identity: IdentityHeaders{Subject: "X-User"}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

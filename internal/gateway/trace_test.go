@@ -60,7 +60,7 @@ func TestTraceOfToolCall(t *testing.T) {
 	attrs := map[string]string{}
 	for _, s := range spans {
 		for _, kv := range s.Attributes() {
-			v := kv.Value.Emit()
+			v := kv.Value.String()
 			attrs[string(kv.Key)] = v
 			for _, secret := range []string{tok, "upstream-secret-token", "SecretCity", "alice"} {
 				if strings.Contains(v, secret) {

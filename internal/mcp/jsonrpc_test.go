@@ -2,8 +2,9 @@ package mcp
 
 import (
 	"encoding/json"
-	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"testing"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 func TestParseRequest(t *testing.T) {

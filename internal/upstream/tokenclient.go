@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // ClientAuth authenticates mcpgate to a token endpoint.
@@ -206,6 +208,9 @@ func (c *tokenClient) exchange(ctx context.Context, form url.Values, scope strin
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err == nil {
+		err = jsonlimit.Check(raw, jsonlimit.Limits{})
+	}
 	if err != nil {
 		return token{}, tokenResponse{}, &Failure{Mode: c.mode, Reason: ReasonIdPUnreachable, Status: resp.StatusCode, Description: "reading the token response: " + err.Error()}
 	}

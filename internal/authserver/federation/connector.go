@@ -17,6 +17,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
@@ -170,6 +171,9 @@ func (c *Connector) endpoints(ctx context.Context) (*endpoints, error) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("discovery %s: HTTP %d", u, resp.StatusCode)
+	}
+	if err := jsonlimit.Check(body, jsonlimit.Limits{}); err != nil {
+		return nil, fmt.Errorf("discovery %s: %w", u, err)
 	}
 	var ep endpoints
 	if err := json.Unmarshal(body, &ep); err != nil {
@@ -346,6 +350,9 @@ func (c *Connector) tokenRequest(ctx context.Context, tokenURL string, form url.
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := jsonlimit.Check(body, jsonlimit.Limits{}); err != nil {
+		return tokenResponse{}, fmt.Errorf("token endpoint %s: %w", tokenURL, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error       string `json:"error"`

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // DefaultGraphURL is Microsoft Graph.
@@ -62,6 +63,9 @@ func (c *Connector) graphGroups(ctx context.Context, tokenURL, refreshToken stri
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20)) // Graph returns at most 11,000 ids
+	if err := jsonlimit.Check(body, jsonlimit.Limits{}); err != nil {
+		return nil, fmt.Errorf("POST %s: %w", u, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error struct {

@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 40m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/mcpgate/mcpgate/internal/cli.Version=$(VERSION)
 
-.PHONY: all build image test lint test-short bench schema deps
+.PHONY: all build image test lint test-short bench schema deps fuzz
 all: build
 
 build:
@@ -34,6 +34,19 @@ lint:
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+# make fuzz: every Fuzz target in cmd and internal, one after another (fuzzing uses every
+# core), for FUZZTIME each; targets are found by their func Fuzz lines. A crash fails the
+# run and leaves its input under the package's testdata/fuzz/<FuzzName>/ (commit it as a
+# regression seed once fixed).
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd internal | sort); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "--- $$t ./$$(dirname $$f) ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+		done; \
+	done
 
 # make bench: Go benchmarks and load tests; results are written up in docs/benchmarks.md.
 bench:

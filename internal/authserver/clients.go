@@ -168,3 +168,64 @@ func (s *Server) registeredClientExpiry(now time.Time) time.Time {
 	}
 	return now.Add(s.opts.DynamicClientLifetime)
 }
+
+// redirectURIAllowed reports whether an authorization request's redirect_uri is one of the
+// client's redirect URIs: exactly, or, for a public (native) client, a registered loopback
+// http URI on another port (OAuth 2.1 §8.4.2, RFC 8252 §7.3: native clients bind an
+// ephemeral port at sign-in time). Everything but the port must be the same, byte for
+// byte; a fragment or userinfo never matches.
+//
+// op checks the redirect_uri first, but for native clients it compares only the path and
+// query: https://127.0.0.1/cb, http://localhost/cb, http://[::1]/cb, http://u@127.0.0.1/cb
+// and http://127.0.0.1/cb#x all matched a registered http://127.0.0.1/cb. CreateAuthRequest
+// applies this check, so that no code is issued to such a URI.
+func redirectURIAllowed(c store.Client, uri string) bool {
+	if strings.Contains(uri, "#") { // registration refuses fragments too
+		return false
+	}
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if !c.Public() {
+		return false
+	}
+	host, _, rest, ok := splitLoopbackHTTP(uri)
+	if !ok {
+		return false
+	}
+	for _, r := range c.RedirectURIs {
+		if rh, _, rr, ok := splitLoopbackHTTP(r); ok && rh == host && rr == rest {
+			return true
+		}
+	}
+	return false
+}
+
+// splitLoopbackHTTP splits an http URI on a loopback host into its host (as written,
+// brackets included), port (digits, or "" for none) and the rest (path, query), or reports
+// false when it is anything else (another scheme, userinfo, a fragment, a bad port).
+func splitLoopbackHTTP(raw string) (host, port, rest string, ok bool) {
+	const scheme = "http://"
+	if !strings.HasPrefix(raw, scheme) || strings.ContainsAny(raw, "#@\\") {
+		return "", "", "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || !isLoopbackHost(u.Hostname()) {
+		return "", "", "", false
+	}
+	authority := raw[len(scheme):]
+	if i := strings.IndexAny(authority, "/?"); i >= 0 {
+		authority, rest = authority[:i], authority[i:]
+	}
+	host = authority
+	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
+		host, port = authority[:i], authority[i+1:]
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return "", "", "", false
+		}
+	}
+	if host == "" || host != u.Host && host+":"+port != u.Host {
+		return "", "", "", false
+	}
+	return host, port, rest, true
+}

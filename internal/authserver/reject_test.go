@@ -258,3 +258,27 @@ func TestLoopbackRedirectAnyPort(t *testing.T) {
 		t.Fatalf("sign-in with a loopback redirect on another port ended at %s, want a code at %s", loc, other)
 	}
 }
+
+// TestLoopbackRedirectOnlyThePortVaries: for a public client's loopback redirect URI, only
+// the port may differ. op compares only the path and query there; these reached the login
+// page (and got a code) before CreateAuthRequest checked the redirect_uri itself. Found by
+// FuzzRedirectURIMatch.
+func TestLoopbackRedirectOnlyThePortVaries(t *testing.T) {
+	env := newTestEnv(t, nil)
+	client := env.register("http://127.0.0.1:5555/cb")
+	for _, bad := range []string{
+		"https://127.0.0.1:61234/cb",
+		"http://localhost:61234/cb",
+		"http://127.0.0.2:61234/cb",
+		"http://[::1]:61234/cb",
+		"http://127.0.0.1:61234/cb#frag",
+		"http://user:pw@127.0.0.1:61234/cb",
+		"http://127.0.0.1:61234/%63b",
+	} {
+		b := env.browser("http://")
+		resp, body := b.get(env.authorizeURL(client, bad, newPKCE(), nil))
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(body, `name="csrf"`) || resp.Header.Get("Location") != "" {
+			t.Errorf("redirect_uri %s: %d %s, want a 400 error page without redirect", bad, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}

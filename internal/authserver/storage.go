@@ -32,7 +32,8 @@ func invalidRequest(format string, args ...any) *oidc.Error {
 }
 
 // CreateAuthRequest enforces what op leaves open: PKCE with S256 for every client, the
-// resource indicators, and offline_access for clients allowed to refresh.
+// resource indicators, the redirect_uri matched strictly, and offline_access for clients
+// allowed to refresh.
 func (st *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
 	s := st.s
 	if req.CodeChallenge == "" {
@@ -57,6 +58,11 @@ func (st *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthReques
 	}
 	if err != nil {
 		return nil, s.internalError(ctx, "looking up a client failed", err)
+	}
+	if !redirectURIAllowed(client, req.RedirectURI) {
+		// op's own check is looser for native clients (see redirectURIAllowed). No
+		// redirect: the URI is not known to be the client's.
+		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("the redirect_uri is not registered for this client (a loopback http redirect URI may differ only in its port)")
 	}
 	scopes := slices.Clone(req.Scopes)
 	if slices.Contains(client.GrantTypes, string(oidc.GrantTypeRefreshToken)) && !slices.Contains(scopes, oidc.ScopeOfflineAccess) {

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
-
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
@@ -52,21 +50,18 @@ type Challenge struct {
 }
 
 // ParseChallenge reads the Bearer challenge of a response's WWW-Authenticate headers.
-// A missing or unparsable header gives an empty Challenge.
+// A missing or unparsable header gives an empty Challenge; a malformed challenge does not
+// hide a Bearer one next to it.
 func ParseChallenge(h http.Header) Challenge {
-	cs, err := oauthex.ParseWWWAuthenticate(h.Values("WWW-Authenticate"))
-	if err != nil {
-		return Challenge{}
-	}
-	for _, c := range cs {
-		if c.Scheme != "bearer" {
+	for _, c := range parseChallenges(h.Values("WWW-Authenticate")) {
+		if c.scheme != "bearer" {
 			continue
 		}
 		return Challenge{
-			ResourceMetadata: c.Params["resource_metadata"],
-			Scope:            c.Params["scope"],
-			Error:            c.Params["error"],
-			Description:      c.Params["error_description"],
+			ResourceMetadata: c.params["resource_metadata"],
+			Scope:            c.params["scope"],
+			Error:            c.params["error"],
+			Description:      c.params["error_description"],
 		}
 	}
 	return Challenge{}

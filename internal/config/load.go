@@ -178,18 +178,45 @@ func redactValue(s string) string {
 
 // checkKeys walks the YAML tree against the Go type and reports unknown keys with their
 // position and the closest valid key.
+//
+// An anchored node is checked once per Go type, however many aliases (and merge keys)
+// point at it: following every alias would take time and memory exponential in the
+// document's size (a "billion laughs" of merge keys, {<<: *a, <<: *a} nested 30 deep, is
+// a few hundred bytes).
 func checkKeys(n *yaml.Node, t reflect.Type, path, file string, problems *[]string) {
+	_ = file
+	c := &keyChecker{problems: problems, seen: map[keyVisit]bool{}}
+	c.check(n, t, path)
+}
+
+type keyChecker struct {
+	problems *[]string
+	seen     map[keyVisit]bool // alias targets already checked, per type
+}
+
+type keyVisit struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
+func (c *keyChecker) check(n *yaml.Node, t reflect.Type, path string) {
+	problems := c.problems
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n.Kind == yaml.DocumentNode {
-		for _, c := range n.Content {
-			checkKeys(c, t, path, file, problems)
+		for _, ch := range n.Content {
+			c.check(ch, t, path)
 		}
 		return
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		checkKeys(n.Alias, t, path, file, problems)
+		v := keyVisit{n.Alias, t}
+		if c.seen[v] {
+			return // already checked (its problems, if any, are reported once)
+		}
+		c.seen[v] = true
+		c.check(n.Alias, t, path)
 		return
 	}
 	if reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) && t.Kind() != reflect.Struct {
@@ -204,7 +231,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path, file string, problems *[]stri
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" {
-				checkKeys(v, t, path, file, problems)
+				c.check(v, t, path)
 				continue
 			}
 			ft, ok := fields[k.Value]
@@ -223,21 +250,21 @@ func checkKeys(n *yaml.Node, t reflect.Type, path, file string, problems *[]stri
 				*problems = append(*problems, msg)
 				continue
 			}
-			checkKeys(v, ft, joinPath(path, k.Value), file, problems)
+			c.check(v, ft, joinPath(path, k.Value))
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
 			return
 		}
-		for i, c := range n.Content {
-			checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), file, problems)
+		for i, ch := range n.Content {
+			c.check(ch, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkKeys(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), file, problems)
+			c.check(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value))
 		}
 	}
 }

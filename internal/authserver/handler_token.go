@@ -202,7 +202,11 @@ type AccessClaims struct {
 }
 
 // VerifyAccessToken checks an access token issued by this server: signature (published
-// keys), issuer, expiry, audience (when audience is not empty) and revocation.
+// keys), issuer, expiry, audience (when audience is not empty) and revocation (against the
+// in-memory revocation list, see revocation.go: a revocation on another replica takes
+// effect here within Options.RevocationPollInterval, at once with Redis). A non-rejection
+// error means this server's signing keys could not be read from its store and none were
+// ever loaded.
 func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) (*AccessClaims, map[string]any, error) {
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil {
@@ -214,7 +218,7 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) 
 	kid := tok.Headers[0].KeyID
 	keys, err := s.keys.public(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading signing keys: %w", err)
+		return nil, nil, fmt.Errorf("the authorization server could not read its own signing keys from its store: %w", err)
 	}
 	var key any
 	for _, k := range keys {
@@ -250,14 +254,10 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) 
 			return nil, nil, authn.Reject("wrong_audience", "the access token is for %v, not for %s; request a token with resource=%s", []string(c.Audience), want, want)
 		}
 	}
-	if c.ID != "" {
-		revoked, err := s.store.AccessTokenRevoked(ctx, c.ID)
-		if err != nil {
-			return nil, nil, fmt.Errorf("checking revocation: %w", err)
-		}
-		if revoked {
-			return nil, nil, authn.Reject("revoked", "the access token was revoked; sign in again")
-		}
+	// The in-memory revocation list (revocation.go): no store read per request, and a
+	// store outage leaves the list as of the last poll instead of failing the check.
+	if s.revocations.revoked(ctx, c.ID) {
+		return nil, nil, authn.Reject("revoked", "the access token was revoked; sign in again")
 	}
 	return &c, all, nil
 }

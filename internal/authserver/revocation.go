@@ -23,10 +23,12 @@ import (
 //
 //   - Polling: the store is asked for the revocations stored since the last successful
 //     poll (store.RevokedAccessTokensSince), at most RevocationPollInterval apart (default
-//     5s). RunRevocationSync polls in the background; without it, the first check after an
-//     interval polls inline (bounded by revocationInlineTimeout, one poll for all waiting
-//     checks). Either way a revocation stored by any replica is enforced by every replica
-//     at most one poll interval (plus the poll's duration) after it was stored.
+//     5s). RunRevocationSync polls in the background (every half interval) and checks never
+//     touch the store; without it, the first check after an interval polls inline (one poll
+//     for all waiting checks, bounded by revocationInlineTimeout: on a network that drops
+//     packets, checks wait up to 1s once per interval). Either way a revocation stored by
+//     any replica is enforced by every replica at most one poll interval (plus the poll's
+//     duration) after it was stored.
 //   - Redis pub/sub, when RunRevocationSync is given a Redis client: a replica that revokes
 //     publishes the jti on RevocationChannel and every subscribed replica adds it at once
 //     (milliseconds). Polling still runs and covers messages lost while Redis was away.
@@ -70,6 +72,9 @@ type revocationList struct {
 
 	lastAttempt atomic.Int64 // wall clock (UnixNano) at the end of the last poll, success or not
 	flight      singleflight.Group
+	// pollers counts running RunRevocationSync loops; while one runs, checks never poll
+	// (nor wait for its poll, which may hang up to revocationPollTimeout on a dead network).
+	pollers atomic.Int32
 
 	pollMu       sync.Mutex // guards the fields below
 	lastOK       time.Time  // wall clock at the start of the last successful poll
@@ -87,16 +92,22 @@ func newRevocationList(st store.Store, log *slog.Logger, interval time.Duration,
 	return &revocationList{store: st, log: log, interval: interval, now: now, set: map[string]time.Time{}}
 }
 
-// revoked reports whether jti is on the list, first polling the store if the last poll is
-// older than the interval.
+// revoked reports whether jti is on the list. Without a background poller it first polls
+// the store if the last poll is older than the interval.
 func (l *revocationList) revoked(ctx context.Context, jti string) bool {
-	if time.Since(time.Unix(0, l.lastAttempt.Load())) >= l.interval {
-		l.refresh(ctx, revocationInlineTimeout)
-	}
+	l.refreshIfStale(ctx)
 	l.mu.RLock()
 	_, ok := l.set[jti]
 	l.mu.RUnlock()
 	return ok
+}
+
+// refreshIfStale polls inline when no background poller runs and the last poll is older
+// than the interval.
+func (l *revocationList) refreshIfStale(ctx context.Context) {
+	if l.pollers.Load() == 0 && time.Since(time.Unix(0, l.lastAttempt.Load())) >= l.interval {
+		_ = l.refresh(ctx, revocationInlineTimeout)
+	}
 }
 
 // refresh polls the store once, sharing the poll with concurrent callers. The poll runs
@@ -277,6 +288,8 @@ func (s *Server) RunRevocationSync(ctx context.Context, rdb redis.UniversalClien
 		rdb = nil
 	}
 	l := s.revocations
+	l.pollers.Add(1)
+	defer l.pollers.Add(-1)
 	if rdb != nil {
 		l.rdb.Store(&redisPublisher{c: rdb})
 		defer l.rdb.Store(nil)
@@ -306,15 +319,12 @@ func (s *Server) RunRevocationSync(ctx context.Context, rdb redis.UniversalClien
 
 // RevocationHealth reports whether the access-token revocation list is current: nil, or
 // an error saying since when it is stale (the last successful poll of the store is older
-// than three poll intervals) and the store's last error. It first polls if the list is
-// older than one interval, so it also works where RunRevocationSync is not running. Its
-// signature fits a readiness check.
+// than three poll intervals) and the store's last error. Where RunRevocationSync is not
+// running it first polls if the list is older than one interval (an idle server is not
+// stale). Its signature fits a readiness check.
 func (s *Server) RevocationHealth(ctx context.Context) error {
-	l := s.revocations
-	if time.Since(time.Unix(0, l.lastAttempt.Load())) >= l.interval {
-		_ = l.refresh(ctx, revocationInlineTimeout)
-	}
-	return l.health()
+	s.revocations.refreshIfStale(ctx)
+	return s.revocations.health()
 }
 
 // revokeSignIn revokes the access tokens issued in a sign-in (refresh-token family) and

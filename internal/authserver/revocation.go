@@ -243,18 +243,17 @@ type revocationMessage struct {
 // subscribe adds the revocations announced by other replicas until ctx ends. go-redis
 // reconnects by itself; what is published while the connection is down reaches this
 // replica through polling.
-func (l *revocationList) subscribe(ctx context.Context, c redis.UniversalClient, ready chan<- struct{}) {
+func (l *revocationList) subscribe(ctx context.Context, c redis.UniversalClient) {
 	ps := c.Subscribe(ctx, RevocationChannel)
 	defer ps.Close()
-	// Wait for the subscription to be confirmed (so a test, or the caller, knows that
-	// announcements from now on arrive); an unreachable Redis is retried by Channel.
+	// Confirm the subscription, to say in the log when Redis is not there; Channel keeps
+	// retrying after that.
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	if _, err := ps.Receive(rctx); err != nil && ctx.Err() == nil {
 		l.log.WarnContext(ctx, "subscribing to access-token revocations on Redis failed; retrying, and relying on store polls meanwhile",
 			"channel", RevocationChannel, "poll_interval", l.interval, "err", err)
 	}
 	cancel()
-	close(ready)
 	ch := ps.Channel()
 	for {
 		select {
@@ -293,17 +292,12 @@ func (s *Server) RunRevocationSync(ctx context.Context, rdb redis.UniversalClien
 	if rdb != nil {
 		l.rdb.Store(&redisPublisher{c: rdb})
 		defer l.rdb.Store(nil)
-		ready := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			l.subscribe(ctx, rdb, ready)
+			l.subscribe(ctx, rdb)
 		}()
 		defer func() { <-done }()
-		select {
-		case <-ready:
-		case <-ctx.Done():
-		}
 	}
 	t := time.NewTicker(l.interval / 2)
 	defer t.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -454,4 +455,66 @@ func waitSubscribers(t *testing.T, rdb *redis.Client, n int64) {
 		}
 	}
 	t.Fatalf("fewer than %d replicas subscribed to %s", n, RevocationChannel)
+}
+
+// TestRevocationWithRedisDown: the replicas are configured with a Redis that refuses
+// connections. A refresh-token replay at A is still enforced at B within the poll
+// interval (polling does not depend on Redis), and A says in the log that the announcement
+// failed.
+func TestRevocationWithRedisDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := ln.Addr().String()
+	ln.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: deadAddr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+
+	const interval = 300 * time.Millisecond
+	dsn := postgresSchemaDSN(t)
+	logs, withLogs := captureLogs(t)
+	c := newCluster(t)
+	c.mutate = func(o *Options) { o.RevocationPollInterval = interval; withLogs(o) }
+	open := func() store.Store {
+		st, err := store.OpenPostgres(context.Background(), dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := c.start(open(), -1), c.start(open(), -1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, i := range []int{a, b} {
+		wg.Go(func() { c.replicas[i].as.RunRevocationSync(ctx, rdb) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	env := &testEnv{t: t, issuer: c.issuer}
+	p := newPKCE()
+	c.use(a)
+	loc := c.browser().signIn(c.authorizeURL(p, nil), "alice", testPassword, true)
+	tr := env.token(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {c.redirect},
+		"client_id": {replicaClient}, "code_verifier": {p.verifier}, "resource": {c.issuer + "/mcp"}}, "", "")
+	if tr.status != http.StatusOK || tr.RefreshToken == "" {
+		t.Fatalf("code exchange: %d %s", tr.status, tr.ErrorDescription)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {replicaClient}}
+	if r := env.token(refresh, "", ""); r.status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", r.status, r.ErrorDescription)
+	}
+	if r := env.token(refresh, "", ""); r.Error != "invalid_grant" {
+		t.Fatalf("replayed refresh token: %+v", r)
+	}
+	vb := c.replicas[b].as.Verifier(c.issuer + "/mcp")
+	d := waitRevoked(t, vb, tr.AccessToken, interval+400*time.Millisecond)
+	t.Logf("with Redis down, replica B refused the access token %v after the replay at A", d.Round(time.Millisecond))
+	if !strings.Contains(logs.String(), "publishing an access-token revocation on Redis failed") {
+		t.Fatal("the failed announcement was not logged")
+	}
+	if strings.Contains(logs.String(), tr.AccessToken) || strings.Contains(logs.String(), tr.RefreshToken) {
+		t.Fatal("a token was logged")
+	}
 }

@@ -41,8 +41,9 @@ import (
 const (
 	// DefaultRevocationPollInterval is the default of Options.RevocationPollInterval.
 	DefaultRevocationPollInterval = 5 * time.Second
-	// RevocationChannel is the Redis pub/sub channel of revocations. Messages are JSON
-	// {"jti": ..., "exp": <unix seconds>}; a jti is an identifier, not a credential.
+	// RevocationChannel is the Redis pub/sub channel of revocations. A message is a JSON
+	// array of {"jti": ..., "exp": <unix seconds>}, the revocations of one event (a replay,
+	// a sign-out ...); a jti is an identifier, not a credential.
 	RevocationChannel = "mcpgate:authserver:revoked-access-tokens"
 
 	// revocationOverlap is how far before the last successful poll the next one starts:
@@ -225,13 +226,14 @@ func (l *revocationList) announce(ctx context.Context, rs ...store.Revocation) {
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	for _, r := range rs {
-		msg, _ := json.Marshal(revocationMessage{JTI: r.JTI, Exp: r.ExpiresAt.Unix()})
-		if err := p.c.Publish(pctx, RevocationChannel, msg).Err(); err != nil {
-			l.log.WarnContext(ctx, "publishing an access-token revocation on Redis failed; other replicas will enforce it after their next store poll",
-				"jti", r.JTI, "poll_interval", l.interval, "err", err)
-			return
-		}
+	msg := make([]revocationMessage, len(rs))
+	for i, r := range rs {
+		msg[i] = revocationMessage{JTI: r.JTI, Exp: r.ExpiresAt.Unix()}
+	}
+	payload, _ := json.Marshal(msg)
+	if err := p.c.Publish(pctx, RevocationChannel, payload).Err(); err != nil {
+		l.log.WarnContext(ctx, "publishing an access-token revocation on Redis failed; other replicas will enforce it after their next store poll",
+			"revocations", len(rs), "poll_interval", l.interval, "err", err)
 	}
 }
 
@@ -263,12 +265,16 @@ func (l *revocationList) subscribe(ctx context.Context, c redis.UniversalClient)
 			if !ok {
 				return
 			}
-			var rm revocationMessage
-			if err := json.Unmarshal([]byte(m.Payload), &rm); err != nil || rm.JTI == "" {
+			var msg []revocationMessage
+			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil {
 				l.log.WarnContext(ctx, "ignoring a malformed access-token revocation message on Redis", "channel", m.Channel, "bytes", len(m.Payload))
 				continue
 			}
-			l.add(store.Revocation{JTI: rm.JTI, ExpiresAt: time.Unix(rm.Exp, 0)})
+			rs := make([]store.Revocation, 0, len(msg))
+			for _, rm := range msg {
+				rs = append(rs, store.Revocation{JTI: rm.JTI, ExpiresAt: time.Unix(rm.Exp, 0)})
+			}
+			l.add(rs...)
 		}
 	}
 }

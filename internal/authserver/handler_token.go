@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/clip"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // handleToken validates resource indicators for every grant, answers token exchange
@@ -379,6 +380,20 @@ func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
 	c.Scope = strings.Join(scopes, " ")
 	c.Actor = map[string]any{"sub": client.ID}
 	c.ClientID = client.ID
+	// The new token belongs to the subject token's sign-in: ending that sign-in (replay,
+	// sign-out, refresh-token revocation) revokes it too.
+	parent, err := s.store.GetIssuedAccessToken(ctx, subject.ID)
+	if err == nil {
+		parent.JTI, parent.ExpiresAt = c.ID, exp
+		err = s.store.RecordAccessToken(ctx, parent)
+	} else if errors.Is(err, store.ErrNotFound) {
+		err = nil // a client-credentials subject token belongs to no sign-in
+	}
+	if err != nil {
+		oe := s.internalError(ctx, "recording the exchanged token failed", err)
+		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
+		return
+	}
 	tok, err := s.mint(ctx, c, nil)
 	if err != nil {
 		oe := s.internalError(ctx, "signing exchanged token failed", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -329,7 +330,10 @@ func TestSignInEndRevokesAccessTokensOnEveryReplica(t *testing.T) {
 			}
 			dsn := postgresSchemaDSN(t)
 			c := newCluster(t)
-			c.mutate = func(o *Options) { o.RevocationPollInterval = m.interval }
+			c.mutate = func(o *Options) {
+				o.RevocationPollInterval = m.interval
+				o.Clients = append(o.Clients, StaticClient{ID: "agent", Secret: "agent-secret", GrantTypes: []string{string(oidc.GrantTypeTokenExchange)}})
+			}
 			open := func() store.Store {
 				st, err := store.OpenPostgres(context.Background(), dsn, nil)
 				if err != nil {
@@ -412,6 +416,20 @@ func TestSignInEndRevokesAccessTokensOnEveryReplica(t *testing.T) {
 					t.Fatalf("replayed refresh token: %+v", r)
 				}
 				refused(tr.AccessToken, next.AccessToken)
+			})
+			t.Run("exchanged token, refresh replay", func(t *testing.T) {
+				tr := tokens()
+				ex := env.token(url.Values{"grant_type": {string(oidc.GrantTypeTokenExchange)}, "subject_token": {tr.AccessToken},
+					"subject_token_type": {string(oidc.AccessTokenType)}, "resource": {resource}}, "agent", "agent-secret")
+				if ex.status != http.StatusOK {
+					t.Fatalf("token exchange: %d %s", ex.status, ex.ErrorDescription)
+				}
+				next := refresh(tr.RefreshToken)
+				accepted(tr.AccessToken, ex.AccessToken, next.AccessToken)
+				if r := refresh(tr.RefreshToken); r.Error != "invalid_grant" {
+					t.Fatalf("replayed refresh token: %+v", r)
+				}
+				refused(ex.AccessToken, tr.AccessToken, next.AccessToken)
 			})
 			t.Run("end session", func(t *testing.T) {
 				tr := tokens()

@@ -274,6 +274,16 @@ func (m *Memory) RecordAccessToken(_ context.Context, t IssuedAccessToken) error
 	return nil
 }
 
+func (m *Memory) GetIssuedAccessToken(_ context.Context, jti string) (IssuedAccessToken, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.issued[jti]
+	if !ok || expired(t.ExpiresAt, time.Now()) {
+		return IssuedAccessToken{}, nf("issued access token")
+	}
+	return t, nil
+}
+
 func (m *Memory) RevokeFamilyAccessTokens(_ context.Context, familyID string) ([]Revocation, error) {
 	return m.revokeIssued(func(t IssuedAccessToken) bool { return t.FamilyID == familyID }), nil
 }

@@ -477,6 +477,21 @@ func (s *SQL) RecordAccessToken(ctx context.Context, t IssuedAccessToken) error 
 		t.JTI, t.FamilyID, t.UserID, t.ClientID, ts(t.ExpiresAt))
 }
 
+func (s *SQL) GetIssuedAccessToken(ctx context.Context, jti string) (IssuedAccessToken, error) {
+	t := IssuedAccessToken{JTI: jti}
+	var exp int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT family_id, user_id, client_id, expires_at FROM access_tokens WHERE jti = ? AND expires_at > ?`), jti, nowNS()).
+		Scan(&t.FamilyID, &t.UserID, &t.ClientID, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return IssuedAccessToken{}, fmt.Errorf("issued access token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return IssuedAccessToken{}, fmt.Errorf("reading issued access token: %w", err)
+	}
+	t.ExpiresAt = time.Unix(0, exp)
+	return t, nil
+}
+
 func (s *SQL) RevokeFamilyAccessTokens(ctx context.Context, familyID string) ([]Revocation, error) {
 	return s.revokeIssued(ctx, `family_id = ?`, familyID)
 }

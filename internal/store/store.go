@@ -62,6 +62,9 @@ type Store interface {
 	// Issued access tokens, remembered (by jti) until they expire so that ending a sign-in
 	// can revoke the access tokens it produced, not only its refresh tokens.
 	RecordAccessToken(ctx context.Context, t IssuedAccessToken) error
+	// GetIssuedAccessToken returns the recorded access token with this jti (ErrNotFound if
+	// none, or it expired).
+	GetIssuedAccessToken(ctx context.Context, jti string) (IssuedAccessToken, error)
 	// RevokeFamilyAccessTokens revokes (as RevokeAccessToken) every unexpired access token
 	// recorded for the family and returns those revocations.
 	RevokeFamilyAccessTokens(ctx context.Context, familyID string) ([]Revocation, error)

@@ -307,6 +307,17 @@ func testIssuedAccessTokens(t *testing.T, s store.Store) {
 	if err := s.RecordAccessToken(ctx, store.IssuedAccessToken{JTI: "f1-a", FamilyID: "x", ExpiresAt: exp}); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("recording a jti twice: %v, want ErrAlreadyExists", err)
 	}
+	got, err := s.GetIssuedAccessToken(ctx, "f3-a")
+	must(t, err)
+	if want := (store.IssuedAccessToken{JTI: "f3-a", FamilyID: "f3", UserID: "u", ClientID: "other", ExpiresAt: exp}); got.JTI != want.JTI ||
+		got.FamilyID != want.FamilyID || got.UserID != want.UserID || got.ClientID != want.ClientID || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Fatalf("GetIssuedAccessToken = %+v, want %+v", got, want)
+	}
+	for _, jti := range []string{"f1-old", "none"} {
+		if _, err := s.GetIssuedAccessToken(ctx, jti); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetIssuedAccessToken(%s): %v, want ErrNotFound (expired or unknown)", jti, err)
+		}
+	}
 	revoked := func(jti string) bool {
 		t.Helper()
 		ok, err := s.AccessTokenRevoked(ctx, jti)

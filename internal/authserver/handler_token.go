@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/clip"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // handleToken validates resource indicators for every grant, answers token exchange
@@ -202,7 +203,11 @@ type AccessClaims struct {
 }
 
 // VerifyAccessToken checks an access token issued by this server: signature (published
-// keys), issuer, expiry, audience (when audience is not empty) and revocation.
+// keys), issuer, expiry, audience (when audience is not empty) and revocation (against the
+// in-memory revocation list, see revocation.go: a revocation on another replica takes
+// effect here within Options.RevocationPollInterval, at once with Redis). A non-rejection
+// error means this server's signing keys could not be read from its store and none were
+// ever loaded.
 func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) (*AccessClaims, map[string]any, error) {
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil {
@@ -214,7 +219,7 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) 
 	kid := tok.Headers[0].KeyID
 	keys, err := s.keys.public(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading signing keys: %w", err)
+		return nil, nil, fmt.Errorf("the authorization server could not read its own signing keys from its store: %w", err)
 	}
 	var key any
 	for _, k := range keys {
@@ -250,14 +255,10 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) 
 			return nil, nil, authn.Reject("wrong_audience", "the access token is for %v, not for %s; request a token with resource=%s", []string(c.Audience), want, want)
 		}
 	}
-	if c.ID != "" {
-		revoked, err := s.store.AccessTokenRevoked(ctx, c.ID)
-		if err != nil {
-			return nil, nil, fmt.Errorf("checking revocation: %w", err)
-		}
-		if revoked {
-			return nil, nil, authn.Reject("revoked", "the access token was revoked; sign in again")
-		}
+	// The in-memory revocation list (revocation.go): no store read per request, and a
+	// store outage leaves the list as of the last poll instead of failing the check.
+	if s.revocations.revoked(ctx, c.ID) {
+		return nil, nil, authn.Reject("revoked", "the access token was revoked; sign in again")
 	}
 	return &c, all, nil
 }
@@ -379,6 +380,20 @@ func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
 	c.Scope = strings.Join(scopes, " ")
 	c.Actor = map[string]any{"sub": client.ID}
 	c.ClientID = client.ID
+	// The new token belongs to the subject token's sign-in: ending that sign-in (replay,
+	// sign-out, refresh-token revocation) revokes it too.
+	parent, err := s.store.GetIssuedAccessToken(ctx, subject.ID)
+	if err == nil {
+		parent.JTI, parent.ExpiresAt = c.ID, exp
+		err = s.store.RecordAccessToken(ctx, parent)
+	} else if errors.Is(err, store.ErrNotFound) {
+		err = nil // a client-credentials subject token belongs to no sign-in
+	}
+	if err != nil {
+		oe := s.internalError(ctx, "recording the exchanged token failed", err)
+		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
+		return
+	}
 	tok, err := s.mint(ctx, c, nil)
 	if err != nil {
 		oe := s.internalError(ctx, "signing exchanged token failed", err)

@@ -35,7 +35,12 @@ type keyManager struct {
 	mu        sync.Mutex
 	keys      []loadedKey
 	refreshAt time.Time
+	// While the store fails, the keys loaded last keep being used (see load).
+	failingSince, lastWarn time.Time
 }
+
+// keyRetry is how soon a failed reload is retried while the loaded keys are kept.
+const keyRetry = 5 * time.Second
 
 type logger interface {
 	Info(msg string, args ...any)
@@ -72,7 +77,11 @@ func generateKey(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
 }
 
 // load reads the keys from the store (at most every 30s, or when forced) and creates a
-// new one when no key will still be signing after the overlap.
+// new one when no key will still be signing after the overlap. When a periodic reload
+// fails, the keys loaded before are kept (a database blip must not stop token checks and
+// issuance): the reload is retried every keyRetry and a warning is logged at most once a
+// minute. Key rotation is planned a key overlap (default 1h) ahead, so keeping the loaded
+// keys through an outage shorter than that changes nothing.
 func (m *keyManager) load(ctx context.Context, force bool) ([]loadedKey, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -81,8 +90,23 @@ func (m *keyManager) load(ctx context.Context, force bool) ([]loadedKey, error) 
 		return m.keys, nil
 	}
 	metas, err := m.store.ListSigningKeys(ctx)
+	if err != nil && !force && len(m.keys) > 0 {
+		if m.failingSince.IsZero() {
+			m.failingSince = time.Now()
+		}
+		if time.Since(m.lastWarn) >= time.Minute {
+			m.lastWarn = time.Now()
+			m.log.Warn("signing keys: the store is unreachable; keeping the keys loaded before", "failing_since", m.failingSince.UTC().Format(time.RFC3339), "keys", len(m.keys), "err", err)
+		}
+		m.refreshAt = now.Add(keyRetry)
+		return m.keys, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	if !m.failingSince.IsZero() {
+		m.log.Info("signing keys: the store is reachable again", "unreachable_for", time.Since(m.failingSince).Round(time.Millisecond))
+		m.failingSince = time.Time{}
 	}
 	need := true
 	for _, k := range metas {

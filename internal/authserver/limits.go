@@ -126,6 +126,12 @@ func (s *Server) checkUserinfoToken(next http.Handler) http.Handler {
 			writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
 			return
 		}
-		next.ServeHTTP(w, r)
+		// op answers 403 to any error of SetUserinfoFromToken; a server fault (the
+		// profile could not be read) becomes a 500 server_error through flush.
+		p := requestParams{note: new(string), internal: new(string)}
+		r = r.WithContext(context.WithValue(r.Context(), requestParamsKey{}, p))
+		rec := &bufferedResponse{header: http.Header{}}
+		next.ServeHTTP(rec, r)
+		s.flush(r.Context(), rec, w, p.note)
 	})
 }

@@ -94,6 +94,11 @@ type Options struct {
 	// Connectors authenticate users on the login page. Default: the local connector over
 	// Store and Users.
 	Connectors []Connector
+	// RevocationPollInterval is how often the in-memory access-token revocation list is
+	// brought up to date from the store (default 5s): a revocation stored by another
+	// replica is enforced here at most this long after it was stored, or at once when the
+	// replicas share Redis (RunRevocationSync).
+	RevocationPollInterval time.Duration
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
 	// HTTPClient fetches client metadata documents. Default: an SSRF-guarded client.
@@ -159,6 +164,7 @@ func (o *Options) defaults() {
 	def(&o.CIMD.Timeout, 5*time.Second)
 	def(&o.CIMD.CacheTTL, 10*time.Minute)
 	def(&o.LoginRateLimit.Window, 15*time.Minute)
+	def(&o.RevocationPollInterval, DefaultRevocationPollInterval)
 	if o.CIMD.MaxBytes == 0 {
 		o.CIMD.MaxBytes = 64 << 10
 	}

@@ -29,6 +29,8 @@ type cluster struct {
 	issuer   string
 	redirect string
 	users    []ConfigUser
+	// mutate, if set, adjusts each replica's Options before New.
+	mutate func(*Options)
 
 	mu       sync.Mutex
 	target   int
@@ -69,7 +71,7 @@ func newCluster(t *testing.T) *cluster {
 // balancer's URL; it returns the replica's index (replace, if >= 0, swaps that replica).
 func (c *cluster) start(st store.Store, replace int) int {
 	c.t.Helper()
-	as, err := New(context.Background(), Options{
+	opts := Options{
 		Issuer:            c.issuer,
 		Store:             st,
 		Logger:            slog.New(slog.NewTextHandler(c.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -78,7 +80,11 @@ func (c *cluster) start(st store.Store, replace int) int {
 		Users:             c.users,
 		Clients:           []StaticClient{{ID: replicaClient, Name: "Replica App", RedirectURIs: []string{c.redirect}}},
 		AllowInsecureHTTP: true,
-	})
+	}
+	if c.mutate != nil {
+		c.mutate(&opts)
+	}
+	as, err := New(context.Background(), opts)
 	if err != nil {
 		c.t.Fatal(err)
 	}

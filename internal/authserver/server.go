@@ -38,6 +38,8 @@ type Server struct {
 	pages    *pages
 	limiter  *loginLimiter
 	mux      *http.ServeMux
+	// revocations is the in-memory access-token revocation list (revocation.go).
+	revocations *revocationList
 }
 
 // New builds a Server: it loads (or creates) signing keys and upserts static clients.
@@ -79,6 +81,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		keepAfter: max(opts.AccessTokenLifetime, time.Hour /* ID tokens */) + opts.KeyOverlap, now: opts.Now, log: s.log}
 	if _, err := s.keys.load(ctx, true); err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
+	}
+	s.revocations = newRevocationList(opts.Store, s.log, opts.RevocationPollInterval, opts.Now)
+	if err := s.revocations.poll(ctx); err != nil {
+		return nil, fmt.Errorf("authserver: loading the access-token revocation list: %w", err)
 	}
 	s.clients, err = newClientRegistry(ctx, s)
 	if err != nil {

@@ -116,8 +116,10 @@ func (st *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Aut
 		return nil
 	})
 	if errors.Is(err, errCodeReplay) {
-		n, _ := s.store.RevokeFamily(ctx, a.ID)
-		s.log.WarnContext(ctx, "authorization code replayed; tokens issued with it revoked", "auth_request", a.ID, "client_id", clip.String(a.ClientID), "revoked_refresh_tokens", n)
+		// The sign-in's family ID is the authorization request's ID.
+		n, at := s.revokeFamily(ctx, a.ID)
+		s.log.WarnContext(ctx, "authorization code replayed; tokens issued with it revoked", "auth_request", a.ID, "client_id", clip.String(a.ClientID),
+			"revoked_refresh_tokens", n, "revoked_access_tokens", at)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code was already used; tokens issued with it have been revoked. Start the sign-in again")
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -201,11 +203,52 @@ func (s *Server) applyAudience(ctx context.Context, req op.TokenRequest) error {
 }
 
 func (st *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	if err := st.s.applyAudience(ctx, req); err != nil {
+	s := st.s
+	if err := s.applyAudience(ctx, req); err != nil {
 		return "", time.Time{}, err
 	}
-	st.s.logIssued(ctx, req, false)
-	return randomToken(16), st.s.opts.Now().Add(st.s.opts.AccessTokenLifetime), nil
+	jti, exp := randomToken(16), s.opts.Now().Add(s.opts.AccessTokenLifetime)
+	if err := s.recordAccessToken(ctx, req, "", jti, exp); err != nil {
+		return "", time.Time{}, err
+	}
+	s.logIssued(ctx, req, false)
+	return jti, exp, nil
+}
+
+// recordAccessToken stores the jti of an access token with the sign-in it belongs to (its
+// refresh-token family; the authorization request's ID for a code grant), so that a code
+// or refresh-token replay, a sign-out or a refresh-token revocation can revoke it.
+// Client-credentials tokens belong to no sign-in and are not recorded.
+func (s *Server) recordAccessToken(ctx context.Context, req op.TokenRequest, familyID, jti string, exp time.Time) error {
+	t := store.IssuedAccessToken{JTI: jti, FamilyID: familyID, ExpiresAt: exp}
+	switch r := req.(type) {
+	case *authRequest:
+		t.FamilyID, t.UserID, t.ClientID = r.a.ID, r.a.UserID, r.a.ClientID
+	case *refreshRequest:
+		t.FamilyID, t.UserID, t.ClientID = r.t.FamilyID, r.t.UserID, r.t.ClientID
+	case *op.DeviceAuthorizationState:
+		t.UserID, t.ClientID = r.Subject, r.ClientID
+	default:
+		return nil
+	}
+	if err := s.store.RecordAccessToken(ctx, t); err != nil {
+		return s.internalError(ctx, "recording the issued access token failed", err)
+	}
+	return nil
+}
+
+// revokeFamily revokes a sign-in: its refresh tokens and the access tokens it issued (on
+// every replica). Failures are logged; it returns how many of each it revoked.
+func (s *Server) revokeFamily(ctx context.Context, familyID string) (refresh, access int) {
+	refresh, err := s.store.RevokeFamily(ctx, familyID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "revoking the refresh tokens of a sign-in failed", "family", familyID, "err", err)
+	}
+	access, err = s.revokeSignIn(ctx, familyID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "revoking the access tokens of a sign-in failed", "family", familyID, "err", err)
+	}
+	return refresh, access
 }
 
 func (st *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
@@ -233,8 +276,12 @@ func (st *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.To
 	if err := s.store.CreateRefreshToken(ctx, t); err != nil {
 		return "", "", time.Time{}, s.internalError(ctx, "saving the refresh token failed", err)
 	}
+	jti, exp := randomToken(16), now.Add(s.opts.AccessTokenLifetime)
+	if err := s.recordAccessToken(ctx, req, t.FamilyID, jti, exp); err != nil {
+		return "", "", time.Time{}, err
+	}
 	s.logIssued(ctx, req, true)
-	return randomToken(16), value, now.Add(s.opts.AccessTokenLifetime), nil
+	return jti, value, exp, nil
 }
 
 func (s *Server) logIssued(ctx context.Context, req op.TokenRequest, refresh bool) {
@@ -250,11 +297,9 @@ func (st *opStorage) TokenRequestByRefreshToken(ctx context.Context, value strin
 	s := st.s
 	t, err := s.store.UseRefreshToken(ctx, hashToken(value), s.opts.Now())
 	if errors.Is(err, store.ErrRefreshReused) {
-		n, rerr := s.store.RevokeFamily(ctx, t.FamilyID)
-		if rerr != nil {
-			s.log.ErrorContext(ctx, "revoking refresh token family failed", "family", t.FamilyID, "err", rerr)
-		}
-		s.log.WarnContext(ctx, "refresh token replayed; family revoked", "family", t.FamilyID, "client_id", clip.String(t.ClientID), "sub", t.UserID, "revoked", n, "already_revoked", t.Revoked)
+		n, at := s.revokeFamily(ctx, t.FamilyID)
+		s.log.WarnContext(ctx, "refresh token replayed; family revoked", "family", t.FamilyID, "client_id", clip.String(t.ClientID), "sub", t.UserID,
+			"revoked", n, "revoked_access_tokens", at, "already_revoked", t.Revoked)
 		const desc = "the refresh token was already used or revoked; every token of this sign-in has been revoked. Sign in again"
 		noteError(ctx, desc)
 		return nil, oidc.ErrInvalidGrant().WithDescription(desc)
@@ -277,12 +322,18 @@ func (st *opStorage) TokenRequestByRefreshToken(ctx context.Context, value strin
 	return &refreshRequest{t: t}, nil
 }
 
+// TerminateSession ends the user's sign-ins at the client (RP-initiated logout): their
+// refresh tokens and the access tokens they issued are revoked, on every replica.
 func (st *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
 	n, err := st.s.store.RevokeUserClient(ctx, userID, clientID)
 	if err != nil {
 		return st.s.internalError(ctx, "revoking the session's refresh tokens failed", err)
 	}
-	st.s.log.InfoContext(ctx, "session ended", "sub", userID, "client_id", clip.String(clientID), "revoked_refresh_tokens", n)
+	at, err := st.s.revokeUserClient(ctx, userID, clientID)
+	if err != nil {
+		return st.s.internalError(ctx, "revoking the session's access tokens failed", err)
+	}
+	st.s.log.InfoContext(ctx, "session ended", "sub", userID, "client_id", clip.String(clientID), "revoked_refresh_tokens", n, "revoked_access_tokens", at)
 	return nil
 }
 
@@ -293,17 +344,28 @@ func (st *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientI
 		if t.ClientID != clientID {
 			return oidc.ErrInvalidClient().WithDescription("the token was issued to another client")
 		}
-		n, _ := s.store.RevokeFamily(ctx, t.FamilyID)
-		s.log.InfoContext(ctx, "refresh token revoked", "family", t.FamilyID, "client_id", clip.String(clientID), "revoked", n)
+		// RFC 7009 §2.1: revoking a refresh token should also revoke the access tokens
+		// of the same grant.
+		n, err := s.store.RevokeFamily(ctx, t.FamilyID)
+		if err != nil {
+			return s.internalError(ctx, "revoking the refresh token failed", err)
+		}
+		at, err := s.revokeSignIn(ctx, t.FamilyID)
+		if err != nil {
+			return s.internalError(ctx, "revoking the access tokens of the refresh token's sign-in failed", err)
+		}
+		s.log.InfoContext(ctx, "refresh token revoked", "family", t.FamilyID, "client_id", clip.String(clientID), "revoked", n, "revoked_access_tokens", at)
 		return nil
 	}
 	if userID == "" {
 		return nil // RFC 7009 §2.2: unknown tokens are not an error
 	}
 	// An access token: tokenOrID is its jti.
-	if err := s.store.RevokeAccessToken(ctx, tokenOrID, s.opts.Now().Add(s.opts.AccessTokenLifetime)); err != nil {
+	exp := s.opts.Now().Add(s.opts.AccessTokenLifetime)
+	if err := s.store.RevokeAccessToken(ctx, tokenOrID, exp); err != nil {
 		return s.internalError(ctx, "revoking the access token failed", err)
 	}
+	s.revocations.announce(ctx, store.Revocation{JTI: tokenOrID, ExpiresAt: exp})
 	s.log.InfoContext(ctx, "access token revoked", "jti", tokenOrID, "client_id", clip.String(clientID))
 	return nil
 }
@@ -367,11 +429,7 @@ func (st *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo
 		// Every access token of this server has a jti; an ID token has none.
 		return oidc.ErrInvalidRequest().WithDescription("not an access token")
 	}
-	revoked, err := st.s.store.AccessTokenRevoked(ctx, tokenID)
-	if err != nil {
-		return st.s.internalError(ctx, "checking token revocation failed", err)
-	}
-	if revoked {
+	if st.s.revocations.revoked(ctx, tokenID) {
 		return errors.New("the access token was revoked")
 	}
 	return st.s.fillUserinfo(ctx, ui, subject, []string{oidc.ScopeProfile, oidc.ScopeEmail})
@@ -380,8 +438,11 @@ func (st *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo
 func (s *Server) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, subject string, scopes []string) error {
 	ui.Subject = subject
 	id, err := s.lookupIdentity(ctx, subject)
-	if err != nil {
+	if errors.Is(err, ErrUnknownUser) {
 		return nil // a client-credentials subject has no profile
+	}
+	if err != nil {
+		return s.internalError(ctx, "looking up the user for userinfo failed", err)
 	}
 	if slices.Contains(scopes, oidc.ScopeProfile) {
 		ui.Name = id.Name
@@ -396,11 +457,7 @@ func (s *Server) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, subject st
 }
 
 func (st *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	revoked, err := st.s.store.AccessTokenRevoked(ctx, tokenID)
-	if err != nil {
-		return st.s.internalError(ctx, "checking token revocation failed", err)
-	}
-	if revoked {
+	if st.s.revocations.revoked(ctx, tokenID) {
 		return errors.New("the access token was revoked")
 	}
 	resp.Subject = subject

@@ -20,7 +20,8 @@ type Memory struct {
 	authReqs map[string]AuthRequest
 	codes    map[string]string // code hash → auth request id
 	refresh  map[string]RefreshToken
-	revoked  map[string]time.Time
+	revoked  map[string]Revocation
+	issued   map[string]IssuedAccessToken
 	devices  map[string]DeviceAuth
 	userCode map[string]string // user code → device code hash
 	consents map[[2]string]Consent
@@ -41,7 +42,7 @@ type failure struct {
 func NewMemory() *Memory {
 	return &Memory{
 		clients: map[string]Client{}, authReqs: map[string]AuthRequest{}, codes: map[string]string{},
-		refresh: map[string]RefreshToken{}, revoked: map[string]time.Time{}, devices: map[string]DeviceAuth{},
+		refresh: map[string]RefreshToken{}, revoked: map[string]Revocation{}, issued: map[string]IssuedAccessToken{}, devices: map[string]DeviceAuth{},
 		userCode: map[string]string{}, consents: map[[2]string]Consent{}, keys: map[string]SigningKey{},
 		users: map[string]User{}, byName: map[string]string{}, failures: map[string]failure{},
 		secrets: map[string][]byte{},
@@ -239,8 +240,71 @@ func (m *Memory) revokeWhere(f func(RefreshToken) bool) int {
 func (m *Memory) RevokeAccessToken(_ context.Context, jti string, exp time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revoked[jti] = exp
+	m.revokeLocked(Revocation{JTI: jti, ExpiresAt: exp, RevokedAt: time.Now()})
 	return nil
+}
+
+// revokeLocked adds r unless the jti is already revoked (the first stamp stays).
+func (m *Memory) revokeLocked(r Revocation) {
+	if _, ok := m.revoked[r.JTI]; !ok {
+		m.revoked[r.JTI] = r
+	}
+}
+
+func (m *Memory) RevokedAccessTokensSince(_ context.Context, since time.Time) ([]Revocation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Revocation
+	for _, r := range m.revoked {
+		if !r.RevokedAt.Before(since) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RevokedAt.Before(out[j].RevokedAt) })
+	return out, nil
+}
+
+func (m *Memory) RecordAccessToken(_ context.Context, t IssuedAccessToken) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.issued[t.JTI]; ok {
+		return fmt.Errorf("issued access token: %w", ErrAlreadyExists)
+	}
+	m.issued[t.JTI] = t
+	return nil
+}
+
+func (m *Memory) GetIssuedAccessToken(_ context.Context, jti string) (IssuedAccessToken, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.issued[jti]
+	if !ok || expired(t.ExpiresAt, time.Now()) {
+		return IssuedAccessToken{}, nf("issued access token")
+	}
+	return t, nil
+}
+
+func (m *Memory) RevokeFamilyAccessTokens(_ context.Context, familyID string) ([]Revocation, error) {
+	return m.revokeIssued(func(t IssuedAccessToken) bool { return t.FamilyID == familyID }), nil
+}
+
+func (m *Memory) RevokeUserClientAccessTokens(_ context.Context, userID, clientID string) ([]Revocation, error) {
+	return m.revokeIssued(func(t IssuedAccessToken) bool { return t.UserID == userID && t.ClientID == clientID }), nil
+}
+
+func (m *Memory) revokeIssued(f func(IssuedAccessToken) bool) []Revocation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	var out []Revocation
+	for _, t := range m.issued {
+		if f(t) && !expired(t.ExpiresAt, now) {
+			r := Revocation{JTI: t.JTI, ExpiresAt: t.ExpiresAt, RevokedAt: now}
+			m.revokeLocked(r)
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (m *Memory) AccessTokenRevoked(_ context.Context, jti string) (bool, error) {
@@ -546,9 +610,15 @@ func (m *Memory) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
-	for id, exp := range m.revoked {
-		if expired(exp, now) {
+	for id, r := range m.revoked {
+		if expired(r.ExpiresAt, now) {
 			delete(m.revoked, id)
+			n++
+		}
+	}
+	for id, t := range m.issued {
+		if expired(t.ExpiresAt, now) {
+			delete(m.issued, id)
 			n++
 		}
 	}

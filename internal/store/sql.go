@@ -116,6 +116,20 @@ var migrations = []string{
 		value TEXT NOT NULL,
 		created_at BIGINT NOT NULL
 	)`,
+	// 4: when each access token was revoked (polled by verifiers for their in-memory
+	// revocation list), and the access tokens issued per sign-in (revoked with it).
+	`ALTER TABLE revoked_tokens ADD COLUMN revoked_at BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX revoked_tokens_revoked_at ON revoked_tokens(revoked_at);
+	CREATE TABLE access_tokens (
+		jti TEXT PRIMARY KEY,
+		family_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		client_id TEXT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX access_tokens_family ON access_tokens(family_id);
+	CREATE INDEX access_tokens_user_client ON access_tokens(user_id, client_id);
+	CREATE INDEX access_tokens_exp ON access_tokens(expires_at)`,
 }
 
 func (s *SQL) q(query string) string { return Rebind(query, s.dialect == dialectPostgres) }
@@ -430,8 +444,99 @@ func (s *SQL) RevokeUserClient(ctx context.Context, userID, clientID string) (in
 }
 
 func (s *SQL) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
-	_, err := s.exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING`, jti, ts(expiresAt))
-	return err
+	_, err := s.exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING`, jti, ts(expiresAt), nowNS())
+	if err != nil {
+		return fmt.Errorf("revoking access token: %w", err)
+	}
+	return nil
+}
+
+func (s *SQL) RevokedAccessTokensSince(ctx context.Context, since time.Time) ([]Revocation, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE revoked_at >= ? ORDER BY revoked_at`), ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []Revocation
+	for rows.Next() {
+		var jti string
+		var exp, at int64
+		if err := rows.Scan(&jti, &exp, &at); err != nil {
+			return nil, fmt.Errorf("listing revoked access tokens: %w", err)
+		}
+		out = append(out, Revocation{JTI: jti, ExpiresAt: time.Unix(0, exp), RevokedAt: time.Unix(0, at)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
+	}
+	return out, nil
+}
+
+func (s *SQL) RecordAccessToken(ctx context.Context, t IssuedAccessToken) error {
+	return s.insert(ctx, "issued access token", `INSERT INTO access_tokens (jti, family_id, user_id, client_id, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		t.JTI, t.FamilyID, t.UserID, t.ClientID, ts(t.ExpiresAt))
+}
+
+func (s *SQL) GetIssuedAccessToken(ctx context.Context, jti string) (IssuedAccessToken, error) {
+	t := IssuedAccessToken{JTI: jti}
+	var exp int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT family_id, user_id, client_id, expires_at FROM access_tokens WHERE jti = ? AND expires_at > ?`), jti, nowNS()).
+		Scan(&t.FamilyID, &t.UserID, &t.ClientID, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return IssuedAccessToken{}, fmt.Errorf("issued access token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return IssuedAccessToken{}, fmt.Errorf("reading issued access token: %w", err)
+	}
+	t.ExpiresAt = time.Unix(0, exp)
+	return t, nil
+}
+
+func (s *SQL) RevokeFamilyAccessTokens(ctx context.Context, familyID string) ([]Revocation, error) {
+	return s.revokeIssued(ctx, `family_id = ?`, familyID)
+}
+
+func (s *SQL) RevokeUserClientAccessTokens(ctx context.Context, userID, clientID string) ([]Revocation, error) {
+	return s.revokeIssued(ctx, `user_id = ? AND client_id = ?`, userID, clientID)
+}
+
+// revokeIssued revokes the unexpired access tokens recorded where cond holds, in one
+// transaction: what it returns is exactly what it stored.
+func (s *SQL) revokeIssued(ctx context.Context, cond string, args ...any) ([]Revocation, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("revoking issued access tokens: %w", err)
+	}
+	defer tx.Rollback()
+	now := nowNS()
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT jti, expires_at FROM access_tokens WHERE `+cond+` AND expires_at > ?`), append(args, now)...)
+	if err != nil {
+		return nil, fmt.Errorf("revoking issued access tokens: %w", err)
+	}
+	var out []Revocation
+	for rows.Next() {
+		var r Revocation
+		var exp int64
+		if err := rows.Scan(&r.JTI, &exp); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("revoking issued access tokens: %w", err)
+		}
+		r.ExpiresAt, r.RevokedAt = time.Unix(0, exp), time.Unix(0, now)
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("revoking issued access tokens: %w", err)
+	}
+	for _, r := range out {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING`), r.JTI, ts(r.ExpiresAt), now); err != nil {
+			return nil, fmt.Errorf("revoking issued access tokens: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("revoking issued access tokens: %w", err)
+	}
+	return out, nil
 }
 
 func (s *SQL) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
@@ -666,6 +771,7 @@ func (s *SQL) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		{`DELETE FROM auth_requests WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM refresh_tokens WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM revoked_tokens WHERE expires_at <= ?`, []any{n}},
+		{`DELETE FROM access_tokens WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM device_auths WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM consents WHERE expires_at <> 0 AND expires_at <= ?`, []any{n}},
 		{`DELETE FROM signing_keys WHERE expires_at <= ?`, []any{n}},

@@ -49,9 +49,28 @@ type Store interface {
 	// RevokeUserClient revokes every refresh token of the user for the client.
 	RevokeUserClient(ctx context.Context, userID, clientID string) (int, error)
 
-	// Revoked access tokens (by jti) until they expire.
+	// Revoked access tokens (by jti) until they expire. RevokeAccessToken stamps the
+	// revocation with the current time (RevokedAt), which RevokedAccessTokensSince filters on;
+	// revoking a jti again keeps the first stamp.
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
 	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// RevokedAccessTokensSince lists the revocations stamped at or after since (every one
+	// for the zero time), oldest first. Rows whose token expired may still be listed until
+	// DeleteExpired removes them. Verifiers poll it to keep an in-memory revocation list.
+	RevokedAccessTokensSince(ctx context.Context, since time.Time) ([]Revocation, error)
+
+	// Issued access tokens, remembered (by jti) until they expire so that ending a sign-in
+	// can revoke the access tokens it produced, not only its refresh tokens.
+	RecordAccessToken(ctx context.Context, t IssuedAccessToken) error
+	// GetIssuedAccessToken returns the recorded access token with this jti (ErrNotFound if
+	// none, or it expired).
+	GetIssuedAccessToken(ctx context.Context, jti string) (IssuedAccessToken, error)
+	// RevokeFamilyAccessTokens revokes (as RevokeAccessToken) every unexpired access token
+	// recorded for the family and returns those revocations.
+	RevokeFamilyAccessTokens(ctx context.Context, familyID string) ([]Revocation, error)
+	// RevokeUserClientAccessTokens does the same for every access token recorded for the
+	// user and the client.
+	RevokeUserClientAccessTokens(ctx context.Context, userID, clientID string) ([]Revocation, error)
 
 	// Device authorizations (RFC 8628).
 	CreateDeviceAuth(ctx context.Context, d DeviceAuth) error
@@ -166,6 +185,26 @@ type RefreshToken struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	UsedAt    time.Time `json:"usedAt,omitzero"`
 	Revoked   bool      `json:"revoked,omitempty"`
+}
+
+// Revocation is an entry of the access-token revocation list.
+type Revocation struct {
+	JTI string `json:"jti"`
+	// ExpiresAt is when the revoked token expires: after it the entry is no longer needed.
+	ExpiresAt time.Time `json:"exp"`
+	// RevokedAt is when the revocation was stored, by the clock of the process that stored it.
+	RevokedAt time.Time `json:"revokedAt,omitzero"`
+}
+
+// IssuedAccessToken is an access token as the store remembers it: its jti and the sign-in
+// (refresh-token family, or authorization request when no refresh token was issued), user
+// and client it was issued for.
+type IssuedAccessToken struct {
+	JTI       string    `json:"jti"`
+	FamilyID  string    `json:"familyId"`
+	UserID    string    `json:"userId"`
+	ClientID  string    `json:"clientId"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // Device authorization states.

@@ -30,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshConcurrentUse", testRefreshConcurrentUse},
 		{"AccessTokenRevocation", testAccessTokenRevocation},
+		{"RevokedAccessTokensSince", testRevokedAccessTokensSince},
+		{"IssuedAccessTokens", testIssuedAccessTokens},
 		{"DeviceAuth", testDeviceAuth},
 		{"Consents", testConsents},
 		{"SigningKeys", testSigningKeys},
@@ -235,6 +237,157 @@ func testAccessTokenRevocation(t *testing.T, s store.Store) {
 	if !ok {
 		t.Fatal("revoked jti not reported")
 	}
+}
+
+// testRevokedAccessTokensSince: the poll of a verifier's revocation list sees every
+// revocation stamped at or after its cursor, oldest first, and a second revocation of a
+// jti keeps the first stamp (so a poll does not see it again as new).
+func testRevokedAccessTokensSince(t *testing.T, s store.Store) {
+	all, err := s.RevokedAccessTokensSince(ctx, time.Time{})
+	must(t, err)
+	if len(all) != 0 {
+		t.Fatalf("empty store lists %v", all)
+	}
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	before := time.Now()
+	must(t, s.RevokeAccessToken(ctx, "a", exp))
+	time.Sleep(2 * time.Millisecond)
+	mid := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	must(t, s.RevokeAccessToken(ctx, "b", exp))
+	must(t, s.RevokeAccessToken(ctx, "a", exp)) // again: keeps its first stamp
+	after := time.Now()
+
+	all, err = s.RevokedAccessTokensSince(ctx, time.Time{})
+	must(t, err)
+	if got := jtis(t, all); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("since zero: %v, want [a b] oldest first", got)
+	}
+	for _, r := range all {
+		if !r.ExpiresAt.Equal(exp) {
+			t.Fatalf("%s expires %v, want %v", r.JTI, r.ExpiresAt, exp)
+		}
+		if r.RevokedAt.Before(before) || r.RevokedAt.After(after) {
+			t.Fatalf("%s revoked at %v, not between %v and %v", r.JTI, r.RevokedAt, before, after)
+		}
+	}
+	since, err := s.RevokedAccessTokensSince(ctx, mid)
+	must(t, err)
+	if got := jtis(t, since); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("since the middle: %v, want [b]", got)
+	}
+	// The cursor is inclusive: a poll from the newest stamp sees that entry again.
+	since, err = s.RevokedAccessTokensSince(ctx, all[1].RevokedAt)
+	must(t, err)
+	if got := jtis(t, since); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("since b's stamp: %v, want [b]", got)
+	}
+	since, err = s.RevokedAccessTokensSince(ctx, after.Add(time.Second))
+	must(t, err)
+	if len(since) != 0 {
+		t.Fatalf("since the future: %v", since)
+	}
+}
+
+// testIssuedAccessTokens: access tokens recorded for a sign-in are revoked with it (by
+// family, or by user and client), only the unexpired ones, and the revocations are listed.
+func testIssuedAccessTokens(t *testing.T, s store.Store) {
+	now := time.Now()
+	exp := now.Add(time.Hour).Truncate(time.Millisecond)
+	for _, at := range []store.IssuedAccessToken{
+		{JTI: "f1-a", FamilyID: "f1", UserID: "u", ClientID: "c", ExpiresAt: exp},
+		{JTI: "f1-b", FamilyID: "f1", UserID: "u", ClientID: "c", ExpiresAt: exp},
+		{JTI: "f1-old", FamilyID: "f1", UserID: "u", ClientID: "c", ExpiresAt: now.Add(-time.Minute)},
+		{JTI: "f2-a", FamilyID: "f2", UserID: "u", ClientID: "c", ExpiresAt: exp},
+		{JTI: "f3-a", FamilyID: "f3", UserID: "u", ClientID: "other", ExpiresAt: exp},
+		{JTI: "f4-a", FamilyID: "f4", UserID: "v", ClientID: "c", ExpiresAt: exp},
+	} {
+		must(t, s.RecordAccessToken(ctx, at))
+	}
+	if err := s.RecordAccessToken(ctx, store.IssuedAccessToken{JTI: "f1-a", FamilyID: "x", ExpiresAt: exp}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("recording a jti twice: %v, want ErrAlreadyExists", err)
+	}
+	got, err := s.GetIssuedAccessToken(ctx, "f3-a")
+	must(t, err)
+	if want := (store.IssuedAccessToken{JTI: "f3-a", FamilyID: "f3", UserID: "u", ClientID: "other", ExpiresAt: exp}); got.JTI != want.JTI ||
+		got.FamilyID != want.FamilyID || got.UserID != want.UserID || got.ClientID != want.ClientID || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Fatalf("GetIssuedAccessToken = %+v, want %+v", got, want)
+	}
+	for _, jti := range []string{"f1-old", "none"} {
+		if _, err := s.GetIssuedAccessToken(ctx, jti); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetIssuedAccessToken(%s): %v, want ErrNotFound (expired or unknown)", jti, err)
+		}
+	}
+	revoked := func(jti string) bool {
+		t.Helper()
+		ok, err := s.AccessTokenRevoked(ctx, jti)
+		must(t, err)
+		return ok
+	}
+
+	rs, err := s.RevokeFamilyAccessTokens(ctx, "f1")
+	must(t, err)
+	if got := jtis(t, rs); !slices.Equal(got, []string{"f1-a", "f1-b"}) {
+		t.Fatalf("family f1 revoked %v, want [f1-a f1-b] (not the expired one)", got)
+	}
+	for _, r := range rs {
+		if !r.ExpiresAt.Equal(exp) || r.RevokedAt.IsZero() {
+			t.Fatalf("revocation %+v: want the token's expiry and a stamp", r)
+		}
+	}
+	for jti, want := range map[string]bool{"f1-a": true, "f1-b": true, "f1-old": false, "f2-a": false, "f3-a": false, "f4-a": false} {
+		if revoked(jti) != want {
+			t.Fatalf("after revoking family f1: %s revoked = %v, want %v", jti, !want, want)
+		}
+	}
+	listed, err := s.RevokedAccessTokensSince(ctx, time.Time{})
+	must(t, err)
+	if got := jtis(t, listed); !slices.Equal(got, []string{"f1-a", "f1-b"}) {
+		t.Fatalf("listed %v after revoking family f1", got)
+	}
+	// Again: the same tokens, still revoked (idempotent).
+	rs, err = s.RevokeFamilyAccessTokens(ctx, "f1")
+	must(t, err)
+	if len(rs) != 2 {
+		t.Fatalf("revoking family f1 again returned %v", rs)
+	}
+	rs, err = s.RevokeFamilyAccessTokens(ctx, "none")
+	must(t, err)
+	if len(rs) != 0 {
+		t.Fatalf("unknown family revoked %v", rs)
+	}
+
+	rs, err = s.RevokeUserClientAccessTokens(ctx, "u", "c")
+	must(t, err)
+	if got := jtis(t, rs); !slices.Equal(got, []string{"f1-a", "f1-b", "f2-a"}) {
+		t.Fatalf("user u, client c revoked %v, want [f1-a f1-b f2-a]", got)
+	}
+	for jti, want := range map[string]bool{"f2-a": true, "f3-a": false, "f4-a": false} {
+		if revoked(jti) != want {
+			t.Fatalf("after revoking user u for client c: %s revoked = %v, want %v", jti, !want, want)
+		}
+	}
+
+	// Expired records go with DeleteExpired.
+	n, err := s.DeleteExpired(ctx, now)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("DeleteExpired removed %d rows, want 1 (the expired issued token)", n)
+	}
+}
+
+// jtis fails unless rs is oldest first and returns its jtis, sorted.
+func jtis(t *testing.T, rs []store.Revocation) []string {
+	t.Helper()
+	if !slices.IsSortedFunc(rs, func(a, b store.Revocation) int { return a.RevokedAt.Compare(b.RevokedAt) }) {
+		t.Fatalf("revocations are not oldest first: %v", rs)
+	}
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.JTI
+	}
+	slices.Sort(out)
+	return out
 }
 
 func testDeviceAuth(t *testing.T, s store.Store) {

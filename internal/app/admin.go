@@ -19,6 +19,7 @@ func (a *App) adminServer() *admin.Server {
 		checks = append(checks, admin.Check{Name: "store", Run: st.Ping})
 	}
 	if as := a.as; as != nil {
+		checks = append(checks, admin.Check{Name: "revocation_list", Run: as.RevocationHealth})
 		checks = append(checks, admin.Check{Name: "signing_keys", Run: func(ctx context.Context) error {
 			ks, err := as.PublicKeys(ctx)
 			if err == nil && len(ks.Keys) == 0 {

@@ -475,6 +475,7 @@ func (a *App) Resources() []string { return slices.Clone(a.resources) }
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if a.as != nil {
 		go a.as.RunJanitor(ctx, 5*time.Minute)
+		go a.as.RunRevocationSync(ctx, a.redis) // revocations from other replicas: polled, and pushed through Redis when set
 	}
 	a.log.InfoContext(ctx, "mcpgate listening", "addr", ln.Addr().String(), "base_url", a.base, "routes", len(a.cfg.Routes))
 	var floor int64

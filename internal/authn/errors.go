@@ -30,6 +30,11 @@ const (
 // answer it with 503, not 401.
 var ErrKeysUnavailable = errors.New("signing keys unavailable")
 
+// ErrStoreUnavailable marks a technical failure of the embedded authorization server's
+// store while checking a token (its signing keys could not be read): the token may be
+// fine.
+var ErrStoreUnavailable = errors.New("the authorization server's store is unavailable")
+
 // clean makes a value taken from a token (iss, aud, kid, tid ...) safe to repeat in a
 // description: printable ASCII without the quote and backslash that RFC 6750's
 // error_description excludes, and at most 100 characters.

@@ -219,7 +219,7 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token, audience string) 
 	kid := tok.Headers[0].KeyID
 	keys, err := s.keys.public(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the authorization server could not read its own signing keys from its store: %w", err)
+		return nil, nil, fmt.Errorf("%w: the authorization server could not read its own signing keys from its store: %w", authn.ErrStoreUnavailable, err)
 	}
 	var key any
 	for _, k := range keys {

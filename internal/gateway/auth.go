@@ -117,10 +117,19 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 			return nil, true
 		}
 		if !isRejection {
+			// The cause is in the log; the client learns which kind of outage it is
+			// without internals (addresses, store details).
 			rt.s.log.ErrorContext(r.Context(), "token verification failed", "route", o.Name, "err", err)
 			rec.Decision = "verifier_error"
+			cause := "the token's issuer is unavailable"
+			switch {
+			case errors.Is(err, authn.ErrStoreUnavailable):
+				cause = "the authorization server's store is unavailable"
+			case errors.Is(err, authn.ErrKeysUnavailable):
+				cause = "the issuer's keys are unavailable"
+			}
 			rt.jsonrpcError(w, rec, http.StatusServiceUnavailable, nil, "verifier_unavailable",
-				"route "+quoteName(o.Name)+": the token could not be checked right now (the issuer's keys are unavailable); retry later")
+				"route "+quoteName(o.Name)+": the token could not be checked right now ("+cause+"); retry later")
 			return nil, false
 		}
 		if ae.Reason != "" {

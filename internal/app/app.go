@@ -85,6 +85,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		o.AuditOut = os.Stdout
 	}
 	a = &App{cfg: cfg, log: log, base: BaseURL(cfg)}
+	a.metrics = a.newMetrics()
 	opened := a // `return nil, err` sets a to nil before this deferred cleanup runs
 	defer func() {
 		if err != nil {
@@ -107,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 	if rs := cfg.Store.Redis; rs != nil {
 		a.redis = openRedis(ctx, rs, log)
+		a.redis.AddHook(a.metrics.RedisHook())
 	}
 
 	if usesConnections(cfg) || usesFederation(cfg) {
@@ -125,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 
 	if cfg.AuthServer != nil {
 		opts := authserver.OptionsFromConfig(cfg)
-		opts.Store, opts.Logger = a.store, log
+		opts.Store, opts.Logger, opts.Observer = a.store, log, a.metrics
 		if opts.Issuer == "" {
 			opts.Issuer = a.base
 		}
@@ -169,7 +171,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		return nil, fmt.Errorf("opening audit sinks: %w", err)
 	}
 
-	a.metrics = a.newMetrics()
 	if o := cfg.Otel; o != nil {
 		if a.tracing, err = tracing.Start(ctx, tracing.Options{Enabled: o.Enabled, Endpoint: o.Endpoint, SampleRatio: o.SampleRatio, ServiceName: o.ServiceName}); err != nil {
 			return nil, err

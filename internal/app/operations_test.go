@@ -151,6 +151,8 @@ routes:
 		{"mcpgate_policy_decisions_total", []string{`route="weather"`, `decision="allow"`}, 3},
 		{"mcpgate_upstream_duration_seconds_count", []string{`route="weather"`}, 3},
 		{"mcpgate_request_duration_seconds_count", []string{`route="weather"`, `method="POST"`}, 4},
+		{"mcpgate_signins_total", []string{`connector="local"`, `result="ok"`}, 1},
+		{"mcpgate_token_responses_total", []string{`grant_type="authorization_code"`, `code="200"`}, 1},
 		{"go_goroutines", nil, 1},
 	}
 	for _, c := range checks {

@@ -243,6 +243,7 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 			return
 		}
 		s.log.ErrorContext(ctx, "federated sign-in failed", "connector", rc.ID(), "client_id", clip.String(a.ClientID), "err", err)
+		s.observe().SignIn(rc.ID(), "failed")
 		s.message(w, http.StatusBadGateway, "Sign-in failed", "mcpgate could not complete the sign-in with "+rc.Name()+".",
 			"Try again; if it persists, the administrator finds the reason in mcpgate's log (connector "+rc.ID()+").")
 		return
@@ -257,6 +258,7 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 	}
 	s.setSession(w, ident.UserID, now)
 	s.log.InfoContext(ctx, "user signed in", "connector", rc.ID(), "sub", ident.UserID, "username", ident.Username, "ip", clientIP(r))
+	s.observe().SignIn(rc.ID(), "ok")
 	if st.Consented {
 		// Approved in this browser before the redirect: remember it for this user and client.
 		scopes := consentScopes(a.Scopes)
@@ -284,6 +286,7 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) upstreamErrorPage(w http.ResponseWriter, r *http.Request, rc RedirectConnector, e *UpstreamError, a store.AuthRequest) {
+	s.observe().SignIn(rc.ID(), "refused")
 	s.log.WarnContext(r.Context(), "upstream identity provider refused the sign-in", "connector", rc.ID(), "code", e.LogCode,
 		"error", e.Code, "client_id", clip.String(a.ClientID), "description", e.Description)
 	detail := e.Fix

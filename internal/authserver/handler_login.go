@@ -95,6 +95,7 @@ func (s *Server) authenticate(r *http.Request, username, password string) (Ident
 	ctx := r.Context()
 	ip := clientIP(r)
 	if username == "" || password == "" {
+		s.observe().SignIn("local", "incomplete")
 		return Identity{}, http.StatusBadRequest, "Enter your username and password."
 	}
 	locked, until, err := s.limiter.locked(ctx, username, ip)
@@ -108,20 +109,24 @@ func (s *Server) authenticate(r *http.Request, username, password string) (Ident
 			mins = int(d.Minutes()) + 1
 		}
 		s.log.WarnContext(ctx, "login refused: temporarily locked", "username", clip.String(username), "ip", ip, "until", until)
+		s.observe().SignIn("local", "locked")
 		return Identity{}, http.StatusTooManyRequests, "Too many failed sign-in attempts. Sign-in is locked for about " + itoa(mins) + " minute(s); try again later."
 	}
 	ident, ok, err := s.passwordLogin(ctx, username, password)
 	if err != nil {
 		s.log.ErrorContext(ctx, "login failed with an error", "username", clip.String(username), "err", err)
+		s.observe().SignIn("local", "error")
 		return Identity{}, http.StatusInternalServerError, "Sign-in failed because of a server problem. Please try again; if it persists, contact the administrator."
 	}
 	if !ok {
 		s.limiter.failed(ctx, username, ip)
 		s.log.InfoContext(ctx, "login failed: wrong username or password", "username", clip.String(username), "ip", ip)
+		s.observe().SignIn("local", "wrong_password")
 		return Identity{}, http.StatusUnauthorized, "Wrong username or password."
 	}
 	s.limiter.succeeded(ctx, username)
 	s.log.InfoContext(ctx, "user signed in", "sub", ident.UserID, "username", ident.Username, "ip", ip)
+	s.observe().SignIn("local", "ok")
 	return ident, 0, ""
 }
 

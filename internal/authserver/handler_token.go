@@ -416,3 +416,45 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	s.clearCookie(w, sessionCookie)
 	s.provider.ServeHTTP(w, r)
 }
+
+// grantTypeNames shorten the grant types the token endpoint serves, for metrics: anything
+// else is "other", so that the label stays bounded.
+var grantTypeNames = map[string]string{
+	"authorization_code": "authorization_code", "refresh_token": "refresh_token",
+	"client_credentials": "client_credentials", "urn:ietf:params:oauth:grant-type:device_code": "device_code",
+	"urn:ietf:params:oauth:grant-type:token-exchange": "token_exchange", "urn:ietf:params:oauth:grant-type:jwt-bearer": "jwt_bearer",
+}
+
+// observeToken tells the observer each token response's grant type and status.
+func (s *Server) observeToken(h http.Handler) http.Handler {
+	if s.opts.Observer == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		gt := grantTypeNames[r.PostFormValue("grant_type")]
+		if gt == "" {
+			gt = "other"
+		}
+		s.opts.Observer.TokenResponse(gt, sw.status)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}

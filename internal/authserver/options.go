@@ -51,6 +51,8 @@ type Options struct {
 	Issuer string
 	// Store persists everything. Required.
 	Store store.Store
+	// Observer is told about sign-ins and token responses (metrics). Nil = nobody.
+	Observer Observer
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Resources returns the resource URLs (MCP route URLs) the gateway serves; access
@@ -190,3 +192,24 @@ func (o *Options) defaults() {
 		o.Now = time.Now
 	}
 }
+
+// Observer is told what the authorization server did, for metrics. Results are short
+// identifiers (ok, wrong_password, locked, refused, failed, error...); connector is
+// "local" or a connector id; grant types are the form's grant_type, shortened.
+type Observer interface {
+	SignIn(connector, result string)
+	TokenResponse(grantType string, status int)
+}
+
+// observe returns the server's observer, or one that does nothing.
+func (s *Server) observe() Observer {
+	if s.opts.Observer == nil {
+		return nopObserver{}
+	}
+	return s.opts.Observer
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SignIn(string, string)     {}
+func (nopObserver) TokenResponse(string, int) {}

@@ -152,7 +152,7 @@ func (s *Server) routes() {
 		mux.Handle(p, protocol)
 	}
 	mux.Handle(PathUserinfo, s.checkUserinfoToken(protocol))
-	mux.Handle(PathToken, s.captureParams(http.HandlerFunc(s.handleToken)))
+	mux.Handle(PathToken, s.captureParams(s.observeToken(http.HandlerFunc(s.handleToken))))
 	mux.HandleFunc(PathEndSession, s.handleEndSession)
 	mux.HandleFunc(PathOAuthMetadata, s.handleMetadata)
 	mux.HandleFunc(PathOIDCDiscovery, s.handleMetadata)

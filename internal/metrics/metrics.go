@@ -10,13 +10,16 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpgate/mcpgate/internal/gateway"
 )
@@ -24,6 +27,7 @@ import (
 // Metrics holds the registry and the collectors.
 type Metrics struct {
 	reg *prometheus.Registry
+	authMetrics
 
 	requests        *prometheus.CounterVec
 	duration        *prometheus.HistogramVec
@@ -69,6 +73,7 @@ func New() *Metrics {
 		Help: "GET (SSE) streams that ended, by route.",
 	}, []string{"route"})
 	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.verifications, m.decisions, m.refusals, m.streamsFinished)
+	m.authMetrics = newAuthMetrics(m.reg)
 	return m
 }
 
@@ -154,3 +159,87 @@ func (g *gaugeMap) Collect(ch chan<- prometheus.Metric) {
 
 // Interface guard.
 var _ gateway.Observer = (*Metrics)(nil)
+
+// The authorization server's and Redis's metrics, registered by New.
+type authMetrics struct {
+	signIns        *prometheus.CounterVec
+	tokenResponses *prometheus.CounterVec
+	redisDuration  *prometheus.HistogramVec
+	redisErrors    *prometheus.CounterVec
+}
+
+func newAuthMetrics(reg prometheus.Registerer) authMetrics {
+	m := authMetrics{
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpgate_signins_total",
+			Help: "Sign-ins at the authorization server, by connector (local or a connector id) and result (ok, wrong_password, locked, refused, failed, error, incomplete).",
+		}, []string{"connector", "result"}),
+		tokenResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpgate_token_responses_total",
+			Help: "Token endpoint responses, by grant type and HTTP status code.",
+		}, []string{"grant_type", "code"}),
+		redisDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mcpgate_redis_command_duration_seconds",
+			Help:    "Redis command latency, by command.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"command"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpgate_redis_errors_total",
+			Help: "Redis commands that failed (a missing key is not a failure), by command.",
+		}, []string{"command"}),
+	}
+	reg.MustRegister(m.signIns, m.tokenResponses, m.redisDuration, m.redisErrors)
+	return m
+}
+
+// SignIn implements authserver.Observer.
+func (m *Metrics) SignIn(connector, result string) {
+	m.signIns.WithLabelValues(connector, result).Inc()
+}
+
+// TokenResponse implements authserver.Observer.
+func (m *Metrics) TokenResponse(grantType string, status int) {
+	m.tokenResponses.WithLabelValues(grantType, strconv.Itoa(status)).Inc()
+}
+
+// RedisHook times every Redis command (go-redis hook).
+func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }
+
+type redisHook struct{ m *Metrics }
+
+func (redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmd)
+		h.observe(cmd.Name(), time.Since(start), err)
+		return err
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmds)
+		h.observe("pipeline", time.Since(start), err)
+		return err
+	}
+}
+
+// redisCommands bounds the command label; others count as "other".
+var redisCommands = map[string]bool{
+	"get": true, "set": true, "del": true, "getex": true, "evalsha": true, "eval": true, "script": true,
+	"publish": true, "subscribe": true, "ping": true, "pipeline": true, "expire": true, "pexpire": true,
+	"hello": true, "client": true,
+}
+
+func (h redisHook) observe(name string, d time.Duration, err error) {
+	if !redisCommands[name] {
+		name = "other"
+	}
+	h.m.redisDuration.WithLabelValues(name).Observe(d.Seconds())
+	if err != nil && !errors.Is(err, redis.Nil) {
+		h.m.redisErrors.WithLabelValues(name).Inc()
+	}
+}

@@ -49,7 +49,9 @@ func TestCheckURLMatrix(t *testing.T) {
 	})
 
 	t.Run("authorization server without S256", func(t *testing.T) {
-		base := fakeServer(t, func(b string) string { return `Bearer resource_metadata="` + b + `/.well-known/oauth-protected-resource/mcp"` },
+		base := fakeServer(t, func(b string) string {
+			return `Bearer resource_metadata="` + b + `/.well-known/oauth-protected-resource/mcp"`
+		},
 			func(b string) map[string]any {
 				return map[string]any{
 					"/.well-known/oauth-protected-resource/mcp": prmDoc(b+"/mcp", b),
@@ -62,7 +64,9 @@ func TestCheckURLMatrix(t *testing.T) {
 	})
 
 	t.Run("no registration option", func(t *testing.T) {
-		base := fakeServer(t, func(b string) string { return `Bearer resource_metadata="` + b + `/.well-known/oauth-protected-resource/mcp"` },
+		base := fakeServer(t, func(b string) string {
+			return `Bearer resource_metadata="` + b + `/.well-known/oauth-protected-resource/mcp"`
+		},
 			func(b string) map[string]any {
 				return map[string]any{
 					"/.well-known/oauth-protected-resource/mcp": prmDoc(b+"/mcp", b),

@@ -82,7 +82,6 @@ routes:
   - name: calendar
     path: /calendar/mcp
     upstream: {url: $UP}
-    auth: {scopes: [calendar.read]}
 `
 
 var carolHash string
@@ -207,7 +206,26 @@ func entraGateway(extraIssuers, routeIssuer string, routeAuth ...string) string 
 	for _, a := range routeAuth {
 		auth += ", " + a
 	}
-	return `
+	return entraHead + `
+issuers:
+  - name: contoso
+    entra:
+      tenant: ` + tenantID + `
+      clientId: ` + apiID + `
+      appIdUri: api://weather-mcp
+      authority: http://$ADDR/entra
+      versions: [2]` + extraIssuers + `
+routes:
+  - name: weather
+    path: /weather/mcp
+    upstream: {url: $UP}
+    auth: {` + auth + `}
+`
+}
+
+// entraHead serves the Entra ID emulator under /entra with one tenant, an API app (v2
+// tokens) and a public client, both consented by the administrator.
+const entraHead = `
 listen: $ADDR
 publicURL: http://$ADDR
 log: {level: error}
@@ -231,18 +249,4 @@ entra:
       redirectUris: [http://localhost]
       requiredResourceAccess:
         - {resource: api://weather-mcp, scopes: [access_as_user]}
-issuers:
-  - name: contoso
-    entra:
-      tenant: ` + tenantID + `
-      clientId: ` + apiID + `
-      appIdUri: api://weather-mcp
-      authority: http://$ADDR/entra
-      versions: [2]` + extraIssuers + `
-routes:
-  - name: weather
-    path: /weather/mcp
-    upstream: {url: $UP}
-    auth: {` + auth + `}
 `
-}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
@@ -64,7 +65,7 @@ func TargetFromConfig(ctx context.Context, file, route string, claims map[string
 			iss = base
 		}
 		iss = strings.TrimRight(iss, "/")
-		t.Issuers = append(t.Issuers, TargetIssuer{Issuer: iss, JWKSURL: iss + "/keys"})
+		t.Issuers = append(t.Issuers, TargetIssuer{Issuer: iss, JWKSURL: iss + authserver.PathJWKS})
 		return t, nil
 	}
 	for _, name := range r.Auth.Issuers {

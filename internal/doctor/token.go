@@ -136,12 +136,14 @@ func CheckToken(ctx context.Context, token string, t *Target, o Options) *Report
 	_, hasAtHash := claims["at_hash"]
 	_, hasRoles := claims["roles"]
 	lowTyp := strings.ToLower(hdr.Typ)
+	idToken := false
 	switch {
 	case lowTyp == "at+jwt" || lowTyp == "application/at+jwt":
 		r.ok(StepTokenType, "an access token (typ "+hdr.Typ+")")
 	case len(scopes) == 0 && !hasRoles && (hasNonce || hasAtHash || (clientID == "" && len(aud) == 1 && !strings.Contains(aud[0], "://") && isEntraTokenLike(claims)) || (clientID != "" && slices.Contains(aud, clientID))):
 		r.fail(StepTokenType, "this is an ID token (no scopes; aud "+strings.Join(aud, " ")+" is the client application itself), not an access token for this server",
 			"send the access_token of the token response, not the id_token; an ID token tells the client who signed in, the gateway needs a token issued for it (Entra OBO refuses it too: AADSTS240002)")
+		idToken = true
 	case len(scopes) == 0 && hasRoles:
 		r.ok(StepTokenType, "an app-only access token (roles, no delegated scopes)")
 	default:
@@ -213,6 +215,8 @@ func CheckToken(ctx context.Context, token string, t *Target, o Options) *Report
 		}
 	}
 	switch {
+	case idToken:
+		r.skip("skipped: an ID token is never accepted, whatever its audience", StepTokenAudience)
 	case audOK:
 		r.ok(StepTokenAudience, "aud "+strings.Join(aud, " ")+" is accepted here")
 	case len(aud) == 0:
@@ -278,6 +282,8 @@ func CheckToken(ctx context.Context, token string, t *Target, o Options) *Report
 		}
 	}
 	switch {
+	case idToken:
+		r.skip("skipped: an ID token carries no scopes", StepTokenScopes)
 	case len(missing) > 0:
 		r.fail(StepTokenScopes, "missing scope "+strings.Join(missing, " ")+" (the token has: "+orNone(strings.Join(scopes, " "))+"); the gateway answers 403 insufficient_scope",
 			"sign in again asking for "+strings.Join(missing, " ")+" (clients take it from the 401 challenge); at Entra the API must expose it and the client ask for api://<app-id>/"+missing[0])

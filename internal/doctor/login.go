@@ -64,7 +64,7 @@ func CheckLogin(ctx context.Context, d *Discovery, copts client.Options, o Optio
 			"if tools are expected, the route's policy may hide them from this user (mcpgate: see the audit log's decision reasons), or the upstream has none")
 		return r
 	}
-	r.ok(StepTools, fmt.Sprintf("%d tools visible to this user: %s", len(names), strings.Join(names, ", ")))
+	r.ok(StepTools, fmt.Sprintf("tools visible to this user (%d): %s", len(names), strings.Join(names, ", ")))
 	return r
 }
 

@@ -18,8 +18,9 @@ func init() { register(newDoctorCmd) }
 func newDoctorCmd() *cobra.Command {
 	var f clientFlags
 	var asJSON, login bool
+	var configFile string
 	cmd := &cobra.Command{
-		Use:   "doctor URL",
+		Use:   "doctor URL | doctor --config FILE",
 		Short: "Say why sign-in to an MCP server fails and what to change",
 		Long: `doctor runs, in order, the checks an MCP client makes before it can sign in: reachability
 and TLS, the 401 and its WWW-Authenticate challenge, the protected resource metadata and its
@@ -28,16 +29,32 @@ Microsoft Entra ID, the resource parameter. Each step prints ✓ (ok), ✗ (fail
 with one line of finding and one line of fix. The exit status is 1 when a step failed.
 
 With --login it then signs in (the options of mcpgate login apply), checks the token it
-received and lists the tools. See docs/doctor.md for every check.`,
+received and lists the tools.
+
+With --config instead of a URL it is the operator's view of a configuration file: each
+issuer's discovery and key set, issuer strings and audiences that Entra tokens will actually
+carry, scopes advertised to Entra clients, the store, Redis and the sealing keys.
+
+See docs/doctor.md for every check.`,
 		Example: `  mcpgate doctor https://mcp.example.com/weather/mcp
   mcpgate doctor https://mcp.example.com/weather/mcp --json
   mcpgate doctor https://mcp.example.com/weather/mcp --login --client-id 0c11e470-…
+  mcpgate doctor --config mcpgate.yaml
   mcpgate doctor token --url https://mcp.example.com/weather/mcp < token.txt
   mcpgate doctor aadsts 65001`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			o := doctor.Options{}
+			if (len(args) == 1) == (configFile != "") {
+				return errors.New("give an MCP server URL (the client's view) or --config FILE (the operator's view)")
+			}
+			if configFile != "" {
+				if login {
+					return errors.New("--login goes with a URL, not with --config")
+				}
+				return writeReport(cmd, doctor.CheckConfig(ctx, configFile, o), asJSON)
+			}
 			r, d := doctor.CheckURL(ctx, args[0], o)
 			if login {
 				if r.Failed() {
@@ -52,6 +69,7 @@ received and lists the tools. See docs/doctor.md for every check.`,
 	f.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the steps as a JSON array of {id, status, finding, fix}")
 	cmd.Flags().BoolVar(&login, "login", false, "sign in after the checks, check the token received and list the tools")
+	cmd.Flags().StringVar(&configFile, "config", "", "check this mcpgate configuration file against the live IdPs and services instead of a URL")
 	cmd.AddCommand(newDoctorTokenCmd(), newDoctorAADSTSCmd())
 	return cmd
 }

@@ -14,10 +14,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the store ping
 	"github.com/redis/go-redis/v9"
 
-	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authn"
-	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/secrets"
 )
 
 // Step ids of CheckConfig. Per-issuer and per-route steps carry the name after a slash
@@ -51,7 +50,7 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 	} else {
 		r.ok(StepConfig, fmt.Sprintf("%s loads (%d route(s), %d issuer(s))", file, len(cfg.Routes), len(cfg.Issuers)))
 	}
-	base := app.BaseURL(cfg)
+	base := baseURL(cfg)
 	for _, is := range cfg.Issuers {
 		checkIssuer(ctx, r, is, o)
 	}
@@ -61,7 +60,7 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 	checkStore(ctx, r, cfg)
 	checkRedis(ctx, r, cfg)
 	if (cfg.AuthServer != nil && len(cfg.AuthServer.Connectors) > 0) || (cfg.UpstreamCredentials != nil && len(cfg.UpstreamCredentials.Connections) > 0) {
-		if _, err := federation.LoadKeys(cfg); err != nil {
+		if err := loadSealingKeys(cfg); err != nil {
 			r.fail(StepSealingKeys, "the keys that seal stored upstream tokens are missing: "+err.Error(),
 				"create a key (openssl rand -base64 32) and give it through upstreamCredentials.secrets (keysEnv, by default $"+config.DefaultSecretKeysEnv+", or keysFile)")
 		} else {
@@ -342,4 +341,24 @@ func checkRedis(ctx context.Context, r *Report, cfg *config.Config) {
 		return
 	}
 	r.ok(StepRedis, "Redis at "+rs.Addr+" answers")
+}
+
+// loadSealingKeys loads the keys the way federation.LoadKeys does (a keys file, else the
+// environment variable), without importing federation (see baseURL).
+func loadSealingKeys(cfg *config.Config) error {
+	sk := &config.SecretKeys{}
+	if cfg.UpstreamCredentials != nil && cfg.UpstreamCredentials.Secrets != nil {
+		sk = cfg.UpstreamCredentials.Secrets
+	}
+	var err error
+	if sk.KeysFile != "" {
+		_, err = secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
+	} else {
+		env := sk.KeysEnv
+		if env == "" {
+			env = config.DefaultSecretKeysEnv
+		}
+		_, err = secrets.KeyringFromEnv(env, sk.Primary)
+	}
+	return err
 }

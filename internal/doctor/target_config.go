@@ -3,12 +3,12 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 
-	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authn"
-	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
@@ -21,7 +21,7 @@ func TargetFromConfig(ctx context.Context, file, route string, claims map[string
 	if err != nil {
 		return nil, err
 	}
-	base := app.BaseURL(cfg)
+	base := baseURL(cfg)
 	idx := -1
 	for i, r := range cfg.Routes {
 		if route != "" && r.Name == route {
@@ -65,7 +65,11 @@ func TargetFromConfig(ctx context.Context, file, route string, claims map[string
 			iss = base
 		}
 		iss = strings.TrimRight(iss, "/")
-		t.Issuers = append(t.Issuers, TargetIssuer{Issuer: iss, JWKSURL: iss + authserver.PathJWKS})
+		jwks := discoverJWKS(ctx, iss, o)
+		if jwks == "" {
+			jwks = iss + "/jwks" // authserver.PathJWKS
+		}
+		t.Issuers = append(t.Issuers, TargetIssuer{Issuer: iss, JWKSURL: jwks})
 		return t, nil
 	}
 	for _, name := range r.Auth.Issuers {
@@ -135,4 +139,26 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// baseURL is app.BaseURL: publicURL, else http(s):// plus the listen address with an
+// unspecified host replaced by 127.0.0.1. It is repeated here so that doctor does not import
+// internal/app: the packages app wires together (federation, upstream) may use doctor.AADSTS.
+// TestTargetResourceMatchesApp keeps the two equal.
+func baseURL(cfg *config.Config) string {
+	if cfg.PublicURL != "" {
+		return strings.TrimRight(cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return scheme + "://" + cfg.Listen
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

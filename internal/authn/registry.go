@@ -336,7 +336,7 @@ func (r *Registry) build(is config.Issuer, static jwkset.Storage, fn func(contex
 }
 
 // KeySets returns the key sets behind an issuer (one per token form; Entra issuers have one
-// per accepted version), for diagnostics (a planned mcpgate doctor command). Nil for an unknown name.
+// per accepted version), for diagnostics (mcpgate doctor, docs/doctor.md). Nil for an unknown name.
 func (r *Registry) KeySets(issuerName string) []*KeySet {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -19,6 +19,9 @@ type ResourceMetadata struct {
 	AuthorizationServers []string `json:"authorization_servers,omitempty"`
 	ScopesSupported      []string `json:"scopes_supported,omitempty"`
 	ResourceName         string   `json:"resource_name,omitempty"`
+
+	// Source is the URL the metadata came from.
+	Source string `json:"-"`
 }
 
 // ServerMetadata is RFC 8414 / OpenID Connect discovery metadata (the fields a client uses).
@@ -29,6 +32,7 @@ type ServerMetadata struct {
 	RegistrationEndpoint              string   `json:"registration_endpoint,omitempty"`
 	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint,omitempty"`
 	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
+	JWKSURI                           string   `json:"jwks_uri,omitempty"`
 	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitempty"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
@@ -141,6 +145,15 @@ func (c *Client) getJSON(ctx context.Context, rawURL string, v any) error {
 	return nil
 }
 
+// PRMCandidates lists where a client looks for the Protected Resource Metadata of serverURL,
+// in order: the challenge's resource_metadata URL (headerURL, may be empty), the path-inserted
+// well-known URL, then the root one (RFC 9728 §3.1, MCP 2025-11-25).
+func PRMCandidates(serverURL, headerURL string) []string { return prmCandidates(serverURL, headerURL) }
+
+// ASCandidates lists the metadata URLs of an authorization server issuer in the order a client
+// tries them (RFC 8414 first, then OpenID Connect discovery; MCP 2025-11-25).
+func ASCandidates(issuer string) ([]string, error) { return asCandidates(issuer) }
+
 // prmCandidates lists where to look for PRM: the challenge URL, then the path-inserted
 // well-known URL, then the root one.
 func prmCandidates(serverURL, headerURL string) []string {
@@ -180,6 +193,7 @@ func (c *Client) DiscoverResource(ctx context.Context, ch Challenge) (*ResourceM
 		if !resourceMatches(prm.Resource, c.opts.ServerURL) {
 			return nil, &ResourceMismatchError{Metadata: cand, Resource: prm.Resource, ServerURL: c.opts.ServerURL}
 		}
+		prm.Source = cand
 		c.log().Debug("protected resource metadata", "url", cand, "resource", prm.Resource, "authorization_servers", prm.AuthorizationServers)
 		return &prm, nil
 	}

@@ -1,0 +1,45 @@
+package doctor_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/doctor"
+)
+
+// TestTargetResourceMatchesApp: doctor repeats app.BaseURL (so that it does not import
+// internal/app); the resource it derives from a configuration must be the gateway's.
+func TestTargetResourceMatchesApp(t *testing.T) {
+	for _, head := range []string{
+		"publicURL: https://mcp.example.com/\n",
+		"listen: \":8080\"\n",
+		"listen: 0.0.0.0:8080\n",
+		"listen: 10.0.0.5:80\n",
+	} {
+		f := filepath.Join(t.TempDir(), "mcpgate.yaml")
+		yaml := head + `store: {memory: {}}
+issuers:
+  - {name: corp, issuer: https://idp.example.com, jwks: '{"keys":[]}'}
+routes:
+  - {name: r, path: /r/mcp, upstream: {url: http://127.0.0.1:9/mcp}, auth: {issuers: [corp]}}
+`
+		if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := config.Load(f)
+		if err != nil {
+			t.Fatalf("%s: %v", head, err)
+		}
+		target, err := doctor.TargetFromConfig(context.Background(), f, "", nil, doctor.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := app.BaseURL(cfg) + "/r/mcp"; target.Resource != want {
+			t.Errorf("%s: resource %q, the gateway's is %q", head, target.Resource, want)
+		}
+	}
+}

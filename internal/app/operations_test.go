@@ -2,15 +2,19 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpgate/mcpgate/internal/app"
@@ -234,4 +238,116 @@ func tryGet(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// PostgreSQL goes away while serving: tool calls with tokens already issued keep working,
+// /readyz names the store, and both recover without a restart.
+func TestDatabaseOutageWhileServing(t *testing.T) {
+	dsn := testutil.PostgresDSN(t)
+	adminDB, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adminDB.Close()
+	role := fmt.Sprintf("mcpgate_ops_%d", time.Now().UnixNano()%1_000_000_000)
+	for _, q := range []string{`CREATE ROLE ` + role + ` LOGIN`, `CREATE SCHEMA ` + role + ` AUTHORIZATION ` + role} {
+		if _, err := adminDB.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		adminDB.Exec(`ALTER ROLE ` + role + ` LOGIN`)
+		adminDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role)
+		adminDB.Exec(`DROP SCHEMA ` + role + ` CASCADE`)
+		adminDB.Exec(`DROP ROLE ` + role)
+	})
+	u, _ := url.Parse(dsn)
+	u.User = url.User(role)
+	q := u.Query()
+	q.Set("search_path", role)
+	u.RawQuery = q.Encode()
+
+	up := upstream(t)
+	hash, err := authserver.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := freeAddr(t)
+	base := serve(t, `
+listen: $ADDR
+publicURL: http://$ADDR
+admin: {listen: `+adminAddr+`, drainDelay: 0s}
+store: {postgres: {dsn: "${PG_DSN}"}}
+log: {level: error}
+authServer:
+  allowInsecureHTTP: true
+  users:
+    - {username: carol, email: carol@example.com, passwordHash: "${CAROL_HASH}"}
+routes:
+  - {name: weather, path: /weather/mcp, upstream: {url: `+up+`}}
+`, map[string]string{"CAROL_HASH": hash, "PG_DSN": u.String()})
+	readyz := "http://" + adminAddr + "/readyz"
+	if code, body := getText(t, readyz); code != 200 {
+		t.Fatalf("/readyz before the outage = %d %s", code, body)
+	}
+	mcpURL := base + "/weather/mcp"
+	person := &testutil.Person{Username: "carol", Password: "correct horse"}
+	c, err := client.New(client.Options{ServerURL: mcpURL, CacheDir: t.TempDir(), Prompt: io.Discard,
+		OpenURL: func(ctx context.Context, u string) error { _, err := person.Authorize(ctx, u); return err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: mcpURL, HTTPClient: c.HTTPClient(), DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer cs.Close()
+	call := func() error {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"city": "Oslo"}})
+		if err == nil && res.IsError {
+			err = fmt.Errorf("tool error")
+		}
+		return err
+	}
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The outage: the role may no longer log in, its connections are cut.
+	if _, err := adminDB.Exec(`ALTER ROLE ` + role + ` NOLOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminDB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role); err != nil {
+		t.Fatal(err)
+	}
+	code, body := getText(t, readyz)
+	if code != 503 || !strings.Contains(body, `"name":"store","ok":false`) {
+		t.Errorf("/readyz during the outage = %d %s", code, body)
+	}
+	for i := range 5 {
+		if err := call(); err != nil {
+			t.Fatalf("tool call %d during the outage: %v", i, err)
+		}
+	}
+
+	if _, err := adminDB.Exec(`ALTER ROLE ` + role + ` LOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body = getText(t, readyz)
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after recovery = %d %s", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := call(); err != nil {
+		t.Fatalf("tool call after recovery: %v", err)
+	}
 }

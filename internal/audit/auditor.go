@@ -23,6 +23,7 @@ type Auditor struct {
 	closed    bool
 	done      chan struct{}
 	lastDrop  atomic.Int64 // unix nanos of the last drop warning
+	journal   *Journal
 }
 
 // Options configure an Auditor.
@@ -31,6 +32,8 @@ type Options struct {
 	Buffer int
 	// Logger receives drop and sink-failure warnings (nil: discard).
 	Logger *slog.Logger
+	// Journal is told when journalled events have been written by every sink (nil: none).
+	Journal *Journal
 }
 
 // New starts an auditor writing to sinks.
@@ -41,7 +44,7 @@ func New(opts Options, sinks ...Sink) *Auditor {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Auditor{sinks: sinks, ch: make(chan Event, opts.Buffer), log: opts.Logger, done: make(chan struct{})}
+	a := &Auditor{sinks: sinks, ch: make(chan Event, opts.Buffer), log: opts.Logger, done: make(chan struct{}), journal: opts.Journal}
 	go a.run()
 	return a
 }
@@ -108,8 +111,20 @@ func (a *Auditor) write(batch []Event) {
 		}
 		cancel()
 	}
-	if ok {
-		a.written.Add(uint64(len(batch)))
+	if !ok {
+		return // the journal keeps their starts: the next start records them as interrupted
+	}
+	a.written.Add(uint64(len(batch)))
+	if a.journal != nil {
+		var ids []uint64
+		for _, e := range batch {
+			if e.JournalID != 0 {
+				ids = append(ids, e.JournalID)
+			}
+		}
+		if err := a.journal.End(ids...); err != nil {
+			a.log.Error("audit journal failed", "err", err)
+		}
 	}
 }
 

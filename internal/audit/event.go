@@ -46,6 +46,9 @@ type Event struct {
 	SessionHash string `json:"sessionHash,omitempty"`
 	UserAgent   string `json:"userAgent,omitempty"`
 	Error       string `json:"error,omitempty"`
+
+	// JournalID ties the event to its start in the Journal (0: not journalled).
+	JournalID uint64 `json:"-"`
 }
 
 // Input is what the gateway knows about a finished request. NewEvent turns it into an

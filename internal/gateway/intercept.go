@@ -151,6 +151,13 @@ type Observer interface {
 	Observe(ctx context.Context, e *Event)
 }
 
+// Starter is implemented by an Observer that must know of a request before it is sent
+// upstream: audit's journal, so that a call a crash interrupts is still on record. It may
+// keep its own mark in Event.Mark for Observe.
+type Starter interface {
+	Starting(ctx context.Context, e *Event)
+}
+
 // ObserverFunc adapts a function to Observer.
 type ObserverFunc func(ctx context.Context, e *Event)
 
@@ -194,6 +201,9 @@ type Event struct {
 	// UpstreamLatency is the time from sending the request upstream to its response
 	// headers (0 when the upstream was not asked).
 	UpstreamLatency time.Duration
+
+	// Mark belongs to the route's Observer (Starter): set in Starting, read in Observe.
+	Mark uint64
 
 	keys    sessionKeys // the caller's session owner and user keys, computed once
 	release func()      // gives back the stream slot (sessions.go), when one was taken

@@ -201,6 +201,9 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		}
 	}
 
+	if st, ok := rt.opts.Observer.(Starter); ok && r.Method == http.MethodPost {
+		st.Starting(ctx, rec) // audit's journal: on record before the upstream can act
+	}
 	uctx, upSpan := rt.childSpan(ctx, "upstream", trace.SpanKindClient)
 	rt.injectTrace(uctx, out.Header)
 	sent := time.Now()

@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if o.AuditOut == nil {
 		o.AuditOut = os.Stdout
 	}
-	a = &App{cfg: cfg, log: log, base: BaseURL(cfg)}
+	a = &App{cfg: cfg, log: log, base: cfg.BaseURL()}
 	a.metrics = a.newMetrics()
 	opened := a // `return nil, err` sets a to nil before this deferred cleanup runs
 	defer func() {
@@ -185,26 +185,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 	a.metrics.StreamsFunc(a.gw.OpenStreams)
 	return a, nil
-}
-
-// BaseURL is the external base URL: publicURL, else http:// plus the listen address (with
-// an unspecified host replaced by 127.0.0.1).
-func BaseURL(cfg *config.Config) string {
-	if cfg.PublicURL != "" {
-		return strings.TrimRight(cfg.PublicURL, "/")
-	}
-	scheme := "http"
-	if cfg.TLS != nil {
-		scheme = "https"
-	}
-	host, port, err := net.SplitHostPort(cfg.Listen)
-	if err != nil {
-		return scheme + "://" + cfg.Listen
-	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 func isLoopbackURL(u string) bool {

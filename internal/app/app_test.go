@@ -17,7 +17,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/cli"
 	"github.com/mcpgate/mcpgate/internal/client"
@@ -295,7 +294,7 @@ func TestBaseURL(t *testing.T) {
 		{config.Config{Listen: ":8080", PublicURL: "https://mcp.example.com/"}, "https://mcp.example.com"},
 	}
 	for _, tt := range tests {
-		if got := app.BaseURL(&tt.cfg); got != tt.want {
+		if got := tt.cfg.BaseURL(); got != tt.want {
 			t.Errorf("BaseURL(%+v) = %q, want %q", tt.cfg, got, tt.want)
 		}
 	}

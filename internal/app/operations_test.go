@@ -24,6 +24,25 @@ import (
 	"github.com/mcpgate/mcpgate/internal/testutil"
 )
 
+// signIn signs a user in with mcpgate's client (DCR, login, consent, PKCE) and connects
+// an MCP client session to mcpURL with the token.
+func signIn(ctx context.Context, t *testing.T, mcpURL, user, password string) (*client.Client, *mcp.ClientSession) {
+	t.Helper()
+	person := &testutil.Person{Username: user, Password: password}
+	c, err := client.New(client.Options{ServerURL: mcpURL, CacheDir: t.TempDir(), Prompt: io.Discard,
+		OpenURL: func(ctx context.Context, u string) error { _, err := person.Authorize(ctx, u); return err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: mcpURL, HTTPClient: c.HTTPClient(), DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return c, cs
+}
+
 // freeAddr returns a loopback address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -114,20 +133,9 @@ routes:
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	person := &testutil.Person{Username: "carol", Password: "correct horse"}
-	c, err := client.New(client.Options{ServerURL: mcpURL, CacheDir: t.TempDir(), Prompt: io.Discard,
-		OpenURL: func(ctx context.Context, u string) error { _, err := person.Authorize(ctx, u); return err }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
-		&mcp.StreamableClientTransport{Endpoint: mcpURL, HTTPClient: c.HTTPClient(), DisableStandaloneSSE: true}, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer cs.Close()
+	c, cs := signIn(ctx, t, mcpURL, "carol", "correct horse")
 	for range 2 {
 		if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"city": "Oslo"}}); err != nil || res.IsError {
 			t.Fatalf("get_forecast: %v", err)
@@ -291,20 +299,9 @@ routes:
 		t.Fatalf("/readyz before the outage = %d %s", code, body)
 	}
 	mcpURL := base + "/weather/mcp"
-	person := &testutil.Person{Username: "carol", Password: "correct horse"}
-	c, err := client.New(client.Options{ServerURL: mcpURL, CacheDir: t.TempDir(), Prompt: io.Discard,
-		OpenURL: func(ctx context.Context, u string) error { _, err := person.Authorize(ctx, u); return err }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
-		&mcp.StreamableClientTransport{Endpoint: mcpURL, HTTPClient: c.HTTPClient(), DisableStandaloneSSE: true}, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer cs.Close()
+	_, cs := signIn(ctx, t, mcpURL, "carol", "correct horse")
 	call := func() error {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"city": "Oslo"}})
 		if err == nil && res.IsError {

@@ -10,8 +10,11 @@ import (
 
 type memSink struct{ events []Event }
 
-func (s *memSink) Write(_ context.Context, es []Event) error { s.events = append(s.events, es...); return nil }
-func (s *memSink) Close() error                              { return nil }
+func (s *memSink) Write(_ context.Context, es []Event) error {
+	s.events = append(s.events, es...)
+	return nil
+}
+func (s *memSink) Close() error { return nil }
 
 func TestJournalRecoversInterruptedCalls(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.journal")

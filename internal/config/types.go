@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -202,4 +204,24 @@ type Otel struct {
 	SampleRatio float64 `yaml:"sampleRatio,omitempty" json:"sampleRatio,omitempty"`
 	// ServiceName names the service in traces. Default mcpgate (OTEL_SERVICE_NAME wins).
 	ServiceName string `yaml:"serviceName,omitempty" json:"serviceName,omitempty"`
+}
+
+// BaseURL is the external base URL: publicURL, else http(s):// plus the listen address
+// (an unspecified host replaced by 127.0.0.1). Resource URLs are BaseURL + route path.
+func (c *Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	scheme := "http"
+	if c.TLS != nil {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return scheme + "://" + c.Listen
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -179,7 +179,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	info := Info{BaseURL: app.BaseURL(cfg), Routes: map[string]string{}, Users: users}
+	info := Info{BaseURL: cfg.BaseURL(), Routes: map[string]string{}, Users: users}
 	for _, r := range cfg.Routes {
 		info.Routes[r.Name] = info.BaseURL + r.Path
 	}

@@ -6,13 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/doctor"
 )
 
-// TestTargetResourceMatchesApp: doctor repeats app.BaseURL (so that it does not import
-// internal/app); the resource it derives from a configuration must be the gateway's.
+// TestTargetResourceMatchesApp: the resource doctor derives from a configuration is the
+// gateway's (config.BaseURL plus the route path).
 func TestTargetResourceMatchesApp(t *testing.T) {
 	for _, head := range []string{
 		"publicURL: https://mcp.example.com/\n",
@@ -38,7 +37,7 @@ routes:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := app.BaseURL(cfg) + "/r/mcp"; target.Resource != want {
+		if want := cfg.BaseURL() + "/r/mcp"; target.Resource != want {
 			t.Errorf("%s: resource %q, the gateway's is %q", head, target.Resource, want)
 		}
 	}

@@ -50,7 +50,7 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 	} else {
 		r.ok(StepConfig, fmt.Sprintf("%s loads (%d route(s), %d issuer(s))", file, len(cfg.Routes), len(cfg.Issuers)))
 	}
-	base := baseURL(cfg)
+	base := cfg.BaseURL()
 	for _, is := range cfg.Issuers {
 		checkIssuer(ctx, r, is, o)
 	}

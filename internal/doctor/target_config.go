@@ -3,8 +3,6 @@ package doctor
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"strings"
 
@@ -21,7 +19,7 @@ func TargetFromConfig(ctx context.Context, file, route string, claims map[string
 	if err != nil {
 		return nil, err
 	}
-	base := baseURL(cfg)
+	base := cfg.BaseURL()
 	idx := -1
 	for i, r := range cfg.Routes {
 		if route != "" && r.Name == route {
@@ -139,26 +137,4 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
-}
-
-// baseURL is app.BaseURL: publicURL, else http(s):// plus the listen address with an
-// unspecified host replaced by 127.0.0.1. It is repeated here so that doctor does not import
-// internal/app: the packages app wires together (federation, upstream) may use doctor.AADSTS.
-// TestTargetResourceMatchesApp keeps the two equal.
-func baseURL(cfg *config.Config) string {
-	if cfg.PublicURL != "" {
-		return strings.TrimRight(cfg.PublicURL, "/")
-	}
-	scheme := "http"
-	if cfg.TLS != nil {
-		scheme = "https"
-	}
-	host, port, err := net.SplitHostPort(cfg.Listen)
-	if err != nil {
-		return scheme + "://" + cfg.Listen
-	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
 }

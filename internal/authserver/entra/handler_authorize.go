@@ -96,7 +96,7 @@ func (em *Emulator) handleAuthorize(version int) http.HandlerFunc {
 			u := em.dir.userByUPN(em.cfg.AutoLogin)
 			p.user = u
 			p.amr = []string{"pwd"}
-			if p.claims != "" || len(u.tenant.caRequired(u, em.target(p))) > 0 {
+			if claimsStepUp(p.claims) || len(u.tenant.caRequired(u, em.target(p))) > 0 {
 				p.amr = []string{"pwd", "mfa"}
 			}
 			em.continueLogin(w, r, ctx, p, "accept")
@@ -169,7 +169,7 @@ func (em *Emulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (em *Emulator) continueLogin(w http.ResponseWriter, r *http.Request, ctx string, p *pendingAuth, consent string) {
 	u := p.user
 	res := em.target(p)
-	needMFA := p.claims != "" || len(u.tenant.caRequired(u, res)) > 0
+	needMFA := claimsStepUp(p.claims) || len(u.tenant.caRequired(u, res)) > 0
 	if needMFA && !slices.Contains(p.amr, "mfa") {
 		em.render(w, http.StatusOK, page{Heading: "Enter code", Sub: u.upn, Step: "mfa", Ctx: ctx, Action: r.URL.Path})
 		return

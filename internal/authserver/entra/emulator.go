@@ -117,16 +117,8 @@ func (em *Emulator) Handler() http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		}
-		if p := r.URL.Path; strings.HasSuffix(p, "/token") || strings.HasSuffix(p, "/devicecode") {
-			// Browser apps (SPA redirect URIs, msal-browser) call these with CORS, as Entra allows.
-			w.Header().Set("Access-Control-Allow-Origin", "*")
-			if r.Method == http.MethodOptions {
-				w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-				w.Header().Set("Access-Control-Allow-Headers", "*")
-				w.Header().Set("Access-Control-Max-Age", "86400")
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
+		if em.cors(w, r) {
+			return
 		}
 		em.mux.ServeHTTP(w, r)
 	})

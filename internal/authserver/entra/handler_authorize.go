@@ -27,6 +27,7 @@ type pendingAuth struct {
 	claims       string
 	prompt       string
 	loginHint    string
+	spa          bool // redirect is a Single-page application redirect URI
 	user         *user
 	amr          []string
 	expires      time.Time
@@ -57,13 +58,14 @@ func (em *Emulator) handleAuthorize(version int) http.HandlerFunc {
 		if redirect == "" && len(client.cfg.RedirectURIs) > 0 {
 			redirect = client.cfg.RedirectURIs[0]
 		}
-		if !slices.Contains(client.cfg.RedirectURIs, redirect) {
+		if !slices.Contains(client.cfg.RedirectURIs, redirect) && !client.spa[redirect] {
 			em.errorPage(w, r, invalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", redirect, client.clientID))
 			return
 		}
 		p := &pendingAuth{tenant: t, seg: seg, client: client, redirect: redirect, responseMode: q.Get("response_mode"),
 			state: q.Get("state"), nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"),
-			claims: q.Get("claims"), prompt: q.Get("prompt"), loginHint: q.Get("login_hint"), expires: em.now().Add(15 * time.Minute)}
+			claims: q.Get("claims"), prompt: q.Get("prompt"), loginHint: q.Get("login_hint"), expires: em.now().Add(15 * time.Minute),
+			spa: client.spa[redirect]}
 		if p.method == "" && p.challenge != "" {
 			p.method = "plain"
 		}
@@ -251,7 +253,7 @@ func (em *Emulator) continueLogin(w http.ResponseWriter, r *http.Request, ctx st
 	em.sweepLocked()
 	code := "1.A" + randToken(40)
 	em.codes[code] = &authCode{grantRecord: grantRecord{tenant: u.tenant, user: u, client: p.client, amr: p.amr, authTime: em.now(),
-		expires: em.now().Add(10 * time.Minute)}, redirect: p.redirect, challenge: p.challenge, method: p.method, nonce: p.nonce, scope: p.scope}
+		expires: em.now().Add(10 * time.Minute), spa: p.spa}, redirect: p.redirect, challenge: p.challenge, method: p.method, nonce: p.nonce, scope: p.scope}
 	em.mu.Unlock()
 	em.log.InfoContext(r.Context(), "entra: user signed in", "client_id", p.client.clientID, "tid", u.tenant.id, "oid", u.oid)
 	em.redirect(w, r, p, url.Values{"code": {code}, "session_state": {guidFrom("session", u.oid)}})

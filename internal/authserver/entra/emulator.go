@@ -43,12 +43,13 @@ type Emulator struct {
 	now  func() time.Time
 	mux  *http.ServeMux
 
-	mu      sync.Mutex
-	codes   map[string]*authCode
-	refresh map[string]*grantRecord
-	devices map[string]*deviceGrant // by device_code
-	pending map[string]*pendingAuth // login form contexts
-	inserts int
+	mu       sync.Mutex
+	codes    map[string]*authCode
+	refresh  map[string]*grantRecord
+	devices  map[string]*deviceGrant // by device_code
+	pending  map[string]*pendingAuth // login form contexts
+	sessions map[string]*ssoSession  // by session cookie
+	inserts  int
 }
 
 // New builds an emulator from the options.
@@ -78,7 +79,8 @@ func New(o Options) (*Emulator, error) {
 	o.BaseURL = strings.TrimRight(o.BaseURL, "/")
 	em := &Emulator{cfg: cfg, opts: o, dir: dir, sig: sig, log: log, now: now,
 		codes: map[string]*authCode{}, refresh: map[string]*grantRecord{},
-		devices: map[string]*deviceGrant{}, pending: map[string]*pendingAuth{}}
+		devices: map[string]*deviceGrant{}, pending: map[string]*pendingAuth{},
+		sessions: map[string]*ssoSession{}}
 	em.routes()
 	return em, nil
 }

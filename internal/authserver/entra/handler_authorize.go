@@ -28,6 +28,7 @@ type pendingAuth struct {
 	prompt       string
 	loginHint    string
 	spa          bool // redirect is a Single-page application redirect URI
+	sso          bool // signed in by the browser's session, not the form
 	user         *user
 	amr          []string
 	expires      time.Time
@@ -104,6 +105,15 @@ func (em *Emulator) handleAuthorize(version int) http.HandlerFunc {
 			em.continueLogin(w, r, ctx, p, "accept")
 			return
 		}
+		// Single sign-on: the browser's session signs the user in without the form, unless
+		// the application asks for a fresh sign-in or an account choice.
+		if p.prompt != "login" && p.prompt != "select_account" {
+			if sess := em.session(r, p); sess != nil {
+				p.user, p.amr, p.sso = sess.user, sess.amr, true
+				em.continueLogin(w, r, ctx, p, "")
+				return
+			}
+		}
 		if p.prompt == "none" {
 			em.redirectError(w, r, p, newErr(400, "login_required", 50058, "A silent sign-in request was sent but no user is signed in."))
 			return
@@ -173,6 +183,11 @@ func (em *Emulator) continueLogin(w http.ResponseWriter, r *http.Request, ctx st
 	res := em.target(p)
 	needMFA := claimsStepUp(p.claims) || len(u.tenant.caRequired(u, res)) > 0
 	if needMFA && !slices.Contains(p.amr, "mfa") {
+		if p.prompt == "none" {
+			e := newErr(400, "interaction_required", 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'.", res.clientID)
+			em.redirectError(w, r, p, e)
+			return
+		}
 		em.render(w, http.StatusOK, page{Heading: "Enter code", Sub: u.upn, Step: "mfa", Ctx: ctx, Action: r.URL.Path})
 		return
 	}
@@ -255,7 +270,10 @@ func (em *Emulator) continueLogin(w http.ResponseWriter, r *http.Request, ctx st
 	em.codes[code] = &authCode{grantRecord: grantRecord{tenant: u.tenant, user: u, client: p.client, amr: p.amr, authTime: em.now(),
 		expires: em.now().Add(10 * time.Minute), spa: p.spa}, redirect: p.redirect, challenge: p.challenge, method: p.method, nonce: p.nonce, scope: p.scope}
 	em.mu.Unlock()
-	em.log.InfoContext(r.Context(), "entra: user signed in", "client_id", p.client.clientID, "tid", u.tenant.id, "oid", u.oid)
+	if !p.sso && em.cfg.AutoLogin == "" {
+		em.startSession(w, r, p)
+	}
+	em.log.InfoContext(r.Context(), "entra: user signed in", "client_id", p.client.clientID, "tid", u.tenant.id, "oid", u.oid, "sso", p.sso)
 	em.redirect(w, r, p, url.Values{"code": {code}, "session_state": {guidFrom("session", u.oid)}})
 }
 
@@ -301,6 +319,7 @@ func (em *Emulator) errorPage(w http.ResponseWriter, r *http.Request, e *aadErro
 }
 
 func (em *Emulator) handleLogout(w http.ResponseWriter, r *http.Request) {
+	em.endSession(w, r)
 	post := r.URL.Query().Get("post_logout_redirect_uri")
 	if post != "" {
 		for _, a := range em.dir.apps {

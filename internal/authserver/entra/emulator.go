@@ -81,6 +81,10 @@ func New(o Options) (*Emulator, error) {
 		codes: map[string]*authCode{}, refresh: map[string]*grantRecord{},
 		devices: map[string]*deviceGrant{}, pending: map[string]*pendingAuth{},
 		sessions: map[string]*ssoSession{}}
+	for _, a := range dir.sameRegistrationApps() {
+		log.Warn("entra: app is both a single-page client and the API it calls; a canvas and its agent need two app registrations",
+			"client_id", a.clientID, "app", a.name)
+	}
 	em.routes()
 	return em, nil
 }

@@ -50,6 +50,8 @@ type Options struct {
 	AuditOut io.Writer
 	// Store, when set, is used instead of opening the configured one (demo, tests).
 	Store store.Store
+	// Mount, when set, adds handlers for paths no route serves (the demo's web canvas).
+	Mount func(*http.ServeMux)
 }
 
 // App is an assembled mcpgate.
@@ -73,6 +75,7 @@ type App struct {
 	adminAddr string
 	gw        *gateway.Server
 	resources []string
+	mount     func(*http.ServeMux)
 }
 
 // New assembles everything. On error, whatever was opened is closed again.
@@ -84,7 +87,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if o.AuditOut == nil {
 		o.AuditOut = os.Stdout
 	}
-	a = &App{cfg: cfg, log: log, base: cfg.BaseURL()}
+	a = &App{cfg: cfg, log: log, base: cfg.BaseURL(), mount: o.Mount}
 	a.metrics = a.newMetrics()
 	opened := a // `return nil, err` sets a to nil before this deferred cleanup runs
 	defer func() {
@@ -413,6 +416,9 @@ func (a *App) fallback() http.Handler {
 	}
 	if a.emulator != nil {
 		a.emulator.Mount(mux, a.cfg.Entra.PathPrefix)
+	}
+	if a.mount != nil {
+		a.mount(mux)
 	}
 	if a.as != nil {
 		mux.Handle("/", a.as.Handler())

@@ -39,6 +39,7 @@ and ready-to-copy snippets for VS Code, Claude Desktop and MCP Inspector. Ctrl+C
 	cmd.Flags().StringVar(&o.PublicURL, "public-url", "", "external base URL when behind a proxy (default http://<addr>)")
 	cmd.Flags().StringVar(&o.DataDir, "data-dir", filepath.Join(".mcpgate", "demo"), "folder for the demo's database, audit log and generated keys")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every request")
+	cmd.Flags().BoolVar(&o.TLS, "tls", false, "serve https with a self-signed certificate (needed by MSAL and the web canvas at /canvas/)")
 	return cmd
 }
 

@@ -3,8 +3,10 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +151,13 @@ type EntraApp struct {
 	AccessTokenAcceptedVersion int `yaml:"accessTokenAcceptedVersion,omitempty" json:"accessTokenAcceptedVersion,omitempty" jsonschema:"enum=1,enum=2"`
 	// RedirectURIs allowed for the authorization code flow (Authentication > Redirect URIs).
 	RedirectURIs []string `yaml:"redirectUris,omitempty" json:"redirectUris,omitempty"`
+	// SPARedirectURIs are the Single-page application platform's redirect URIs
+	// (Authentication > Add a platform > Single-page application; manifest spa.redirectUris):
+	// the authorization code flow with PKCE from a browser. Codes and refresh tokens issued
+	// to them must be redeemed cross-origin (with an Origin header, which browsers send), the
+	// token endpoint answers CORS for their origins only, and their refresh tokens live 24
+	// hours without sliding, as in Entra.
+	SPARedirectURIs []string `yaml:"spaRedirectUris,omitempty" json:"spaRedirectUris,omitempty"`
 	// PublicClient is "Allow public client flows": device code and the code flow without a
 	// client credential.
 	PublicClient bool `yaml:"publicClient,omitempty" json:"publicClient,omitempty"`
@@ -396,6 +405,14 @@ func (e *Entra) Validate(path string, p *Problems) {
 				p.Add(fmt.Sprintf("%s.identifierUris[%d]", ap, j), "%q is used by two apps", u)
 			}
 			uris[strings.ToLower(u)] = true
+		}
+		for j, u := range a.SPARedirectURIs {
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" {
+				p.Add(fmt.Sprintf("%s.spaRedirectUris[%d]", ap, j), "%q is not an absolute http(s) URL without a fragment", u)
+			} else if slices.Contains(a.RedirectURIs, u) {
+				p.Add(fmt.Sprintf("%s.spaRedirectUris[%d]", ap, j), "%q is also a web redirect URI: a redirect URI belongs to one platform", u)
+			}
 		}
 		for j, s := range a.Secrets {
 			if s.Value == "" {

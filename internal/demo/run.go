@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -42,6 +43,8 @@ type RunOptions struct {
 	Logger *slog.Logger
 	// Ready, when set, is called once the gateway is listening.
 	Ready func(Info)
+	// TLS serves the demo over https with a self-signed certificate (see demoTLS).
+	TLS bool
 }
 
 // DemoUser is a demo account.
@@ -114,6 +117,7 @@ func Config(addr, publicURL, dataDir string, upstreams map[string]string, users 
 		},
 	}
 	addContoso(cfg, upstreams, users, secrets)
+	addCanvas(cfg, upstreams, secrets)
 	cfg.SetDefaults()
 	return cfg
 }
@@ -144,6 +148,17 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
+	caPath := ""
+	if o.TLS {
+		tc, ca, err := demoTLS(o.DataDir)
+		if err != nil {
+			return err
+		}
+		ln, caPath = tls.NewListener(ln, tc), ca
+		if o.PublicURL == "" {
+			o.PublicURL = "https://" + addr
+		}
+	}
 
 	upstreams, stop, err := startUpstreams(ctx)
 	if err != nil {
@@ -175,7 +190,11 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err := ensureUsers(ctx, st, users); err != nil {
 		return err
 	}
-	a, err := app.New(ctx, cfg, app.Options{Logger: log, Store: st})
+	cv, err := newCanvas(cfg, secrets, log)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, app.Options{Logger: log, Store: st, Mount: canvasMount(cv)})
 	if err != nil {
 		return err
 	}
@@ -184,6 +203,9 @@ func Run(ctx context.Context, o RunOptions) error {
 		info.Routes[r.Name] = info.BaseURL + r.Path
 	}
 	printWelcome(o.Out, info, o.Executable, o.DataDir)
+	if caPath != "" {
+		printTLS(o.Out, info, caPath)
+	}
 	if o.Ready != nil {
 		o.Ready(info)
 	}
@@ -304,6 +326,7 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	fmt.Fprintln(w, "\nPolicy: only the finance group may use stocks/get_quote, so bob does not even see it.")
 	fmt.Fprintln(w, "whoami shows what its upstream received: a gateway-signed token for the user, never the client's token.")
 	printContoso(w, info)
+	printCanvas(w, info)
 
 	vscode := map[string]any{"servers": map[string]any{}}
 	for _, n := range names {

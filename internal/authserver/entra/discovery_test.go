@@ -2,7 +2,6 @@ package entra
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -80,19 +79,4 @@ func TestDiscovery(t *testing.T) {
 			t.Fatalf("%d %s", st, body)
 		}
 	})
-}
-
-func TestCORSPreflight(t *testing.T) {
-	e := newEnv(t)
-	req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+"/"+contosoID+"/oauth2/v2.0/token", nil)
-	req.Header.Set("Origin", "http://localhost:3000")
-	req.Header.Set("Access-Control-Request-Method", "POST")
-	resp, err := e.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
-		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
-	}
 }

@@ -43,12 +43,13 @@ type Emulator struct {
 	now  func() time.Time
 	mux  *http.ServeMux
 
-	mu      sync.Mutex
-	codes   map[string]*authCode
-	refresh map[string]*grantRecord
-	devices map[string]*deviceGrant // by device_code
-	pending map[string]*pendingAuth // login form contexts
-	inserts int
+	mu       sync.Mutex
+	codes    map[string]*authCode
+	refresh  map[string]*grantRecord
+	devices  map[string]*deviceGrant // by device_code
+	pending  map[string]*pendingAuth // login form contexts
+	sessions map[string]*ssoSession  // by session cookie
+	inserts  int
 }
 
 // New builds an emulator from the options.
@@ -78,7 +79,12 @@ func New(o Options) (*Emulator, error) {
 	o.BaseURL = strings.TrimRight(o.BaseURL, "/")
 	em := &Emulator{cfg: cfg, opts: o, dir: dir, sig: sig, log: log, now: now,
 		codes: map[string]*authCode{}, refresh: map[string]*grantRecord{},
-		devices: map[string]*deviceGrant{}, pending: map[string]*pendingAuth{}}
+		devices: map[string]*deviceGrant{}, pending: map[string]*pendingAuth{},
+		sessions: map[string]*ssoSession{}}
+	for _, a := range dir.sameRegistrationApps() {
+		log.Warn("entra: app is both a single-page client and the API it calls; a canvas and its agent need two app registrations",
+			"client_id", a.clientID, "app", a.name)
+	}
 	em.routes()
 	return em, nil
 }
@@ -117,16 +123,8 @@ func (em *Emulator) Handler() http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		}
-		if p := r.URL.Path; strings.HasSuffix(p, "/token") || strings.HasSuffix(p, "/devicecode") {
-			// Browser apps (SPA redirect URIs, msal-browser) call these with CORS, as Entra allows.
-			w.Header().Set("Access-Control-Allow-Origin", "*")
-			if r.Method == http.MethodOptions {
-				w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-				w.Header().Set("Access-Control-Allow-Headers", "*")
-				w.Header().Set("Access-Control-Max-Age", "86400")
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
+		if em.cors(w, r) {
+			return
 		}
 		em.mux.ServeHTTP(w, r)
 	})

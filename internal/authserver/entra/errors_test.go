@@ -226,6 +226,7 @@ func TestCodeErrors(t *testing.T) {
 		}
 	})
 	t.Run("wrong password re-renders the form", func(t *testing.T) {
+		e.freshBrowser()
 		_, body, _ := e.get(t, "/"+contosoID+"/oauth2/v2.0/authorize?"+with("scope", "openid").Encode())
 		ctx := ctxRE.FindStringSubmatch(body)[1]
 		resp, _ := e.hc.PostForm(e.srv.URL+"/"+contosoID+"/oauth2/v2.0/authorize", url.Values{"ctx": {ctx}, "login": {"alice@contoso.com"}, "passwd": {"nope"}})

@@ -217,8 +217,13 @@ func (e *env) login(t testing.TB, tenant, client, user, password, scope string, 
 	return m
 }
 
+// freshBrowser forgets the cookies (the single sign-on session) of earlier sign-ins, as a
+// new browser would.
+func (e *env) freshBrowser() { e.hc.Jar, _ = cookiejar.New(nil) }
+
 func (e *env) authorize(t testing.TB, tenant, client, user, password, scope string, extra url.Values) (code, verifier string) {
 	t.Helper()
+	e.freshBrowser()
 	verifier = base64.RawURLEncoding.EncodeToString([]byte(randToken(32)))
 	h := sha256.Sum256([]byte(verifier))
 	q := url.Values{"client_id": {client}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "scope": {scope},

@@ -62,6 +62,7 @@ func (em *Emulator) grantOBO(r *http.Request, t *tenant) (map[string]any, *aadEr
 	if sr.res == nil {
 		return nil, invalidScope(70011, "The provided value for the input parameter 'scope' is not valid. The scope %s is not valid: name one downstream resource (api://…/scope or …/.default).", f.Get("scope"))
 	}
+	warnSameRegistration(r, em, claims, client)
 	a, _ := claims["aio"].(string)
 	amr := amrFromAIO(a)
 	return em.issueForUser(r, principal{tenant: at, user: u, client: client, clientAuth: acr, amr: amr}, sr, "")

@@ -27,6 +27,8 @@ type pendingAuth struct {
 	claims       string
 	prompt       string
 	loginHint    string
+	spa          bool // redirect is a Single-page application redirect URI
+	sso          bool // signed in by the browser's session, not the form
 	user         *user
 	amr          []string
 	expires      time.Time
@@ -57,13 +59,14 @@ func (em *Emulator) handleAuthorize(version int) http.HandlerFunc {
 		if redirect == "" && len(client.cfg.RedirectURIs) > 0 {
 			redirect = client.cfg.RedirectURIs[0]
 		}
-		if !slices.Contains(client.cfg.RedirectURIs, redirect) {
+		if !slices.Contains(client.cfg.RedirectURIs, redirect) && !client.spa[redirect] {
 			em.errorPage(w, r, invalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", redirect, client.clientID))
 			return
 		}
 		p := &pendingAuth{tenant: t, seg: seg, client: client, redirect: redirect, responseMode: q.Get("response_mode"),
 			state: q.Get("state"), nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"),
-			claims: q.Get("claims"), prompt: q.Get("prompt"), loginHint: q.Get("login_hint"), expires: em.now().Add(15 * time.Minute)}
+			claims: q.Get("claims"), prompt: q.Get("prompt"), loginHint: q.Get("login_hint"), expires: em.now().Add(15 * time.Minute),
+			spa: client.spa[redirect]}
 		if p.method == "" && p.challenge != "" {
 			p.method = "plain"
 		}
@@ -96,11 +99,20 @@ func (em *Emulator) handleAuthorize(version int) http.HandlerFunc {
 			u := em.dir.userByUPN(em.cfg.AutoLogin)
 			p.user = u
 			p.amr = []string{"pwd"}
-			if p.claims != "" || len(u.tenant.caRequired(u, em.target(p))) > 0 {
+			if claimsStepUp(p.claims) || len(u.tenant.caRequired(u, em.target(p))) > 0 {
 				p.amr = []string{"pwd", "mfa"}
 			}
 			em.continueLogin(w, r, ctx, p, "accept")
 			return
+		}
+		// Single sign-on: the browser's session signs the user in without the form, unless
+		// the application asks for a fresh sign-in or an account choice.
+		if p.prompt != "login" && p.prompt != "select_account" {
+			if sess := em.session(r, p); sess != nil {
+				p.user, p.amr, p.sso = sess.user, sess.amr, true
+				em.continueLogin(w, r, ctx, p, "")
+				return
+			}
 		}
 		if p.prompt == "none" {
 			em.redirectError(w, r, p, newErr(400, "login_required", 50058, "A silent sign-in request was sent but no user is signed in."))
@@ -169,8 +181,13 @@ func (em *Emulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (em *Emulator) continueLogin(w http.ResponseWriter, r *http.Request, ctx string, p *pendingAuth, consent string) {
 	u := p.user
 	res := em.target(p)
-	needMFA := p.claims != "" || len(u.tenant.caRequired(u, res)) > 0
+	needMFA := claimsStepUp(p.claims) || len(u.tenant.caRequired(u, res)) > 0
 	if needMFA && !slices.Contains(p.amr, "mfa") {
+		if p.prompt == "none" {
+			e := newErr(400, "interaction_required", 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'.", res.clientID)
+			em.redirectError(w, r, p, e)
+			return
+		}
 		em.render(w, http.StatusOK, page{Heading: "Enter code", Sub: u.upn, Step: "mfa", Ctx: ctx, Action: r.URL.Path})
 		return
 	}
@@ -251,9 +268,12 @@ func (em *Emulator) continueLogin(w http.ResponseWriter, r *http.Request, ctx st
 	em.sweepLocked()
 	code := "1.A" + randToken(40)
 	em.codes[code] = &authCode{grantRecord: grantRecord{tenant: u.tenant, user: u, client: p.client, amr: p.amr, authTime: em.now(),
-		expires: em.now().Add(10 * time.Minute)}, redirect: p.redirect, challenge: p.challenge, method: p.method, nonce: p.nonce, scope: p.scope}
+		expires: em.now().Add(10 * time.Minute), spa: p.spa}, redirect: p.redirect, challenge: p.challenge, method: p.method, nonce: p.nonce, scope: p.scope}
 	em.mu.Unlock()
-	em.log.InfoContext(r.Context(), "entra: user signed in", "client_id", p.client.clientID, "tid", u.tenant.id, "oid", u.oid)
+	if !p.sso && em.cfg.AutoLogin == "" {
+		em.startSession(w, r, p)
+	}
+	em.log.InfoContext(r.Context(), "entra: user signed in", "client_id", p.client.clientID, "tid", u.tenant.id, "oid", u.oid, "sso", p.sso)
 	em.redirect(w, r, p, url.Values{"code": {code}, "session_state": {guidFrom("session", u.oid)}})
 }
 
@@ -299,6 +319,7 @@ func (em *Emulator) errorPage(w http.ResponseWriter, r *http.Request, e *aadErro
 }
 
 func (em *Emulator) handleLogout(w http.ResponseWriter, r *http.Request) {
+	em.endSession(w, r)
 	post := r.URL.Query().Get("post_logout_redirect_uri")
 	if post != "" {
 		for _, a := range em.dir.apps {

@@ -23,6 +23,10 @@ type grantRecord struct {
 	amr      []string
 	authTime time.Time
 	expires  time.Time
+	// spa: issued to a Single-page application redirect URI. Such codes and refresh tokens
+	// are redeemed cross-origin only, and the refresh tokens expire 24 hours after the
+	// sign-in, however often they are redeemed.
+	spa bool
 }
 
 type authCode struct {
@@ -179,6 +183,9 @@ func (em *Emulator) issueForUser(r *http.Request, p principal, sr *scopeRequest,
 	}
 	if sr.has("offline_access") {
 		resp["refresh_token"] = em.newRefresh(p)
+		if p.spa {
+			resp["refresh_token_expires_in"] = int(p.spaExpires.Sub(em.now()).Seconds())
+		}
 	}
 	if r.PostForm.Get("client_info") == "1" {
 		resp["client_info"] = clientInfo(u)
@@ -215,19 +222,29 @@ func (em *Emulator) newRefresh(p principal) string {
 	rt := "1.A" + strings.TrimRight(base64.RawURLEncoding.EncodeToString([]byte(randToken(48))), "=")
 	em.mu.Lock()
 	em.sweepLocked()
+	exp := em.now().Add(em.cfg.RefreshTokenLifetime.D())
+	if p.spa {
+		exp = p.spaExpires
+	}
 	em.refresh[rt] = &grantRecord{tenant: p.tenant, user: p.user, client: p.client, amr: p.amr,
-		authTime: p.authTime, expires: em.now().Add(em.cfg.RefreshTokenLifetime.D())}
+		authTime: p.authTime, expires: exp, spa: p.spa}
 	em.mu.Unlock()
 	return rt
 }
 
 func (em *Emulator) grantCode(r *http.Request, t *tenant) (map[string]any, *aadError) {
-	client, acr, e := em.authClient(r, t, false)
+	f := r.PostForm
+	code := f.Get("code")
+	em.mu.Lock()
+	spa := em.codes[code] != nil && em.codes[code].spa
+	em.mu.Unlock()
+	client, acr, e := em.authClientFor(r, t, spa)
 	if e != nil {
 		return nil, e
 	}
-	f := r.PostForm
-	code := f.Get("code")
+	if e := checkOrigin(r, spa); e != nil {
+		return nil, e
+	}
 	em.mu.Lock()
 	ac := em.codes[code]
 	if ac != nil && !ac.used {
@@ -248,6 +265,9 @@ func (em *Emulator) grantCode(r *http.Request, t *tenant) (map[string]any, *aadE
 	}
 	if f.Get("redirect_uri") != ac.redirect {
 		return nil, invalidGrant(50148, "The redirect_uri does not match the one used in the authorization request.")
+	}
+	if ac.spa && ac.challenge == "" {
+		return nil, invalidRequest(9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
 	}
 	if ac.challenge != "" {
 		v := f.Get("code_verifier")
@@ -271,18 +291,26 @@ func (em *Emulator) grantCode(r *http.Request, t *tenant) (map[string]any, *aadE
 	if e != nil {
 		return nil, e
 	}
-	return em.issueForUser(r, principal{tenant: ac.tenant, user: ac.user, client: client, clientAuth: acr, amr: ac.amr, authTime: ac.authTime}, sr, ac.nonce)
+	p := principal{tenant: ac.tenant, user: ac.user, client: client, clientAuth: acr, amr: ac.amr, authTime: ac.authTime, spa: ac.spa}
+	if ac.spa {
+		p.spaExpires = em.now().Add(min(spaRefreshLifetime, em.cfg.RefreshTokenLifetime.D()))
+	}
+	return em.issueForUser(r, p, sr, ac.nonce)
 }
 
 func (em *Emulator) grantRefresh(r *http.Request, t *tenant) (map[string]any, *aadError) {
-	client, acr, e := em.authClient(r, t, false)
-	if e != nil {
-		return nil, e
-	}
 	rt := r.PostForm.Get("refresh_token")
 	em.mu.Lock()
 	g := em.refresh[rt]
 	em.mu.Unlock()
+	spa := g != nil && g.spa
+	client, acr, e := em.authClientFor(r, t, spa)
+	if e != nil {
+		return nil, e
+	}
+	if e := checkOrigin(r, spa); e != nil {
+		return nil, e
+	}
 	if g == nil || em.now().After(g.expires) {
 		return nil, invalidGrant(70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
 	}
@@ -299,7 +327,8 @@ func (em *Emulator) grantRefresh(r *http.Request, t *tenant) (map[string]any, *a
 	if !sr.has("offline_access") {
 		sr.oidc = append(sr.oidc, "offline_access") // a refresh always returns a new refresh token
 	}
-	return em.issueForUser(r, principal{tenant: g.tenant, user: g.user, client: client, clientAuth: acr, amr: g.amr, authTime: g.authTime}, sr, "")
+	return em.issueForUser(r, principal{tenant: g.tenant, user: g.user, client: client, clientAuth: acr, amr: g.amr, authTime: g.authTime,
+		spa: g.spa, spaExpires: g.expires}, sr, "")
 }
 
 func (em *Emulator) grantPassword(r *http.Request, t *tenant) (map[string]any, *aadError) {

@@ -67,6 +67,7 @@ type app struct {
 	required    map[string]*config.EntraRequiredAccess // resource client id → access
 	optional    map[string]bool
 	groupsClaim bool
+	spa         map[string]bool // Single-page application redirect URIs
 }
 
 // directory is the compiled, read-only view of config.Entra plus the mutable consent state.
@@ -75,13 +76,16 @@ type directory struct {
 	byKey   map[string]*tenant // lower(id or domain)
 	apps    []*app
 	appByID map[string]*app
+	// spaOrigins are the origins of every SPA redirect URI: the only origins the token
+	// endpoint answers CORS for.
+	spaOrigins map[string]bool
 
 	mu       sync.Mutex
 	consents map[string]map[string]bool // tid|oid|client → fully qualified scope
 }
 
 func newDirectory(c *config.Entra) (*directory, error) {
-	d := &directory{byKey: map[string]*tenant{}, appByID: map[string]*app{}, consents: map[string]map[string]bool{}}
+	d := &directory{byKey: map[string]*tenant{}, appByID: map[string]*app{}, consents: map[string]map[string]bool{}, spaOrigins: map[string]bool{}}
 	for _, tc := range c.Tenants {
 		t := &tenant{id: strings.ToLower(tc.ID), domains: tc.Domains, displayName: tc.DisplayName,
 			groups: map[string]string{}, adminConsent: map[string]bool{}}
@@ -193,7 +197,13 @@ func (d *directory) addApp(ac config.EntraApp, home *tenant) error {
 	a := &app{cfg: ac, clientID: strings.ToLower(ac.ClientID), name: ac.Name, home: home,
 		multi: ac.SignInAudience == "AzureADMultipleOrgs", uris: ac.IdentifierURIs, version: ac.AccessTokenAcceptedVersion,
 		scopes: map[string]config.EntraScope{}, roles: map[string]config.EntraAppRole{}, preAuth: map[string][]string{},
-		knownClient: map[string]bool{}, required: map[string]*config.EntraRequiredAccess{}, optional: map[string]bool{}}
+		knownClient: map[string]bool{}, required: map[string]*config.EntraRequiredAccess{}, optional: map[string]bool{}, spa: map[string]bool{}}
+	for _, u := range ac.SPARedirectURIs {
+		a.spa[u] = true
+		if o := originOf(u); o != "" {
+			d.spaOrigins[o] = true
+		}
+	}
 	if a.version == 0 {
 		a.version = 1
 	}

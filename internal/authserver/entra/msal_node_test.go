@@ -32,6 +32,8 @@ type nodeCase struct {
 	Redirect  string            `json:"redirectUri,omitempty"`
 	Silent    []string          `json:"silentScopes,omitempty"`
 	Nonce     string            `json:"nonce,omitempty"`
+	Caps      []string          `json:"clientCapabilities,omitempty"`
+	Claims    string            `json:"claims,omitempty"`
 }
 
 type nodeResult struct {
@@ -48,6 +50,7 @@ type nodeResult struct {
 	Username            string      `json:"username"`
 	HomeAccountID       string      `json:"homeAccountId"`
 	SilentAccessToken   string      `json:"silentAccessToken"`
+	URL                 string      `json:"url"`
 }
 
 // TestMSALNode drives the emulator with @azure/msal-node: https authority (msal-node

@@ -24,6 +24,11 @@ func (em *Emulator) sweepLocked() {
 			delete(em.devices, k)
 		}
 	}
+	for k, v := range em.sessions {
+		if now.After(v.expires) {
+			delete(em.sessions, k)
+		}
+	}
 	for k, v := range em.pending {
 		if now.After(v.expires) {
 			delete(em.pending, k)

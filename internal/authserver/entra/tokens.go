@@ -19,6 +19,8 @@ type principal struct {
 	clientAuth string   // appidacr/azpacr: 0 public, 1 secret, 2 certificate
 	amr        []string // pwd, mfa
 	authTime   time.Time
+	spa        bool      // signed in through a Single-page application redirect URI
+	spaExpires time.Time // when spa: the refresh token's fixed expiry
 }
 
 // mintAccess issues an access token for res, in res's accepted format.

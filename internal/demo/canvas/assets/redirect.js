@@ -1,0 +1,1 @@
+msalRedirectBridge.broadcastResponseToMainFrame().catch(function (e) { console.error("redirect bridge:", e); });

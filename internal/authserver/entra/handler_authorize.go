@@ -54,10 +54,10 @@ func (em *Emulator) handleAuthorize(version int) http.HandlerFunc {
 			return
 		}
 		redirect := q.Get("redirect_uri")
-		if redirect == "" && len(client.cfg.RedirectURIs) > 0 {
-			redirect = client.cfg.RedirectURIs[0]
+		if all := client.redirectURIs(); redirect == "" && len(all) > 0 {
+			redirect = all[0]
 		}
-		if !slices.Contains(client.cfg.RedirectURIs, redirect) {
+		if !slices.Contains(client.redirectURIs(), redirect) {
 			em.errorPage(w, r, invalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", redirect, client.clientID))
 			return
 		}
@@ -302,7 +302,7 @@ func (em *Emulator) handleLogout(w http.ResponseWriter, r *http.Request) {
 	post := r.URL.Query().Get("post_logout_redirect_uri")
 	if post != "" {
 		for _, a := range em.dir.apps {
-			if slices.Contains(a.cfg.RedirectURIs, post) {
+			if slices.Contains(a.redirectURIs(), post) {
 				http.Redirect(w, r, post, http.StatusFound)
 				return
 			}

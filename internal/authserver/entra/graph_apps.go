@@ -141,7 +141,7 @@ func ExportApplications(c *config.Entra) ([]GraphApplication, error) {
 	out := make([]GraphApplication, 0, len(c.Apps))
 	for i := range c.Apps {
 		a := dir.appByID[strings.ToLower(cfg.Apps[i].ClientID)]
-		out = append(out, dir.graphApplication(a, c.Apps[i].AccessTokenAcceptedVersion))
+		out = append(out, dir.graphApplication(a))
 	}
 	return out, nil
 }
@@ -156,7 +156,7 @@ func (em *Emulator) GraphApplications() []GraphApplication {
 	return apps
 }
 
-func (d *directory) graphApplication(a *app, rawVersion int) GraphApplication {
+func (d *directory) graphApplication(a *app) GraphApplication {
 	g := GraphApplication{
 		ID: guidFrom("application", a.clientID), AppID: a.clientID, DisplayName: a.name,
 		SignInAudience: a.cfg.SignInAudience, IdentifierURIs: nonNil(a.uris),
@@ -182,8 +182,8 @@ func (d *directory) graphApplication(a *app, rawVersion int) GraphApplication {
 	if gm := a.cfg.GroupMembershipClaims; gm != "" {
 		g.GroupMembershipClaims = &gm
 	}
-	if rawVersion != 0 {
-		v := rawVersion
+	if a.version == 2 { // v1 is Graph's default, null
+		v := 2
 		g.API.RequestedAccessTokenVersion = &v
 	}
 	for _, s := range a.cfg.Scopes {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -41,7 +42,8 @@ See docs/doctor.md for every check.`,
   mcpgate doctor https://mcp.example.com/weather/mcp --login --client-id 0c11e470-…
   mcpgate doctor --config mcpgate.yaml
   mcpgate doctor token --url https://mcp.example.com/weather/mcp < token.txt
-  mcpgate doctor aadsts 65001`,
+  mcpgate doctor aadsts 65001
+  mcpgate doctor entra --app app.json --api api.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -70,7 +72,7 @@ See docs/doctor.md for every check.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the steps as a JSON array of {id, status, finding, fix}")
 	cmd.Flags().BoolVar(&login, "login", false, "sign in after the checks, check the token received and list the tools")
 	cmd.Flags().StringVar(&configFile, "config", "", "check this mcpgate configuration file against the live IdPs and services instead of a URL")
-	cmd.AddCommand(newDoctorTokenCmd(), newDoctorAADSTSCmd())
+	cmd.AddCommand(newDoctorTokenCmd(), newDoctorAADSTSCmd(), newDoctorEntraCmd())
 	return cmd
 }
 
@@ -136,6 +138,63 @@ server's metadata are fetched.`,
 	cmd.Flags().StringVar(&serverURL, "url", "", "MCP server URL whose metadata says what is accepted")
 	cmd.Flags().StringVar(&configFile, "config", "", "mcpgate configuration file whose route says what is accepted")
 	cmd.Flags().StringVar(&route, "route", "", "route name in --config (default: the only route, or the one the token's aud names)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the steps as a JSON array of {id, status, finding, fix}")
+	return cmd
+}
+
+func newDoctorEntraCmd() *cobra.Command {
+	var appFile, apiFile, configFile string
+	var versions []int
+	var asJSON, connector bool
+	cmd := &cobra.Command{
+		Use:   "entra --app app.json [--api api.json]",
+		Short: "Check Entra ID app registrations (az ad app show / Graph JSON) for the settings that break sign-in",
+		Long: `entra reads app registrations as Microsoft Graph (GET /v1.0/applications/{id}) or
+az ad app show print them — or the legacy manifest — and checks, offline, the settings that
+break single sign-on: the access token version against what the gateway accepts, identifier
+URIs, exposed scopes and who can consent to them, pre-authorized and known client applications
+(the "second user" case), the client's API permissions against what the API exposes, redirect
+URIs by platform, the implicit grant, secrets and certificates (expired, or expiring within 30
+days) and, for a Copilot Studio / Power Platform custom connector's app, Azure API Connections
+as an authorized client.
+
+--app is the client's registration (an MCP client's, or the connector's); --api the API's
+(the gateway's). With --app alone, that app is checked as both. --config names the gateway's
+configuration, whose entra: issuer for the API says which token versions it accepts; or give
+--versions. See docs/doctor.md.`,
+		Example: `  az ad app show --id <client-app-id> > app.json; az ad app show --id <api-app-id> > api.json
+  mcpgate doctor entra --app app.json --api api.json --config mcpgate.yaml
+  mcpgate doctor entra --app connector.json --copilot
+  mcpgate entra-emulator export --config entra.yaml --app "Weather CLI" > app.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if appFile == "" {
+				return errors.New("give --app app.json (az ad app show --id <appId> > app.json)")
+			}
+			app, err := os.ReadFile(appFile)
+			if err != nil {
+				return err
+			}
+			var api []byte
+			if apiFile != "" {
+				if api, err = os.ReadFile(apiFile); err != nil {
+					return err
+				}
+			}
+			for _, v := range versions {
+				if v != 1 && v != 2 {
+					return fmt.Errorf("--versions: %d is not a token version (1 or 2)", v)
+				}
+			}
+			r := doctor.CheckEntraApps(appFile, app, apiFile, api, doctor.EntraAppOptions{Config: configFile, Versions: versions, Connector: connector})
+			return writeReport(cmd, r, asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&appFile, "app", "", "the client's app registration (JSON of az ad app show or Graph GET /applications/{id})")
+	cmd.Flags().StringVar(&apiFile, "api", "", "the API's app registration (the gateway's), same form")
+	cmd.Flags().StringVar(&configFile, "config", "", "the gateway's mcpgate.yaml: its entra: issuer for the API says which token versions it accepts")
+	cmd.Flags().IntSliceVar(&versions, "versions", nil, "the access token versions the gateway accepts (2, or 1,2) instead of --config's")
+	cmd.Flags().BoolVar(&connector, "copilot", false, "--app is a Copilot Studio / Power Platform custom connector's app (detected from its redirect URL otherwise)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the steps as a JSON array of {id, status, finding, fix}")
 	return cmd
 }

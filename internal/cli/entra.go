@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,6 +121,61 @@ NODE_EXTRA_CA_CERTS.`,
 	f.BoolVar(&plainHTTP, "http", false, "serve plain HTTP (curl only: MSAL refuses http authorities)")
 	f.StringVar(&logFormat, "log-format", "text", "json or text")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.AddCommand(newEntraExportCmd())
+	return cmd
+}
+
+func newEntraExportCmd() *cobra.Command {
+	var cfgFile, appRef string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Print the emulator's app registrations as Microsoft Graph returns them (az ad app show), for mcpgate doctor entra",
+		Long: `export prints the app registrations of an emulator file in the JSON form of Microsoft Graph's
+GET /v1.0/applications/{id} (what az ad app show prints): appId, identifierUris,
+api.requestedAccessTokenVersion, api.oauth2PermissionScopes, api.preAuthorizedApplications,
+api.knownClientApplications, requiredResourceAccess, web/spa/publicClient redirect URIs,
+implicitGrantSettings, and the metadata of passwordCredentials and keyCredentials (never a
+secret's value). With --app, the one registration; without, a JSON array of all of them.
+
+A running emulator serves the same documents at {base}/v1.0/applications/{id} to a Graph
+token with Application.Read.All.`,
+		Example: `  mcpgate entra-emulator export --config entra.yaml --app "Weather MCP API" > api.json
+  mcpgate entra-emulator export --config entra.yaml --app 0c11e470-… > app.json
+  mcpgate doctor entra --app app.json --api api.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ec, warnings, err := config.LoadEntra(cfgFile)
+			for _, w := range warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return exitError{code: 1}
+			}
+			apps, err := entra.ExportApplications(ec)
+			if err != nil {
+				return err
+			}
+			var v any = apps
+			if appRef != "" {
+				v = nil
+				for i, a := range apps {
+					if strings.EqualFold(a.AppID, appRef) || a.DisplayName == appRef || strings.EqualFold(a.ID, appRef) {
+						v = apps[i]
+					}
+				}
+				if v == nil {
+					return fmt.Errorf("no app %q in %s (give its clientId or name)", appRef, cfgFile)
+				}
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			return enc.Encode(v)
+		},
+	}
+	cmd.Flags().StringVar(&cfgFile, "config", "entra.yaml", "emulator file: tenants, apps and users (the entra section of mcpgate.yaml at the top level)")
+	cmd.Flags().StringVar(&appRef, "app", "", "only this app (client id, object id or display name)")
 	return cmd
 }
 

@@ -150,6 +150,9 @@ type EntraApp struct {
 	// like null) or 2. It decides the format of access tokens issued FOR this app.
 	AccessTokenAcceptedVersion int `yaml:"accessTokenAcceptedVersion,omitempty" json:"accessTokenAcceptedVersion,omitempty" jsonschema:"enum=1,enum=2"`
 	// RedirectURIs allowed for the authorization code flow (Authentication > Redirect URIs).
+	// In the Microsoft Graph form they are publicClient.redirectUris ("Mobile and desktop
+	// applications") when publicClient is true and the app has no secret or certificate, and
+	// web.redirectUris otherwise.
 	RedirectURIs []string `yaml:"redirectUris,omitempty" json:"redirectUris,omitempty"`
 	// SPARedirectURIs are the Single-page application platform's redirect URIs
 	// (Authentication > Add a platform > Single-page application; manifest spa.redirectUris):
@@ -158,6 +161,10 @@ type EntraApp struct {
 	// token endpoint answers CORS for their origins only, and their refresh tokens live 24
 	// hours without sliding, as in Entra.
 	SPARedirectURIs []string `yaml:"spaRedirectUris,omitempty" json:"spaRedirectUris,omitempty"`
+	// ImplicitGrant lists the implicit grant flags turned on (Authentication > Implicit grant
+	// and hybrid flows): idToken, accessToken. The emulator does not serve the implicit flow;
+	// the flags are only exported in the Microsoft Graph form, for mcpgate doctor entra.
+	ImplicitGrant []string `yaml:"implicitGrant,omitempty" json:"implicitGrant,omitempty" jsonschema:"enum=idToken,enum=accessToken"`
 	// PublicClient is "Allow public client flows": device code and the code flow without a
 	// client credential.
 	PublicClient bool `yaml:"publicClient,omitempty" json:"publicClient,omitempty"`
@@ -432,6 +439,11 @@ func (e *Entra) Validate(path string, p *Problems) {
 		for j, r := range a.RequiredResourceAccess {
 			if e.findApp(r.Resource) == nil && !isGraph(r.Resource) {
 				p.Add(fmt.Sprintf("%s.requiredResourceAccess[%d].resource", ap, j), "no app %q in entra.apps (nor Microsoft Graph)", r.Resource)
+			}
+		}
+		for j, g := range a.ImplicitGrant {
+			if g != "idToken" && g != "accessToken" {
+				p.Add(fmt.Sprintf("%s.implicitGrant[%d]", ap, j), "%q is not supported: use idToken or accessToken", g)
 			}
 		}
 		for j, o := range a.OptionalClaims {

@@ -6,6 +6,7 @@
 // Resource Metadata, authorization server metadata, PKCE, registration, Entra's resource
 // handling). CheckToken explains whether the gateway would accept an access token, against a
 // Target built from a server's metadata (TargetFromURL) or from a configuration file
-// (TargetFromConfig). AADSTS explains Microsoft Entra ID error codes. docs/doctor.md lists
+// (TargetFromConfig). CheckEntraApps checks Entra ID app registrations offline (Graph or
+// az ad app show JSON). AADSTS explains Microsoft Entra ID error codes. docs/doctor.md lists
 // every check with the symptom a user sees.
 package doctor

@@ -110,6 +110,9 @@ func (em *Emulator) routes() {
 	m.HandleFunc("POST /devicelogin", em.handleDeviceLoginSubmit)
 	m.HandleFunc("POST /v1.0/me/getMemberObjects", em.handleGraphMemberObjects(true))
 	m.HandleFunc("POST /v1.0/users/{id}/getMemberObjects", em.handleGraphMemberObjects(false))
+	m.HandleFunc("GET /v1.0/applications", em.handleGraphApplicationList)
+	m.HandleFunc("GET /v1.0/applications/{id}", em.handleGraphApplication)
+	m.HandleFunc("GET /v1.0/{key}", em.handleGraphApplication)
 	m.HandleFunc("GET /error", em.handleErrorPage)
 	m.HandleFunc("GET /{$}", em.handleIndex)
 	em.mux = m

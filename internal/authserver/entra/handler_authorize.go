@@ -56,8 +56,8 @@ func (em *Emulator) handleAuthorize(version int) http.HandlerFunc {
 			return
 		}
 		redirect := q.Get("redirect_uri")
-		if redirect == "" && len(client.cfg.RedirectURIs) > 0 {
-			redirect = client.cfg.RedirectURIs[0]
+		if all := client.redirectURIs(); redirect == "" && len(all) > 0 {
+			redirect = all[0]
 		}
 		if !slices.Contains(client.cfg.RedirectURIs, redirect) && !client.spa[redirect] {
 			em.errorPage(w, r, invalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", redirect, client.clientID))
@@ -323,7 +323,7 @@ func (em *Emulator) handleLogout(w http.ResponseWriter, r *http.Request) {
 	post := r.URL.Query().Get("post_logout_redirect_uri")
 	if post != "" {
 		for _, a := range em.dir.apps {
-			if slices.Contains(a.cfg.RedirectURIs, post) {
+			if slices.Contains(a.redirectURIs(), post) {
 				http.Redirect(w, r, post, http.StatusFound)
 				return
 			}

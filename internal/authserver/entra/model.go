@@ -184,11 +184,13 @@ func graphApp() config.EntraApp {
 			{Value: "User.Read"}, {Value: "User.ReadBasic.All"}, {Value: "Mail.Read"}, {Value: "Files.Read"},
 			{Value: "Calendars.Read"}, {Value: "GroupMember.Read.All", AdminConsentRequired: true},
 			{Value: "Directory.Read.All", AdminConsentRequired: true}, {Value: "User.Read.All", AdminConsentRequired: true},
+			{Value: "Application.Read.All", AdminConsentRequired: true},
 		},
 		AppRoles: []config.EntraAppRole{
 			{Value: "User.Read.All", AllowedMemberTypes: []string{"Application"}},
 			{Value: "Directory.Read.All", AllowedMemberTypes: []string{"Application"}},
 			{Value: "GroupMember.Read.All", AllowedMemberTypes: []string{"Application"}},
+			{Value: "Application.Read.All", AllowedMemberTypes: []string{"Application"}},
 		},
 	}
 }
@@ -323,6 +325,11 @@ func (a *app) isIdentifier(s string) bool {
 		}
 	}
 	return false
+}
+
+// redirectURIs are the redirect URIs of every platform (web or mobile and desktop, then SPA).
+func (a *app) redirectURIs() []string {
+	return append(slices.Clip(a.cfg.RedirectURIs), a.cfg.SPARedirectURIs...)
 }
 
 func (a *app) confidential() bool { return len(a.secrets) > 0 || len(a.certs) > 0 }

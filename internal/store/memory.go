@@ -30,6 +30,8 @@ type Memory struct {
 	failures map[string]failure
 	secrets  map[string][]byte
 	audit    *audit.MemoryStore // created on first use (audit.go)
+	// assertions: used assertion ids → expiry, created on first use (assertions.go)
+	assertions map[string]time.Time
 }
 
 type failure struct {
@@ -577,6 +579,7 @@ func (m *Memory) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
+	n += m.deleteExpiredAssertions(now)
 	return n, nil
 }
 

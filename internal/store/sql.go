@@ -116,6 +116,12 @@ var migrations = []string{
 		value TEXT NOT NULL,
 		created_at BIGINT NOT NULL
 	)`,
+	// 4: assertions (ID-JAG jti) accepted by the token endpoint, refused again until they expire.
+	`CREATE TABLE used_assertions (
+		id TEXT PRIMARY KEY,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX used_assertions_exp ON used_assertions(expires_at)`,
 }
 
 func (s *SQL) q(query string) string { return Rebind(query, s.dialect == dialectPostgres) }
@@ -666,6 +672,7 @@ func (s *SQL) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		{`DELETE FROM auth_requests WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM refresh_tokens WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM revoked_tokens WHERE expires_at <= ?`, []any{n}},
+		{`DELETE FROM used_assertions WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM device_auths WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM consents WHERE expires_at <> 0 AND expires_at <= ?`, []any{n}},
 		{`DELETE FROM signing_keys WHERE expires_at <= ?`, []any{n}},

@@ -38,6 +38,7 @@ type Server struct {
 	pages    *pages
 	limiter  *loginLimiter
 	mux      *http.ServeMux
+	idjag    *idjagState // trusted enterprise IdPs (idjag.go); nil without any
 }
 
 // New builds a Server: it loads (or creates) signing keys and upserts static clients.
@@ -86,6 +87,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if len(s.opts.Connectors) == 0 {
 		s.opts.Connectors = []Connector{NewLocalConnector(opts.Store, opts.Users)}
+	}
+	if err := s.initIDJAG(ctx); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	s.limiter = &loginLimiter{store: opts.Store, cfg: opts.LoginRateLimit, now: opts.Now, log: s.log}
 	s.pages, err = newPages()

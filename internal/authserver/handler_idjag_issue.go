@@ -187,15 +187,21 @@ func (s *Server) verifyOwnIDToken(ctx context.Context, token, client string) (*i
 		return nil, errors.New("the signing keys could not be loaded")
 	}
 	var c idTokenClaims
+	var all map[string]any
 	verified := false
 	for _, k := range keys {
 		if k.ID() == tok.Headers[0].KeyID && string(k.Algorithm()) == tok.Headers[0].Algorithm {
-			verified = tok.Claims(k.Key(), &c) == nil
+			verified = tok.Claims(k.Key(), &c, &all) == nil
 		}
 	}
+	_, hasJTI := all["jti"]
+	_, hasScope := all["scope"]
 	switch {
 	case !verified:
 		return nil, errors.New("the ID token's signature does not verify with this server's keys")
+	case hasJTI || hasScope:
+		// Access tokens are signed with the same keys; they carry jti and scope, ID tokens do not.
+		return nil, errors.New("this is an access token, not an ID token")
 	case c.Issuer != s.issuer:
 		return nil, errors.New("the ID token was not issued by this server")
 	case !slices.Contains([]string(c.Audience), client):

@@ -1,0 +1,239 @@
+package app_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/cli"
+	"github.com/mcpgate/mcpgate/internal/testutil"
+	"github.com/mcpgate/mcpgate/internal/xaa"
+)
+
+// serveOn is serve on a given address (for two servers that name each other in their
+// configurations).
+func serveOn(t *testing.T, addr, yaml string) string {
+	t.Helper()
+	dir := t.TempDir()
+	yaml = strings.ReplaceAll(strings.ReplaceAll(yaml, "$ADDR", addr), "$DIR", dir)
+	yaml = "admin: {listen: 127.0.0.1:0, drainDelay: 0s}\n" + yaml
+	file := filepath.Join(dir, "mcpgate.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	root := cli.NewRoot(strings.NewReader(""), io.Discard, io.Discard)
+	root.SetArgs([]string{"serve", "--config", file})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop within 15s of its context ending")
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+	}
+	t.Fatal("serve did not start listening")
+	return ""
+}
+
+// idpSignIn signs username in at the IdP with the confidential client agent (authorization
+// code + PKCE) and returns the ID token.
+func idpSignIn(t *testing.T, idp, username string) string {
+	t.Helper()
+	verifier := "verifier-" + strings.Repeat("x", 40) + username
+	sum := sha256.Sum256([]byte(verifier))
+	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+	redirect := "http://127.0.0.1:5555/callback"
+	q := url.Values{"response_type": {"code"}, "client_id": {"agent"}, "redirect_uri": {redirect}, "state": {"s1"},
+		"scope": {"openid email"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	person := &testutil.Person{Username: username, Password: "correct horse"}
+	loc, err := person.Authorize(context.Background(), idp+"/authorize?"+q.Encode())
+	if err != nil {
+		t.Fatalf("sign-in at the IdP: %v", err)
+	}
+	u, _ := url.Parse(loc)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
+	req, _ := http.NewRequest(http.MethodPost, idp+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("agent", "idp-agent-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		IDToken string `json:"id_token"`
+		Error   string `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	if tr.IDToken == "" {
+		t.Fatalf("no ID token from the IdP: %d %s", resp.StatusCode, tr.Error)
+	}
+	return tr.IDToken
+}
+
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestEnterpriseManagedAuthorization is issue 16's end-to-end test: one mcpgate is the
+// enterprise IdP (local users, ID-JAGs for one client and one resource), a second mcpgate
+// is the MCP server's authorization server and gateway, trusting the first by discovery.
+// alice signs in once at the IdP; the xaa client gets an ID-JAG and exchanges it at the
+// second mcpgate without a browser; her tool call through the gateway is allowed by a
+// policy on her IdP groups and the token's origin; bob (not in eng) is refused by policy;
+// a client the IdP has no mapping for gets no ID-JAG.
+func TestEnterpriseManagedAuthorization(t *testing.T) {
+	up := upstream(t)
+	hash, err := authserver.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("USER_HASH", hash)
+	idpAddr, rasAddr := freeAddr(t), freeAddr(t)
+	idp := serveOn(t, idpAddr, `
+listen: $ADDR
+publicURL: http://$ADDR
+store: {memory: {}}
+log: {level: warn}
+routes:
+  - {name: idp-own, path: /own/mcp, upstream: {url: `+up+`}}
+authServer:
+  allowInsecureHTTP: true
+  users:
+    - {username: alice, email: alice@example.com, passwordHash: "${USER_HASH}", groups: [eng]}
+    - {username: bob, email: bob@example.com, passwordHash: "${USER_HASH}", groups: [sales]}
+  clients:
+    - id: agent
+      secret: idp-agent-secret
+      redirectURIs: [http://127.0.0.1:5555/callback]
+      grantTypes: [authorization_code, refresh_token, "urn:ietf:params:oauth:grant-type:token-exchange"]
+      trusted: true
+  idJag:
+    claims: [email, groups]
+    grants:
+      - client: agent
+        audience: http://`+rasAddr+`
+        resources: [http://`+rasAddr+`/weather/mcp]
+        scopes: [weather.read]
+`)
+	ras := serveOn(t, rasAddr, `
+listen: $ADDR
+publicURL: http://$ADDR
+store: {sqlite: {path: $DIR/mcpgate.db}}
+log: {level: warn}
+authServer:
+  allowInsecureHTTP: true
+  clients:
+    - id: agent
+      secret: ras-agent-secret
+      grantTypes: ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+  enterpriseIdPs:
+    - name: corp
+      issuer: `+idp+`
+      algorithms: [ES256]
+      allowPrivateAddresses: true
+routes:
+  - name: weather
+    path: /weather/mcp
+    upstream: {url: `+up+`}
+    auth: {scopes: [weather.read]}
+    policy:
+      rules:
+        - name: corp-engineers
+          allow: '"eng" in user.groups && user.claims.?idjag_idp.orValue("") == "corp"'
+`)
+	mcpURL := ras + "/weather/mcp"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	xc := &xaa.Client{
+		IdP:             xaa.Credentials{TokenURL: idp + "/token", ClientID: "agent", ClientSecret: "idp-agent-secret"},
+		ResourceClients: map[string]xaa.Credentials{ras: {ClientID: "agent", ClientSecret: "ras-agent-secret"}},
+		Scopes:          []string{"weather.read"},
+	}
+	call := func(token string) (*mcp.CallToolResult, error) {
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "xaa", Version: "1"}, nil).Connect(ctx,
+			&mcp.StreamableClientTransport{Endpoint: mcpURL, HTTPClient: &http.Client{Transport: bearer{token}}, DisableStandaloneSSE: true}, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer cs.Close()
+		return cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"city": "Oslo"}})
+	}
+
+	// alice: one sign-in at the IdP, then no browser.
+	var tok *xaa.Token
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		// The resource AS loads the IdP's keys in the background after it starts.
+		tok, err = xc.Token(ctx, mcpURL, idpSignIn(t, idp, "alice"), xaa.SubjectIDToken)
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "server_error") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("enterprise-managed token for alice: %v", err)
+	}
+	claims := decodeClaims(t, tok.AccessToken)
+	if claims["aud"] != mcpURL && !containsAny(claims["aud"], mcpURL) || claims["idjag_iss"] != idp || claims["sub"] != "corp:config:alice" {
+		t.Fatalf("access token claims = %v", claims)
+	}
+	res, err := call(tok.AccessToken)
+	if err != nil || res.IsError {
+		t.Fatalf("alice's tool call through the gateway: %v %+v", err, res)
+	}
+
+	// bob gets a token (the IdP allows the client), but the route's policy refuses him.
+	tok, err = xc.Token(ctx, mcpURL, idpSignIn(t, idp, "bob"), xaa.SubjectIDToken)
+	if err != nil {
+		t.Fatalf("enterprise-managed token for bob: %v", err)
+	}
+	res, err = call(tok.AccessToken)
+	if err == nil && !res.IsError {
+		t.Fatal("bob's call was allowed; the policy requires the eng group")
+	}
+	if err != nil && !strings.Contains(err.Error(), "denied by policy") {
+		t.Fatalf("bob's call: %v", err)
+	}
+
+	// A resource the IdP has no mapping for: no ID-JAG (invalid_target from the IdP).
+	_, err = xaa.RequestIDJAG(ctx, nil, xaa.IDJAGRequest{IdP: xc.IdP, SubjectToken: idpSignIn(t, idp, "alice"),
+		Audience: ras, Resource: ras + "/other/mcp"})
+	var oe *xaa.Error
+	if !errors.As(err, &oe) || oe.Code != "invalid_target" {
+		t.Fatalf("unmapped resource: %v", err)
+	}
+}

@@ -125,6 +125,7 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	}
 	t.Setenv("USER_HASH", hash)
 	idpAddr, rasAddr := freeAddr(t), freeAddr(t)
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
 	idp := serveOn(t, idpAddr, `
 listen: $ADDR
 publicURL: http://$ADDR
@@ -156,6 +157,7 @@ listen: $ADDR
 publicURL: http://$ADDR
 store: {sqlite: {path: $DIR/mcpgate.db}}
 log: {level: warn}
+audit: {file: {path: `+auditFile+`}}
 authServer:
   allowInsecureHTTP: true
   clients:
@@ -214,6 +216,16 @@ routes:
 	res, err := call(tok.AccessToken)
 	if err != nil || res.IsError {
 		t.Fatalf("alice's tool call through the gateway: %v %+v", err, res)
+	}
+	// The audit event says where the token came from.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(auditFile)
+		if strings.Contains(string(b), `"tokenOrigin":"id-jag:corp"`) && strings.Contains(string(b), `"tool":"get_forecast"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit event with tokenOrigin id-jag:corp:\n%s", b)
+		}
 	}
 
 	// bob gets a token (the IdP allows the client), but the route's policy refuses him.

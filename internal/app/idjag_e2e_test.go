@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/cli"
+	"github.com/mcpgate/mcpgate/internal/client"
 	"github.com/mcpgate/mcpgate/internal/testutil"
 	"github.com/mcpgate/mcpgate/internal/xaa"
 )
@@ -68,12 +70,12 @@ func serveOn(t *testing.T, addr, yaml string) string {
 
 // idpSignIn signs username in at the IdP with the confidential client agent (authorization
 // code + PKCE) and returns the ID token.
-func idpSignIn(t *testing.T, idp, username string) string {
+func idpSignIn(t *testing.T, idp, username string, port int) string {
 	t.Helper()
 	verifier := "verifier-" + strings.Repeat("x", 40) + username
 	sum := sha256.Sum256([]byte(verifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
-	redirect := "http://127.0.0.1:5555/callback"
+	redirect := "http://127.0.0.1:" + strconv.Itoa(port) + "/callback"
 	q := url.Values{"response_type": {"code"}, "client_id": {"agent"}, "redirect_uri": {redirect}, "state": {"s1"},
 		"scope": {"openid email"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
 	person := &testutil.Person{Username: username, Password: "correct horse"}
@@ -117,7 +119,17 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // second mcpgate without a browser; her tool call through the gateway is allowed by a
 // policy on her IdP groups and the token's origin; bob (not in eng) is refused by policy;
 // a client the IdP has no mapping for gets no ID-JAG.
-func TestEnterpriseManagedAuthorization(t *testing.T) {
+// emaEnv is the two-mcpgate setup of enterprise-managed authorization.
+type emaEnv struct {
+	idp, ras, mcpURL, auditFile string
+	redirectPort                int
+}
+
+// newEMAEnv starts one mcpgate as the enterprise IdP (users alice in eng and bob in sales;
+// client agent with redirect http://127.0.0.1:<redirectPort>/callback may get ID-JAGs for the
+// second mcpgate's weather route) and a second mcpgate as the resource AS and gateway, whose
+// route allows tool calls only to eng users whose token came from the IdP corp.
+func newEMAEnv(t *testing.T) *emaEnv {
 	up := upstream(t)
 	hash, err := authserver.HashPassword("correct horse")
 	if err != nil {
@@ -125,6 +137,8 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	}
 	t.Setenv("USER_HASH", hash)
 	idpAddr, rasAddr := freeAddr(t), freeAddr(t)
+	_, portStr, _ := net.SplitHostPort(freeAddr(t))
+	port, _ := strconv.Atoi(portStr)
 	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
 	idp := serveOn(t, idpAddr, `
 listen: $ADDR
@@ -141,7 +155,7 @@ authServer:
   clients:
     - id: agent
       secret: idp-agent-secret
-      redirectURIs: [http://127.0.0.1:5555/callback]
+      redirectURIs: [http://127.0.0.1:`+portStr+`/callback]
       grantTypes: [authorization_code, refresh_token, "urn:ietf:params:oauth:grant-type:token-exchange"]
       trusted: true
   idJag:
@@ -179,6 +193,12 @@ routes:
         - name: corp-engineers
           allow: '"eng" in user.groups && user.claims.?idjag_idp.orValue("") == "corp"'
 `)
+	return &emaEnv{idp: idp, ras: ras, mcpURL: ras + "/weather/mcp", auditFile: auditFile, redirectPort: port}
+}
+
+func TestEnterpriseManagedAuthorization(t *testing.T) {
+	env := newEMAEnv(t)
+	idp, ras, auditFile := env.idp, env.ras, env.auditFile
 	mcpURL := ras + "/weather/mcp"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -199,9 +219,10 @@ routes:
 
 	// alice: one sign-in at the IdP, then no browser.
 	var tok *xaa.Token
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		// The resource AS loads the IdP's keys in the background after it starts.
-		tok, err = xc.Token(ctx, mcpURL, idpSignIn(t, idp, "alice"), xaa.SubjectIDToken)
+		tok, err = xc.Token(ctx, mcpURL, idpSignIn(t, idp, "alice", env.redirectPort), xaa.SubjectIDToken)
 		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "server_error") {
 			break
 		}
@@ -229,7 +250,7 @@ routes:
 	}
 
 	// bob gets a token (the IdP allows the client), but the route's policy refuses him.
-	tok, err = xc.Token(ctx, mcpURL, idpSignIn(t, idp, "bob"), xaa.SubjectIDToken)
+	tok, err = xc.Token(ctx, mcpURL, idpSignIn(t, idp, "bob", env.redirectPort), xaa.SubjectIDToken)
 	if err != nil {
 		t.Fatalf("enterprise-managed token for bob: %v", err)
 	}
@@ -242,10 +263,72 @@ routes:
 	}
 
 	// A resource the IdP has no mapping for: no ID-JAG (invalid_target from the IdP).
-	_, err = xaa.RequestIDJAG(ctx, nil, xaa.IDJAGRequest{IdP: xc.IdP, SubjectToken: idpSignIn(t, idp, "alice"),
+	_, err = xaa.RequestIDJAG(ctx, nil, xaa.IDJAGRequest{IdP: xc.IdP, SubjectToken: idpSignIn(t, idp, "alice", env.redirectPort),
 		Audience: ras, Resource: ras + "/other/mcp"})
 	var oe *xaa.Error
 	if !errors.As(err, &oe) || oe.Code != "invalid_target" {
 		t.Fatalf("unmapped resource: %v", err)
+	}
+}
+
+// TestEnterpriseLogin: the client package (mcpgate login/tools/call --enterprise) signs
+// alice in once at the IdP (browser), then gets the MCP server's token through an ID-JAG;
+// a second client for the same server, sharing the token cache, needs no browser at all.
+func TestEnterpriseLogin(t *testing.T) {
+	env := newEMAEnv(t)
+	cache := t.TempDir()
+	browser := 0
+	newClient := func() *client.Client {
+		person := &testutil.Person{Username: "alice", Password: "correct horse"}
+		c, err := client.New(client.Options{ServerURL: env.mcpURL, CacheDir: cache, Prompt: io.Discard,
+			ClientID: "agent", ClientSecret: "ras-agent-secret", Scopes: []string{"weather.read"},
+			Enterprise: &client.Enterprise{IdP: env.idp, ClientID: "agent", ClientSecret: "idp-agent-secret", RedirectPort: env.redirectPort},
+			OpenURL:    func(ctx context.Context, u string) error { browser++; _, err := person.Authorize(ctx, u); return err }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	call := func(c *client.Client) {
+		t.Helper()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx,
+			&mcp.StreamableClientTransport{Endpoint: env.mcpURL, HTTPClient: c.HTTPClient(), DisableStandaloneSSE: true}, nil)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		defer cs.Close()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"city": "Oslo"}})
+		if err != nil || res.IsError {
+			t.Fatalf("get_forecast: %v %+v", err, res)
+		}
+	}
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		// The resource AS loads the IdP's keys in the background after it starts.
+		_, err = newClient().Login(ctx, client.Challenge{}, "", true)
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "server_error") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("enterprise login: %v", err)
+	}
+	c := newClient()
+	tok, err := c.Token(ctx)
+	if err != nil || tok == nil {
+		t.Fatalf("cached token: %v", err)
+	}
+	if claims := decodeClaims(t, tok.AccessToken); claims["idjag_idp"] != "corp" || claims["sub"] != "corp:config:alice" {
+		t.Fatalf("token claims = %v", claims)
+	}
+	call(c)
+	// A new ID-JAG for a forced login: the IdP sign-in is reused, no browser.
+	if _, err := newClient().Login(ctx, client.Challenge{}, "", true); err != nil {
+		t.Fatalf("second enterprise login: %v", err)
+	}
+	if browser != 1 {
+		t.Fatalf("the browser was opened %d times, want once", browser)
 	}
 }

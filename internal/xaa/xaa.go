@@ -173,6 +173,9 @@ type Client struct {
 	// ResourceClients are the client's registrations at resource authorization servers, by
 	// issuer (TokenURL is discovered when empty).
 	ResourceClients map[string]Credentials
+	// ResourceClientFor, when set, is asked for servers not in ResourceClients (for example
+	// a client registered under the same ID everywhere).
+	ResourceClientFor func(issuer string) (Credentials, bool)
 	// Scopes requested for every server (optional).
 	Scopes []string
 	// HTTPClient; nil: a client with a 30s timeout.
@@ -190,6 +193,9 @@ func (c *Client) Token(ctx context.Context, mcpURL, subject, subjectType string)
 	cred, ok := c.ResourceClients[issuer]
 	if !ok {
 		cred, ok = c.ResourceClients[strings.TrimRight(issuer, "/")]
+	}
+	if !ok && c.ResourceClientFor != nil {
+		cred, ok = c.ResourceClientFor(issuer)
 	}
 	if !ok {
 		return nil, fmt.Errorf("xaa: no client registration for the authorization server %s (ResourceClients)", issuer)

@@ -332,3 +332,117 @@ func TestEnterpriseLogin(t *testing.T) {
 		t.Fatalf("the browser was opened %d times, want once", browser)
 	}
 }
+
+// TestEnterpriseManagedAuthorizationEntra: the Entra emulator is the enterprise IdP. An app
+// of the tenant exchanges alice's id_token (password grant here) for an ID-JAG, mcpgate's
+// authorization server in the same process trusts the tenant's v2 issuer and exchanges it,
+// and her tool call through the gateway is allowed by policy on her mapped Entra group. An
+// unmapped resource gets an AADSTS error.
+func TestEnterpriseManagedAuthorizationEntra(t *testing.T) {
+	up := upstream(t)
+	const (
+		tenant = "7a1e5f00-0000-4000-8000-00000000c0de"
+		agent  = "0c11e470-0000-4000-8000-0000000000e1"
+		engGrp = "11111111-0000-4000-8000-0000000000e9"
+	)
+	base := serve(t, `
+listen: $ADDR
+publicURL: http://$ADDR
+store: {memory: {}}
+log: {level: warn}
+entra:
+  tenants:
+    - id: `+tenant+`
+      domains: [contoso.onmicrosoft.com]
+      groups: [{id: `+engGrp+`, displayName: Engineering}]
+      users:
+        - {objectId: aaaaaaaa-0000-4000-8000-00000000a11c, userPrincipalName: alice@contoso.onmicrosoft.com, password: "${ALICE_PW}", groups: [Engineering], mail: alice@contoso.com}
+        - {objectId: bbbbbbbb-0000-4000-8000-00000000b0b0, userPrincipalName: bob@contoso.onmicrosoft.com, password: "${ALICE_PW}"}
+      idJagGrants:
+        - {client: XAA Agent, audience: http://$ADDR, resources: [http://$ADDR/weather/mcp], scopes: [weather.read]}
+  apps:
+    - name: XAA Agent
+      clientId: `+agent+`
+      secrets: [{value: "${AGENT_SECRET}"}]
+      publicClient: false
+authServer:
+  allowInsecureHTTP: true
+  clients:
+    - id: `+agent+`
+      secret: ras-agent-secret
+      grantTypes: ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+  enterpriseIdPs:
+    - name: contoso
+      issuer: http://$ADDR/entra/`+tenant+`/v2.0
+      allowPrivateAddresses: true
+      groupMapping: {`+engGrp+`: [eng]}
+routes:
+  - name: weather
+    path: /weather/mcp
+    upstream: {url: `+up+`}
+    auth: {scopes: [weather.read]}
+    policy:
+      rules:
+        - name: contoso-engineers
+          allow: '"eng" in user.groups && user.claims.?idjag_idp.orValue("") == "contoso"'
+`, map[string]string{"ALICE_PW": "alice-pw-1", "AGENT_SECRET": "agent-secret-entra"})
+	mcpURL := base + "/weather/mcp"
+	tokenURL := base + "/entra/" + tenant + "/oauth2/v2.0/token"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	idToken := func(upn string) string {
+		resp, err := http.PostForm(tokenURL, url.Values{"grant_type": {"password"}, "client_id": {agent}, "client_secret": {"agent-secret-entra"},
+			"username": {upn}, "password": {"alice-pw-1"}, "scope": {"openid profile"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tr struct {
+			IDToken     string `json:"id_token"`
+			Description string `json:"error_description"`
+		}
+		json.NewDecoder(resp.Body).Decode(&tr)
+		if tr.IDToken == "" {
+			t.Fatalf("no id_token from the emulator: %s", tr.Description)
+		}
+		return tr.IDToken
+	}
+	xc := &xaa.Client{
+		IdP:             xaa.Credentials{TokenURL: tokenURL, ClientID: agent, ClientSecret: "agent-secret-entra"},
+		ResourceClients: map[string]xaa.Credentials{base: {ClientID: agent, ClientSecret: "ras-agent-secret"}},
+		Scopes:          []string{"weather.read"},
+	}
+	var tok *xaa.Token
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		tok, err = xc.Token(ctx, mcpURL, idToken("alice@contoso.onmicrosoft.com"), xaa.SubjectIDToken)
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "server_error") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("token through the Entra emulator: %v", err)
+	}
+	claims := decodeClaims(t, tok.AccessToken)
+	if claims["sub"] != "contoso:aaaaaaaa-0000-4000-8000-00000000a11c" || !containsAny(claims["groups"], "eng") || claims["idjag_idp"] != "contoso" {
+		t.Fatalf("access token claims = %v", claims)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "xaa", Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: mcpURL, HTTPClient: &http.Client{Transport: bearer{tok.AccessToken}}, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"city": "Oslo"}})
+	cs.Close()
+	if err != nil || res.IsError {
+		t.Fatalf("alice's tool call: %v %+v", err, res)
+	}
+
+	// No mapping for this resource: AADSTS500011.
+	_, err = xaa.RequestIDJAG(ctx, nil, xaa.IDJAGRequest{IdP: xc.IdP, SubjectToken: idToken("alice@contoso.onmicrosoft.com"),
+		Audience: base, Resource: base + "/other/mcp"})
+	var oe *xaa.Error
+	if !errors.As(err, &oe) || oe.Code != "invalid_target" || !strings.HasPrefix(oe.Description, "AADSTS500011:") {
+		t.Fatalf("unmapped resource: %v", err)
+	}
+}

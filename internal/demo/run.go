@@ -56,6 +56,8 @@ type Info struct {
 	// Routes maps route name to its MCP URL.
 	Routes map[string]string
 	Users  []DemoUser
+	// XAASecret is the enterprise agent's client secret (xaa.go).
+	XAASecret string
 }
 
 // The demo's users: alice is in engineering and finance, bob only in engineering, so the
@@ -114,6 +116,7 @@ func Config(addr, publicURL, dataDir string, upstreams map[string]string, users 
 		},
 	}
 	addContoso(cfg, upstreams, users, secrets)
+	addEnterprise(cfg, secrets) // xaa.go
 	cfg.SetDefaults()
 	return cfg
 }
@@ -179,7 +182,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	info := Info{BaseURL: app.BaseURL(cfg), Routes: map[string]string{}, Users: users}
+	info := Info{BaseURL: app.BaseURL(cfg), Routes: map[string]string{}, Users: users, XAASecret: XAASecret(secrets)}
 	for _, r := range cfg.Routes {
 		info.Routes[r.Name] = info.BaseURL + r.Path
 	}
@@ -304,6 +307,7 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	fmt.Fprintln(w, "\nPolicy: only the finance group may use stocks/get_quote, so bob does not even see it.")
 	fmt.Fprintln(w, "whoami shows what its upstream received: a gateway-signed token for the user, never the client's token.")
 	printContoso(w, info)
+	printEnterprise(w, info, exe)
 
 	vscode := map[string]any{"servers": map[string]any{}}
 	for _, n := range names {

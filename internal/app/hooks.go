@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/authz/ruleexpr"
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -377,6 +378,9 @@ func (o *observer) Observe(_ context.Context, e *gateway.Event) {
 	}
 	if p := e.Principal; p != nil {
 		in.Subject, in.Email, in.ClientID = p.Subject, p.Email, p.ClientID
+		if idp, ok := p.Claims[authserver.ClaimIDJAGIdP].(string); ok {
+			in.TokenOrigin = "id-jag:" + idp
+		}
 	}
 	if in.Method == "" {
 		in.Method = e.HTTPMethod

@@ -17,6 +17,9 @@ type Event struct {
 	User     string `json:"user,omitempty"`
 	Email    string `json:"email,omitempty"`
 	ClientID string `json:"clientId,omitempty"`
+	// TokenOrigin says how the access token was obtained when it was not an ordinary
+	// sign-in: "id-jag:<enterprise IdP name>" for enterprise-managed authorization.
+	TokenOrigin string `json:"tokenOrigin,omitempty"`
 	// Method is the JSON-RPC method (tools/call, ...), or the HTTP method for requests
 	// without a JSON-RPC message (GET stream, DELETE session).
 	Method   string `json:"method"`
@@ -57,6 +60,7 @@ type Input struct {
 	Time                     time.Time
 	Route                    string
 	Subject, Email, ClientID string
+	TokenOrigin              string
 	Method                   string
 	Tool, URI, Prompt        string
 	Arguments                json.RawMessage
@@ -79,7 +83,7 @@ type Input struct {
 // NewEvent builds the event for in.
 func NewEvent(in Input) Event {
 	e := Event{
-		Time: in.Time.UTC(), Route: in.Route, User: in.Subject, Email: in.Email, ClientID: in.ClientID,
+		Time: in.Time.UTC(), Route: in.Route, User: in.Subject, Email: in.Email, ClientID: in.ClientID, TokenOrigin: in.TokenOrigin,
 		Method: in.Method, Tool: in.Tool, Resource: in.URI, Prompt: in.Prompt,
 		Decision: in.Decision, Rules: in.Rules, Reason: in.Reason,
 		Status: in.Status, UpstreamStatus: in.UpstreamStatus,

@@ -62,6 +62,7 @@ func OptionsFromConfig(c *config.Config) Options {
 	if o.Issuer == "" {
 		o.Issuer = c.PublicURL
 	}
+	idjagOptionsFromConfig(a, &o)
 	for _, cl := range a.Clients {
 		o.Clients = append(o.Clients, StaticClient{ID: cl.ID, Name: cl.Name, Secret: cl.Secret, RedirectURIs: cl.RedirectURIs,
 			GrantTypes: cl.GrantTypes, Scopes: cl.Scopes, Trusted: cl.Trusted})

@@ -61,5 +61,6 @@ func (s *Server) metadata() map[string]any {
 	if s.opts.Registration != RegistrationOff {
 		m["registration_endpoint"] = iss + PathRegister
 	}
+	s.idjagMetadata(m)
 	return m
 }

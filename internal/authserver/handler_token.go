@@ -33,6 +33,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
 		return
 	}
+	if isIDJAGRequest(r) { // handler_idjag_issue.go: resource names another server's MCP URL
+		s.handleIDJAGIssue(w, r)
+		return
+	}
 	if res := paramsFrom(r.Context()).resources; len(res) > 0 {
 		if _, oerr := s.resolveResources(res); oerr != nil {
 			s.log.InfoContext(r.Context(), "token request refused", "error", "invalid_target", "resource", clip.Strings(res))
@@ -48,6 +52,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
 		}
 		writeOAuthError(w, status, string(oerr.ErrorType), oerr.Description)
+		return
+	}
+	if r.PostFormValue("grant_type") == GrantTypeJWTBearer { // handler_idjag.go
+		s.handleJWTBearer(w, r)
 		return
 	}
 	if r.PostFormValue("grant_type") == string(oidc.GrantTypeTokenExchange) {

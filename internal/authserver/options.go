@@ -105,6 +105,10 @@ type Options struct {
 	Now func() time.Time
 	// HTTPClient fetches client metadata documents. Default: an SSRF-guarded client.
 	HTTPClient *http.Client
+	// EnterpriseIdPs are trusted to issue ID-JAGs (enterprise-managed authorization, idjag.go).
+	EnterpriseIdPs []EnterpriseIdP
+	// IDJAG, when set, makes this server an enterprise IdP that issues ID-JAGs.
+	IDJAG *IDJAGIssuance
 }
 
 // StaticClient is a client defined in the configuration.

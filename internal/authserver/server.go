@@ -40,6 +40,7 @@ type Server struct {
 	mux      *http.ServeMux
 	// revocations is the in-memory access-token revocation list (revocation.go).
 	revocations *revocationList
+	idjag       *idjagState // trusted enterprise IdPs (idjag.go); nil without any
 }
 
 // New builds a Server: it loads (or creates) signing keys and upserts static clients.
@@ -92,6 +93,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if len(s.opts.Connectors) == 0 {
 		s.opts.Connectors = []Connector{NewLocalConnector(opts.Store, opts.Users)}
+	}
+	if err := s.initIDJAG(ctx); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	s.limiter = &loginLimiter{store: opts.Store, cfg: opts.LoginRateLimit, now: opts.Now, log: s.log}
 	s.pages, err = newPages()

@@ -20,6 +20,7 @@ type clientFlags struct {
 	device, noBrowser                         bool
 	cacheDir                                  string
 	verbose                                   bool
+	enterprise                                enterpriseFlags
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
@@ -36,6 +37,7 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the sign-in URL without opening a browser")
 	fs.StringVar(&f.cacheDir, "token-cache", "", "token cache folder (default <user config dir>/mcpgate/tokens)")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log discovery and sign-in steps to stderr")
+	f.enterprise.add(cmd) // client_flags_enterprise.go
 }
 
 func (f *clientFlags) options(cmd *cobra.Command, serverURL string) client.Options {
@@ -62,6 +64,7 @@ func (f *clientFlags) options(cmd *cobra.Command, serverURL string) client.Optio
 		CacheDir:                 f.cacheDir,
 		Prompt:                   cmd.ErrOrStderr(),
 		Logger:                   clientLogger(cmd, level),
+		Enterprise:               f.enterprise.options(),
 	}
 }
 
@@ -70,5 +73,8 @@ func clientLogger(cmd *cobra.Command, level string) *slog.Logger {
 }
 
 func (f *clientFlags) newClient(cmd *cobra.Command, serverURL string) (*client.Client, error) {
+	if err := f.enterprise.check(); err != nil {
+		return nil, err
+	}
 	return client.New(f.options(cmd, serverURL))
 }

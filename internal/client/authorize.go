@@ -24,12 +24,19 @@ type plan struct {
 
 // discover runs PRM and AS discovery and decides the resource and scope.
 func (c *Client) discover(ctx context.Context, ch Challenge, prev *Entry) (*plan, error) {
-	prm, err := c.DiscoverResource(ctx, ch)
-	if err != nil {
-		return nil, err
+	var prm *ResourceMetadata
+	var err error
+	if !c.issuerOnly {
+		if prm, err = c.DiscoverResource(ctx, ch); err != nil {
+			return nil, err
+		}
 	}
 	p := &plan{prm: prm}
 	switch {
+	case c.issuerOnly: // an enterprise IdP (enterprise.go): its own metadata, no PRM
+		if p.server, err = c.DiscoverServer(ctx, c.opts.ServerURL); err != nil {
+			return nil, err
+		}
 	case prm == nil:
 		c.log().Info("no protected resource metadata; falling back to 2025-03-26 discovery", "server", c.opts.ServerURL)
 		if p.server, err = c.legacyServer(ctx); err != nil {

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/xaa"
 )
 
 // LatestProtocolVersion is the MCP protocol version sent on metadata requests.
@@ -65,6 +67,9 @@ type Options struct {
 	RefreshBefore time.Duration
 	// LockTimeout bounds the wait for another process's sign-in (default 10 minutes).
 	LockTimeout time.Duration
+	// Enterprise, when set, obtains tokens through the enterprise IdP (ID-JAG) where the
+	// server supports it (enterprise.go).
+	Enterprise *Enterprise
 }
 
 // Client signs in to one MCP server and keeps its token.
@@ -72,6 +77,8 @@ type Client struct {
 	opts  Options
 	cache *Cache
 	key   string
+	// issuerOnly: ServerURL is an authorization server (the enterprise IdP), not an MCP server.
+	issuerOnly bool
 }
 
 // New checks the options and returns a Client.
@@ -281,6 +288,19 @@ func (c *Client) Login(ctx context.Context, ch Challenge, stale string, force bo
 		} else {
 			c.log().Info("refresh failed; signing in again", "err", err)
 		}
+	}
+	if c.opts.Enterprise != nil { // enterprise.go
+		e, err := c.enterpriseLogin(ctx)
+		if err == nil {
+			if err := c.cache.Save(e); err != nil {
+				return nil, err
+			}
+			return &e.Token, nil
+		}
+		if !errors.Is(err, xaa.ErrNotSupported) {
+			return nil, err
+		}
+		c.log().Info("the server does not support enterprise-managed authorization; signing in directly", "server", c.opts.ServerURL)
 	}
 	e, err := c.authorize(ctx, ch, prev)
 	if err != nil {

@@ -61,6 +61,11 @@ type AuthServer struct {
 	// without connectors; with connectors only when users are defined here (set it to true
 	// for users managed with `mcpgate users`).
 	LocalLogin *bool `yaml:"localLogin,omitempty" json:"localLogin,omitempty"`
+	// EnterpriseIdPs are the enterprise identity providers whose ID-JAGs this server
+	// exchanges for access tokens (enterprise-managed authorization, authserver_idjag.go).
+	EnterpriseIdPs []AuthServerEnterpriseIdP `yaml:"enterpriseIdPs,omitempty" json:"enterpriseIdPs,omitempty"`
+	// IDJAG makes this server an enterprise IdP that issues ID-JAGs (authserver_idjag.go).
+	IDJAG *AuthServerIDJAG `yaml:"idJag,omitempty" json:"idJag,omitempty"`
 }
 
 // AuthServerClient is a pre-registered client.
@@ -75,7 +80,7 @@ type AuthServerClient struct {
 	RedirectURIs []string `yaml:"redirectURIs,omitempty" json:"redirectURIs,omitempty"`
 	// GrantTypes default to authorization_code and refresh_token (plus client_credentials
 	// with a secret).
-	GrantTypes []string `yaml:"grantTypes,omitempty" json:"grantTypes,omitempty" jsonschema:"enum=authorization_code,enum=refresh_token,enum=client_credentials,enum=urn:ietf:params:oauth:grant-type:device_code,enum=urn:ietf:params:oauth:grant-type:token-exchange"`
+	GrantTypes []string `yaml:"grantTypes,omitempty" json:"grantTypes,omitempty" jsonschema:"enum=authorization_code,enum=refresh_token,enum=client_credentials,enum=urn:ietf:params:oauth:grant-type:device_code,enum=urn:ietf:params:oauth:grant-type:token-exchange,enum=urn:ietf:params:oauth:grant-type:jwt-bearer"`
 	// Scopes limits what the client may request. Empty: any scope the server accepts.
 	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	// Trusted skips the consent page.
@@ -198,9 +203,9 @@ func validateAuthServer(c *Config, p *Problems) {
 		for j, g := range cl.GrantTypes {
 			switch g {
 			case "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange":
-			case "client_credentials":
+			case "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer":
 				if cl.Secret == "" {
-					p.Add(path+".grantTypes["+strconv.Itoa(j)+"]", "client_credentials needs a secret")
+					p.Add(path+".grantTypes["+strconv.Itoa(j)+"]", "%s needs a secret", g)
 				}
 			default:
 				p.Add(path+".grantTypes["+strconv.Itoa(j)+"]", "%q is not supported", g)

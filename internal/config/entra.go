@@ -67,6 +67,9 @@ type EntraTenant struct {
 	AdminConsent []string `yaml:"adminConsent,omitempty" json:"adminConsent,omitempty"`
 	// ConditionalAccess are Conditional Access policies evaluated when a user token is issued.
 	ConditionalAccess []EntraConditionalAccess `yaml:"conditionalAccess,omitempty" json:"conditionalAccess,omitempty"`
+	// IDJAGGrants let apps of this tenant exchange a user's id_token for an ID-JAG
+	// (enterprise-managed authorization, entra_idjag.go); nothing else may.
+	IDJAGGrants []EntraIDJAGGrant `yaml:"idJagGrants,omitempty" json:"idJagGrants,omitempty"`
 }
 
 // EntraUser is a user account.

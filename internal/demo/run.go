@@ -59,6 +59,8 @@ type Info struct {
 	// Routes maps route name to its MCP URL.
 	Routes map[string]string
 	Users  []DemoUser
+	// XAASecret is the enterprise agent's client secret (xaa.go).
+	XAASecret string
 }
 
 // The demo's users: alice is in engineering and finance, bob only in engineering, so the
@@ -118,6 +120,7 @@ func Config(addr, publicURL, dataDir string, upstreams map[string]string, users 
 	}
 	addContoso(cfg, upstreams, users, secrets)
 	addCanvas(cfg, upstreams, secrets)
+	addEnterprise(cfg, secrets) // xaa.go
 	cfg.SetDefaults()
 	return cfg
 }
@@ -198,7 +201,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	info := Info{BaseURL: cfg.BaseURL(), Routes: map[string]string{}, Users: users}
+	info := Info{BaseURL: cfg.BaseURL(), Routes: map[string]string{}, Users: users, XAASecret: XAASecret(secrets)}
 	for _, r := range cfg.Routes {
 		info.Routes[r.Name] = info.BaseURL + r.Path
 	}
@@ -327,6 +330,7 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	fmt.Fprintln(w, "whoami shows what its upstream received: a gateway-signed token for the user, never the client's token.")
 	printContoso(w, info)
 	printCanvas(w, info)
+	printEnterprise(w, info, exe)
 
 	vscode := map[string]any{"servers": map[string]any{}}
 	for _, n := range names {

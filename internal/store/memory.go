@@ -31,6 +31,8 @@ type Memory struct {
 	failures map[string]failure
 	secrets  map[string][]byte
 	audit    *audit.MemoryStore // created on first use (audit.go)
+	// assertions: used assertion ids → expiry, created on first use (assertions.go)
+	assertions map[string]time.Time
 }
 
 type failure struct {
@@ -647,6 +649,7 @@ func (m *Memory) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
+	n += m.deleteExpiredAssertions(now)
 	return n, nil
 }
 

@@ -130,6 +130,12 @@ var migrations = []string{
 	CREATE INDEX access_tokens_family ON access_tokens(family_id);
 	CREATE INDEX access_tokens_user_client ON access_tokens(user_id, client_id);
 	CREATE INDEX access_tokens_exp ON access_tokens(expires_at)`,
+	// 5: assertions (ID-JAG jti) accepted by the token endpoint, refused again until they expire.
+	`CREATE TABLE used_assertions (
+		id TEXT PRIMARY KEY,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX used_assertions_exp ON used_assertions(expires_at)`,
 }
 
 func (s *SQL) q(query string) string { return Rebind(query, s.dialect == dialectPostgres) }
@@ -772,6 +778,7 @@ func (s *SQL) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		{`DELETE FROM refresh_tokens WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM revoked_tokens WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM access_tokens WHERE expires_at <= ?`, []any{n}},
+		{`DELETE FROM used_assertions WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM device_auths WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM consents WHERE expires_at <> 0 AND expires_at <= ?`, []any{n}},
 		{`DELETE FROM signing_keys WHERE expires_at <= ?`, []any{n}},

@@ -86,6 +86,8 @@ func (em *Emulator) handleToken(version int) http.HandlerFunc {
 			resp, e = em.grantPassword(r, t)
 		case grantJWTBearer:
 			resp, e = em.grantOBO(r, t)
+		case grantTokenExchange: // grant_idjag.go
+			resp, e = em.grantIDJAG(r, t)
 		case "":
 			e = invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
 		default:

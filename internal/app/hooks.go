@@ -178,6 +178,11 @@ func (ic *interceptor) one(c *gateway.Call, vars func() *authz.Vars) gateway.Ver
 			v.Rewrite = filterRewriter(f)
 		}
 	}
+	if m.Method == "subscriptions/listen" { // 2026-07-28's stream: filtered like the GET stream (authz/listen.go)
+		if f := ic.authz.ListenFilter(vars()); f != nil {
+			v.Rewrite = filterRewriter(f)
+		}
+	}
 	return v
 }
 

@@ -76,6 +76,9 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = defaultMaxStreams
 	}
+	if o.ListTTL <= 0 {
+		o.ListTTL = defaultListTTL // protocol.go
+	}
 	if len(o.ScopesSupported) == 0 {
 		o.ScopesSupported = o.Scopes
 	}

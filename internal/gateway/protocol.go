@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
@@ -29,6 +30,7 @@ const defaultListTTL = 60 * time.Second
 // JSON-RPC error a 2026-07-28 server sends, usually -32020). It returns false when it
 // answered.
 func (rt *route) checkProtocol(w http.ResponseWriter, r *http.Request, rec *Event, call *Call) bool {
+	dropMCPLookAlikes(r.Header, rec)
 	call.version = mcp.ProtocolVersion(r.Header, call.Messages)
 	rec.ProtocolVersion = call.version
 	if r.Method != http.MethodPost || call.ParseErr != nil || len(call.Messages) == 0 {
@@ -45,6 +47,23 @@ func (rt *route) checkProtocol(w http.ResponseWriter, r *http.Request, rec *Even
 	rec.Reasons = append(rec.Reasons, e.Reason)
 	rt.jsonrpcErrorCode(w, rec, http.StatusBadRequest, id, e.Reason, e.Code, "route "+quoteName(rt.opts.Name)+": "+e.Message)
 	return false
+}
+
+// dropMCPLookAlikes removes the client's headers whose names only look like MCP's
+// (Mcp_Name, mcp.method, Mcp_Session_Id, Mcp_Param_Region): servers built on CGI, Rack or
+// WSGI read them as the real ones, so a request could carry a checked Mcp-Name (or an
+// owned Mcp-Session-Id) for the gateway and another one for the upstream.
+func dropMCPLookAlikes(h http.Header, rec *Event) {
+	for k := range h {
+		if !strings.ContainsAny(k, "_.") {
+			continue // canonical names are the real headers
+		}
+		switch f := foldHeader(k); {
+		case f == "mcpsessionid", f == "mcpprotocolversion", f == "mcpmethod", f == "mcpname", strings.HasPrefix(f, "mcpparam"):
+			delete(h, k)
+			rec.Reasons = append(rec.Reasons, "mcp_header_lookalike_dropped")
+		}
+	}
 }
 
 // isListen reports whether the call opens a 2026-07-28 subscriptions/listen stream: it

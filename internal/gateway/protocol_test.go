@@ -394,3 +394,52 @@ func TestSubscriptionsListenFiltered(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// TestProtocolHeadersCORSAndLookAlikes: browsers may send and read the 2026-07-28
+// headers; names that only fold to an MCP header never reach the upstream.
+func TestProtocolHeadersCORSAndLookAlikes(t *testing.T) {
+	up, seen := echoUpstream(t)
+	_, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "web", Path: "/web/mcp", Upstream: up.URL, Mode: ModePermissive,
+		CORS: &CORSOptions{AllowOrigins: []string{"https://app.example.com"}}}}})
+	req, _ := http.NewRequest(http.MethodOptions, base+"/web/mcp", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, h := range []string{"Access-Control-Allow-Headers", "Access-Control-Expose-Headers"} {
+		if v := resp.Header.Get(h); !strings.Contains(v, "Mcp-Method") || !strings.Contains(v, "Mcp-Name") {
+			t.Errorf("%s = %q, want Mcp-Method and Mcp-Name", h, v)
+		}
+	}
+
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`
+	req, _ = http.NewRequest(http.MethodPost, base+"/web/mcp", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo",
+		"Mcp-Param-Region": "eu"} {
+		req.Header.Set(k, v)
+	}
+	for _, k := range []string{"Mcp_Name", "mcp.method", "Mcp_Session_Id", "Mcp_Param_Region"} {
+		req.Header[k] = []string{"secret"}
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h, _, _ := seen.last()
+	if resp.StatusCode != http.StatusOK || h == nil {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for k := range h {
+		if strings.ContainsAny(k, "_.") {
+			t.Errorf("look-alike %s reached the upstream", k)
+		}
+	}
+	if h.Get("Mcp-Name") != "echo" || h.Get("Mcp-Param-Region") != "eu" {
+		t.Errorf("the real headers were not forwarded: %v", h)
+	}
+}

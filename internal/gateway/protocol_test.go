@@ -35,7 +35,7 @@ func (u *protoUpstream) requests() []string {
 	return slices.Clone(u.got)
 }
 
-func newProtoUpstream(t *testing.T, stateless bool) *protoUpstream {
+func newProtoUpstream(t *testing.T, stateless bool, jsonResponse ...bool) *protoUpstream {
 	t.Helper()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1"}, &mcp.ServerOptions{
 		SetCacheable:       func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.TTLMs, c.CacheScope = 600_000, "public" },
@@ -55,7 +55,7 @@ func newProtoUpstream(t *testing.T, stateless bool) *protoUpstream {
 			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: r.Params.URI, Text: "contents"}}}, nil
 		})
 	}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: stateless})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: stateless, JSONResponse: len(jsonResponse) > 0 && jsonResponse[0]})
 	u := &protoUpstream{srv: srv}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -178,14 +178,17 @@ func TestProtocolVersionsThroughGateway(t *testing.T) {
 		name      string
 		stateless bool
 		ask, want string
+		json      bool // the upstream answers application/json instead of SSE
 	}{
-		{"stateless upstream, 2026-07-28 client", true, "", mcpmsg.Version20260728},
-		{"stateless upstream, 2025-11-25 client", true, mcpmsg.Version20251125, mcpmsg.Version20251125},
-		{"stateful upstream, 2026-07-28 client falls back", false, "", mcpmsg.Version20251125},
-		{"stateful upstream, 2025-11-25 client", false, mcpmsg.Version20251125, mcpmsg.Version20251125},
+		{"stateless upstream, 2026-07-28 client", true, "", mcpmsg.Version20260728, false},
+		{"stateless JSON upstream, 2026-07-28 client", true, "", mcpmsg.Version20260728, true},
+		{"stateless JSON upstream, 2025-11-25 client", true, mcpmsg.Version20251125, mcpmsg.Version20251125, true},
+		{"stateless upstream, 2025-11-25 client", true, mcpmsg.Version20251125, mcpmsg.Version20251125, false},
+		{"stateful upstream, 2026-07-28 client falls back", false, "", mcpmsg.Version20251125, false},
+		{"stateful upstream, 2025-11-25 client", false, mcpmsg.Version20251125, mcpmsg.Version20251125, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newProtoUpstream(t, tc.stateless)
+			up := newProtoUpstream(t, tc.stateless, tc.json)
 			url, events := protoGateway(t, up.url)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -441,5 +444,62 @@ func TestProtocolHeadersCORSAndLookAlikes(t *testing.T) {
 	}
 	if h.Get("Mcp-Name") != "echo" || h.Get("Mcp-Param-Region") != "eu" {
 		t.Errorf("the real headers were not forwarded: %v", h)
+	}
+}
+
+func TestMarkPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		add            bool
+	}{
+		{"2026: set and cap", `{"jsonrpc":"2.0","id":1,"result":{"tools":[],"ttlMs":600000,"cacheScope":"public"}}`,
+			`{"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","tools":[],"ttlMs":5000}}`, true},
+		{"2026: added when absent, a short ttl kept", `{"jsonrpc":"2.0","id":1,"result":{"prompts":[],"ttlMs":10}}`,
+			`{"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","prompts":[],"ttlMs":10}}`, true},
+		{"2025: public overwritten", `{"jsonrpc":"2.0","id":1,"result":{"resources":[],"cacheScope":"public"}}`,
+			`{"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","resources":[]}}`, false},
+		{"2025: nothing to overwrite", `{"jsonrpc":"2.0","id":1,"result":{"resources":[]}}`, `{"jsonrpc":"2.0","id":1,"result":{"resources":[]}}`, false},
+		{"ttl not a number", `{"jsonrpc":"2.0","id":1,"result":{"resourceTemplates":[],"ttlMs":"forever"}}`,
+			`{"id":1,"jsonrpc":"2.0","result":{"resourceTemplates":[],"ttlMs":5000}}`, false},
+		{"not a list", `{"jsonrpc":"2.0","id":1,"result":{"content":[],"cacheScope":"public"}}`, `{"jsonrpc":"2.0","id":1,"result":{"content":[],"cacheScope":"public"}}`, true},
+		{"notification", `{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{"tools":[]}}`, `{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{"tools":[]}}`, true},
+		{"batch", `[{"jsonrpc":"2.0","id":1,"result":{"tools":[],"cacheScope":"public"}},{"jsonrpc":"2.0","id":2,"result":{}}]`,
+			`[{"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","tools":[]}},{"jsonrpc":"2.0","id":2,"result":{}}]`, false},
+		{"no HTML escaping", `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a<b>&c"}]}}`,
+			`{"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","tools":[{"name":"a<b>&c"}]}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(markPrivate([]byte(tc.in), tc.add, 5000)); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestListenStreamsCapped: a subscriptions/listen stream counts against
+// limits.maxStreamsPerUser as a GET stream does.
+func TestListenStreamsCapped(t *testing.T) {
+	up := newProtoUpstream(t, true)
+	_, base := newGateway(t, Options{Routes: []RouteOptions{{Name: "proto", Path: "/proto/mcp", Upstream: up.url, Mode: ModePermissive, MaxStreamsPerUser: 1}}})
+	listen := `{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	open := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, base+"/proto/mcp", strings.NewReader(listen))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "subscriptions/listen")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if r := open(); r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("first listen: %d %s", r.StatusCode, r.Header.Get("Content-Type"))
+	}
+	if r := open(); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second listen: %d, want 429", r.StatusCode)
 	}
 }

@@ -129,8 +129,8 @@ func single(h http.Header, name string) (v string, dup bool) {
 //     nothing in the body;
 //   - none of these headers may appear twice.
 //
-// Mcp-Param-* headers depend on the tool's input schema (x-mcp-header), which the
-// gateway does not know: the upstream server checks them, as the Go SDK does.
+// Mcp-Param-* headers depend on the tool's input schema (x-mcp-header), which the body
+// does not carry: CheckParamHeaders checks them given the tool's bindings.
 func CheckHeaders(h http.Header, msgs []Request, batch bool) *HeaderError {
 	headerVersion, dup := single(h, HeaderProtocolVersion)
 	if dup {

@@ -152,6 +152,7 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 	if rec.Decision == "" {
 		rec.Decision = "allow"
 	}
+	rewrite = rt.learnParams(r, call, rewrite) // protocol.go: Mcp-Param-* bindings from tools/list
 	rt.proxy(w, r, rec, call, body, rewrite, base)
 }
 

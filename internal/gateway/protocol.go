@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
@@ -37,6 +38,11 @@ func (rt *route) checkProtocol(w http.ResponseWriter, r *http.Request, rec *Even
 		return true // an unreadable body is the policy's to refuse, as before
 	}
 	e := mcp.CheckHeaders(r.Header, call.Messages, call.Batch)
+	if m := &call.Messages[0]; e == nil && !call.Batch && m.Method == "tools/call" && mcp.Stateless(call.version) {
+		if b, known := rt.params.get(m.Tool); known {
+			e = mcp.CheckParamHeaders(r.Header, m, b)
+		}
+	}
 	if e == nil {
 		return true
 	}
@@ -63,6 +69,61 @@ func dropMCPLookAlikes(h http.Header, rec *Event) {
 			delete(h, k)
 			rec.Reasons = append(rec.Reasons, "mcp_header_lookalike_dropped")
 		}
+	}
+}
+
+// toolParams are the Mcp-Param-* bindings (x-mcp-header annotations) of the route's
+// tools, learned from the 2026-07-28 tools/list results the gateway relays, under the
+// names clients call them by. A call to a tool the gateway has seen listed has its
+// Mcp-Param-* headers checked as the Go SDK server does; before that, only the upstream
+// checks them.
+type toolParams struct {
+	mu sync.RWMutex
+	m  map[string][]mcp.ParamBinding
+}
+
+// maxLearnedTools bounds toolParams: an upstream listing more tools gets the rest of its
+// calls checked by itself only.
+const maxLearnedTools = 10_000
+
+func (p *toolParams) get(tool string) ([]mcp.ParamBinding, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b, ok := p.m[tool]
+	return b, ok
+}
+
+func (p *toolParams) learn(tools map[string][]mcp.ParamBinding) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[string][]mcp.ParamBinding, len(tools))
+	}
+	for name, b := range tools {
+		if _, ok := p.m[name]; ok || len(p.m) < maxLearnedTools {
+			p.m[name] = b
+		}
+	}
+}
+
+// learnParams wraps the response rewriter of a 2026-07-28 tools/list to learn the listed
+// tools' Mcp-Param-* bindings from what the client gets (after filtering and renames).
+func (rt *route) learnParams(r *http.Request, call *Call, rw Rewriter) Rewriter {
+	if r.Method != http.MethodPost || call.Batch || len(call.Messages) != 1 || call.Messages[0].Method != "tools/list" || !mcp.Stateless(call.version) {
+		return rw
+	}
+	return func(ctx context.Context, msg []byte) ([]byte, error) {
+		out := msg
+		if rw != nil {
+			var err error
+			if out, err = rw(ctx, msg); err != nil || out == nil {
+				return out, err
+			}
+		}
+		if tools, ok := mcp.ListParamBindings(out); ok {
+			rt.params.learn(tools)
+		}
+		return out, nil
 	}
 }
 

@@ -50,6 +50,12 @@ func newProtoUpstream(t *testing.T, stateless bool, jsonResponse ...bool) *proto
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: name + ": " + a.Text}}}, nil, nil
 		})
 	}
+	// region's argument travels in the Mcp-Param-Region header too (x-mcp-header).
+	srv.AddTool(&mcp.Tool{Name: "region", InputSchema: map[string]any{"type": "object", "properties": map[string]any{
+		"region": map[string]any{"type": "string", "x-mcp-header": "Region"}}}},
+		func(_ context.Context, r *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "region: " + string(r.Params.Arguments)}}}, nil
+		})
 	for _, uri := range []string{"file:///public", "file:///secret"} {
 		srv.AddResource(&mcp.Resource{URI: uri, Name: strings.TrimPrefix(uri, "file:///")}, func(_ context.Context, r *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: r.Params.URI, Text: "contents"}}}, nil
@@ -501,5 +507,64 @@ func TestListenStreamsCapped(t *testing.T) {
 	}
 	if r := open(); r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("second listen: %d, want 429", r.StatusCode)
+	}
+}
+
+// TestParamHeadersChecked: once the gateway relayed a 2026-07-28 tools/list, calls to a
+// tool with x-mcp-header arguments must carry matching Mcp-Param-* headers; a go-sdk
+// client's do, and wrong or missing ones are refused before the upstream.
+func TestParamHeadersChecked(t *testing.T) {
+	up := newProtoUpstream(t, true)
+	url, _ := protoGateway(t, up.url)
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+	call := `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"region","arguments":{"region":"eu-west"},` + meta + `}}`
+	send := func(param string) (int, string) {
+		h := map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "region"}
+		if param != "" {
+			h["Mcp-Param-Region"] = param
+		}
+		resp, body := post(t, url, call, h)
+		return resp.StatusCode, body
+	}
+	// Before any list, the gateway cannot know the binding: the upstream checks.
+	before := len(up.requests())
+	if code, body := send("us-east"); code != http.StatusBadRequest || len(up.requests()) != before+1 || !strings.Contains(body, "-32020") {
+		t.Fatalf("unlearned tool: %d %s (upstream saw %d)", code, body, len(up.requests())-before)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if _, err := cs.ListTools(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "region", Arguments: map[string]any{"region": "eu-west"}})
+	if err != nil || r.IsError {
+		t.Fatalf("region through a go-sdk client: %v %+v", err, r)
+	}
+
+	for _, tc := range []struct{ name, param, msg string }{
+		{"wrong value", "us-east", `Mcp-Param-Region header \"us-east\" does not match argument \"region\"`},
+		{"missing", "", "missing Mcp-Param-Region header"},
+		{"bad base64", "=?base64?***?=", "not valid =?base64?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(up.requests())
+			code, body := send(tc.param)
+			if code != http.StatusBadRequest || !strings.Contains(body, tc.msg) || !strings.Contains(body, "-32020") {
+				t.Errorf("%d %s, want 400 -32020 %q", code, body, tc.msg)
+			}
+			if len(up.requests()) != before {
+				t.Error("the upstream saw it")
+			}
+		})
+	}
+	// The =?base64? form is decoded by the gateway and the go-sdk upstream alike.
+	if code, body := send("=?base64?ZXUtd2VzdA==?="); code != http.StatusOK {
+		t.Errorf("matching base64 header: %d %s", code, body)
 	}
 }

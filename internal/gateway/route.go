@@ -35,6 +35,7 @@ type route struct {
 	accessLog  slog.Handler    // the server's handler with the route's name pre-rendered
 	streams    streamCaps      // open GET streams (sessions.go)
 	reserved   map[string]bool // folded names of headers clients may not send upstream (headers.go)
+	params     toolParams      // Mcp-Param-* bindings learned from tools/list (protocol.go)
 }
 
 func newRoute(s *Server, o RouteOptions) (*route, error) {

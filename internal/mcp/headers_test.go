@@ -211,3 +211,27 @@ func FuzzHeaderValue(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCheckHeaders(b *testing.B) {
+	for _, tc := range []struct {
+		name, body string
+		h          http.Header
+	}{
+		{"2025-11-25", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Paris"},"_meta":{"progressToken":3}}}`,
+			hdr("Mcp-Protocol-Version", "2025-11-25", "Mcp-Session-Id", "abc")},
+		{"2026-07-28", call26("get_weather"), hdr("Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "get_weather")},
+	} {
+		msgs, batch, err := ParseRequest([]byte(tc.body), jsonlimit.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if e := CheckHeaders(tc.h, msgs, batch); e != nil {
+					b.Fatal(e)
+				}
+			}
+		})
+	}
+}

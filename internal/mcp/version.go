@@ -43,8 +43,8 @@ func Stateless(v string) bool { return v >= Version20260728 }
 // the last of duplicates wins).
 func (r *Request) MetaProtocolVersion() string {
 	p := r.Params
-	// Fast path: without "_meta" (or an escape that could spell it) there is none.
-	if len(p) == 0 || (!bytes.Contains(p, []byte("_meta")) && !bytes.Contains(p, []byte(`\u`))) {
+	// Fast path: the member name holds "protocolVersion" unless a \u escape spells it.
+	if len(p) == 0 || (!bytes.Contains(p, []byte("protocolVersion")) && !bytes.Contains(p, []byte(`\u`))) {
 		return ""
 	}
 	var v struct {

@@ -7,8 +7,8 @@ import (
 
 const corsExpose = "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version, " + corsMCPHeaders
 
-// corsMCPHeaders are the 2026-07-28 request headers (SEP-2243), allowed in preflights and
-// exposed. A tool's Mcp-Param-<Name> headers cannot be listed ahead (CORS has no
+// corsMCPHeaders are the 2026-07-28 request headers (SEP-2243), exposed (and allowed in
+// preflights, route.go). A tool's Mcp-Param-<Name> headers cannot be listed ahead (CORS has no
 // wildcard for credentialed requests): add them to cors.allowHeaders.
 const corsMCPHeaders = "Mcp-Method, Mcp-Name"
 

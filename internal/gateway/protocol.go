@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,10 +163,7 @@ func (rt *route) privateLists(r *http.Request, call *Call, rw Rewriter) Rewriter
 	if rw == nil {
 		return nil
 	}
-	switch {
-	case r.Method == http.MethodGet, isListen(r, call):
-	case r.Method == http.MethodPost && len(call.Messages) > 0 && isListMethod(call.Messages[0].Method):
-	default:
+	if r.Method != http.MethodGet && !isListen(r, call) && !slices.ContainsFunc(call.Messages, func(m mcp.Request) bool { return isListMethod(m.Method) }) {
 		return rw // calls and reads: no list results to mark
 	}
 	add := mcp.Stateless(call.version)

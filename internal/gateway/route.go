@@ -113,7 +113,7 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 				return nil, fmt.Errorf("gateway: route %q: CORS origin %q is not an origin such as https://app.example.com", o.Name, a)
 			}
 		}
-		hdrs := []string{"Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", corsMCPHeaders}
+		hdrs := []string{"Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "Mcp-Method", "Mcp-Name"}
 		for _, h := range c.AllowHeaders {
 			if !slices.ContainsFunc(hdrs, func(x string) bool { return strings.EqualFold(x, h) }) {
 				hdrs = append(hdrs, h)

@@ -376,6 +376,7 @@ func (o *observer) Observe(_ context.Context, e *gateway.Event) {
 		Arguments: e.Arguments, Decision: e.Decision, Rules: e.Rules, Reason: strings.Join(e.Reasons, "; "),
 		Status: e.Status, UpstreamStatus: e.UpstreamStatus, Latency: e.Latency, UpstreamAuth: o.mode,
 		RequestID: e.RequestID, SessionID: e.SessionID, Error: e.Error, Record: o.red,
+		ProtocolVersion: e.ProtocolVersion,
 	}
 	if e.UserAgent != "" {
 		in.Header = http.Header{"User-Agent": {e.UserAgent}}

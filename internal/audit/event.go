@@ -46,6 +46,8 @@ type Event struct {
 	SessionHash string `json:"sessionHash,omitempty"`
 	UserAgent   string `json:"userAgent,omitempty"`
 	Error       string `json:"error,omitempty"`
+	// ProtocolVersion is the request's MCP protocol version (2025-11-25, 2026-07-28, ...).
+	ProtocolVersion string `json:"protocolVersion,omitempty"`
 }
 
 // Input is what the gateway knows about a finished request. NewEvent turns it into an
@@ -71,6 +73,8 @@ type Input struct {
 	Error  string
 	// Record, when non-nil, records the arguments (redacted).
 	Record *Redactor
+	// ProtocolVersion is the request's MCP protocol version.
+	ProtocolVersion string
 }
 
 // NewEvent builds the event for in.
@@ -81,7 +85,7 @@ func NewEvent(in Input) Event {
 		Decision: in.Decision, Rules: in.Rules, Reason: in.Reason,
 		Status: in.Status, UpstreamStatus: in.UpstreamStatus,
 		LatencyMS:    float64(in.Latency.Microseconds()) / 1000,
-		UpstreamAuth: in.UpstreamAuth, Error: scrub(in.Error),
+		UpstreamAuth: in.UpstreamAuth, Error: scrub(in.Error), ProtocolVersion: in.ProtocolVersion,
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()

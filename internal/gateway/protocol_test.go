@@ -356,15 +356,17 @@ func TestProtocolHeadersRefusedByGateway(t *testing.T) {
 
 // TestSubscriptionsListenFiltered: on a 2026-07-28 subscriptions/listen stream, an
 // update about a resource the policy hides is dropped; one about a visible resource
-// arrives.
+// arrives, and so do list-changed notifications.
 func TestSubscriptionsListenFiltered(t *testing.T) {
 	up := newProtoUpstream(t, true)
 	url, _ := protoGateway(t, up.url)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	updates := make(chan string, 10)
+	toolsChanged := make(chan struct{}, 10)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updates <- r.Params.URI },
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { toolsChanged <- struct{}{} },
 	}).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -401,6 +403,16 @@ func TestSubscriptionsListenFiltered(t *testing.T) {
 	case got := <-updates:
 		t.Fatalf("update about %s reached the client", got)
 	case <-time.After(300 * time.Millisecond):
+	}
+
+	// The listen stream Connect opened for list changes carries them through the gateway.
+	mcp.AddTool(up.srv, &mcp.Tool{Name: "later"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	select {
+	case <-toolsChanged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("notifications/tools/list_changed did not reach the client")
 	}
 }
 

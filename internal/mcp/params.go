@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
 // ParamBinding is one tool argument that 2026-07-28 clients also send in a header: the
@@ -50,9 +52,17 @@ func collectBindings(props map[string]schemaProperty, prefix []string, out []Par
 	return out
 }
 
+// listLimits bound an upstream's tools/list before it is decoded here: the decoder
+// recurses once per level (jsonlimit), and an upstream is not trusted to bound it.
+var listLimits = jsonlimit.Limits{MaxDepth: 256, MaxValues: -1}
+
 // ListParamBindings reads a tools/list result message and returns, for each listed tool,
-// its bindings (nil when it has none). ok is false when msg is not a tools/list result.
+// its bindings (nil when it has none). ok is false when msg is not a tools/list result,
+// or nests deeper than 256 levels.
 func ListParamBindings(msg []byte) (tools map[string][]ParamBinding, ok bool) {
+	if jsonlimit.Check(msg, listLimits) != nil {
+		return nil, false
+	}
 	var m struct {
 		Result *struct {
 			Tools []struct {

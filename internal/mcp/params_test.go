@@ -23,6 +23,10 @@ func TestParamBindings(t *testing.T) {
 	if len(got) != 2 || got["Region"] != "region" || got["Dry"] != "opts.dry" {
 		t.Errorf("bindings of a = %v", got)
 	}
+	deep := `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","inputSchema":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}]}}`
+	if _, ok := ListParamBindings([]byte(deep)); ok {
+		t.Error("a list nesting 100,000 levels was decoded")
+	}
 	if _, ok := ListParamBindings([]byte(`{"jsonrpc":"2.0","id":1,"result":{"prompts":[]}}`)); ok {
 		t.Error("a prompts/list result read as a tools/list one")
 	}

@@ -347,6 +347,7 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 		MaxStreams:           r.Limits.MaxStreams,
 		PassCookies:          r.Upstream.PassCookies,
 		StreamIdleTimeout:    r.Limits.StreamIdleTimeout.D(),
+		ListTTL:              r.Limits.ListTTL.D(),
 		Mode:                 gateway.AuthMode(r.Auth.Mode),
 		Scopes:               r.Auth.Scopes,
 		ScopesSupported:      r.Auth.ScopesSupported,

@@ -179,6 +179,11 @@ func (ic *interceptor) one(c *gateway.Call, vars func() *authz.Vars) gateway.Ver
 			v.Rewrite = filterRewriter(f)
 		}
 	}
+	if m.Method == "subscriptions/listen" { // 2026-07-28's stream: filtered like the GET stream (authz/listen.go)
+		if f := ic.authz.ListenFilter(vars()); f != nil {
+			v.Rewrite = filterRewriter(f)
+		}
+	}
 	return v
 }
 
@@ -372,6 +377,7 @@ func (o *observer) Observe(_ context.Context, e *gateway.Event) {
 		Arguments: e.Arguments, Decision: e.Decision, Rules: e.Rules, Reason: strings.Join(e.Reasons, "; "),
 		Status: e.Status, UpstreamStatus: e.UpstreamStatus, Latency: e.Latency, UpstreamAuth: o.mode,
 		RequestID: e.RequestID, SessionID: e.SessionID, Error: e.Error, Record: o.red,
+		ProtocolVersion: e.ProtocolVersion,
 	}
 	if e.UserAgent != "" {
 		in.Header = http.Header{"User-Agent": {e.UserAgent}}

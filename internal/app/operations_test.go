@@ -149,7 +149,6 @@ routes:
 		t.Fatal(err)
 	}
 
-	_, text := getText(t, adminURL+"/metrics")
 	checks := []struct {
 		name   string
 		labels []string
@@ -166,6 +165,19 @@ routes:
 		{"mcpgate_signins_total", []string{`connector="local"`, `result="ok"`}, 1},
 		{"mcpgate_token_responses_total", []string{`grant_type="authorization_code"`, `code="200"`}, 1},
 		{"go_goroutines", nil, 1},
+	}
+	// Requests are counted when they end, after the client has its response: wait for the
+	// last ones (a 2026-07-28 client sends no notifications/initialized to spare).
+	var text string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, text = getText(t, adminURL+"/metrics")
+		short := false
+		for _, c := range checks {
+			short = short || metricValue(text, c.name, c.labels...) < c.min
+		}
+		if !short || time.Now().After(deadline) {
+			break
+		}
 	}
 	for _, c := range checks {
 		if v := metricValue(text, c.name, c.labels...); v < c.min {

@@ -49,6 +49,8 @@ type Event struct {
 	SessionHash string `json:"sessionHash,omitempty"`
 	UserAgent   string `json:"userAgent,omitempty"`
 	Error       string `json:"error,omitempty"`
+	// ProtocolVersion is the request's MCP protocol version (2025-11-25, 2026-07-28, ...).
+	ProtocolVersion string `json:"protocolVersion,omitempty"`
 
 	// JournalID ties the event to its start in the Journal (0: not journalled).
 	JournalID uint64 `json:"-"`
@@ -78,6 +80,8 @@ type Input struct {
 	Error  string
 	// Record, when non-nil, records the arguments (redacted).
 	Record *Redactor
+	// ProtocolVersion is the request's MCP protocol version.
+	ProtocolVersion string
 }
 
 // NewEvent builds the event for in.
@@ -88,7 +92,7 @@ func NewEvent(in Input) Event {
 		Decision: in.Decision, Rules: in.Rules, Reason: in.Reason,
 		Status: in.Status, UpstreamStatus: in.UpstreamStatus,
 		LatencyMS:    float64(in.Latency.Microseconds()) / 1000,
-		UpstreamAuth: in.UpstreamAuth, Error: scrub(in.Error),
+		UpstreamAuth: in.UpstreamAuth, Error: scrub(in.Error), ProtocolVersion: in.ProtocolVersion,
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()

@@ -39,8 +39,10 @@ type ListFilter struct {
 	kind  *listKind
 	byID  map[string]*listKind
 	sniff bool
-	vars  Vars
-	vis   *visibility
+	// listen: a subscriptions/listen stream, whose notifications are filtered too (listen.go)
+	listen bool
+	vars   Vars
+	vis    *visibility
 }
 
 // ListFilter returns a filter for the responses to a request of the given method, or nil
@@ -97,6 +99,11 @@ func (rt *Route) filters(k *listKind) bool {
 func (f *ListFilter) Filter(msg []byte) ([]byte, error) {
 	if f == nil {
 		return msg, nil
+	}
+	if f.listen {
+		if out, done := f.filterNotification(msg); done {
+			return out, nil
+		}
 	}
 	i := skipWS(msg, 0)
 	if i >= len(msg) {

@@ -135,6 +135,11 @@ type Limits struct {
 	// StreamIdleTimeout closes an SSE stream with no event for this long. Default 0 (never):
 	// long-lived streams survive idle periods.
 	StreamIdleTimeout Duration `yaml:"streamIdleTimeout,omitempty" json:"streamIdleTimeout,omitempty"`
+	// ListTTL is the longest time a client may cache a list result (tools, prompts,
+	// resources, templates) that the route's policy or tools section filters: its ttlMs is
+	// capped to this, and it is marked cacheScope "private". A policy change reaches
+	// clients within this time. Default 60s.
+	ListTTL Duration `yaml:"listTTL,omitempty" json:"listTTL,omitempty"`
 }
 
 // reservedIdentityHeaders cannot carry forwarded identity: the gateway or HTTP itself
@@ -153,6 +158,9 @@ func (r *Route) validateGateway(path string, p *Problems) {
 	}
 	if r.Upstream.ResponseTimeout < 0 {
 		p.Add(path+".upstream.responseTimeout", "must not be negative")
+	}
+	if r.Limits.ListTTL < 0 {
+		p.Add(path+".limits.listTTL", "must not be negative (0 means the default, 60s)")
 	}
 	if r.Limits.StreamIdleTimeout < 0 {
 		p.Add(path+".limits.streamIdleTimeout", "must not be negative (0 keeps idle streams open)")
@@ -182,7 +190,7 @@ func (r *Route) validateGateway(path string, p *Problems) {
 			switch {
 			case !validHeaderName(f.name):
 				p.Add(fp, "%q is not a valid HTTP header name (letters, digits and - only, e.g. X-User-Email)", f.name)
-			case reservedIdentityHeaders[lower]:
+			case reservedIdentityHeaders[lower], reservedMCPHeader(f.name): // route_protocol.go
 				p.Add(fp, "%q is reserved; use a header of your own such as X-User-%s", f.name, strings.ToUpper(f.key[:1])+f.key[1:])
 			case seen[lower] != "":
 				p.Add(fp, "%q is already used for %s", f.name, seen[lower])

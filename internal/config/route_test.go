@@ -13,6 +13,9 @@ func TestRouteValidateGateway(t *testing.T) {
 	}{
 		{"valid identity", Route{ForwardIdentity: &ForwardIdentity{Subject: "X-User-Sub", Email: "X-User-Email"}}, nil},
 		{"reserved header", Route{ForwardIdentity: &ForwardIdentity{Subject: "Authorization"}}, []string{`forwardIdentity.subject: "Authorization" is reserved`}},
+		{"MCP headers are reserved", Route{ForwardIdentity: &ForwardIdentity{Subject: "Mcp-Name", Email: "mcp-method", Name: "Mcp-Param-Region", Groups: "MCP_Session_Id", ClientID: "mcp_protocol_version"}},
+			[]string{`subject: "Mcp-Name" is reserved`, `email: "mcp-method" is reserved`, `name: "Mcp-Param-Region" is reserved`, `groups: "MCP_Session_Id" is reserved`, `clientId: "mcp_protocol_version" is reserved`}},
+		{"Mcp look-alikes that are not MCP headers", Route{ForwardIdentity: &ForwardIdentity{Subject: "X-Mcp-Name", Email: "Mcp-Names-Of-User"}}, nil},
 		{"bad header name", Route{ForwardIdentity: &ForwardIdentity{Email: "X User"}}, []string{"not a valid HTTP header name"}},
 		{"duplicate", Route{ForwardIdentity: &ForwardIdentity{Subject: "X-User", Email: "x-user"}}, []string{`forwardIdentity.email: "x-user" is already used for subject`}},
 		{"negative timeouts", Route{Upstream: Upstream{ConnectTimeout: -1, ResponseTimeout: -1}, Limits: Limits{StreamIdleTimeout: -1}},

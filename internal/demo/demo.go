@@ -21,7 +21,13 @@ func handler(s *mcp.Server, o *Options) http.Handler {
 	if o == nil {
 		o = &Options{}
 	}
+	// Stateless: the go-sdk serves 2026-07-28 only without sessions, and still serves
+	// 2025-11-25 and older clients (initialize, then each request on its own; the GET
+	// stream answers 405). So go-sdk v1.8.0 clients get 2026-07-28 and older ones (the
+	// TypeScript SDK) 2025-11-25 from the same demo. None of the demo tools needs a
+	// session: they ask the client nothing.
 	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{
+		Stateless:                  true,
 		Logger:                     o.Logger,
 		DisableLocalhostProtection: o.DisableLocalhostProtection,
 	})

@@ -203,6 +203,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if !strings.Contains(text(res), "Paris") {
 		t.Errorf("forecast does not mention the city: %s", text(res))
 	}
+	checkBothVersions(t, ctx, weather, d.routes["weather"], "alice", d.passwords["alice"]) // protocol_test.go
 
 	stocks := session(t, ctx, d.routes["stocks"], "alice", d.passwords["alice"])
 	if names := toolNames(t, ctx, stocks); !slices.Contains(names, "get_quote") {

@@ -30,6 +30,9 @@ func (rt *route) finish(r *http.Request, rec *Event) {
 		if rec.MCPMethod != "" {
 			attrs = append(attrs, slog.String("mcp_method", rec.MCPMethod))
 		}
+		if rec.ProtocolVersion != "" {
+			attrs = append(attrs, slog.String("mcp_protocol", rec.ProtocolVersion))
+		}
 		if t := firstNonEmpty(rec.Tool, rec.URI, rec.Prompt); t != "" {
 			attrs = append(attrs, slog.String("mcp_target", t))
 		}

@@ -5,7 +5,12 @@ import (
 	"slices"
 )
 
-const corsExpose = "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version"
+const corsExpose = "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version, " + corsMCPHeaders
+
+// corsMCPHeaders are the 2026-07-28 request headers (SEP-2243), exposed (and allowed in
+// preflights, route.go). A tool's Mcp-Param-<Name> headers cannot be listed ahead (CORS has no
+// wildcard for credentialed requests): add them to cors.allowHeaders.
+const corsMCPHeaders = "Mcp-Method, Mcp-Name"
 
 // originAllowed: the gateway's own origin, the route's allowed origins and its CORS
 // origins are accepted; anything else is refused (DNS rebinding / cross-site protection).

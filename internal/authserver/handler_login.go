@@ -21,10 +21,15 @@ func hmacEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
 const msgExpiredRequest = "This sign-in request has expired or is unknown."
 const detailStartAgain = "Go back to the application and start the sign-in again."
 
-// handleLogin shows and processes the login form of an authorization request.
+// handleLogin shows and processes the login form of an authorization request, or, with
+// ?return= and no request, the sign-in of another page of this server (handleSignIn).
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.FormValue("authRequestID")
+	if id == "" && r.FormValue(ParamReturn) != "" {
+		s.handleSignIn(w, r)
+		return
+	}
 	a, err := s.store.GetAuthRequest(ctx, id)
 	if err != nil {
 		s.message(w, http.StatusBadRequest, "Sign-in expired", msgExpiredRequest, detailStartAgain)

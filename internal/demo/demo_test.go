@@ -196,3 +196,28 @@ func TestWhoami(t *testing.T) {
 		})
 	}
 }
+
+// TestToolAnnotations: every demo tool says it only reads (so clients do not label it
+// destructive or open-world) and its output schema uses one type per value (MCP
+// Inspector 2.x warns about type lists such as ["null","array"]).
+func TestToolAnnotations(t *testing.T) {
+	for name, h := range Handlers(nil) {
+		t.Run(name, func(t *testing.T) {
+			tools, err := connect(t, h, nil).ListTools(t.Context(), nil)
+			if err != nil || len(tools.Tools) == 0 {
+				t.Fatalf("tools = %+v, %v", tools, err)
+			}
+			for _, tool := range tools.Tools {
+				a := tool.Annotations
+				if a == nil || !a.ReadOnlyHint || !a.IdempotentHint || a.DestructiveHint == nil || *a.DestructiveHint ||
+					a.OpenWorldHint == nil || *a.OpenWorldHint || a.Title == "" {
+					t.Errorf("%s: annotations = %+v, want read-only, idempotent, not destructive, closed world, titled", tool.Name, a)
+				}
+				b, _ := json.Marshal(tool.OutputSchema)
+				if tool.OutputSchema == nil || strings.Contains(string(b), `"type":[`) {
+					t.Errorf("%s: output schema %s should exist and name one type per value", tool.Name, b)
+				}
+			}
+		})
+	}
+}

@@ -30,8 +30,10 @@ var symbolRE = regexp.MustCompile(`^[A-Z][A-Z0-9.]{0,9}$`)
 func NewStocksServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpgate-demo-stocks", Version: "1.0.0"}, nil)
 	mcp.AddTool(s, &mcp.Tool{
-		Name:        "get_quote",
-		Description: "Get a (made-up, deterministic) stock quote for a ticker symbol.",
+		Name:         "get_quote",
+		Description:  "Get a (made-up, deterministic) stock quote for a ticker symbol.",
+		Annotations:  readOnlyTool("Stock quote"),
+		OutputSchema: outputSchema[Quote](),
 	}, func(_ context.Context, _ *mcp.CallToolRequest, in QuoteArgs) (*mcp.CallToolResult, Quote, error) {
 		sym := strings.ToUpper(strings.TrimSpace(in.Symbol))
 		if !symbolRE.MatchString(sym) {

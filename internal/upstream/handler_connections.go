@@ -70,7 +70,18 @@ func (cs *Connections) user(w http.ResponseWriter, r *http.Request) (string, boo
 		http.Redirect(w, r, cs.c.LoginURL(r.URL.RequestURI()), http.StatusFound)
 		return "", false
 	}
-	cs.page(w, http.StatusUnauthorized, pageData{Title: "Sign in first", Error: "You are not signed in to mcpgate. Sign in, then open this page again."})
+	d := pageData{Title: "Sign in first", Error: "You are not signed in to mcpgate. Sign in, then open this page again."}
+	if cs.c.LoginURL != nil {
+		// A form posted without a session (it expired): sign in, then back to the page
+		// that holds the form (the connect page, or the list for a disconnect).
+		back := r.URL.Path
+		if r.PathValue("provider") == "" || strings.HasSuffix(back, "/disconnect") {
+			back = cs.cookiePath()
+		}
+		d.Error = "You are not signed in to mcpgate (your session may have expired)."
+		d.SignIn = cs.c.LoginURL(back)
+	}
+	cs.page(w, http.StatusUnauthorized, d)
 	return "", false
 }
 
@@ -142,11 +153,13 @@ func (cs *Connections) secureCookie() bool { return strings.HasPrefix(cs.c.BaseU
 // --- pages
 
 type pageData struct {
-	Title    string
-	User     string
-	Error    string
-	Notice   string
-	Back     string
+	Title  string
+	User   string
+	Error  string
+	Notice string
+	Back   string
+	// SignIn links to the sign-in page (Options.LoginURL) on the "Sign in first" page.
+	SignIn   string
 	CSRF     string
 	Base     string
 	Rows     []rowData
@@ -469,6 +482,7 @@ h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}th,td{text-align:l
 </tr>{{end}}
 </tbody></table>
 {{end}}
+{{if .SignIn}}<p><a class="btn primary" href="{{.SignIn}}">Sign in</a></p>{{end}}
 {{if .Back}}<p><a href="{{.Back}}">Back</a></p>{{end}}
 </body></html>
 `))

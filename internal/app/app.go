@@ -397,7 +397,7 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 	if rc, ok := a.creds.Gateway(r.Name); ok {
 		// Credential errors (missing connection, consent, claims challenge) reach the client
 		// as MCP-visible answers rather than a bare 502.
-		ro.Credentials = CredentialErrors(r.Name, rc, AuthorizationURI(a.cfg, i))
+		ro.Credentials = upstream.CredentialErrors(r.Name, rc, AuthorizationURI(a.cfg, i))
 	}
 	in, ob, err := routeHooks(a.cfg, i, a.hookDeps())
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/ratelimit"
 )
 
-// routeHooks builds a route's interceptor and observer (hooks.go); a variable so that
+// routeHooks builds a route's interceptor and observer (options.go); a variable so that
 // tests can observe the wiring.
 var routeHooks = RouteHooks
 

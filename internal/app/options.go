@@ -1,0 +1,112 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/audit"
+	"github.com/mcpgate/mcpgate/internal/authz"
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/ratelimit"
+	"github.com/mcpgate/mcpgate/internal/routepolicy"
+)
+
+// This file maps the file configuration to the option types of the runtime packages.
+
+// HookDeps are the process-wide parts route hooks need.
+type HookDeps struct {
+	// Auditor records one event per request (nil = no audit).
+	Auditor *audit.Auditor
+	// Limiters builds a route's rate limiters from its rateLimit section (nil = in-memory
+	// token buckets per route and replica, ratelimit.NewRoute). A shared (Redis) limiter
+	// plugs in here.
+	Limiters func(route string, rl *config.RateLimit) *ratelimit.Route
+	// DynamicClient reports whether a client registered dynamically (RFC 7591) or through
+	// a client ID metadata document, for the rule variable client.dynamic (nil = always
+	// false).
+	DynamicClient func(ctx context.Context, clientID string) bool
+	// UpstreamModes names a route's upstream credential mode for audit ("none" when nil or
+	// empty).
+	UpstreamModes func(route string) string
+	Logger        *slog.Logger
+}
+
+// RouteHooks builds route i's interceptor (internal/routepolicy: policy, tool
+// include/exclude/rename, rate limit) and observer (internal/audit). Both nil when the
+// route has nothing configured.
+func RouteHooks(cfg *config.Config, i int, deps HookDeps) (gateway.Interceptor, gateway.Observer, error) {
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &cfg.Routes[i]
+	var in gateway.Interceptor
+	if r.Policy != nil || r.Tools != nil || r.RateLimit != nil {
+		o := routepolicy.Options{Route: r.Name, Logger: log.With("route", r.Name)}
+		if mentions(cfg, r.Policy, "dynamic") {
+			o.DynamicClient = deps.DynamicClient // a store lookup per request: only when a rule may read it
+		}
+		if r.Policy != nil || r.Tools != nil {
+			az, err := authz.NewRoute(cfg, i, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			o.Authz = az
+		}
+		if rl := r.RateLimit; rl != nil {
+			if deps.Limiters != nil {
+				o.Limits = deps.Limiters(r.Name, rl)
+			} else {
+				o.Limits = ratelimit.NewRoute(rl)
+			}
+			o.PerUser, o.PerRoute = ratelimit.RateFrom(rl.PerUser), ratelimit.RateFrom(rl.PerRoute)
+		}
+		in = routepolicy.New(o)
+	}
+	var ob gateway.Observer
+	if deps.Auditor != nil {
+		mode := "none"
+		if deps.UpstreamModes != nil {
+			if m := deps.UpstreamModes(r.Name); m != "" {
+				mode = m
+			}
+		}
+		ob = audit.NewObserver(deps.Auditor, audit.ObserverOptions{Arguments: audit.NewRedactor(r.AuditArguments),
+			UpstreamAuth: mode, UpstreamTool: authz.NewTools(r.Tools).Upstream})
+	}
+	return in, ob, nil
+}
+
+// mentions reports whether any rule of pol (or of the rule sets it includes) contains word.
+func mentions(cfg *config.Config, pol *config.RoutePolicy, word string) bool {
+	if pol == nil {
+		return false
+	}
+	rules := slices.Clone(pol.Rules)
+	for _, inc := range pol.Include {
+		rules = append(rules, cfg.RuleSets[inc]...)
+	}
+	for _, r := range rules {
+		if strings.Contains(r.Condition(), word) {
+			return true
+		}
+	}
+	return false
+}
+
+// AuthorizationURI is the authorize endpoint named in claims challenges of route i: for
+// obo, the token URL's sibling …/oauth2/v2.0/authorize ("" otherwise).
+func AuthorizationURI(cfg *config.Config, i int) string {
+	ua := cfg.Routes[i].UpstreamAuth
+	if ua == nil || ua.OBO == nil {
+		return ""
+	}
+	tu := ua.OBO.OBOTokenURL()
+	if strings.HasSuffix(tu, "/token") {
+		return strings.TrimSuffix(tu, "/token") + "/authorize"
+	}
+	return ""
+}

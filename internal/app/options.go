@@ -23,7 +23,7 @@ type HookDeps struct {
 	// Limiters builds a route's rate limiters from its rateLimit section (nil = in-memory
 	// token buckets per route and replica, ratelimit.NewRoute). A shared (Redis) limiter
 	// plugs in here.
-	Limiters func(route string, rl *config.RateLimit) *ratelimit.Route
+	Limiters func(route string, rl ratelimit.RouteOptions) *ratelimit.Route
 	// DynamicClient reports whether a client registered dynamically (RFC 7591) or through
 	// a client ID metadata document, for the rule variable client.dynamic (nil = always
 	// false).
@@ -56,13 +56,14 @@ func RouteHooks(cfg *config.Config, i int, deps HookDeps) (gateway.Interceptor, 
 			}
 			o.Authz = az
 		}
-		if rl := r.RateLimit; rl != nil {
+		if r.RateLimit != nil {
+			rl := rateLimitOptions(r.RateLimit)
 			if deps.Limiters != nil {
 				o.Limits = deps.Limiters(r.Name, rl)
 			} else {
 				o.Limits = ratelimit.NewRoute(rl)
 			}
-			o.PerUser, o.PerRoute = ratelimit.RateFrom(rl.PerUser), ratelimit.RateFrom(rl.PerRoute)
+			o.PerUser, o.PerRoute = rl.PerUser, rl.PerRoute
 		}
 		in = routepolicy.New(o)
 	}
@@ -109,4 +110,19 @@ func AuthorizationURI(cfg *config.Config, i int) string {
 		return strings.TrimSuffix(tu, "/token") + "/authorize"
 	}
 	return ""
+}
+
+// rateLimitOptions maps a route's rateLimit section, applying the configuration's
+// defaults (per: 1m, burst: requests).
+func rateLimitOptions(rl *config.RateLimit) ratelimit.RouteOptions {
+	return ratelimit.RouteOptions{PerUser: rateOf(rl.PerUser), PerRoute: rateOf(rl.PerRoute)}
+}
+
+func rateOf(r *config.Rate) *ratelimit.Rate {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.SetDefaults()
+	return &ratelimit.Rate{Requests: c.Requests, Per: c.Per.D(), Burst: c.Burst}
 }

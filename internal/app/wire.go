@@ -28,7 +28,7 @@ func (a *App) hookDeps() HookDeps {
 	}
 	if a.redis != nil {
 		rdb := a.redis
-		d.Limiters = func(route string, rl *config.RateLimit) *ratelimit.Route {
+		d.Limiters = func(route string, rl ratelimit.RouteOptions) *ratelimit.Route {
 			return ratelimit.NewRedisRoute(rdb, route, rl, nil)
 		}
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -50,7 +51,7 @@ func RouteHooks(cfg *config.Config, i int, deps HookDeps) (gateway.Interceptor, 
 			o.DynamicClient = deps.DynamicClient // a store lookup per request: only when a rule may read it
 		}
 		if r.Policy != nil || r.Tools != nil {
-			az, err := authz.NewRoute(cfg, i, log)
+			az, err := authz.NewRoute(authzOptions(cfg, i), log)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -76,7 +77,7 @@ func RouteHooks(cfg *config.Config, i int, deps HookDeps) (gateway.Interceptor, 
 			}
 		}
 		ob = audit.NewObserver(deps.Auditor, audit.ObserverOptions{Arguments: audit.NewRedactor(r.AuditArguments),
-			UpstreamAuth: mode, UpstreamTool: authz.NewTools(r.Tools).Upstream})
+			UpstreamAuth: mode, UpstreamTool: authz.NewTools(toolsOptions(r.Tools)).Upstream})
 	}
 	return in, ob, nil
 }
@@ -125,4 +126,51 @@ func rateOf(r *config.Rate) *ratelimit.Rate {
 	c := *r
 	c.SetDefaults()
 	return &ratelimit.Rate{Requests: c.Requests, Per: c.Per.D(), Burst: c.Burst}
+}
+
+// authzOptions maps route i's policy and tools sections, with the rule sets they may
+// include.
+func authzOptions(cfg *config.Config, i int) authz.RouteOptions {
+	r := &cfg.Routes[i]
+	o := authz.RouteOptions{Name: r.Name, At: fmt.Sprintf("routes[%d].policy", i), Tools: toolsOptions(r.Tools)}
+	if p := r.Policy; p != nil {
+		o.Policy = &authz.PolicyOptions{Include: p.Include, Rules: rulesOf(p.Rules), Default: p.Default, Refusal: authz.Refusal(p.Refusal)}
+	}
+	if len(cfg.RuleSets) > 0 {
+		o.RuleSets = make(map[string][]authz.Rule, len(cfg.RuleSets))
+		for name, rules := range cfg.RuleSets {
+			o.RuleSets[name] = rulesOf(rules)
+		}
+	}
+	return o
+}
+
+// rulesOf maps policy rules; a rule without a message shows its description.
+func rulesOf(rules []config.Rule) []authz.Rule {
+	if rules == nil {
+		return nil
+	}
+	out := make([]authz.Rule, len(rules))
+	for i := range rules {
+		cr := &rules[i]
+		out[i] = authz.Rule{Name: cr.Name, Effect: authz.Effect(cr.Effect()), Condition: cr.Condition(), Scopes: cr.Scopes, Message: cr.Message}
+		if out[i].Message == "" {
+			out[i].Message = cr.Description
+		}
+	}
+	return out
+}
+
+func toolsOptions(tf *config.ToolFilter) *authz.ToolsOptions {
+	if tf == nil {
+		return nil
+	}
+	o := &authz.ToolsOptions{Include: tf.Include, Exclude: tf.Exclude}
+	if tf.Overrides != nil {
+		o.Overrides = make(map[string]authz.ToolOverride, len(tf.Overrides))
+		for name, ov := range tf.Overrides {
+			o.Overrides[name] = authz.ToolOverride{Name: ov.Name, Description: ov.Description}
+		}
+	}
+	return o
 }

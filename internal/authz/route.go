@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // Route is everything authz knows about one route: its policy, its tools section and how
@@ -19,18 +17,17 @@ type Route struct {
 	log     *slog.Logger
 }
 
-// NewRoute compiles the policy, tools and refusal mode of cfg.Routes[i].
-func NewRoute(cfg *config.Config, i int, log *slog.Logger) (*Route, error) {
+// NewRoute compiles the policy, tools and refusal mode of one route.
+func NewRoute(o RouteOptions, log *slog.Logger) (*Route, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &cfg.Routes[i]
-	p, err := NewPolicy(r.Policy, cfg.RuleSets, fmt.Sprintf("routes[%d].policy", i), log.With("route", r.Name))
+	p, err := NewPolicy(o.Policy, o.RuleSets, o.At, log.With("route", o.Name))
 	if err != nil {
 		return nil, err
 	}
-	rt := &Route{name: r.Name, policy: p, tools: NewTools(r.Tools), refusal: RefusalReveal, log: log}
-	if r.Policy != nil && r.Policy.Refusal == string(RefusalMask) {
+	rt := &Route{name: o.Name, policy: p, tools: NewTools(o.Tools), refusal: RefusalReveal, log: log}
+	if o.Policy != nil && o.Policy.Refusal == RefusalMask {
 		rt.refusal = RefusalMask
 	}
 	return rt, nil

@@ -1,12 +1,16 @@
-package authz
+package app
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
+
+// The policy, tools and rateLimit sections load (config validates them) and map to
+// authz options that compile.
 
 const configHead = `
 issuers:
@@ -100,11 +104,12 @@ func TestConfigLoad(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rt, err := NewRoute(cfg, 0, nil)
+				o := authzOptions(cfg, 0)
+				rt, err := authz.NewRoute(o, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if rt.refusal != RefusalMask || rt.tools == nil || rt.policy.Empty() {
+				if o.Policy.Refusal != authz.RefusalMask || authz.NewTools(o.Tools) == nil || rt.Policy().Empty() {
 					t.Fatalf("route not compiled from config: %+v", rt)
 				}
 				return

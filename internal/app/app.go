@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if s, ok := a.store.(audit.Store); ok {
 		auditStore = s
 	}
-	if a.auditor, err = audit.Open(cfg.Audit, o.AuditOut, auditStore, log); err != nil {
+	if a.auditor, err = audit.Open(auditSinks(cfg.Audit), o.AuditOut, auditStore, log); err != nil {
 		return nil, fmt.Errorf("opening audit sinks: %w", err)
 	}
 

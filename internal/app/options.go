@@ -76,7 +76,7 @@ func RouteHooks(cfg *config.Config, i int, deps HookDeps) (gateway.Interceptor, 
 				mode = m
 			}
 		}
-		ob = audit.NewObserver(deps.Auditor, audit.ObserverOptions{Arguments: audit.NewRedactor(r.AuditArguments),
+		ob = audit.NewObserver(deps.Auditor, audit.ObserverOptions{Arguments: audit.NewRedactor(redactOptions(r.AuditArguments)),
 			UpstreamAuth: mode, UpstreamTool: authz.NewTools(toolsOptions(r.Tools)).Upstream})
 	}
 	return in, ob, nil
@@ -171,6 +171,28 @@ func toolsOptions(tf *config.ToolFilter) *authz.ToolsOptions {
 		for name, ov := range tf.Overrides {
 			o.Overrides[name] = authz.ToolOverride{Name: ov.Name, Description: ov.Description}
 		}
+	}
+	return o
+}
+
+func redactOptions(a *config.AuditArguments) *audit.RedactOptions {
+	if a == nil {
+		return nil
+	}
+	return &audit.RedactOptions{RedactFields: a.RedactFields, MaxBytes: int64(a.MaxBytes)}
+}
+
+// auditSinks maps the audit section, with its defaults (nil: no section, events go to
+// stdout).
+func auditSinks(a *config.Audit) *audit.SinkOptions {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.SetDefaults()
+	o := &audit.SinkOptions{Stdout: c.Stdout, Store: c.Store, Buffer: c.Buffer}
+	if f := c.File; f != nil {
+		o.File = &audit.FileOptions{Path: f.Path, MaxSize: int64(f.MaxSize), MaxFiles: f.MaxFiles}
 	}
 	return o
 }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 const (
@@ -38,7 +36,7 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 	hdr := http.Header{"Authorization": {"Bearer " + jwt}, "User-Agent": {"vscode/1.0"}, "Cookie": {"s=" + apiKey}}
 	args := json.RawMessage(`{"amount": 12.50, "card": {"number": "` + cardNumber + `", "holder": "Alice"},
 		"note": "Bearer ` + jwt + `", "api_key": "plain-looking", "items": [{"secret_code": "x1"}, {"ok": "` + apiKey + `"}]}`)
-	red := NewRedactor(&config.AuditArguments{RedactFields: []string{"card.number", "items.*.ok"}})
+	red := NewRedactor(&RedactOptions{RedactFields: []string{"card.number", "items.*.ok"}})
 	base := Input{
 		Time: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), Route: "bank", Subject: "alice", Email: "alice@example.com",
 		ClientID: "vscode", Method: "tools/call", Tool: "transfer", Arguments: args, Header: hdr,
@@ -112,7 +110,7 @@ func TestHashArgumentsCanonical(t *testing.T) {
 func TestRedact(t *testing.T) {
 	tests := []struct {
 		fields []string
-		max    config.ByteSize
+		max    int64
 		in     string
 		want   string
 	}{
@@ -128,7 +126,7 @@ func TestRedact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got := NewRedactor(&config.AuditArguments{RedactFields: tt.fields, MaxBytes: tt.max}).Redact([]byte(tt.in))
+			got := NewRedactor(&RedactOptions{RedactFields: tt.fields, MaxBytes: tt.max}).Redact([]byte(tt.in))
 			if string(got) != tt.want {
 				t.Fatalf("got  %s\nwant %s", got, tt.want)
 			}
@@ -300,11 +298,11 @@ func TestOpen(t *testing.T) {
 	if !strings.Contains(out.String(), `"decision":"allow"`) {
 		t.Fatalf("default sink is stdout JSON lines: %q", out.String())
 	}
-	if _, err := Open(&config.Audit{Store: true}, &out, nil, nil); err == nil {
+	if _, err := Open(&SinkOptions{Store: true}, &out, nil, nil); err == nil {
 		t.Fatal("store sink without a store must fail")
 	}
 	store := NewMemoryStore(0)
-	a, err = Open(&config.Audit{Store: true}, &out, store, nil)
+	a, err = Open(&SinkOptions{Store: true}, &out, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/gctune"
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/loopback"
 	"github.com/mcpgate/mcpgate/internal/mcpsession"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -200,15 +201,7 @@ func isLoopbackURL(u string) bool {
 	if i := strings.IndexAny(rest, "/"); i >= 0 {
 		host = rest[:i]
 	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return loopback.Host(host)
 }
 
 func usesFederation(cfg *config.Config) bool {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/loopback"
 )
 
 // baseURL is the canonical scheme://host the client used to reach the gateway: PublicURL
@@ -83,13 +85,10 @@ func hostOnly(h string) string {
 	return strings.Trim(h, "[]")
 }
 
+// isLoopbackHost reports whether a Host header names this machine's loopback interface:
+// loopback.Host, or a subdomain of localhost (RFC 6761 §6.3 reserves them for loopback).
 func isLoopbackHost(h string) bool {
-	h = strings.ToLower(hostOnly(h))
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.Unmap().IsLoopback()
+	return loopback.Host(h) || strings.HasSuffix(strings.ToLower(hostOnly(h)), ".localhost")
 }
 
 // hostAllowed implements DNS rebinding protection: on a loopback listener the Host header

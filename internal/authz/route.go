@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // Route is everything authz knows about one route: its policy, its tools section and how
@@ -87,7 +89,7 @@ func (rt *Route) Check(v *Vars, msg []byte) Result {
 			out, err := RewriteToolName(msg, up)
 			if err != nil {
 				res.Decision = Decision{Effect: EffectDeny, Reason: "the tools/call request could not be rewritten: " + err.Error()}
-				res.Error = &RPCError{Code: CodeInvalidParams, Message: "invalid tools/call params: " + err.Error()}
+				res.Error = &RPCError{Code: mcp.CodeInvalidParams, Message: "invalid tools/call params: " + err.Error()}
 				return res
 			}
 			res.Message = out
@@ -107,7 +109,7 @@ func (rt *Route) Check(v *Vars, msg []byte) Result {
 	}
 	if d.StepUp() {
 		res.StepUpScopes = d.RequiredScopes
-		res.Error = &RPCError{Code: CodeDenied, Message: "insufficient scope: this request needs " + joinScopes(d.RequiredScopes) + "; sign in again granting it",
+		res.Error = &RPCError{Code: mcp.CodeUnauthorized, Message: "insufficient scope: this request needs " + joinScopes(d.RequiredScopes) + "; sign in again granting it",
 			Data: DenialData{Rules: d.Rules, Reason: d.Reason}}
 		return res
 	}

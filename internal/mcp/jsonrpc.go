@@ -11,7 +11,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
-// JSON-RPC 2.0 error codes used by the gateway.
+// JSON-RPC 2.0 and MCP error codes: the only place mcpgate defines them.
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
@@ -20,8 +20,13 @@ const (
 	CodeInternalError  = -32603
 	// CodeServerError is the generic implementation-defined server error (-32000..-32099).
 	CodeServerError = -32000
-	// CodeUnauthorized is used for authentication/authorization failures reported as JSON-RPC errors.
+	// CodeUnauthorized is used for authentication and authorization failures reported as
+	// JSON-RPC errors, revealed policy refusals included.
 	CodeUnauthorized = -32001
+	// CodeResourceNotFound is what MCP servers answer for an unknown resource.
+	CodeResourceNotFound = -32002
+	// CodeURLElicitationRequired is the MCP 2025-11-25 URLElicitationRequiredError.
+	CodeURLElicitationRequired = -32042
 )
 
 // Request is one parsed JSON-RPC message sent by a client. Only the parts the gateway

@@ -185,7 +185,7 @@ func (ic *Interceptor) batch(c *gateway.Call, vars func() *authz.Vars) gateway.V
 				d.Responses = append(d.Responses, e.Response(m.ID))
 				continue
 			}
-			d.Responses = append(d.Responses, mcp.ErrorResponse(m.ID, authz.CodeDenied,
+			d.Responses = append(d.Responses, mcp.ErrorResponse(m.ID, mcp.CodeUnauthorized,
 				fmt.Sprintf("not forwarded: message %d of this batch was refused, and a batch is forwarded only as a whole; send this request on its own", refused+1), nil))
 		}
 		if len(d.Responses) == 0 {

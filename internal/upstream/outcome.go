@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // RouteCredentials adapts a Provider to the gateway's consumer-side seam
@@ -25,7 +26,7 @@ type RouteCredentials struct {
 // UpstreamHeaders implements gateway.UpstreamCredentials. Errors are this package's typed
 // errors; the gateway renders them with Explain.
 func (rc RouteCredentials) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
-	req := Request{Principal: p, Route: rc.Route, Token: BearerToken(r)}
+	req := Request{Principal: p, Route: rc.Route, Token: bearerToken(r)}
 	if rc.ReturnURL != nil {
 		req.ReturnURL = rc.ReturnURL(r)
 	}
@@ -36,16 +37,13 @@ func (rc RouteCredentials) UpstreamHeaders(ctx context.Context, p *authn.Princip
 	return c.Header, nil
 }
 
-// BearerToken returns the bearer token of an incoming request ("" if none).
-func BearerToken(r *http.Request) string {
+// bearerToken returns the bearer token of an incoming request ("" if none).
+func bearerToken(r *http.Request) string {
 	if r == nil {
 		return ""
 	}
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
+	tok, _ := authn.BearerToken(r.Header.Get("Authorization"))
+	return tok
 }
 
 // Outcome kinds.
@@ -55,9 +53,6 @@ const (
 	OutcomeInsufficientClaims = "insufficient_claims" // 401 with a claims challenge
 	OutcomeFailure            = "failure"             // upstream credential failure (502/503)
 )
-
-// JSONRPCURLElicitationRequired is the MCP 2025-11-25 URLElicitationRequiredError code.
-const JSONRPCURLElicitationRequired = -32042
 
 // Outcome says how the gateway should answer the MCP client when a provider fails. Every
 // field is safe to show the client (no secrets).
@@ -131,7 +126,7 @@ func Explain(route string, err error) Outcome {
 // support URL elicitation (MCP 2025-11-25): code -32042 with data.elicitations.
 func (o Outcome) JSONRPCError() map[string]any {
 	return map[string]any{
-		"code":    JSONRPCURLElicitationRequired,
+		"code":    mcp.CodeURLElicitationRequired,
 		"message": o.Message,
 		"data": map[string]any{"elicitations": []any{map[string]any{
 			"mode": "url", "elicitationId": o.ElicitationID, "url": o.URL, "message": o.Message,

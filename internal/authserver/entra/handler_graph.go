@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
 )
 
 // The emulator serves the one Microsoft Graph call that group overage needs:
@@ -34,13 +36,8 @@ func (em *Emulator) graphError(w http.ResponseWriter, r *http.Request, status in
 
 // graphCaller verifies a Graph access token; ok false means the error was written.
 func (em *Emulator) graphCaller(w http.ResponseWriter, r *http.Request) (jwt.MapClaims, bool) {
-	h := r.Header.Get("Authorization")
-	raw, found := strings.CutPrefix(h, "Bearer ")
+	raw, found := authn.BearerToken(r.Header.Get("Authorization"))
 	if !found {
-		raw, found = strings.CutPrefix(h, "bearer ")
-	}
-	raw = strings.TrimSpace(raw)
-	if !found || raw == "" {
 		em.graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
 		return nil, false
 	}

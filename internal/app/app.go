@@ -49,6 +49,9 @@ type Options struct {
 	AuditOut io.Writer
 	// Store, when set, is used instead of opening the configured one (demo, tests).
 	Store store.Store
+	// DisableSSERelay sends every SSE stream through the net/http path
+	// (gateway.Options.DisableSSERelay).
+	DisableSSERelay bool
 }
 
 // App is an assembled mcpgate.
@@ -169,6 +172,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err != nil {
 		return nil, err
 	}
+	gwOpts.DisableSSERelay = o.DisableSSERelay
 	if a.gw, err = gateway.New(gwOpts); err != nil {
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}

@@ -68,6 +68,11 @@ type Options struct {
 	Sessions mcpsession.Store
 	// Body bounds how slowly a request body may arrive (httplimit).
 	Body httplimit.BodyOptions
+	// DisableSSERelay sends every SSE stream through the net/http path. By default idle
+	// HTTP/1.1 GET streams are relayed outside net/http (relay.go), at about 7 KB per
+	// stream instead of 57 KB; this is the operator's escape hatch (`mcpgate serve` reads
+	// MCPGATE_SSE_RELAY=off).
+	DisableSSERelay bool
 }
 
 // RouteOptions configure one route.

@@ -46,8 +46,8 @@ package gateway
 //
 // Anything unusual (HTTP/2 or HTTP/1.0 clients, a non-hijackable ResponseWriter, a custom
 // Transport, https upstreams, a request body, a non-200 or non-SSE answer, a
-// Content-Length on the stream) stays on the normal net/http path. Setting
-// MCPGATE_SSE_RELAY=off in the environment disables the relay altogether.
+// Content-Length on the stream) stays on the normal net/http path.
+// Options.DisableSSERelay turns the relay off altogether.
 
 import (
 	"bufio"
@@ -68,15 +68,12 @@ import (
 	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
-// relayDisabled is the operator's escape hatch (MCPGATE_SSE_RELAY=off).
-var relayDisabled = os.Getenv("MCPGATE_SSE_RELAY") == "off"
-
 // relaySet tracks a Server's relayed streams: http.Server does not track hijacked
 // connections, so Shutdown asks this set instead.
 type relaySet struct {
 	pending sync.Map // *Event → *relayStream: set up by proxy, started when the handler returns
 	live    atomic.Int64
-	off     bool // tests: disable the relay on this Server
+	off     bool // Options.DisableSSERelay (tests also set it on a running Server)
 	noPoll  bool // tests: watch clients with a goroutine each, as without epoll
 }
 
@@ -108,7 +105,7 @@ func (rs *relaySet) wait(ctx context.Context) error {
 
 // relayable reports whether a request may use the relay, before the upstream is asked.
 func (rt *route) relayable(w http.ResponseWriter, r *http.Request, out *http.Request) bool {
-	if relayDisabled || rt.s.relays.off || rt.opts.Transport != nil {
+	if rt.s.relays.off || rt.opts.Transport != nil {
 		return false
 	}
 	if !rt.opts.H2C && !canWaitReadable { // an HTTP/2 body needs no readiness probe

@@ -69,6 +69,7 @@ func New(opts Options) (*Server, error) {
 		s.publicBase = c
 		s.publicHost = hostOnly(u.Host)
 	}
+	s.relays.off = opts.DisableSSERelay
 	s.sessions = opts.Sessions
 	if s.sessions == nil {
 		s.sessions = mcpsession.NewMemory(0)

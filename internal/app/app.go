@@ -396,7 +396,7 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 		// as MCP-visible answers rather than a bare 502.
 		ro.Credentials = upstream.CredentialErrors(r.Name, rc, AuthorizationURI(a.cfg, i))
 	}
-	in, ob, err := routeHooks(a.cfg, i, a.hookDeps())
+	in, ob, err := RouteHooks(a.cfg, i, a.hookDeps())
 	if err != nil {
 		return ro, err
 	}

@@ -35,6 +35,24 @@ type HookDeps struct {
 	Logger        *slog.Logger
 }
 
+// hookDeps are the process-wide parts the route hooks use.
+func (a *App) hookDeps() HookDeps {
+	d := HookDeps{Auditor: a.auditor, Logger: a.log}
+	if a.creds != nil {
+		d.UpstreamModes = a.creds.Mode
+	}
+	if a.as != nil {
+		d.DynamicClient = a.as.IsDynamicClient
+	}
+	if a.redis != nil {
+		rdb := a.redis
+		d.Limiters = func(route string, rl ratelimit.RouteOptions) *ratelimit.Route {
+			return ratelimit.NewRedisRoute(rdb, route, rl, nil)
+		}
+	}
+	return d
+}
+
 // RouteHooks builds route i's interceptor (internal/routepolicy: policy, tool
 // include/exclude/rename, rate limit) and observer (internal/audit). Both nil when the
 // route has nothing configured.

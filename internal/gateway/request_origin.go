@@ -10,6 +10,10 @@ import (
 	"github.com/mcpgate/mcpgate/internal/loopback"
 )
 
+// This file works out where a request comes from and how it was addressed: the client's
+// IP through trusted proxies, the external base URL (X-Forwarded-Proto/Host from trusted
+// proxies only), and whether its Host header may be served (DNS rebinding protection).
+
 // baseURL is the canonical scheme://host the client used to reach the gateway: PublicURL
 // when configured, otherwise the request's own, with X-Forwarded-Proto/Host believed only
 // from trusted proxies.

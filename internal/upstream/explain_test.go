@@ -1,11 +1,8 @@
 package upstream
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -62,15 +59,3 @@ func TestExplain(t *testing.T) {
 }
 
 func toJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
-
-func TestRouteCredentialsReadsCallerToken(t *testing.T) {
-	ts := newTokenServer(t, okToken("downstream"))
-	p, _ := NewOBO(OBOConfig{TokenURL: ts.URL, Auth: ClientSecretPost{ID: "a", Secret: "b"}, Scopes: []string{"api://x/.default"}})
-	rc := RouteCredentials{Provider: p, Route: "files"}
-	r := httptest.NewRequest(http.MethodPost, "/files/mcp", nil)
-	r.Header.Set("Authorization", "bearer "+callerToken)
-	h, err := rc.UpstreamHeaders(context.Background(), callerReq().Principal, r)
-	if err != nil || h.Get("Authorization") != "Bearer downstream" || ts.last(t).Get("assertion") != callerToken {
-		t.Fatalf("headers %v err %v", h, err)
-	}
-}

@@ -10,6 +10,39 @@ import (
 	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
+// RouteCredentials adapts a Provider to the gateway's consumer-side seam
+// (gateway.UpstreamCredentials: UpstreamHeaders(ctx, principal, request)). It reads the
+// caller's raw bearer token from the incoming request, for the modes that exchange it.
+type RouteCredentials struct {
+	Provider Provider
+	Route    string
+	// ReturnURL optionally computes where connect pages send the user back to.
+	ReturnURL func(r *http.Request) string
+}
+
+// UpstreamHeaders implements gateway.UpstreamCredentials. Errors are this package's typed
+// errors; the gateway renders them with Explain.
+func (rc RouteCredentials) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
+	req := Request{Principal: p, Route: rc.Route, Token: bearerToken(r)}
+	if rc.ReturnURL != nil {
+		req.ReturnURL = rc.ReturnURL(r)
+	}
+	c, err := rc.Provider.Credential(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return c.Header, nil
+}
+
+// bearerToken returns the bearer token of an incoming request ("" if none).
+func bearerToken(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	tok, _ := authn.BearerToken(r.Header.Get("Authorization"))
+	return tok
+}
+
 // CredentialErrors wraps a route's upstream credential source so that the typed errors of
 // this package are rendered for the MCP client (see docs/upstream.md, "What the user
 // sees"): URL elicitation or a tool error for a missing connection, 403 for missing admin

@@ -10,30 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/ratelimit"
 )
-
-// routeHooks builds a route's interceptor and observer (options.go); a variable so that
-// tests can observe the wiring.
-var routeHooks = RouteHooks
-
-// hookDeps are the process-wide parts the route hooks use.
-func (a *App) hookDeps() HookDeps {
-	d := HookDeps{Auditor: a.auditor, Logger: a.log}
-	if a.creds != nil {
-		d.UpstreamModes = a.creds.Mode
-	}
-	if a.as != nil {
-		d.DynamicClient = a.as.IsDynamicClient
-	}
-	if a.redis != nil {
-		rdb := a.redis
-		d.Limiters = func(route string, rl ratelimit.RouteOptions) *ratelimit.Route {
-			return ratelimit.NewRedisRoute(rdb, route, rl, nil)
-		}
-	}
-	return d
-}
 
 // openRedis connects to store.redis. Socket I/O follows the caller's context
 // (ContextTimeoutEnabled), so that the rate limiter's bound per check holds. A Redis that

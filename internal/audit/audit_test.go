@@ -73,7 +73,7 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 		ev.RequestID != "req-1" || ev.UpstreamAuth != "obo" || ev.UserAgent != "vscode/1.0" || ev.LatencyMS != 1.5 || ev.UpstreamStatus != 200 {
 		t.Errorf("fields not recorded: %+v", ev)
 	}
-	if ev.ArgumentsHash == "" || ev.ArgumentsHash != dn.ArgumentsHash || ev.ArgumentsHash != HashArguments(args) {
+	if ev.ArgumentsHash == "" || ev.ArgumentsHash != dn.ArgumentsHash || ev.ArgumentsHash != hashArguments(args) {
 		t.Errorf("arguments hash %q / %q", ev.ArgumentsHash, dn.ArgumentsHash)
 	}
 	if len(ev.SessionHash) != 32 || dn.Arguments != nil {
@@ -93,9 +93,9 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 }
 
 func TestHashArgumentsCanonical(t *testing.T) {
-	a := HashArguments(json.RawMessage(`{"b": [1, 2.50, "<x>"], "a": {"z": null, "y": true}}`))
-	b := HashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.50,"<x>"]}`))
-	c := HashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.5,"<x>"]}`))
+	a := hashArguments(json.RawMessage(`{"b": [1, 2.50, "<x>"], "a": {"z": null, "y": true}}`))
+	b := hashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.50,"<x>"]}`))
+	c := hashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.5,"<x>"]}`))
 	if a != b {
 		t.Error("formatting and key order change the hash")
 	}

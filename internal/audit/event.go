@@ -95,13 +95,13 @@ func NewEvent(in Input) Event {
 		}
 	}
 	if in.SessionID != "" {
-		e.SessionHash = HashString(in.SessionID)[:32]
+		e.SessionHash = hashString(in.SessionID)[:32]
 	}
 	if in.Header != nil {
 		e.UserAgent = in.Header.Get("User-Agent")
 	}
 	if len(in.Arguments) > 0 && !bytes.Equal(bytes.TrimSpace(in.Arguments), []byte("null")) {
-		e.ArgumentsHash = HashArguments(in.Arguments)
+		e.ArgumentsHash = hashArguments(in.Arguments)
 		if in.Record != nil {
 			e.Arguments = in.Record.Redact(in.Arguments)
 		}
@@ -109,17 +109,17 @@ func NewEvent(in Input) Event {
 	return e
 }
 
-// HashString returns the hex SHA-256 of s.
-func HashString(s string) string {
+// hashString returns the hex SHA-256 of s.
+func hashString(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 
-// HashArguments returns the hex SHA-256 of the canonical JSON of raw: object keys sorted,
+// hashArguments returns the hex SHA-256 of the canonical JSON of raw: object keys sorted,
 // insignificant space removed, numbers kept as written, no HTML escaping. The same
 // arguments always hash the same, however the client formatted them. Invalid JSON is
 // hashed as is.
-func HashArguments(raw json.RawMessage) string {
+func hashArguments(raw json.RawMessage) string {
 	c, err := Canonical(raw)
 	if err != nil {
 		c = raw

@@ -18,9 +18,9 @@ const EntraV1IssuerPrefix = "https://sts.windows.net/"
 // DefaultEntraAuthority is the Entra login host.
 const DefaultEntraAuthority = "https://login.microsoftonline.com"
 
-// EntraIssuers returns the iss values of Entra v1 and v2 access tokens for a tenant (a
+// entraIssuers returns the iss values of Entra v1 and v2 access tokens for a tenant (a
 // GUID, or organizations/common, which gives the {tenantid} templates).
-func EntraIssuers(authority, tenant string) (v1, v2 string) {
+func entraIssuers(authority, tenant string) (v1, v2 string) {
 	if authority == "" {
 		authority = DefaultEntraAuthority
 	}
@@ -31,9 +31,9 @@ func EntraIssuers(authority, tenant string) (v1, v2 string) {
 	return EntraV1IssuerPrefix + t + "/", trimSlash(authority) + "/" + t + "/v2.0"
 }
 
-// EntraKeysURLs returns the JWKS URLs for a tenant: {authority}/{tenant}/discovery/keys (v1)
+// entraKeysURLs returns the JWKS URLs for a tenant: {authority}/{tenant}/discovery/keys (v1)
 // and {authority}/{tenant}/discovery/v2.0/keys (v2).
-func EntraKeysURLs(authority, tenant string) (v1, v2 string) {
+func entraKeysURLs(authority, tenant string) (v1, v2 string) {
 	if authority == "" {
 		authority = DefaultEntraAuthority
 	}
@@ -95,8 +95,8 @@ func (r *Registry) buildEntra(rt *issuer, is config.Issuer,
 	}
 	rt.entra = rules
 
-	v1iss, v2iss := EntraIssuers(authority, tenant)
-	v1keys, v2keys := EntraKeysURLs(authority, tenant)
+	v1iss, v2iss := entraIssuers(authority, tenant)
+	v1keys, v2keys := entraKeysURLs(authority, tenant)
 	explicit, hasExplicit, err := explicitKeys()
 	if err != nil {
 		return err

@@ -20,11 +20,11 @@ const (
 )
 
 func TestEntraIssuersAndKeysURLs(t *testing.T) {
-	v1, v2 := EntraIssuers("", tenantA)
+	v1, v2 := entraIssuers("", tenantA)
 	if v1 != "https://sts.windows.net/"+tenantA+"/" || v2 != "https://login.microsoftonline.com/"+tenantA+"/v2.0" {
 		t.Fatalf("single tenant: %s %s", v1, v2)
 	}
-	v1, v2 = EntraIssuers("https://login.microsoftonline.com/", "organizations")
+	v1, v2 = entraIssuers("https://login.microsoftonline.com/", "organizations")
 	if v1 != "https://sts.windows.net/{tenantid}/" || v2 != "https://login.microsoftonline.com/{tenantid}/v2.0" {
 		t.Fatalf("multi tenant: %s %s", v1, v2)
 	}
@@ -34,7 +34,7 @@ func TestEntraIssuersAndKeysURLs(t *testing.T) {
 	if got := AuthorizationServer(config.Issuer{Issuer: "https://kc.example.com/realms/x"}); got != "https://kc.example.com/realms/x" {
 		t.Fatalf("AuthorizationServer: %s", got)
 	}
-	k1, k2 := EntraKeysURLs("", tenantA)
+	k1, k2 := entraKeysURLs("", tenantA)
 	if k1 != "https://login.microsoftonline.com/"+tenantA+"/discovery/keys" || k2 != "https://login.microsoftonline.com/"+tenantA+"/discovery/v2.0/keys" {
 		t.Fatalf("keys: %s %s", k1, k2)
 	}

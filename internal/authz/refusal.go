@@ -45,10 +45,10 @@ func (e *RPCError) Response(id json.RawMessage) []byte {
 	return out
 }
 
-// UnknownError is the error an MCP server gives for a tool, prompt or resource it does not
+// unknownError is the error an MCP server gives for a tool, prompt or resource it does not
 // have (method is tools/call, prompts/get or resources/read; name is the name or URI the
 // client used).
-func UnknownError(method, name string) *RPCError {
+func unknownError(method, name string) *RPCError {
 	switch method {
 	case "prompts/get":
 		return &RPCError{Code: mcp.CodeInvalidParams, Message: "Unknown prompt: " + name}
@@ -58,13 +58,13 @@ func UnknownError(method, name string) *RPCError {
 	return &RPCError{Code: mcp.CodeInvalidParams, Message: "Unknown tool: " + name}
 }
 
-// RefusalError builds the error for a refused request. mode decides between revealing the
+// refusalError builds the error for a refused request. mode decides between revealing the
 // rule and masking the refusal as an unknown item (masking applies to tools/call,
 // prompts/get and resources/read; other methods are always revealed). name is what the
 // client asked for (its tool name, prompt name or URI).
-func RefusalError(d Decision, mode Refusal, method, name string) *RPCError {
+func refusalError(d Decision, mode Refusal, method, name string) *RPCError {
 	if mode == RefusalMask && gated(method) {
-		return UnknownError(method, name)
+		return unknownError(method, name)
 	}
 	msg := "denied by policy"
 	if len(d.Rules) > 0 {

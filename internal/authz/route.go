@@ -80,13 +80,13 @@ func (rt *Route) Check(v *Vars, msg []byte) Result {
 		up, ok := rt.tools.Upstream(asked)
 		if !ok {
 			res.Decision = Decision{Effect: EffectHidden, Reason: "tool " + asked + " is not exposed on this route"}
-			res.Error = UnknownError("tools/call", asked)
+			res.Error = unknownError("tools/call", asked)
 			return res
 		}
 		v.MCP.Tool = up
 		res.Tool = up
 		if up != asked {
-			out, err := RewriteToolName(msg, up)
+			out, err := rewriteToolName(msg, up)
 			if err != nil {
 				res.Decision = Decision{Effect: EffectDeny, Reason: "the tools/call request could not be rewritten: " + err.Error()}
 				res.Error = &RPCError{Code: mcp.CodeInvalidParams, Message: "invalid tools/call params: " + err.Error()}
@@ -113,7 +113,7 @@ func (rt *Route) Check(v *Vars, msg []byte) Result {
 			Data: DenialData{Rules: d.Rules, Reason: d.Reason}}
 		return res
 	}
-	res.Error = RefusalError(d, rt.refusal, v.MCP.Method, name)
+	res.Error = refusalError(d, rt.refusal, v.MCP.Method, name)
 	return res
 }
 
@@ -128,8 +128,8 @@ func joinScopes(s []string) string {
 	return b.String()
 }
 
-// RewriteToolName returns a tools/call message with params.name replaced.
-func RewriteToolName(msg []byte, name string) ([]byte, error) {
+// rewriteToolName returns a tools/call message with params.name replaced.
+func rewriteToolName(msg []byte, name string) ([]byte, error) {
 	i := skipWS(msg, 0)
 	var params member
 	n := 0

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 
 	sjson "github.com/segmentio/encoding/json"
 
@@ -201,17 +200,6 @@ func ErrorResponse(id json.RawMessage, code int, message string, data any) []byt
 		}{"2.0", id, ErrorObject{Code: code, Message: message}})
 	}
 	return out
-}
-
-// IDString renders a raw id for logs ("" for none).
-func IDString(id json.RawMessage) string {
-	if len(id) == 0 {
-		return ""
-	}
-	if s, err := strconv.Unquote(string(id)); err == nil {
-		return s
-	}
-	return string(id)
 }
 
 // ResultResponse renders a JSON-RPC result response for id (nil → null).

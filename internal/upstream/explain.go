@@ -11,17 +11,17 @@ import (
 	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
-// Outcome kinds.
+// outcome kinds.
 const (
-	OutcomeUserAction         = "user_action"         // send the user to URL (URL elicitation -32042 / tool error)
-	OutcomeConsentRequired    = "consent_required"    // an administrator must grant consent
-	OutcomeInsufficientClaims = "insufficient_claims" // 401 with a claims challenge
-	OutcomeFailure            = "failure"             // upstream credential failure (502/503)
+	outcomeUserAction         = "user_action"         // send the user to URL (URL elicitation -32042 / tool error)
+	outcomeConsentRequired    = "consent_required"    // an administrator must grant consent
+	outcomeInsufficientClaims = "insufficient_claims" // 401 with a claims challenge
+	outcomeFailure            = "failure"             // upstream credential failure (502/503)
 )
 
-// Outcome says how the gateway should answer the MCP client when a provider fails. Every
+// outcome says how the gateway should answer the MCP client when a provider fails. Every
 // field is safe to show the client (no secrets).
-type Outcome struct {
+type outcome struct {
 	Kind string
 	// Reason is the stable code for audit and logs.
 	Reason string
@@ -42,8 +42,8 @@ type Outcome struct {
 	Retryable bool
 }
 
-// Explain maps a provider error to what the client should see.
-func Explain(route string, err error) Outcome {
+// explain maps a provider error to what the client should see.
+func explain(route string, err error) outcome {
 	var (
 		nua *NeedsUserAction
 		cr  *ConsentRequired
@@ -53,17 +53,17 @@ func Explain(route string, err error) Outcome {
 	switch {
 	case errors.As(err, &nua):
 		sum := sha256.Sum256([]byte(nua.Provider + "|" + nua.Reason + "|" + nua.URL))
-		return Outcome{Kind: OutcomeUserAction, Reason: nua.Reason, HTTPStatus: http.StatusOK, URL: nua.URL,
+		return outcome{Kind: outcomeUserAction, Reason: nua.Reason, HTTPStatus: http.StatusOK, URL: nua.URL,
 			ElicitationID: "mcpgate-" + hex.EncodeToString(sum[:8]),
 			Message:       fmt.Sprintf("%s. Open %s, then retry.", capitalize(nua.Message), nua.URL)}
 	case errors.As(err, &cr):
-		return Outcome{Kind: OutcomeConsentRequired, Reason: "consent_required", HTTPStatus: http.StatusForbidden,
+		return outcome{Kind: outcomeConsentRequired, Reason: "consent_required", HTTPStatus: http.StatusForbidden,
 			Message: fmt.Sprintf("Route %s: admin consent is missing for app %s scope %s. An administrator must grant admin consent to app %s for %s; signing in again will not help.", route, cr.App, cr.Scope, cr.App, cr.Scope)}
 	case errors.As(err, &cc):
-		return Outcome{Kind: OutcomeInsufficientClaims, Reason: "interaction_required", HTTPStatus: http.StatusUnauthorized, Claims: cc.Claims,
+		return outcome{Kind: outcomeInsufficientClaims, Reason: "interaction_required", HTTPStatus: http.StatusUnauthorized, Claims: cc.Claims,
 			Message: fmt.Sprintf("Route %s: your organisation requires additional sign-in (for example multi-factor authentication) for this tool. Sign in again.", route)}
 	case errors.As(err, &f):
-		o := Outcome{Kind: OutcomeFailure, Reason: f.Reason, HTTPStatus: http.StatusBadGateway, Retryable: !f.Permanent}
+		o := outcome{Kind: outcomeFailure, Reason: f.Reason, HTTPStatus: http.StatusBadGateway, Retryable: !f.Permanent}
 		if !f.Permanent {
 			o.HTTPStatus = http.StatusServiceUnavailable
 		}
@@ -83,13 +83,13 @@ func Explain(route string, err error) Outcome {
 		}
 		return o
 	}
-	return Outcome{Kind: OutcomeFailure, Reason: "internal", HTTPStatus: http.StatusBadGateway,
+	return outcome{Kind: outcomeFailure, Reason: "internal", HTTPStatus: http.StatusBadGateway,
 		Message: fmt.Sprintf("Route %s: mcpgate could not obtain the upstream credential; see the gateway log.", route)}
 }
 
 // JSONRPCError returns the JSON-RPC error object for a user action, for clients that
 // support URL elicitation (MCP 2025-11-25): code -32042 with data.elicitations.
-func (o Outcome) JSONRPCError() map[string]any {
+func (o outcome) JSONRPCError() map[string]any {
 	return map[string]any{
 		"code":    mcp.CodeURLElicitationRequired,
 		"message": o.Message,
@@ -101,7 +101,7 @@ func (o Outcome) JSONRPCError() map[string]any {
 
 // ToolError returns a tools/call result carrying the message (isError), for clients
 // without URL elicitation; the URL is in the text so the user can open it.
-func (o Outcome) ToolError() map[string]any {
+func (o outcome) ToolError() map[string]any {
 	return map[string]any{"isError": true, "content": []any{map[string]any{"type": "text", "text": o.Message}}}
 }
 

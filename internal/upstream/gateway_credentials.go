@@ -21,7 +21,7 @@ type RouteCredentials struct {
 }
 
 // UpstreamHeaders implements gateway.UpstreamCredentials. Errors are this package's typed
-// errors; the gateway renders them with Explain.
+// errors; the gateway renders them with explain.
 func (rc RouteCredentials) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
 	req := Request{Principal: p, Route: rc.Route, Token: bearerToken(r)}
 	if rc.ReturnURL != nil {
@@ -76,12 +76,12 @@ func (e *credentialError) Unwrap() error { return e.err }
 
 // GatewayResponse implements gateway.CredentialError.
 func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
-	o := Explain(e.route, e.err)
+	o := explain(e.route, e.err)
 	res := gateway.Response{Status: o.HTTPStatus, Reason: o.Reason, Message: o.Message}
 	hasID := len(c.Messages) == 1 && len(c.Messages[0].ID) > 0
 	data := map[string]any{"route": e.route, "reason": o.Reason}
 	switch o.Kind {
-	case OutcomeUserAction:
+	case outcomeUserAction:
 		method := ""
 		if len(c.Messages) == 1 {
 			method = c.Messages[0].Method
@@ -101,7 +101,7 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 			data["url"] = o.URL
 			res.Error = &mcp.ErrorObject{Code: mcp.CodeUnauthorized, Message: o.Message, Data: data}
 		}
-	case OutcomeInsufficientClaims:
+	case outcomeInsufficientClaims:
 		var cc *ClaimsChallenge
 		if errors.As(e.err, &cc) {
 			res.Header = http.Header{"Www-Authenticate": {cc.WWWAuthenticate(e.authorizationURI)}}
@@ -112,7 +112,7 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 		if o.HTTPStatus == http.StatusUnauthorized || o.HTTPStatus == http.StatusForbidden {
 			code = mcp.CodeUnauthorized
 		}
-		if o.Kind == OutcomeFailure {
+		if o.Kind == outcomeFailure {
 			data["retryable"] = o.Retryable
 		}
 		res.Error = &mcp.ErrorObject{Code: code, Message: o.Message, Data: data}

@@ -24,7 +24,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
@@ -62,7 +62,7 @@ type App struct {
 	store     store.Store
 	ownsStore bool
 	as        *authserver.Server
-	emulator  *entra.Emulator
+	emulator  *entraemulator.Emulator
 	registry  *authn.Registry
 	creds     *upstream.Set
 	fed       *federation.Set
@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 
 	if cfg.Entra != nil {
-		if a.emulator, err = entra.New(entra.Options{Config: cfg.Entra, BaseURL: a.base + cfg.Entra.PathPrefix, Logger: log}); err != nil {
+		if a.emulator, err = entraemulator.New(entraemulator.Options{Config: cfg.Entra, BaseURL: a.base + cfg.Entra.PathPrefix, Logger: log}); err != nil {
 			return nil, fmt.Errorf("starting the Entra profile: %w", err)
 		}
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 )
@@ -63,7 +63,7 @@ NODE_EXTRA_CA_CERTS.`,
 			if baseURL == "" {
 				baseURL = scheme + "://" + ln.Addr().String()
 			}
-			em, err := entra.New(entra.Options{Config: ec, BaseURL: baseURL, Logger: log})
+			em, err := entraemulator.New(entraemulator.Options{Config: ec, BaseURL: baseURL, Logger: log})
 			if err != nil {
 				ln.Close()
 				return err

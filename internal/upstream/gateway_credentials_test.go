@@ -17,7 +17,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/app/apptest"
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/upstream"
@@ -36,7 +36,7 @@ const (
 
 type entraEnv struct {
 	URL string
-	em  *entra.Emulator
+	em  *entraemulator.Emulator
 }
 
 func newEntra(t *testing.T) *entraEnv {
@@ -66,7 +66,7 @@ func newEntra(t *testing.T) *entraEnv {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	em, err := entra.New(entra.Options{Config: cfg, BaseURL: srv.URL, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	em, err := entraemulator.New(entraemulator.Options{Config: cfg, BaseURL: srv.URL, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
@@ -112,7 +112,7 @@ func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c
 func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // emulator starts the Entra emulator with testdata/entra-directory.yaml, changed by mutate.
-func emulator(t *testing.T, mcpgateURL string, logs io.Writer, mutate func(*config.Entra), now ...func() time.Time) (*entra.Emulator, string) {
+func emulator(t *testing.T, mcpgateURL string, logs io.Writer, mutate func(*config.Entra), now ...func() time.Time) (*entraemulator.Emulator, string) {
 	t.Helper()
 	srv := newLazyServer(t)
 	data, err := os.ReadFile("testdata/entra-directory.yaml")
@@ -126,11 +126,11 @@ func emulator(t *testing.T, mcpgateURL string, logs io.Writer, mutate func(*conf
 	if mutate != nil {
 		mutate(dir)
 	}
-	o := entra.Options{Config: dir, BaseURL: srv.URL, Logger: slog.New(slog.NewTextHandler(logs, nil)).With("component", "entra-emulator")}
+	o := entraemulator.Options{Config: dir, BaseURL: srv.URL, Logger: slog.New(slog.NewTextHandler(logs, nil)).With("component", "entra-emulator")}
 	if len(now) > 0 {
 		o.Now = now[0]
 	}
-	em, err := entra.New(o)
+	em, err := entraemulator.New(o)
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
 	}

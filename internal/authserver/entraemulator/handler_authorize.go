@@ -1,4 +1,4 @@
-package entra
+package entraemulator
 
 import (
 	"crypto/subtle"

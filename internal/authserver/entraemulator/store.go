@@ -1,4 +1,4 @@
-package entra
+package entraemulator
 
 // sweepLocked drops expired codes, refresh tokens, device codes and login contexts so that
 // a long-running emulator does not grow without bound. Callers hold em.mu; it runs on

@@ -10,4 +10,4 @@
 // developed and tested offline and then pointed at the real tenant by changing the
 // authority URL. It is not a security boundary: state lives in memory and the defaults
 // favour convenience (see docs/entra-emulator.md).
-package entra
+package entraemulator

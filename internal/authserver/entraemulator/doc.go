@@ -1,4 +1,4 @@
-// Package entra is an emulator of the Microsoft identity platform (Entra ID,
+// Package entraemulator is an emulator of the Microsoft identity platform (Entra ID,
 // login.microsoftonline.com) that behaves like Entra on the wire: the v1 and v2 URL layout,
 // discovery documents with the {tenantid} issuer template, JWKS keys with their issuer
 // member, v1 and v2 access tokens chosen by the resource app's accessTokenAcceptedVersion,

@@ -266,7 +266,7 @@ func (a *App) buildCredentials() (*upstream.Set, error) {
 		}
 		bo.Cache = rediscache.New(a.redis, keys, "", a.log)
 	}
-	return upstream.Build(a.cfg, bo)
+	return upstream.Build(UpstreamOptions(a.cfg), bo)
 }
 
 // connectionStore keeps per-user upstream tokens (connections, federated sign-ins) in the

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/ratelimit"
 	"github.com/mcpgate/mcpgate/internal/routepolicy"
+	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
 // This file maps the file configuration to the option types of the runtime packages.
@@ -213,4 +215,75 @@ func auditSinks(a *config.Audit) *audit.SinkOptions {
 		o.File = &audit.FileOptions{Path: f.Path, MaxSize: int64(f.MaxSize), MaxFiles: f.MaxFiles}
 	}
 	return o
+}
+
+// UpstreamOptions maps upstreamCredentials and every route's upstreamAuth, with the
+// configuration's defaults (connections path, key environment variable, JWKS path).
+func UpstreamOptions(cfg *config.Config) upstream.Options {
+	uc := cfg.UpstreamCredentials
+	if uc == nil {
+		uc = &config.UpstreamCredentials{}
+	}
+	o := upstream.Options{
+		PublicURL:       cfg.PublicURL,
+		ConnectionsPath: cmp.Or(uc.ConnectionsPath, config.DefaultConnectionsPath),
+		JWKSPath:        config.DefaultGatewayJWKSPath,
+		RefreshSkew:     uc.RefreshSkew.D(),
+		Secrets:         upstream.SecretKeys{KeysEnv: config.DefaultSecretKeysEnv},
+	}
+	if c := uc.Cache; c != nil {
+		o.CacheMaxEntries, o.CacheSkew = c.MaxEntries, c.Skew.D()
+	}
+	if sk := uc.Secrets; sk != nil {
+		o.Secrets = upstream.SecretKeys{KeysFile: sk.KeysFile, KeysEnv: cmp.Or(sk.KeysEnv, config.DefaultSecretKeysEnv), Primary: sk.Primary}
+	}
+	if g := uc.GatewayJWT; g != nil {
+		o.Signer = &upstream.SignerOptions{Issuer: g.Issuer, KeyFiles: g.KeyFiles}
+	}
+	for _, cp := range uc.Connections {
+		o.Connections = append(o.Connections, upstream.OAuthApp{Name: cp.Name, DisplayName: cp.DisplayName, AuthorizeURL: cp.AuthorizeURL, TokenURL: cp.TokenURL,
+			RevocationURL: cp.RevocationURL, ClientID: cp.ClientID, ClientSecret: cp.ClientSecret, AuthMethod: cp.ClientAuthMethod,
+			Scopes: cp.Scopes, Resource: cp.Resource, AuthParams: cp.AuthParams})
+	}
+	for _, r := range cfg.Routes {
+		if u := r.UpstreamAuth; u != nil {
+			o.Routes = append(o.Routes, upstreamRoute(r.Name, r.Upstream.URL, u))
+		}
+	}
+	return o
+}
+
+func upstreamRoute(name, upstreamURL string, u *config.UpstreamAuth) upstream.RouteAuth {
+	ra := upstream.RouteAuth{Route: name, UpstreamURL: upstreamURL, Passthrough: u.Passthrough}
+	if m := u.Modes(); len(m) > 0 {
+		ra.Mode = m[0]
+	}
+	if b := u.OBO; b != nil {
+		ra.OBO = &upstream.OBOAuth{TokenURL: b.OBOTokenURL(), ClientID: b.ClientID, ClientSecret: b.ClientSecret, Certificate: certificate(b.Certificate), Scope: b.Scope}
+	}
+	if te := u.TokenExchange; te != nil {
+		ra.TokenExchange = &upstream.TokenExchangeAuth{TokenURL: te.TokenURL, ClientID: te.ClientID, ClientSecret: te.ClientSecret, ClientAuthMethod: te.ClientAuthMethod,
+			Audience: te.Audience, Resource: te.Resource, Scopes: te.Scopes, SubjectTokenType: te.SubjectTokenType, RequestedTokenType: te.RequestedTokenType, ActorToken: te.ActorToken}
+	}
+	if cc := u.ClientCredentials; cc != nil {
+		ra.ClientCredentials = &upstream.ClientCredentialsAuth{TokenURL: cc.TokenURL, ClientID: cc.ClientID, ClientSecret: cc.ClientSecret, Certificate: certificate(cc.Certificate),
+			ClientAuthMethod: cc.ClientAuthMethod, Scopes: cc.Scopes, Resource: cc.Resource}
+	}
+	if g := u.GatewayJWT; g != nil {
+		ra.GatewayJWT = &upstream.GatewayJWTAuth{Audience: g.Audience, Lifetime: g.Lifetime.D(), Header: g.Header}
+	}
+	if st := u.Static; st != nil {
+		ra.Static = &upstream.StaticConfig{Header: st.Header, Value: st.Value, ValueFile: st.ValueFile, Prefix: st.Prefix}
+	}
+	if c := u.Connection; c != nil {
+		ra.Connection = c.Provider
+	}
+	return ra
+}
+
+func certificate(c *config.ClientCertificate) *upstream.ClientCertificate {
+	if c == nil {
+		return nil
+	}
+	return &upstream.ClientCertificate{CertFile: c.CertFile, KeyFile: c.KeyFile, Algorithm: c.Algorithm}
 }

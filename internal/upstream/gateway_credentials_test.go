@@ -14,6 +14,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/app/apptest"
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
@@ -165,7 +166,7 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := upstream.Build(cfg, upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore(), Keys: keys,
+	set, err := upstream.Build(app.UpstreamOptions(cfg), upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore(), Keys: keys,
 		CurrentUser: func(*http.Request) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)

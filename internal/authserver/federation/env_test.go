@@ -27,6 +27,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
@@ -206,7 +207,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 	if cfg.AuthServer != nil {
 		fallback = e.authServer(cfg, logger)
 	}
-	set, err := upstream.Build(cfg, upstream.BuildOptions{SubjectToken: fed.SubjectToken, Logger: logger})
+	set, err := upstream.Build(app.UpstreamOptions(cfg), upstream.BuildOptions{SubjectToken: fed.SubjectToken, Logger: logger})
 	if err != nil {
 		t.Fatalf("upstream.Build: %v", err)
 	}

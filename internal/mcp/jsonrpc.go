@@ -20,7 +20,8 @@ const (
 	// CodeServerError is the generic implementation-defined server error (-32000..-32099).
 	CodeServerError = -32000
 	// CodeUnauthorized is used for authentication and authorization failures reported as
-	// JSON-RPC errors, revealed policy refusals included.
+	// JSON-RPC errors, revealed policy refusals included, and by the stdio bridge for a
+	// session the server no longer knows.
 	CodeUnauthorized = -32001
 	// CodeResourceNotFound is what MCP servers answer for an unknown resource.
 	CodeResourceNotFound = -32002

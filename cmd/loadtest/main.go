@@ -39,7 +39,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
-	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/gctune"
 )
@@ -188,14 +187,13 @@ func realVerifier(pub *rsa.PublicKey, cache bool) (authn.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	is := config.Issuer{Name: "bench", Issuer: issuer, JWKS: string(jwks)}
-	cfg := config.Config{Issuers: []config.Issuer{is}}
-	cfg.SetDefaults()
+	// The configuration's defaults for an issuer: authn's own, and a clock skew of 60s.
+	is := authn.Issuer{Name: "bench", Issuer: issuer, JWKS: string(jwks), ClockSkew: 60 * time.Second}
 	opts := authn.Options{}
 	if !cache {
 		opts.CacheSize = -1
 	}
-	reg, err := authn.NewRegistry(context.Background(), cfg.Issuers, opts)
+	reg, err := authn.NewRegistry(context.Background(), []authn.Issuer{is}, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}
 
-	if a.registry, err = authn.NewRegistry(ctx, cfg.Issuers, authn.Options{Logger: log}); err != nil {
+	if a.registry, err = authn.NewRegistry(ctx, Issuers(cfg.Issuers), authn.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("loading token issuers: %w", err)
 	}
 
@@ -376,7 +376,7 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 			for _, name := range r.Auth.Issuers {
 				for _, is := range a.cfg.Issuers {
 					if is.Name == name {
-						ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(is))
+						ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(issuerOf(is)))
 					}
 				}
 			}

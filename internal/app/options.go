@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/audit"
+	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
@@ -286,4 +287,29 @@ func certificate(c *config.ClientCertificate) *upstream.ClientCertificate {
 		return nil
 	}
 	return &upstream.ClientCertificate{CertFile: c.CertFile, KeyFile: c.KeyFile, Algorithm: c.Algorithm}
+}
+
+// Issuers maps the configuration's token issuers (defaults applied by config.Load).
+func Issuers(issuers []config.Issuer) []authn.Issuer {
+	if issuers == nil {
+		return nil
+	}
+	out := make([]authn.Issuer, len(issuers))
+	for i, is := range issuers {
+		out[i] = issuerOf(is)
+	}
+	return out
+}
+
+func issuerOf(is config.Issuer) authn.Issuer {
+	o := authn.Issuer{Name: is.Name, Issuer: is.Issuer, JWKSURL: is.JWKSURL, JWKSFile: is.JWKSFile, JWKS: is.JWKS,
+		Audiences: is.Audiences, Algorithms: is.Algorithms, ClockSkew: is.ClockSkew.D(), RefreshInterval: is.RefreshInterval.D(),
+		UnknownKIDRefreshInterval: is.UnknownKIDRefreshInterval.D(), RequiredClaims: is.RequiredClaims}
+	if c := is.Claims; c != nil {
+		o.Claims = &authn.ClaimMapping{Subject: c.Subject, Email: c.Email, Name: c.Name, Groups: c.Groups, Roles: c.Roles, Scopes: c.Scopes, ClientID: c.ClientID}
+	}
+	if e := is.Entra; e != nil {
+		o.Entra = &authn.EntraIssuer{Tenant: e.Tenant, AllowedTenants: e.AllowedTenants, Versions: e.Versions, ClientID: e.ClientID, AppIDURI: e.AppIDURI, Authority: e.Authority}
+	}
+	return o
 }

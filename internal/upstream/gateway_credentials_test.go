@@ -108,7 +108,7 @@ func (e *entraEnv) registry(t *testing.T) *authn.Registry {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	if err := reg.AddStatic(config.Issuer{Name: "entra", Issuer: e.em.V2Issuer(tenantID), Audiences: []string{mcpAPIID}}, keys); err != nil {
+	if err := reg.AddStatic(authn.Issuer{Name: "entra", Issuer: e.em.V2Issuer(tenantID), Audiences: []string{mcpAPIID}}, keys); err != nil {
 		t.Fatal(err)
 	}
 	return reg

@@ -76,7 +76,7 @@ func NewIDP(t *testing.T) *IDP {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	if err := reg.AddStatic(config.Issuer{Name: "corp", Issuer: testIssuer, Audiences: []string{testAudience}}, keys); err != nil {
+	if err := reg.AddStatic(authn.Issuer{Name: "corp", Issuer: testIssuer, Audiences: []string{testAudience}}, keys); err != nil {
 		t.Fatal(err)
 	}
 	return &IDP{key: idpKey, Reg: reg}

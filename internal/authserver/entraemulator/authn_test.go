@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // TestGatewayEntraPreset checks that the gateway's Entra presets (internal/authn) accept the
@@ -16,12 +15,12 @@ import (
 func TestGatewayEntraPreset(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	reg, err := authn.NewRegistry(ctx, []config.Issuer{
-		{Name: "mcp-single", Entra: &config.EntraIssuer{Tenant: contosoID, ClientID: mcpAPIID, AppIDURI: "api://mcp-api", Authority: e.srv.URL}},
-		{Name: "files-single", Entra: &config.EntraIssuer{Tenant: contosoID, ClientID: filesAPIID, AppIDURI: "api://files", Authority: e.srv.URL}},
-		{Name: "mcp-multi", Entra: &config.EntraIssuer{Tenant: "organizations", AllowedTenants: []string{contosoID, fabrikamID}, ClientID: mcpAPIID, AppIDURI: "api://mcp-api", Authority: e.srv.URL}},
-		{Name: "files-multi", Entra: &config.EntraIssuer{Tenant: "organizations", AllowedTenants: []string{contosoID, fabrikamID}, ClientID: filesAPIID, AppIDURI: "api://files", Authority: e.srv.URL}},
-		{Name: "mcp-contoso-only", Entra: &config.EntraIssuer{Tenant: "organizations", AllowedTenants: []string{contosoID}, ClientID: mcpAPIID, Authority: e.srv.URL}},
+	reg, err := authn.NewRegistry(ctx, []authn.Issuer{
+		{Name: "mcp-single", Entra: &authn.EntraIssuer{Tenant: contosoID, ClientID: mcpAPIID, AppIDURI: "api://mcp-api", Authority: e.srv.URL}},
+		{Name: "files-single", Entra: &authn.EntraIssuer{Tenant: contosoID, ClientID: filesAPIID, AppIDURI: "api://files", Authority: e.srv.URL}},
+		{Name: "mcp-multi", Entra: &authn.EntraIssuer{Tenant: "organizations", AllowedTenants: []string{contosoID, fabrikamID}, ClientID: mcpAPIID, AppIDURI: "api://mcp-api", Authority: e.srv.URL}},
+		{Name: "files-multi", Entra: &authn.EntraIssuer{Tenant: "organizations", AllowedTenants: []string{contosoID, fabrikamID}, ClientID: filesAPIID, AppIDURI: "api://files", Authority: e.srv.URL}},
+		{Name: "mcp-contoso-only", Entra: &authn.EntraIssuer{Tenant: "organizations", AllowedTenants: []string{contosoID}, ClientID: mcpAPIID, Authority: e.srv.URL}},
 	}, authn.Options{HTTPClient: e.srv.Client()})
 	if err != nil {
 		t.Fatal(err)

@@ -217,7 +217,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 		ro.Verifier, ro.AuthorizationServers = e.as.Verifier(e.resource), []string{e.as.Issuer()}
 	}
 	if len(r.Auth.Issuers) > 0 { // direct mode: the IdP's own tokens
-		reg, err := authn.NewRegistry(ctx, cfg.Issuers, authn.Options{Logger: logger})
+		reg, err := authn.NewRegistry(ctx, app.Issuers(cfg.Issuers), authn.Options{Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +227,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 			t.Fatal(err)
 		}
 		ro.Verifier, ro.AuthorizationServers = v, nil
-		for _, is := range cfg.Issuers {
+		for _, is := range app.Issuers(cfg.Issuers) {
 			ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(is))
 		}
 	}

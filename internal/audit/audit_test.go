@@ -37,7 +37,7 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 	args := json.RawMessage(`{"amount": 12.50, "card": {"number": "` + cardNumber + `", "holder": "Alice"},
 		"note": "Bearer ` + jwt + `", "api_key": "plain-looking", "items": [{"secret_code": "x1"}, {"ok": "` + apiKey + `"}]}`)
 	red := NewRedactor(&RedactOptions{RedactFields: []string{"card.number", "items.*.ok"}})
-	base := Input{
+	base := input{
 		Time: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), Route: "bank", Subject: "alice", Email: "alice@example.com",
 		ClientID: "vscode", Method: "tools/call", Tool: "transfer", Arguments: args, Header: hdr,
 		RequestID: json.RawMessage(`"req-1"`), SessionID: "session-" + apiKey, UpstreamAuth: "obo", Latency: 1500 * time.Microsecond,
@@ -47,8 +47,8 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 	denied := base
 	denied.Decision, denied.Rules, denied.Reason, denied.Status = "deny", []string{"big-transfers"}, "denied by rule big-transfers", 200
 	denied.Error = "upstream said: invalid token Bearer " + jwt
-	a.Record(NewEvent(allowed))
-	a.Record(NewEvent(denied))
+	a.Record(newEvent(allowed))
+	a.Record(newEvent(denied))
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

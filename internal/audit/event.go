@@ -48,9 +48,9 @@ type Event struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// Input is what the gateway knows about a finished request. NewEvent turns it into an
+// input is what the gateway knows about a finished request. newEvent turns it into an
 // Event, keeping only what may be recorded.
-type Input struct {
+type input struct {
 	Time                     time.Time
 	Route                    string
 	Subject, Email, ClientID string
@@ -73,8 +73,8 @@ type Input struct {
 	Record *Redactor
 }
 
-// NewEvent builds the event for in.
-func NewEvent(in Input) Event {
+// newEvent builds the event for in.
+func newEvent(in input) Event {
 	e := Event{
 		Time: in.Time.UTC(), Route: in.Route, User: in.Subject, Email: in.Email, ClientID: in.ClientID,
 		Method: in.Method, Tool: in.Tool, Resource: in.URI, Prompt: in.Prompt,

@@ -39,7 +39,7 @@ type observer struct {
 }
 
 func (o *observer) Observe(_ context.Context, e *gateway.Event) {
-	in := Input{
+	in := input{
 		Time: e.Start, Route: e.Route, Method: e.MCPMethod, Tool: e.Tool, URI: e.URI, Prompt: e.Prompt,
 		Arguments: e.Arguments, Decision: e.Decision, Rules: e.Rules, Reason: strings.Join(e.Reasons, "; "),
 		Status: e.Status, UpstreamStatus: e.UpstreamStatus, Latency: e.Latency, UpstreamAuth: o.mode,
@@ -55,7 +55,7 @@ func (o *observer) Observe(_ context.Context, e *gateway.Event) {
 		in.Method = e.HTTPMethod
 	}
 	if len(e.Messages) <= 1 {
-		o.a.Record(NewEvent(in))
+		o.a.Record(newEvent(in))
 		return
 	}
 	// A batch: one event per message, so that no call hides behind another.
@@ -71,7 +71,7 @@ func (o *observer) Observe(_ context.Context, e *gateway.Event) {
 				mi.Tool = up
 			}
 		}
-		o.a.Record(NewEvent(mi))
+		o.a.Record(newEvent(mi))
 	}
 }
 

@@ -192,8 +192,8 @@ func (f UpstreamCredentialsFunc) UpstreamHeaders(ctx context.Context, p *authn.P
 	return f(ctx, p, r)
 }
 
-// CanonicalURL lower-cases scheme and host, drops default ports and a trailing slash.
-func CanonicalURL(raw string) (string, error) {
+// canonicalURL lower-cases scheme and host, drops default ports and a trailing slash.
+func canonicalURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", err

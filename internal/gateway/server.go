@@ -58,7 +58,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("gateway: at least one route is required")
 	}
 	if opts.PublicURL != "" {
-		c, err := CanonicalURL(opts.PublicURL)
+		c, err := canonicalURL(opts.PublicURL)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: public URL: %w", err)
 		}

@@ -1,4 +1,4 @@
-package gateway
+package ssewire
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
-// FuzzChunkDecoder checks the relay's incremental chunked decoder: it never panics, a
+// FuzzChunkDecoder checks the incremental chunked decoder: it never panics, a
 // split of the input anywhere gives the same payload, end and error as the whole input,
 // and a payload chunked by net/http's own writer decodes back to itself. The seed corpus
 // is under testdata/fuzz/FuzzChunkDecoder.
@@ -20,12 +20,12 @@ func FuzzChunkDecoder(f *testing.F) {
 	f.Add([]byte("3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n"), []byte(""), uint(0))
 	f.Add([]byte("5\nhello\n0\n\n"), []byte("data: {}\n\n"), uint(1))
 	f.Fuzz(func(t *testing.T, in, payload []byte, split uint) {
-		whole, wdone, werr := (&chunkDecoder{}).decode(in, nil)
+		whole, wdone, werr := (&ChunkDecoder{}).Decode(in, nil)
 		k := int(split % uint(len(in)+1))
-		d := &chunkDecoder{}
-		parts, pdone, perr := d.decode(in[:k], nil)
+		d := &ChunkDecoder{}
+		parts, pdone, perr := d.Decode(in[:k], nil)
 		if perr == nil && !pdone {
-			parts, pdone, perr = d.decode(in[k:], parts)
+			parts, pdone, perr = d.Decode(in[k:], parts)
 		}
 		if (werr == nil) != (perr == nil) || wdone != pdone || (werr == nil && !bytes.Equal(whole, parts)) {
 			t.Fatalf("split at %d: whole %q %v %v, in two %q %v %v", k, whole, wdone, werr, parts, pdone, perr)
@@ -42,10 +42,10 @@ func FuzzChunkDecoder(f *testing.F) {
 		enc.WriteString("\r\n") // no trailers
 		b := enc.Bytes()
 		k = int(split % uint(len(b)+1))
-		d = &chunkDecoder{}
-		out, done, err := d.decode(b[:k], nil)
+		d = &ChunkDecoder{}
+		out, done, err := d.Decode(b[:k], nil)
 		if err == nil && !done {
-			out, done, err = d.decode(b[k:], out)
+			out, done, err = d.Decode(b[k:], out)
 		}
 		if err != nil || !done || !bytes.Equal(out, payload) {
 			t.Fatalf("%q split at %d decoded to %q %v %v; want %q", b, k, out, done, err, payload)
@@ -53,7 +53,7 @@ func FuzzChunkDecoder(f *testing.F) {
 	})
 }
 
-// FuzzSSEScanner checks that the relay's event scanner cuts a stream where mcp's
+// FuzzSSEScanner checks that the event scanner cuts a stream where mcp's
 // SSEReader (the normal path) does: each scanned event, parsed on its own as the relay
 // does, gives the events that reading the whole stream gives, in order, however the
 // bytes arrive. The seed corpus is under testdata/fuzz/FuzzSSEScanner.
@@ -74,16 +74,16 @@ func FuzzSSEScanner(f *testing.F) {
 		}
 
 		k := int(split % uint(len(in)+1))
-		var s sseScanner
+		var s Scanner
 		var raws [][]byte
 		var err error
 		for _, p := range [][]byte{in[:k], in[k:]} {
-			if raws, err = s.feed(p, raws); err != nil {
+			if raws, err = s.Feed(p, raws); err != nil {
 				t.Fatalf("feed: %v", err)
 			}
 		}
-		if s.partial() {
-			raws = append(raws, s.take())
+		if s.Partial() {
+			raws = append(raws, s.Take())
 		}
 		var got []byte
 		for _, raw := range raws {

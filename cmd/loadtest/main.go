@@ -39,7 +39,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
-	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/gctune"
 )
@@ -188,14 +187,13 @@ func realVerifier(pub *rsa.PublicKey, cache bool) (authn.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	is := config.Issuer{Name: "bench", Issuer: issuer, JWKS: string(jwks)}
-	cfg := config.Config{Issuers: []config.Issuer{is}}
-	cfg.SetDefaults()
+	// The configuration's defaults for an issuer: authn's own, and a clock skew of 60s.
+	is := authn.Issuer{Name: "bench", Issuer: issuer, JWKS: string(jwks), ClockSkew: 60 * time.Second}
 	opts := authn.Options{}
 	if !cache {
 		opts.CacheSize = -1
 	}
-	reg, err := authn.NewRegistry(context.Background(), cfg.Issuers, opts)
+	reg, err := authn.NewRegistry(context.Background(), []authn.Issuer{is}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +204,8 @@ const benchKID = "bench-rs256"
 
 // newGateway builds the gateway under test; serve it with its own Serve (listenGateway),
 // as `mcpgate serve` does.
-func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c bool) (*gateway.Server, error) {
-	return gateway.New(gateway.Options{Logger: log, Routes: []gateway.RouteOptions{{
+func newGateway(up string, v authn.Verifier, log *slog.Logger, h2c, noRelay bool) (*gateway.Server, error) {
+	return gateway.New(gateway.Options{Logger: log, DisableSSERelay: noRelay, Routes: []gateway.RouteOptions{{
 		Name: "bench", Path: "/mcp", Upstream: up, Verifier: v, Scopes: []string{"mcp.tools"}, H2C: h2c,
 		AuthorizationServers: []string{issuer}, Identity: gateway.IdentityHeaders{Subject: "X-User"},
 		// One load-test user opens every stream: the per-user and per-route caps would refuse most.
@@ -308,7 +306,7 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 	defer stopBare()
 	// The gateway logs its access line for every request, as in production (JSON to a sink).
 	accessLog := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	gwh, err := newGateway(upURL+"/mcp", cached, accessLog, false)
+	gwh, err := newGateway(upURL+"/mcp", cached, accessLog, false, false)
 	if err != nil {
 		return err
 	}
@@ -317,7 +315,7 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 		return err
 	}
 	defer stopGw()
-	gwColdH, err := newGateway(upURL+"/mcp", uncached, accessLog, false)
+	gwColdH, err := newGateway(upURL+"/mcp", uncached, accessLog, false, false)
 	if err != nil {
 		return err
 	}
@@ -373,7 +371,7 @@ func run(ctx context.Context, dur time.Duration, streams int, skipSSE, sseOnly, 
 				fmt.Printf("| %s | failed: %v | | | |\n", role, err)
 			}
 		}
-		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c), bare-h2c is the bare proxy with the same HTTP/2 transport (its baseline). gateway relays idle HTTP/1.1 GET streams (internal/gateway/relay.go); gateway-norelay is the same gateway with MCPGATE_SSE_RELAY=off (the net/http path for every stream); gateway-h2c relays them too, with the upstream side an HTTP/2 stream on the route's shared connections.\n", fdLimit())
+		fmt.Printf("\nFile descriptor limit: %d. Over HTTP/1.1 each stream holds a client-side and an upstream-side connection in the proxy; gateway-h2c multiplexes the upstream side over HTTP/2 (route option h2c), bare-h2c is the bare proxy with the same HTTP/2 transport (its baseline). gateway relays idle HTTP/1.1 GET streams (internal/gateway/relay.go); gateway-norelay is the same gateway with DisableSSERelay (the net/http path for every stream); gateway-h2c relays them too, with the upstream side an HTTP/2 stream on the route's shared connections.\n", fdLimit())
 	}
 	return nil
 }

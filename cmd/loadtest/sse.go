@@ -67,7 +67,7 @@ func serveChild(role, upstream, keyFile string) error {
 		if verr != nil {
 			return verr
 		}
-		gw, err = newGateway(upstream, v, slog.New(slog.NewJSONHandler(io.Discard, nil)), role == "gateway-h2c")
+		gw, err = newGateway(upstream, v, slog.New(slog.NewJSONHandler(io.Discard, nil)), role == "gateway-h2c", role == "gateway-norelay")
 		if err != nil {
 			return err
 		}
@@ -150,9 +150,6 @@ func sseMemory(ctx context.Context, role, upstream, keyFile, tok string, n int) 
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
-	if role == "gateway-norelay" {
-		cmd.Env = append(os.Environ(), "MCPGATE_SSE_RELAY=off") // internal/gateway reads it at start
-	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -24,13 +24,14 @@ import (
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/gctune"
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/loopback"
 	"github.com/mcpgate/mcpgate/internal/mcpsession"
 	"github.com/mcpgate/mcpgate/internal/metrics"
 	"github.com/mcpgate/mcpgate/internal/secrets"
@@ -52,6 +53,9 @@ type Options struct {
 	Store store.Store
 	// Mount, when set, adds handlers for paths no route serves (the demo's web canvas).
 	Mount func(*http.ServeMux)
+	// DisableSSERelay sends every SSE stream through the net/http path
+	// (gateway.Options.DisableSSERelay).
+	DisableSSERelay bool
 }
 
 // App is an assembled mcpgate.
@@ -62,7 +66,7 @@ type App struct {
 	store     store.Store
 	ownsStore bool
 	as        *authserver.Server
-	emulator  *entra.Emulator
+	emulator  *entraemulator.Emulator
 	registry  *authn.Registry
 	creds     *upstream.Set
 	fed       *federation.Set
@@ -71,6 +75,7 @@ type App struct {
 	auditor   *audit.Auditor
 	redis     *redis.Client // store.redis: shared rate limits and exchanged-token cache
 	metrics   *metrics.Metrics
+	journal   *audit.Journal    // tool calls in flight (audit.journal)
 	tracing   *tracing.Provider // nil: tracing off
 	adminAddr string
 	gw        *gateway.Server
@@ -153,12 +158,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 
 	if cfg.Entra != nil {
-		if a.emulator, err = entra.New(entra.Options{Config: cfg.Entra, BaseURL: a.base + cfg.Entra.PathPrefix, Logger: log}); err != nil {
+		if a.emulator, err = entraemulator.New(entraemulator.Options{Config: cfg.Entra, BaseURL: a.base + cfg.Entra.PathPrefix, Logger: log}); err != nil {
 			return nil, fmt.Errorf("starting the Entra profile: %w", err)
 		}
 	}
 
-	if a.registry, err = authn.NewRegistry(ctx, cfg.Issuers, authn.Options{Logger: log}); err != nil {
+	if a.registry, err = authn.NewRegistry(ctx, Issuers(cfg.Issuers), authn.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("loading token issuers: %w", err)
 	}
 
@@ -170,8 +175,22 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if s, ok := a.store.(audit.Store); ok {
 		auditStore = s
 	}
-	if a.auditor, err = audit.Open(cfg.Audit, o.AuditOut, auditStore, log); err != nil {
+	var interrupted []audit.Event
+	if p := cfg.JournalPath(); p != "" {
+		if a.journal, interrupted, err = audit.OpenJournal(p, audit.JournalOptions{}); err != nil {
+			return nil, fmt.Errorf("opening the audit journal (audit.journal): %w", err)
+		}
+	}
+	sinks := auditSinks(cfg.Audit)
+	sinks.Journal = a.journal
+	if a.auditor, err = audit.Open(sinks, o.AuditOut, auditStore, log); err != nil {
 		return nil, fmt.Errorf("opening audit sinks: %w", err)
+	}
+	if len(interrupted) > 0 {
+		log.WarnContext(ctx, "tool calls were in flight when mcpgate last stopped: recorded as interrupted", "calls", len(interrupted))
+		for _, e := range interrupted {
+			a.auditor.Record(e)
+		}
 	}
 
 	if o := cfg.Otel; o != nil {
@@ -183,6 +202,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err != nil {
 		return nil, err
 	}
+	gwOpts.DisableSSERelay = o.DisableSSERelay
 	if a.gw, err = gateway.New(gwOpts); err != nil {
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
@@ -196,15 +216,7 @@ func isLoopbackURL(u string) bool {
 	if i := strings.IndexAny(rest, "/"); i >= 0 {
 		host = rest[:i]
 	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return loopback.Host(host)
 }
 
 func usesFederation(cfg *config.Config) bool {
@@ -265,7 +277,7 @@ func (a *App) buildCredentials() (*upstream.Set, error) {
 		}
 		bo.Cache = rediscache.New(a.redis, keys, "", a.log)
 	}
-	return upstream.Build(a.cfg, bo)
+	return upstream.Build(UpstreamOptions(a.cfg), bo)
 }
 
 // connectionStore keeps per-user upstream tokens (connections, federated sign-ins) in the
@@ -380,7 +392,7 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 			for _, name := range r.Auth.Issuers {
 				for _, is := range a.cfg.Issuers {
 					if is.Name == name {
-						ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(is))
+						ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(issuerOf(is)))
 					}
 				}
 			}
@@ -398,9 +410,9 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 	if rc, ok := a.creds.Gateway(r.Name); ok {
 		// Credential errors (missing connection, consent, claims challenge) reach the client
 		// as MCP-visible answers rather than a bare 502.
-		ro.Credentials = CredentialErrors(r.Name, rc, AuthorizationURI(a.cfg, i))
+		ro.Credentials = upstream.CredentialErrors(r.Name, rc, AuthorizationURI(a.cfg, i))
 	}
-	in, ob, err := routeHooks(a.cfg, i, a.hookDeps())
+	in, ob, err := RouteHooks(a.cfg, i, a.hookDeps())
 	if err != nil {
 		return ro, err
 	}
@@ -495,6 +507,10 @@ func (a *App) Close() {
 		a.auditor.Close(ctx)
 		cancel()
 		a.auditor = nil
+	}
+	if a.journal != nil {
+		_ = a.journal.Close()
+		a.journal = nil
 	}
 	if a.tracing != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -3,14 +3,20 @@ package app_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +25,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/cli"
 	"github.com/mcpgate/mcpgate/internal/client"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/testutil"
@@ -358,5 +365,116 @@ routes:
 	}
 	if err := call(); err != nil {
 		t.Fatalf("tool call after recovery: %v", err)
+	}
+}
+
+// TestHelperServe is not a test: TestAuditAfterKill runs this test binary again as a
+// separate mcpgate serve process (MCPGATE_TEST_SERVE_CONFIG names its configuration), so
+// that it can kill it.
+func TestHelperServe(t *testing.T) {
+	file := os.Getenv("MCPGATE_TEST_SERVE_CONFIG")
+	if file == "" {
+		t.Skip("helper process only")
+	}
+	root := cli.NewRoot(strings.NewReader(""), io.Discard, os.Stderr)
+	root.SetArgs([]string{"serve", "--config", file})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A replica killed (SIGKILL) while a tool call is at the upstream leaves the call on
+// record: the next start writes it to the audit trail as interrupted.
+func TestAuditAfterKill(t *testing.T) {
+	reached := make(chan string, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(b), `"tools/call"`) {
+			reached <- string(b)
+			<-r.Context().Done() // the call never finishes: the gateway dies first
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfgFile := filepath.Join(dir, "mcpgate.yaml")
+	yaml := `listen: ` + addr + `
+admin: {listen: "off"}
+log: {level: warn}
+store: {sqlite: {path: ` + filepath.Join(dir, "mcpgate.db") + `}}
+audit: {file: {path: ` + filepath.Join(dir, "audit.log") + `}}
+routes:
+  - {name: bank, path: /bank/mcp, upstream: {url: ` + up.URL + `}, auth: {mode: permissive}}
+`
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$")
+		cmd.Env = append(os.Environ(), "MCPGATE_TEST_SERVE_CONFIG="+cfgFile)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("the mcpgate process did not start listening")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	first := start()
+	go func() {
+		body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"transfer","arguments":{"amount":100}}}`
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/bank/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-reached:
+	case <-time.After(20 * time.Second):
+		first.Process.Kill()
+		t.Fatal("the call never reached the upstream")
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+
+	second := start()
+	defer func() { second.Process.Signal(syscall.SIGTERM); second.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if strings.Contains(l, `"decision":"interrupted"`) {
+				var e struct {
+					Route, Method, Tool, Decision, Error string
+				}
+				if err := json.Unmarshal([]byte(l), &e); err != nil {
+					t.Fatal(err)
+				}
+				if e.Route != "bank" || e.Method != "tools/call" || e.Tool != "transfer" || e.Error == "" {
+					t.Fatalf("interrupted event = %+v", e)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no interrupted event in the audit trail after the restart:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

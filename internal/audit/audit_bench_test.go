@@ -13,11 +13,11 @@ import (
 func BenchmarkNewEventAndRecord(b *testing.B) {
 	a := New(Options{Buffer: 1 << 16}, NewJSONLines(io.Discard))
 	defer a.Close(context.Background())
-	in := Input{Time: time.Now(), Route: "bank", Subject: "alice", Email: "alice@example.com", ClientID: "vscode",
+	in := input{Time: time.Now(), Route: "bank", Subject: "alice", Email: "alice@example.com", ClientID: "vscode",
 		Method: "tools/call", Tool: "transfer", Arguments: json.RawMessage(`{"amount":12.5,"to":{"iban":"DE00123"},"memo":"rent"}`),
 		Decision: "allow", Rules: []string{"staff"}, Status: 200, UpstreamStatus: 200, Latency: time.Millisecond, RequestID: json.RawMessage(`7`)}
 	b.ReportAllocs()
 	for b.Loop() {
-		a.Record(NewEvent(in))
+		a.Record(newEvent(in))
 	}
 }

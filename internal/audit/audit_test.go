@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 const (
@@ -38,8 +36,8 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 	hdr := http.Header{"Authorization": {"Bearer " + jwt}, "User-Agent": {"vscode/1.0"}, "Cookie": {"s=" + apiKey}}
 	args := json.RawMessage(`{"amount": 12.50, "card": {"number": "` + cardNumber + `", "holder": "Alice"},
 		"note": "Bearer ` + jwt + `", "api_key": "plain-looking", "items": [{"secret_code": "x1"}, {"ok": "` + apiKey + `"}]}`)
-	red := NewRedactor(&config.AuditArguments{RedactFields: []string{"card.number", "items.*.ok"}})
-	base := Input{
+	red := NewRedactor(&RedactOptions{RedactFields: []string{"card.number", "items.*.ok"}})
+	base := input{
 		Time: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), Route: "bank", Subject: "alice", Email: "alice@example.com",
 		ClientID: "vscode", Method: "tools/call", Tool: "transfer", Arguments: args, Header: hdr,
 		RequestID: json.RawMessage(`"req-1"`), SessionID: "session-" + apiKey, UpstreamAuth: "obo", Latency: 1500 * time.Microsecond,
@@ -49,8 +47,8 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 	denied := base
 	denied.Decision, denied.Rules, denied.Reason, denied.Status = "deny", []string{"big-transfers"}, "denied by rule big-transfers", 200
 	denied.Error = "upstream said: invalid token Bearer " + jwt
-	a.Record(NewEvent(allowed))
-	a.Record(NewEvent(denied))
+	a.Record(newEvent(allowed))
+	a.Record(newEvent(denied))
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +73,7 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 		ev.RequestID != "req-1" || ev.UpstreamAuth != "obo" || ev.UserAgent != "vscode/1.0" || ev.LatencyMS != 1.5 || ev.UpstreamStatus != 200 {
 		t.Errorf("fields not recorded: %+v", ev)
 	}
-	if ev.ArgumentsHash == "" || ev.ArgumentsHash != dn.ArgumentsHash || ev.ArgumentsHash != HashArguments(args) {
+	if ev.ArgumentsHash == "" || ev.ArgumentsHash != dn.ArgumentsHash || ev.ArgumentsHash != hashArguments(args) {
 		t.Errorf("arguments hash %q / %q", ev.ArgumentsHash, dn.ArgumentsHash)
 	}
 	if len(ev.SessionHash) != 32 || dn.Arguments != nil {
@@ -95,9 +93,9 @@ func TestEventsHaveNoSecrets(t *testing.T) {
 }
 
 func TestHashArgumentsCanonical(t *testing.T) {
-	a := HashArguments(json.RawMessage(`{"b": [1, 2.50, "<x>"], "a": {"z": null, "y": true}}`))
-	b := HashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.50,"<x>"]}`))
-	c := HashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.5,"<x>"]}`))
+	a := hashArguments(json.RawMessage(`{"b": [1, 2.50, "<x>"], "a": {"z": null, "y": true}}`))
+	b := hashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.50,"<x>"]}`))
+	c := hashArguments(json.RawMessage(`{"a":{"y":true,"z":null},"b":[1,2.5,"<x>"]}`))
 	if a != b {
 		t.Error("formatting and key order change the hash")
 	}
@@ -112,7 +110,7 @@ func TestHashArgumentsCanonical(t *testing.T) {
 func TestRedact(t *testing.T) {
 	tests := []struct {
 		fields []string
-		max    config.ByteSize
+		max    int64
 		in     string
 		want   string
 	}{
@@ -128,7 +126,7 @@ func TestRedact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got := NewRedactor(&config.AuditArguments{RedactFields: tt.fields, MaxBytes: tt.max}).Redact([]byte(tt.in))
+			got := NewRedactor(&RedactOptions{RedactFields: tt.fields, MaxBytes: tt.max}).Redact([]byte(tt.in))
 			if string(got) != tt.want {
 				t.Fatalf("got  %s\nwant %s", got, tt.want)
 			}
@@ -300,11 +298,11 @@ func TestOpen(t *testing.T) {
 	if !strings.Contains(out.String(), `"decision":"allow"`) {
 		t.Fatalf("default sink is stdout JSON lines: %q", out.String())
 	}
-	if _, err := Open(&config.Audit{Store: true}, &out, nil, nil); err == nil {
+	if _, err := Open(&SinkOptions{Store: true}, &out, nil, nil); err == nil {
 		t.Fatal("store sink without a store must fail")
 	}
 	store := NewMemoryStore(0)
-	a, err = Open(&config.Audit{Store: true}, &out, store, nil)
+	a, err = Open(&SinkOptions{Store: true}, &out, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

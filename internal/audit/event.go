@@ -56,9 +56,9 @@ type Event struct {
 	JournalID uint64 `json:"-"`
 }
 
-// Input is what the gateway knows about a finished request. NewEvent turns it into an
+// input is what the gateway knows about a finished request. newEvent turns it into an
 // Event, keeping only what may be recorded.
-type Input struct {
+type input struct {
 	Time                     time.Time
 	Route                    string
 	Subject, Email, ClientID string
@@ -84,8 +84,8 @@ type Input struct {
 	ProtocolVersion string
 }
 
-// NewEvent builds the event for in.
-func NewEvent(in Input) Event {
+// newEvent builds the event for in.
+func newEvent(in input) Event {
 	e := Event{
 		Time: in.Time.UTC(), Route: in.Route, User: in.Subject, Email: in.Email, ClientID: in.ClientID, TokenOrigin: in.TokenOrigin,
 		Method: in.Method, Tool: in.Tool, Resource: in.URI, Prompt: in.Prompt,
@@ -106,13 +106,13 @@ func NewEvent(in Input) Event {
 		}
 	}
 	if in.SessionID != "" {
-		e.SessionHash = HashString(in.SessionID)[:32]
+		e.SessionHash = hashString(in.SessionID)[:32]
 	}
 	if in.Header != nil {
 		e.UserAgent = in.Header.Get("User-Agent")
 	}
 	if len(in.Arguments) > 0 && !bytes.Equal(bytes.TrimSpace(in.Arguments), []byte("null")) {
-		e.ArgumentsHash = HashArguments(in.Arguments)
+		e.ArgumentsHash = hashArguments(in.Arguments)
 		if in.Record != nil {
 			e.Arguments = in.Record.Redact(in.Arguments)
 		}
@@ -120,17 +120,17 @@ func NewEvent(in Input) Event {
 	return e
 }
 
-// HashString returns the hex SHA-256 of s.
-func HashString(s string) string {
+// hashString returns the hex SHA-256 of s.
+func hashString(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 
-// HashArguments returns the hex SHA-256 of the canonical JSON of raw: object keys sorted,
+// hashArguments returns the hex SHA-256 of the canonical JSON of raw: object keys sorted,
 // insignificant space removed, numbers kept as written, no HTML escaping. The same
 // arguments always hash the same, however the client formatted them. Invalid JSON is
 // hashed as is.
-func HashArguments(raw json.RawMessage) string {
+func hashArguments(raw json.RawMessage) string {
 	c, err := Canonical(raw)
 	if err != nil {
 		c = raw

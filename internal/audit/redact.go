@@ -3,8 +3,6 @@ package audit
 import (
 	"regexp"
 	"strings"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // Redacted replaces a removed value.
@@ -17,9 +15,18 @@ type Redactor struct {
 	maxBytes int
 }
 
-// NewRedactor builds a redactor from a route's auditArguments section (nil → nil: the
-// route records no arguments).
-func NewRedactor(a *config.AuditArguments) *Redactor {
+// RedactOptions say how a route records call arguments.
+type RedactOptions struct {
+	// RedactFields are dotted argument paths whose values are replaced by Redacted (*
+	// matches any key or array element). Credential-like keys and token-like values are
+	// always redacted.
+	RedactFields []string
+	// MaxBytes bounds the recorded arguments (default 8 KiB).
+	MaxBytes int64
+}
+
+// NewRedactor builds a redactor (nil options → nil: the route records no arguments).
+func NewRedactor(a *RedactOptions) *Redactor {
 	if a == nil {
 		return nil
 	}

@@ -14,15 +14,13 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // benchSetup returns an Entra-shaped access token (about 800 bytes with an RS256
 // signature) and a verifier that accepts it.
 func benchSetup(b *testing.B, k *testKey, cacheSize int) (string, *JWTVerifier) {
 	b.Helper()
-	reg, err := NewRegistry(context.Background(), []config.Issuer{{Name: "bench", Issuer: "https://login.example.com/tenant/v2.0", JWKS: jwksJSON(b, k)}},
+	reg, err := NewRegistry(context.Background(), []Issuer{{Name: "bench", Issuer: "https://login.example.com/tenant/v2.0", JWKS: jwksJSON(b, k)}},
 		Options{CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)

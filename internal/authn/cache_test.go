@@ -13,8 +13,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 func staticFixture(t testing.TB, cacheSize int) (*clock, *testKey, *JWTVerifier, *Registry) {
@@ -33,7 +31,7 @@ func staticFixture(t testing.TB, cacheSize int) (*clock, *testKey, *JWTVerifier,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Close() })
-	if err := reg.AddStatic(config.Issuer{Name: "self", Issuer: "https://self.example.com", Audiences: []string{testAud}}, store); err != nil {
+	if err := reg.AddStatic(Issuer{Name: "self", Issuer: "https://self.example.com", Audiences: []string{testAud}}, store); err != nil {
 		t.Fatal(err)
 	}
 	return clk, k, mustVerifier(t, reg, []string{"self"}, nil), reg
@@ -153,7 +151,7 @@ func ExampleRegistry() {
 	jwk, _ := jwkset.NewJWKFromKey(key.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1", ALG: jwkset.AlgES256}})
 	jwks, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
 
-	reg, err := NewRegistry(context.Background(), []config.Issuer{{
+	reg, err := NewRegistry(context.Background(), []Issuer{{
 		Name: "idp", Issuer: "https://idp.example.com", JWKS: string(jwks),
 	}}, Options{})
 	if err != nil {
@@ -195,7 +193,7 @@ func TestAddKeyFunc(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	if err := reg.AddKeyFunc(config.Issuer{Name: "as", Issuer: "https://self.example.com", Audiences: []string{testAud}}, load); err != nil {
+	if err := reg.AddKeyFunc(Issuer{Name: "as", Issuer: "https://self.example.com", Audiences: []string{testAud}}, load); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 1 {
@@ -212,7 +210,7 @@ func TestAddKeyFunc(t *testing.T) {
 		t.Fatalf("rotated-in key: %v", err)
 	}
 	failing := func(context.Context) ([]byte, error) { return nil, fmt.Errorf("no keys yet") }
-	if err := reg.AddKeyFunc(config.Issuer{Name: "broken", Issuer: "https://b.example.com"}, failing); err == nil {
+	if err := reg.AddKeyFunc(Issuer{Name: "broken", Issuer: "https://b.example.com"}, failing); err == nil {
 		t.Fatal("AddKeyFunc with a failing key func: want error")
 	}
 }

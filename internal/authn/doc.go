@@ -7,7 +7,7 @@
 // refreshed in the background and on an unknown kid (rate-limited). Registry.Verifier builds
 // a JWTVerifier for a set of issuers and accepted audiences; it implements Verifier and
 // keeps a bounded cache of verified tokens so that a token's signature is checked once, not
-// once per request. Entra ID issuers (config.EntraIssuer) are expanded into their v1 and v2
+// once per request. Entra ID issuers (EntraIssuer) are expanded into their v1 and v2
 // issuer forms, key sets and audiences, with the {tenantid} template and allow-list for
 // multi-tenant apps.
 //

@@ -8,7 +8,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 
-	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/guid"
 )
 
 // EntraV1IssuerPrefix is the host part of Entra v1 access-token issuers
@@ -49,7 +49,7 @@ func isMultiTenant(t string) bool {
 // version is recognised, then rejected with version_not_allowed), key sets for the allowed
 // versions, and the clientId/appIdUri audiences (both forms are accepted for both versions,
 // as Entra can emit either).
-func (r *Registry) buildEntra(rt *issuer, is config.Issuer,
+func (r *Registry) buildEntra(rt *issuer, is Issuer,
 	explicitKeys func() (*KeySet, bool, error),
 	mk func(string, func(context.Context) ([]byte, error), jwkset.Storage, string) (*KeySet, error)) error {
 	e := is.Entra
@@ -58,7 +58,7 @@ func (r *Registry) buildEntra(rt *issuer, is config.Issuer,
 	}
 	multi := isMultiTenant(e.Tenant)
 	tenant := strings.ToLower(e.Tenant) // Entra writes GUIDs in lower case in iss and tid
-	if !multi && !config.IsGUID(e.Tenant) {
+	if !multi && !guid.Valid(e.Tenant) {
 		return fmt.Errorf("entra.tenant %q is not a tenant GUID nor organizations/common", e.Tenant)
 	}
 	if multi && len(e.AllowedTenants) == 0 {
@@ -77,7 +77,7 @@ func (r *Registry) buildEntra(rt *issuer, is config.Issuer,
 		versions: versions, v1Prefix: EntraV1IssuerPrefix, v2Prefix: authority + "/",
 	}
 	for _, t := range e.AllowedTenants {
-		if !config.IsGUID(t) {
+		if !guid.Valid(t) {
 			return fmt.Errorf("entra.allowedTenants: %q is not a tenant GUID", t)
 		}
 		rules.allowedTenants[strings.ToLower(t)] = true
@@ -145,7 +145,7 @@ func (e *entraRules) issuerFor(version int, tid string) string {
 // Metadata (RFC 9728 authorization_servers): is.Issuer, or for an Entra preset the v2
 // authority {authority}/{tenant}/v2.0 (with organizations/common kept as given), whose
 // /.well-known/openid-configuration MCP clients can read.
-func AuthorizationServer(is config.Issuer) string {
+func AuthorizationServer(is Issuer) string {
 	if is.Entra == nil {
 		return is.Issuer
 	}

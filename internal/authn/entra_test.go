@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 const (
@@ -28,10 +26,10 @@ func TestEntraIssuersAndKeysURLs(t *testing.T) {
 	if v1 != "https://sts.windows.net/{tenantid}/" || v2 != "https://login.microsoftonline.com/{tenantid}/v2.0" {
 		t.Fatalf("multi tenant: %s %s", v1, v2)
 	}
-	if got := AuthorizationServer(config.Issuer{Entra: &config.EntraIssuer{Tenant: "organizations"}}); got != "https://login.microsoftonline.com/organizations/v2.0" {
+	if got := AuthorizationServer(Issuer{Entra: &EntraIssuer{Tenant: "organizations"}}); got != "https://login.microsoftonline.com/organizations/v2.0" {
 		t.Fatalf("AuthorizationServer: %s", got)
 	}
-	if got := AuthorizationServer(config.Issuer{Issuer: "https://kc.example.com/realms/x"}); got != "https://kc.example.com/realms/x" {
+	if got := AuthorizationServer(Issuer{Issuer: "https://kc.example.com/realms/x"}); got != "https://kc.example.com/realms/x" {
 		t.Fatalf("AuthorizationServer: %s", got)
 	}
 	k1, k2 := EntraKeysURLs("", tenantA)
@@ -77,9 +75,9 @@ func (f *entraFixture) token(t *testing.T, k *testKey, ver int, tid, aud string,
 
 func TestEntraSingleTenant(t *testing.T) {
 	f := newEntraFixture(t)
-	reg := newTestRegistry(t, []config.Issuer{
-		{Name: "entra", Entra: &config.EntraIssuer{Tenant: tenantA, ClientID: clientID, AppIDURI: appIDURI, Authority: f.idp.srv.URL}},
-		{Name: "entra-v2", Entra: &config.EntraIssuer{Tenant: tenantA, ClientID: clientID, Versions: []int{2}, Authority: f.idp.srv.URL}},
+	reg := newTestRegistry(t, []Issuer{
+		{Name: "entra", Entra: &EntraIssuer{Tenant: tenantA, ClientID: clientID, AppIDURI: appIDURI, Authority: f.idp.srv.URL}},
+		{Name: "entra-v2", Entra: &EntraIssuer{Tenant: tenantA, ClientID: clientID, Versions: []int{2}, Authority: f.idp.srv.URL}},
 	}, Options{Now: f.clk.Now})
 	v := mustVerifier(t, reg, []string{"entra"}, []string{testAud})
 	v2only := mustVerifier(t, reg, []string{"entra-v2"}, []string{testAud})
@@ -138,8 +136,8 @@ func TestEntraSingleTenant(t *testing.T) {
 
 func TestEntraMultiTenant(t *testing.T) {
 	f := newEntraFixture(t)
-	reg := newTestRegistry(t, []config.Issuer{
-		{Name: "orgs", Entra: &config.EntraIssuer{Tenant: "organizations", AllowedTenants: []string{tenantA, tenantB}, ClientID: clientID, AppIDURI: appIDURI, Authority: f.idp.srv.URL}},
+	reg := newTestRegistry(t, []Issuer{
+		{Name: "orgs", Entra: &EntraIssuer{Tenant: "organizations", AllowedTenants: []string{tenantA, tenantB}, ClientID: clientID, AppIDURI: appIDURI, Authority: f.idp.srv.URL}},
 	}, Options{Now: f.clk.Now})
 	v := mustVerifier(t, reg, []string{"orgs"}, nil)
 	for _, path := range []string{"/organizations/discovery/keys", "/organizations/discovery/v2.0/keys"} {

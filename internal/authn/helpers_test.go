@@ -19,8 +19,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // testKey is a signing key generated for a test.
@@ -190,7 +188,7 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // newTestRegistry builds a registry and closes it at the end of the test.
-func newTestRegistry(t testing.TB, issuers []config.Issuer, o Options) *Registry {
+func newTestRegistry(t testing.TB, issuers []Issuer, o Options) *Registry {
 	t.Helper()
 	if o.Logger == nil {
 		o.Logger = testLogger(t)

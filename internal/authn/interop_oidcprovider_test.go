@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/testutil"
 )
 
@@ -68,7 +67,7 @@ func TestInteropOIDCProvider(t *testing.T) {
 				t.Fatalf("no access token: %s %s", tr.Error, tr.Description)
 			}
 
-			reg := newTestRegistry(t, []config.Issuer{{Name: "op", Issuer: hello.Issuer}}, Options{})
+			reg := newTestRegistry(t, []Issuer{{Name: "op", Issuer: hello.Issuer}}, Options{})
 			if err := reg.WaitReady(ctx); err != nil {
 				t.Fatalf("discovery + JWKS: %v", err)
 			}

@@ -4,14 +4,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // defaultAlgorithms are the asymmetric JWS algorithms accepted when an issuer lists none.
 var defaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
-// issuer is the runtime form of a config.Issuer: the iss values it accepts (exact, or Entra
+// issuer is the runtime form of a Issuer: the iss values it accepts (exact, or Entra
 // {tenantid} templates), their key sets, and the rules for its tokens.
 type issuer struct {
 	name      string
@@ -78,7 +76,7 @@ type claimNames struct {
 	email, scopes, clientID      []string // tried in order
 }
 
-func newClaimNames(m *config.ClaimMapping) claimNames {
+func newClaimNames(m *ClaimMapping) claimNames {
 	c := claimNames{
 		subject: "sub", name: "name", groups: "groups", roles: "roles",
 		email:    []string{"email", "preferred_username", "upn"},

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 func baseClaims(clk *clock, iss string) jwt.MapClaims {
@@ -28,8 +26,8 @@ func TestUnknownKIDRefreshIsRateLimited(t *testing.T) {
 	clk := newClock()
 	k1 := newRSA(t, 0, "k1")
 	p := newIDP(t, k1)
-	reg := newTestRegistry(t, []config.Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
-		UnknownKIDRefreshInterval: config.Duration(time.Minute)}}, Options{Now: clk.Now})
+	reg := newTestRegistry(t, []Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
+		UnknownKIDRefreshInterval: time.Minute}}, Options{Now: clk.Now})
 	v := mustVerifier(t, reg, []string{"i"}, []string{testAud})
 	if got := p.jwksHits.Load(); got != 1 {
 		t.Fatalf("initial load: %d JWKS requests, want 1", got)
@@ -74,8 +72,8 @@ func TestKeyRotation(t *testing.T) {
 	clk := newClock()
 	k1, k2 := newRSA(t, 0, "k1"), newRSA(t, 1, "k2")
 	p := newIDP(t, k1)
-	reg := newTestRegistry(t, []config.Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
-		UnknownKIDRefreshInterval: config.Duration(time.Minute)}}, Options{Now: clk.Now})
+	reg := newTestRegistry(t, []Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
+		UnknownKIDRefreshInterval: time.Minute}}, Options{Now: clk.Now})
 	v := mustVerifier(t, reg, []string{"i"}, []string{testAud})
 	old := k1.sign(t, baseClaims(clk, p.srv.URL))
 	if _, err := v.Verify(context.Background(), old); err != nil {
@@ -95,8 +93,8 @@ func TestIdPDownCachedKeysKeepWorking(t *testing.T) {
 	clk := newClock()
 	k1 := newRSA(t, 0, "k1")
 	p := newIDP(t, k1)
-	reg := newTestRegistry(t, []config.Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
-		RefreshInterval: config.Duration(20 * time.Millisecond), UnknownKIDRefreshInterval: config.Duration(time.Second)}}, Options{Now: clk.Now, CacheSize: -1})
+	reg := newTestRegistry(t, []Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
+		RefreshInterval: 20 * time.Millisecond, UnknownKIDRefreshInterval: time.Second}}, Options{Now: clk.Now, CacheSize: -1})
 	v := mustVerifier(t, reg, []string{"i"}, []string{testAud})
 	p.down.Store(true)
 	before := p.jwksHits.Load()
@@ -123,8 +121,8 @@ func TestIdPDownCachedKeysKeepWorking(t *testing.T) {
 func TestBackgroundRefresh(t *testing.T) {
 	k1 := newRSA(t, 0, "k1")
 	p := newIDP(t, k1)
-	newTestRegistry(t, []config.Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
-		RefreshInterval: config.Duration(20 * time.Millisecond)}}, Options{})
+	newTestRegistry(t, []Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
+		RefreshInterval: 20 * time.Millisecond}}, Options{})
 	deadline := time.Now().Add(5 * time.Second)
 	for p.jwksHits.Load() < 4 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -143,10 +141,10 @@ func TestKeySources(t *testing.T) {
 	if err := os.WriteFile(file, []byte(jwksJSON(t, k1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reg := newTestRegistry(t, []config.Issuer{
+	reg := newTestRegistry(t, []Issuer{
 		{Name: "url", Issuer: "https://url.example.com", JWKSURL: p.srv.URL + "/keys"},
 		{Name: "discovery", Issuer: p.srv.URL},
-		{Name: "file", Issuer: "https://file.example.com", JWKSFile: file, UnknownKIDRefreshInterval: config.Duration(time.Minute)},
+		{Name: "file", Issuer: "https://file.example.com", JWKSFile: file, UnknownKIDRefreshInterval: time.Minute},
 		{Name: "inline", Issuer: "https://inline.example.com", JWKS: jwksJSON(t, k1, k2)},
 	}, Options{Now: clk.Now})
 	v := mustVerifier(t, reg, []string{"url", "discovery", "file", "inline"}, []string{testAud})
@@ -178,7 +176,7 @@ func TestKeySources(t *testing.T) {
 func TestDiscoveryIssuerMismatch(t *testing.T) {
 	p := newIDP(t, newRSA(t, 0, "k1"))
 	p.issuer = "https://someone-else.example.com"
-	reg := newTestRegistry(t, []config.Issuer{{Name: "d", Issuer: p.srv.URL}}, Options{})
+	reg := newTestRegistry(t, []Issuer{{Name: "d", Issuer: p.srv.URL}}, Options{})
 	err := reg.WaitReady(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "someone-else") {
 		t.Fatalf("want a discovery issuer mismatch error, got %v", err)
@@ -188,7 +186,7 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 // Issuers with the same key source share one key set (one fetch).
 func TestKeySetsAreShared(t *testing.T) {
 	p := newIDP(t, newRSA(t, 0, "k1"))
-	reg := newTestRegistry(t, []config.Issuer{
+	reg := newTestRegistry(t, []Issuer{
 		{Name: "a", Issuer: "https://a.example.com", JWKSURL: p.srv.URL + "/keys"},
 		{Name: "b", Issuer: "https://b.example.com", JWKSURL: p.srv.URL + "/keys"},
 	}, Options{})
@@ -208,9 +206,9 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var regs []*Registry
 	for range 3 {
-		r, err := NewRegistry(context.Background(), []config.Issuer{
-			{Name: "u", Issuer: "https://u.example.com", JWKSURL: p.srv.URL + "/keys", RefreshInterval: config.Duration(5 * time.Millisecond)},
-			{Name: "d", Issuer: p.srv.URL, RefreshInterval: config.Duration(5 * time.Millisecond)},
+		r, err := NewRegistry(context.Background(), []Issuer{
+			{Name: "u", Issuer: "https://u.example.com", JWKSURL: p.srv.URL + "/keys", RefreshInterval: 5 * time.Millisecond},
+			{Name: "d", Issuer: p.srv.URL, RefreshInterval: 5 * time.Millisecond},
 		}, Options{HTTPClient: client})
 		if err != nil {
 			t.Fatal(err)
@@ -239,7 +237,7 @@ func TestIdPDownAtStartRecovers(t *testing.T) {
 	k1 := newRSA(t, 0, "k1")
 	p := newIDP(t, k1)
 	p.down.Store(true)
-	reg := newTestRegistry(t, []config.Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys"}}, Options{Now: clk.Now})
+	reg := newTestRegistry(t, []Issuer{{Name: "i", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys"}}, Options{Now: clk.Now})
 	v := mustVerifier(t, reg, []string{"i"}, []string{testAud})
 	tok := k1.sign(t, baseClaims(clk, p.srv.URL))
 	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrKeysUnavailable) {

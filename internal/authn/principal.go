@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 )
 
@@ -109,3 +110,16 @@ func PrincipalFrom(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
 }
+
+// sprintf is fmt.Sprintf, except that a format without arguments is used as is.
+func sprintf(format string, args ...any) string {
+	if len(args) == 0 {
+		return format
+	}
+	return fmt.Sprintf(format, args...)
+}
+
+// ClaimIDJAGIdP is the claim mcpgate's authorization server puts in access tokens it issued
+// for an Identity Assertion JWT Authorization Grant: the name of the enterprise IdP (audit
+// records it as the token's origin).
+const ClaimIDJAGIdP = "idjag_idp"

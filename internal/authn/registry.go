@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // Options tune a Registry. The zero value is usable.
@@ -55,7 +53,7 @@ type Registry struct {
 // now (a broken one is an error); remote ones (jwksURL, OIDC discovery, Entra) start loading
 // in the background, so that an unreachable IdP does not stop the gateway from starting —
 // use WaitReady to wait for them. ctx bounds the registry's life as Close does.
-func NewRegistry(ctx context.Context, issuers []config.Issuer, opts Options) (*Registry, error) {
+func NewRegistry(ctx context.Context, issuers []Issuer, opts Options) (*Registry, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -94,7 +92,7 @@ func NewRegistry(ctx context.Context, issuers []config.Issuer, opts Options) (*R
 // mapping; its JWKS fields and Entra preset are ignored. Call it before Verifier for the
 // issuer. After removing a key from keys, call KeysChanged so that cached tokens signed with
 // it stop being accepted.
-func (r *Registry) AddStatic(is config.Issuer, keys jwkset.Storage) error {
+func (r *Registry) AddStatic(is Issuer, keys jwkset.Storage) error {
 	if keys == nil {
 		return fmt.Errorf("issuer %s: no key storage given", is.Name)
 	}
@@ -108,7 +106,7 @@ func (r *Registry) AddStatic(is config.Issuer, keys jwkset.Storage) error {
 // unknownKidRefreshInterval), exactly like a JWKS URL; removed keys stop their cached tokens.
 // is gives the name, the exact iss, audiences, algorithms, clock skew and claim mapping; its
 // JWKS fields and Entra preset are ignored. Call it before Verifier for the issuer.
-func (r *Registry) AddKeyFunc(is config.Issuer, load func(ctx context.Context) ([]byte, error)) error {
+func (r *Registry) AddKeyFunc(is Issuer, load func(ctx context.Context) ([]byte, error)) error {
 	if load == nil {
 		return fmt.Errorf("issuer %s: no key function given", is.Name)
 	}
@@ -211,7 +209,7 @@ func (r *Registry) Verifier(issuerNames []string, audiences []string) (*JWTVerif
 
 // addWith builds the runtime issuer for is; static is the key storage of AddStatic, fn the
 // loader of AddKeyFunc.
-func (r *Registry) addWith(is config.Issuer, static jwkset.Storage, fn func(context.Context) ([]byte, error)) error {
+func (r *Registry) addWith(is Issuer, static jwkset.Storage, fn func(context.Context) ([]byte, error)) error {
 	if is.Name == "" {
 		return errors.New("issuer without a name")
 	}
@@ -231,12 +229,12 @@ func (r *Registry) addWith(is config.Issuer, static jwkset.Storage, fn func(cont
 	return nil
 }
 
-func (r *Registry) build(is config.Issuer, static jwkset.Storage, fn func(context.Context) ([]byte, error)) (*issuer, error) {
+func (r *Registry) build(is Issuer, static jwkset.Storage, fn func(context.Context) ([]byte, error)) (*issuer, error) {
 	rt := &issuer{
 		name:      is.Name,
 		audiences: slices.Clone(is.Audiences),
 		algs:      is.Algorithms,
-		skew:      is.ClockSkew.D(),
+		skew:      is.ClockSkew,
 		claims:    newClaimNames(is.Claims),
 		required:  is.RequiredClaims,
 	}
@@ -254,11 +252,11 @@ func (r *Registry) build(is config.Issuer, static jwkset.Storage, fn func(contex
 	if rt.skew == 0 {
 		rt.skew = 60 * time.Second
 	}
-	refresh := is.RefreshInterval.D()
+	refresh := is.RefreshInterval
 	if refresh <= 0 {
 		refresh = time.Hour
 	}
-	unknown := is.UnknownKIDRefreshInterval.D()
+	unknown := is.UnknownKIDRefreshInterval
 	if unknown <= 0 {
 		unknown = 5 * time.Minute
 	}

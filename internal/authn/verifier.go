@@ -12,7 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/guid"
 )
 
 // JWTVerifier verifies JWT access tokens of a set of issuers for a set of audiences. Build
@@ -308,7 +308,7 @@ func (st *verifyState) checkEntra(e *entraRules, form *issuerForm, iss, tidFromI
 	}
 	if form.tmpl {
 		tid := tidFromIss
-		if !config.IsGUID(tid) {
+		if !guid.Valid(tid) {
 			return Reject(ReasonWrongIssuer, "the token issuer %s does not name a tenant GUID", clean(iss))
 		}
 		if tidClaim != tid {

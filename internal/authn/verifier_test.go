@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 const testAud = "https://gw.example.com/weather/mcp"
@@ -30,8 +28,8 @@ type verifierFixture struct {
 func newVerifierFixture(t *testing.T) *verifierFixture {
 	f := &verifierFixture{clk: newClock(), rsa: newRSA(t, 0, "k1"), ec: newEC(t, "e1"), other: newRSA(t, 1, "k1")}
 	f.idp = newIDP(t, f.rsa, f.ec)
-	f.reg = newTestRegistry(t, []config.Issuer{
-		{Name: "test", Issuer: f.idp.srv.URL, JWKSURL: f.idp.srv.URL + "/keys", UnknownKIDRefreshInterval: config.Duration(time.Hour)},
+	f.reg = newTestRegistry(t, []Issuer{
+		{Name: "test", Issuer: f.idp.srv.URL, JWKSURL: f.idp.srv.URL + "/keys", UnknownKIDRefreshInterval: time.Hour},
 		{Name: "rsonly", Issuer: "https://rsonly.example.com", JWKSURL: f.idp.srv.URL + "/keys", Algorithms: []string{"RS256"}},
 	}, Options{Now: f.clk.Now})
 	f.v = mustVerifier(t, f.reg, []string{"test", "rsonly"}, []string{testAud})
@@ -200,9 +198,9 @@ func TestClaimMappingAndRequiredClaims(t *testing.T) {
 	clk := newClock()
 	k := newRSA(t, 0, "k1")
 	p := newIDP(t, k)
-	reg := newTestRegistry(t, []config.Issuer{{
+	reg := newTestRegistry(t, []Issuer{{
 		Name: "kc", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys",
-		Claims:         &config.ClaimMapping{Subject: "oid", Email: "mail", Groups: "grp", Roles: "realm_roles", Scopes: "perms", ClientID: "cid"},
+		Claims:         &ClaimMapping{Subject: "oid", Email: "mail", Groups: "grp", Roles: "realm_roles", Scopes: "perms", ClientID: "cid"},
 		RequiredClaims: []string{"oid"},
 	}}, Options{Now: clk.Now})
 	v := mustVerifier(t, reg, []string{"kc"}, []string{testAud})
@@ -228,7 +226,7 @@ func TestTechnicalFailureIsNotARejection(t *testing.T) {
 	k := newRSA(t, 0, "k1")
 	p := newIDP(t, k)
 	p.down.Store(true)
-	reg := newTestRegistry(t, []config.Issuer{{Name: "down", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys"}}, Options{Now: clk.Now})
+	reg := newTestRegistry(t, []Issuer{{Name: "down", Issuer: p.srv.URL, JWKSURL: p.srv.URL + "/keys"}}, Options{Now: clk.Now})
 	v := mustVerifier(t, reg, []string{"down"}, []string{testAud})
 	_, err := v.Verify(context.Background(), k.sign(t, jwt.MapClaims{"iss": p.srv.URL, "aud": testAud, "exp": clk.unix(time.Hour)}))
 	var e *Error
@@ -243,7 +241,7 @@ func TestTechnicalFailureIsNotARejection(t *testing.T) {
 func TestVerifierConstruction(t *testing.T) {
 	k := newRSA(t, 0, "k1")
 	inline := jwksJSON(t, k)
-	reg := newTestRegistry(t, []config.Issuer{{Name: "a", Issuer: "https://a.example.com", JWKS: inline}}, Options{})
+	reg := newTestRegistry(t, []Issuer{{Name: "a", Issuer: "https://a.example.com", JWKS: inline}}, Options{})
 	if _, err := reg.Verifier(nil, []string{testAud}); err == nil {
 		t.Error("no issuers: want error")
 	}
@@ -258,14 +256,14 @@ func TestVerifierConstruction(t *testing.T) {
 	if v1 != v2 {
 		t.Error("same issuers and audiences should share one verifier")
 	}
-	for _, bad := range []config.Issuer{
+	for _, bad := range []Issuer{
 		{Name: "hs", Issuer: "https://x", JWKS: inline, Algorithms: []string{"HS256"}},
 		{Name: "none", Issuer: "https://x", JWKS: inline, Algorithms: []string{"none"}},
 		{Name: "badjwks", Issuer: "https://x", JWKS: `{"keys":[]}`},
 		{Name: "nofile", Issuer: "https://x", JWKSFile: "/nonexistent/jwks.json"},
-		{Name: "entra", Entra: &config.EntraIssuer{Tenant: "organizations"}},
+		{Name: "entra", Entra: &EntraIssuer{Tenant: "organizations"}},
 	} {
-		if _, err := NewRegistry(context.Background(), []config.Issuer{bad}, Options{}); err == nil {
+		if _, err := NewRegistry(context.Background(), []Issuer{bad}, Options{}); err == nil {
 			t.Errorf("issuer %s: want construction error", bad.Name)
 		}
 	}

@@ -39,7 +39,7 @@ const (
 	// enterprise IdP's issuer and its configured name (policy and audit see them in the
 	// principal's claims).
 	ClaimIDJAGIssuer = "idjag_iss"
-	ClaimIDJAGIdP    = "idjag_idp"
+	ClaimIDJAGIdP    = authn.ClaimIDJAGIdP
 )
 
 // EnterpriseIdP is an enterprise identity provider whose ID-JAGs the server accepts.
@@ -114,7 +114,7 @@ func (s *Server) initIDJAG(ctx context.Context) error {
 	if len(s.opts.EnterpriseIdPs) == 0 {
 		return nil
 	}
-	var issuers []config.Issuer
+	var issuers []authn.Issuer
 	st := &idjagState{idps: map[string]*trustedIdP{}}
 	for i := range s.opts.EnterpriseIdPs {
 		e := &s.opts.EnterpriseIdPs[i]
@@ -145,8 +145,8 @@ func (s *Server) initIDJAG(ctx context.Context) error {
 			return fmt.Errorf("enterprise IdP %s: issuer %s is trusted twice", e.Name, e.Issuer)
 		}
 		st.idps[e.Issuer] = &trustedIdP{EnterpriseIdP: *e}
-		issuers = append(issuers, config.Issuer{Name: "idjag:" + e.Name, Issuer: e.Issuer, JWKSURL: e.JWKSURL, JWKSFile: e.JWKSFile,
-			JWKS: e.JWKS, Algorithms: e.Algorithms, ClockSkew: config.Duration(e.ClockSkew)})
+		issuers = append(issuers, authn.Issuer{Name: "idjag:" + e.Name, Issuer: e.Issuer, JWKSURL: e.JWKSURL, JWKSFile: e.JWKSFile,
+			JWKS: e.JWKS, Algorithms: e.Algorithms, ClockSkew: e.ClockSkew})
 	}
 	// The token cache is off: every ID-JAG is checked in full (and used once).
 	reg, err := authn.NewRegistry(ctx, issuers, authn.Options{Logger: s.log, CacheSize: -1, Now: s.opts.Now})

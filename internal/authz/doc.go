@@ -7,4 +7,8 @@
 // HTTP gateway: the gateway's interceptor builds a Vars from the principal and the parsed
 // MCP request, calls Route.Check, and for list requests installs Route.ListFilter on the
 // response messages (JSON bodies and each SSE event's data).
+//
+// It takes its own option types (RouteOptions, PolicyOptions, Rule, ToolsOptions) and
+// reads no configuration: internal/app maps the policy, ruleSets and tools sections to
+// them.
 package authz

@@ -5,14 +5,13 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/authz/ruleexpr"
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // Only finance may call the stock quote tool; bob does not even see it.
 func Example() {
-	pol := &config.RoutePolicy{Rules: []config.Rule{
-		{Name: "finance-only-quotes", Deny: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
-		{Name: "staff", Allow: `"staff" in user.groups`},
+	pol := &authz.PolicyOptions{Rules: []authz.Rule{
+		{Name: "finance-only-quotes", Effect: authz.EffectDeny, Condition: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
+		{Name: "staff", Effect: authz.EffectAllow, Condition: `"staff" in user.groups`},
 	}}
 	p, err := authz.NewPolicy(pol, nil, "routes[0].policy", nil)
 	if err != nil {

@@ -7,24 +7,23 @@ import (
 	"testing"
 
 	"github.com/mcpgate/mcpgate/internal/authz/ruleexpr"
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 func bankRoute(t testing.TB, mode Refusal) *Route {
 	t.Helper()
-	p := mustPolicy(t, &config.RoutePolicy{Rules: []config.Rule{
-		{Name: "finance-only-quotes", Deny: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
-		{Name: "big-transfers", Deny: `mcp.tool == "transfer" && mcp.arguments.amount > 1000`},
-		{Name: "transfers-need-scope", Require: `mcp.tool == "transfer"`, Scopes: []string{"payments.write"}},
-		{Name: "hr-prompts", Deny: `mcp.prompt.startsWith("hr_") && !("hr" in user.groups)`},
-		{Name: "secret-files", Deny: `mcp.uri.startsWith("file:///secret/")`, Message: "secret files are off limits"},
-		{Name: "staff", Allow: `"staff" in user.groups`},
-		{Name: "auditors-read", Allow: `"auditor" in user.roles && (mcp.tool.startsWith("get_") || mcp.method == "resources/read")`},
-		{Name: "small-payments-for-contractors", Allow: `"contractors" in user.groups && mcp.tool == "pay" && mcp.arguments.amount < 50`},
+	p := mustPolicy(t, &PolicyOptions{Rules: []Rule{
+		{Name: "finance-only-quotes", Effect: EffectDeny, Condition: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
+		{Name: "big-transfers", Effect: EffectDeny, Condition: `mcp.tool == "transfer" && mcp.arguments.amount > 1000`},
+		{Name: "transfers-need-scope", Effect: EffectRequire, Condition: `mcp.tool == "transfer"`, Scopes: []string{"payments.write"}},
+		{Name: "hr-prompts", Effect: EffectDeny, Condition: `mcp.prompt.startsWith("hr_") && !("hr" in user.groups)`},
+		{Name: "secret-files", Effect: EffectDeny, Condition: `mcp.uri.startsWith("file:///secret/")`, Message: "secret files are off limits"},
+		{Name: "staff", Effect: EffectAllow, Condition: `"staff" in user.groups`},
+		{Name: "auditors-read", Effect: EffectAllow, Condition: `"auditor" in user.roles && (mcp.tool.startsWith("get_") || mcp.method == "resources/read")`},
+		{Name: "small-payments-for-contractors", Effect: EffectAllow, Condition: `"contractors" in user.groups && mcp.tool == "pay" && mcp.arguments.amount < 50`},
 	}}, nil)
-	tools := NewTools(&config.ToolFilter{
+	tools := NewTools(&ToolsOptions{
 		Exclude:   []string{"debug_*"},
-		Overrides: map[string]config.ToolOverride{"get_quote": {Name: "stock_quote", Description: "Latest \"price\" of a stock"}, "balance": {Description: "Account balance"}},
+		Overrides: map[string]ToolOverride{"get_quote": {Name: "stock_quote", Description: "Latest \"price\" of a stock"}, "balance": {Description: "Account balance"}},
 	})
 	return NewRouteFrom("bank", p, tools, mode)
 }
@@ -176,7 +175,7 @@ func TestFilterPassThrough(t *testing.T) {
 		t.Fatal("a route without policy or tools section needs no filter")
 	}
 	// default: deny without rules hides everything
-	denyAll := NewRouteFrom("closed", mustPolicy(t, &config.RoutePolicy{Default: "deny"}, nil), nil, "")
+	denyAll := NewRouteFrom("closed", mustPolicy(t, &PolicyOptions{Default: "deny"}, nil), nil, "")
 	out0, err := denyAll.ListFilter(&Vars{User: alice}, "tools/list").Filter([]byte(toolsList))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/mcpgate/mcpgate/internal/authz/ruleexpr"
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // Vars are the values rules see (user, client, mcp, request). The gateway fills one per
@@ -69,7 +68,7 @@ func gated(method string) bool {
 // NewPolicy compiles a route's policy together with the rule sets it includes. at is the
 // config path used in error messages (e.g. "routes[0].policy"). A nil policy allows
 // everything.
-func NewPolicy(pol *config.RoutePolicy, ruleSets map[string][]config.Rule, at string, log *slog.Logger) (*Policy, error) {
+func NewPolicy(pol *PolicyOptions, ruleSets map[string][]Rule, at string, log *slog.Logger) (*Policy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -82,18 +81,15 @@ func NewPolicy(pol *config.RoutePolicy, ruleSets map[string][]config.Rule, at st
 		return nil, err
 	}
 	var errs []error
-	add := func(where string, i int, cr config.Rule) {
+	add := func(where string, i int, cr Rule) {
 		rp := fmt.Sprintf("%s[%d] (%s)", where, i, cr.Name)
-		c, err := ruleexpr.Compile(cr.Condition())
+		c, err := ruleexpr.Compile(cr.Condition)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", rp, err))
 			return
 		}
-		r := &rule{name: cr.Name, effect: Effect(cr.Effect()), scopes: cr.Scopes, message: cr.Message,
+		r := &rule{name: cr.Name, effect: cr.Effect, scopes: cr.Scopes, message: cr.Message,
 			self: []string{cr.Name}, readsMCP: c.ReadsMCP, readsArgs: c.ReadsArguments, guards: c.Guards}
-		if r.message == "" {
-			r.message = cr.Description
-		}
 		r.allowReason = "allowed by rule " + cr.Name
 		if r.prog, err = env.Program(c.AST, cel.EvalOptions(cel.OptOptimize)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", rp, err))

@@ -9,21 +9,20 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authz/ruleexpr"
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // tenRules is a realistic 10-rule policy: group, role, client, argument, time and IP rules.
-var tenRules = &config.RoutePolicy{Rules: []config.Rule{
-	{Name: "block-dynamic-clients-from-admin", Deny: `client.dynamic && mcp.tool.startsWith("admin_")`},
-	{Name: "big-transfers", Deny: `mcp.tool == "transfer" && mcp.arguments.amount > 10000`},
-	{Name: "finance-only-quotes", Deny: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
-	{Name: "no-contractors-at-night", Deny: `"contractor" in user.roles && request.time.getHours() < 6`},
-	{Name: "blocked-ip", Deny: `request.ip == "203.0.113.7"`},
-	{Name: "transfers-need-scope", Require: `mcp.tool == "transfer"`, Scopes: []string{"payments.write"}},
-	{Name: "staff", Allow: `"staff" in user.groups`},
-	{Name: "finance", Allow: `"finance" in user.groups && mcp.tool in ["get_quote", "transfer", "balance"]`},
-	{Name: "readers-read", Allow: `mcp.method == "resources/read" && user.email.endsWith("@example.com")`},
-	{Name: "tenant", Allow: `user.claims.?tid.orValue("") == "t1"`},
+var tenRules = &PolicyOptions{Rules: []Rule{
+	{Name: "block-dynamic-clients-from-admin", Effect: EffectDeny, Condition: `client.dynamic && mcp.tool.startsWith("admin_")`},
+	{Name: "big-transfers", Effect: EffectDeny, Condition: `mcp.tool == "transfer" && mcp.arguments.amount > 10000`},
+	{Name: "finance-only-quotes", Effect: EffectDeny, Condition: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
+	{Name: "no-contractors-at-night", Effect: EffectDeny, Condition: `"contractor" in user.roles && request.time.getHours() < 6`},
+	{Name: "blocked-ip", Effect: EffectDeny, Condition: `request.ip == "203.0.113.7"`},
+	{Name: "transfers-need-scope", Effect: EffectRequire, Condition: `mcp.tool == "transfer"`, Scopes: []string{"payments.write"}},
+	{Name: "staff", Effect: EffectAllow, Condition: `"staff" in user.groups`},
+	{Name: "finance", Effect: EffectAllow, Condition: `"finance" in user.groups && mcp.tool in ["get_quote", "transfer", "balance"]`},
+	{Name: "readers-read", Effect: EffectAllow, Condition: `mcp.method == "resources/read" && user.email.endsWith("@example.com")`},
+	{Name: "tenant", Effect: EffectAllow, Condition: `user.claims.?tid.orValue("") == "t1"`},
 }}
 
 func benchVars() *Vars {
@@ -75,14 +74,14 @@ func thousandTools() []byte {
 func BenchmarkFilter1000Tools(b *testing.B) {
 	msg := thousandTools()
 	pol := *tenRules
-	pol.Rules = append(slices.Clone(pol.Rules), config.Rule{Name: "no-admin-for-finance", Deny: `mcp.tool.startsWith("admin_") && "finance" in user.groups`})
+	pol.Rules = append(slices.Clone(pol.Rules), Rule{Name: "no-admin-for-finance", Effect: EffectDeny, Condition: `mcp.tool.startsWith("admin_") && "finance" in user.groups`})
 	p, err := NewPolicy(&pol, nil, "routes[0].policy", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt := NewRouteFrom("bench", p, NewTools(&config.ToolFilter{
+	rt := NewRouteFrom("bench", p, NewTools(&ToolsOptions{
 		Exclude:   []string{"*_item_99?"},
-		Overrides: map[string]config.ToolOverride{"get_item_0": {Name: "fetch_item_0"}, "list_item_1": {Description: "Lists"}},
+		Overrides: map[string]ToolOverride{"get_item_0": {Name: "fetch_item_0"}, "list_item_1": {Description: "Lists"}},
 	}), RefusalReveal)
 	v := benchVars()
 	b.SetBytes(int64(len(msg)))
@@ -107,7 +106,7 @@ func BenchmarkFilter1000Tools(b *testing.B) {
 // tools section: the message is scanned and returned as is.
 func BenchmarkFilter1000ToolsPassThrough(b *testing.B) {
 	msg := thousandTools()
-	p, _ := NewPolicy(&config.RoutePolicy{Rules: []config.Rule{{Name: "staff", Allow: `"staff" in user.groups`}}}, nil, "p", nil)
+	p, _ := NewPolicy(&PolicyOptions{Rules: []Rule{{Name: "staff", Effect: EffectAllow, Condition: `"staff" in user.groups`}}}, nil, "p", nil)
 	rt := NewRouteFrom("bench", p, nil, RefusalReveal)
 	v := benchVars()
 	b.SetBytes(int64(len(msg)))

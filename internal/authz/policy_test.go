@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authz/ruleexpr"
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 var (
@@ -33,7 +32,7 @@ func withMethod(v *Vars, method string) *Vars {
 	return v
 }
 
-func mustPolicy(t testing.TB, pol *config.RoutePolicy, sets map[string][]config.Rule) *Policy {
+func mustPolicy(t testing.TB, pol *PolicyOptions, sets map[string][]Rule) *Policy {
 	t.Helper()
 	p, err := NewPolicy(pol, sets, "routes[0].policy", nil)
 	if err != nil {
@@ -43,19 +42,19 @@ func mustPolicy(t testing.TB, pol *config.RoutePolicy, sets map[string][]config.
 }
 
 func TestDecide(t *testing.T) {
-	bank := &config.RoutePolicy{
+	bank := &PolicyOptions{
 		Include: []string{"baseline"},
-		Rules: []config.Rule{
-			{Name: "finance-only-quotes", Deny: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
-			{Name: "big-transfers", Deny: `mcp.tool == "transfer" && mcp.arguments.amount > 1000`, Message: "transfers above 1000 need a human"},
-			{Name: "transfers-need-scope", Require: `mcp.tool == "transfer"`, Scopes: []string{"payments.write"}},
-			{Name: "staff", Allow: `"staff" in user.groups`},
-			{Name: "auditors-read", Allow: `"auditor" in user.roles && mcp.tool.startsWith("get_")`},
+		Rules: []Rule{
+			{Name: "finance-only-quotes", Effect: EffectDeny, Condition: `mcp.tool == "get_quote" && !("finance" in user.groups)`},
+			{Name: "big-transfers", Effect: EffectDeny, Condition: `mcp.tool == "transfer" && mcp.arguments.amount > 1000`, Message: "transfers above 1000 need a human"},
+			{Name: "transfers-need-scope", Effect: EffectRequire, Condition: `mcp.tool == "transfer"`, Scopes: []string{"payments.write"}},
+			{Name: "staff", Effect: EffectAllow, Condition: `"staff" in user.groups`},
+			{Name: "auditors-read", Effect: EffectAllow, Condition: `"auditor" in user.roles && mcp.tool.startsWith("get_")`},
 		},
 	}
-	sets := map[string][]config.Rule{"baseline": {
-		{Name: "no-dynamic-admin", Deny: `client.dynamic && mcp.tool.startsWith("admin_")`},
-		{Name: "trusted-clients-only-delete", Deny: `mcp.tool == "delete_account" && !(client.id in ["ops-console"])`},
+	sets := map[string][]Rule{"baseline": {
+		{Name: "no-dynamic-admin", Effect: EffectDeny, Condition: `client.dynamic && mcp.tool.startsWith("admin_")`},
+		{Name: "trusted-clients-only-delete", Effect: EffectDeny, Condition: `mcp.tool == "delete_account" && !(client.id in ["ops-console"])`},
 	}}
 	p := mustPolicy(t, bank, sets)
 
@@ -102,7 +101,7 @@ func TestDecide(t *testing.T) {
 // closed when the argument is missing) but does not close the route: initialize and the
 // list methods carry no arguments.
 func TestArgumentRuleWithoutGuard(t *testing.T) {
-	p := mustPolicy(t, &config.RoutePolicy{Default: "allow", Rules: []config.Rule{{Name: "no-big-limits", Deny: `mcp.arguments.limit > 5`}}}, nil)
+	p := mustPolicy(t, &PolicyOptions{Default: "allow", Rules: []Rule{{Name: "no-big-limits", Effect: EffectDeny, Condition: `mcp.arguments.limit > 5`}}}, nil)
 	tests := []struct {
 		name  string
 		vars  *Vars
@@ -122,19 +121,19 @@ func TestArgumentRuleWithoutGuard(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	denyOnly := []config.Rule{{Name: "no-quotes", Deny: `mcp.tool == "get_quote"`}}
+	denyOnly := []Rule{{Name: "no-quotes", Effect: EffectDeny, Condition: `mcp.tool == "get_quote"`}}
 	tests := []struct {
 		name  string
-		pol   *config.RoutePolicy
+		pol   *PolicyOptions
 		tool  string
 		allow bool
 	}{
 		{"no policy allows", nil, "x", true},
-		{"no rules allows", &config.RoutePolicy{}, "x", true},
-		{"rules without default deny", &config.RoutePolicy{Rules: denyOnly}, "x", false},
-		{"explicit default allow", &config.RoutePolicy{Rules: denyOnly, Default: "allow"}, "x", true},
-		{"explicit default allow still denies", &config.RoutePolicy{Rules: denyOnly, Default: "allow"}, "get_quote", false},
-		{"explicit default deny without rules", &config.RoutePolicy{Default: "deny"}, "x", false},
+		{"no rules allows", &PolicyOptions{}, "x", true},
+		{"rules without default deny", &PolicyOptions{Rules: denyOnly}, "x", false},
+		{"explicit default allow", &PolicyOptions{Rules: denyOnly, Default: "allow"}, "x", true},
+		{"explicit default allow still denies", &PolicyOptions{Rules: denyOnly, Default: "allow"}, "get_quote", false},
+		{"explicit default deny without rules", &PolicyOptions{Default: "deny"}, "x", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,12 +166,12 @@ func TestVariables(t *testing.T) {
 	}
 	for _, e := range exprs {
 		t.Run(e, func(t *testing.T) {
-			p := mustPolicy(t, &config.RoutePolicy{Rules: []config.Rule{{Name: "r", Allow: e}}}, nil)
+			p := mustPolicy(t, &PolicyOptions{Rules: []Rule{{Name: "r", Effect: EffectAllow, Condition: e}}}, nil)
 			if d := p.Decide(v); !d.Allow {
 				t.Fatalf("%s: %+v", e, d)
 			}
 			// and the negation denies, so the rule really decided
-			p = mustPolicy(t, &config.RoutePolicy{Rules: []config.Rule{{Name: "r", Allow: "!(" + e + ")"}}}, nil)
+			p = mustPolicy(t, &PolicyOptions{Rules: []Rule{{Name: "r", Effect: EffectAllow, Condition: "!(" + e + ")"}}}, nil)
 			if d := p.Decide(v); d.Allow {
 				t.Fatalf("!(%s): %+v", e, d)
 			}
@@ -182,9 +181,9 @@ func TestVariables(t *testing.T) {
 
 func TestEvalErrorsDoNotLeakValues(t *testing.T) {
 	var logs strings.Builder
-	p, err := NewPolicy(&config.RoutePolicy{Rules: []config.Rule{
-		{Name: "n", Deny: `int(mcp.arguments.pin) > 5`},
-		{Name: "t", Deny: `timestamp(mcp.arguments.when) < request.time`},
+	p, err := NewPolicy(&PolicyOptions{Rules: []Rule{
+		{Name: "n", Effect: EffectDeny, Condition: `int(mcp.arguments.pin) > 5`},
+		{Name: "t", Effect: EffectDeny, Condition: `timestamp(mcp.arguments.when) < request.time`},
 	}}, nil, "p", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -199,9 +198,9 @@ func TestEvalErrorsDoNotLeakValues(t *testing.T) {
 }
 
 func TestNewPolicyErrors(t *testing.T) {
-	_, err := NewPolicy(&config.RoutePolicy{Include: []string{"nope"}, Rules: []config.Rule{
-		{Name: "ok", Allow: "true"},
-		{Name: "big-transfers", Deny: `mcp.tool == "transfer" && user.email > 1000`},
+	_, err := NewPolicy(&PolicyOptions{Include: []string{"nope"}, Rules: []Rule{
+		{Name: "ok", Effect: EffectAllow, Condition: "true"},
+		{Name: "big-transfers", Effect: EffectDeny, Condition: `mcp.tool == "transfer" && user.email > 1000`},
 	}}, nil, "routes[0].policy", nil)
 	if err == nil {
 		t.Fatal("want an error")

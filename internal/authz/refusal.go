@@ -3,6 +3,8 @@ package authz
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // Refusal says how refused calls are answered.
@@ -15,16 +17,6 @@ const (
 	// RefusalMask answers exactly as an MCP server answers for an unknown tool, prompt or
 	// resource, so that a refusal does not tell the caller the item exists.
 	RefusalMask Refusal = "mask"
-)
-
-// JSON-RPC error codes used in refusals.
-const (
-	// CodeInvalidParams is what MCP servers answer for an unknown tool or prompt.
-	CodeInvalidParams = -32602
-	// CodeResourceNotFound is the MCP code for an unknown resource.
-	CodeResourceNotFound = -32002
-	// CodeDenied is used for revealed policy refusals (the gateway's "unauthorized" code).
-	CodeDenied = -32001
 )
 
 // RPCError is a JSON-RPC error object the gateway sends instead of forwarding a call.
@@ -53,26 +45,26 @@ func (e *RPCError) Response(id json.RawMessage) []byte {
 	return out
 }
 
-// UnknownError is the error an MCP server gives for a tool, prompt or resource it does not
+// unknownError is the error an MCP server gives for a tool, prompt or resource it does not
 // have (method is tools/call, prompts/get or resources/read; name is the name or URI the
 // client used).
-func UnknownError(method, name string) *RPCError {
+func unknownError(method, name string) *RPCError {
 	switch method {
 	case "prompts/get":
-		return &RPCError{Code: CodeInvalidParams, Message: "Unknown prompt: " + name}
+		return &RPCError{Code: mcp.CodeInvalidParams, Message: "Unknown prompt: " + name}
 	case "resources/read", "resources/subscribe":
-		return &RPCError{Code: CodeResourceNotFound, Message: "Resource not found", Data: map[string]string{"uri": name}}
+		return &RPCError{Code: mcp.CodeResourceNotFound, Message: "Resource not found", Data: map[string]string{"uri": name}}
 	}
-	return &RPCError{Code: CodeInvalidParams, Message: "Unknown tool: " + name}
+	return &RPCError{Code: mcp.CodeInvalidParams, Message: "Unknown tool: " + name}
 }
 
-// RefusalError builds the error for a refused request. mode decides between revealing the
+// refusalError builds the error for a refused request. mode decides between revealing the
 // rule and masking the refusal as an unknown item (masking applies to tools/call,
 // prompts/get and resources/read; other methods are always revealed). name is what the
 // client asked for (its tool name, prompt name or URI).
-func RefusalError(d Decision, mode Refusal, method, name string) *RPCError {
+func refusalError(d Decision, mode Refusal, method, name string) *RPCError {
 	if mode == RefusalMask && gated(method) {
-		return UnknownError(method, name)
+		return unknownError(method, name)
 	}
 	msg := "denied by policy"
 	if len(d.Rules) > 0 {
@@ -84,5 +76,5 @@ func RefusalError(d Decision, mode Refusal, method, name string) *RPCError {
 	case len(d.Rules) == 0 || d.Reason != "denied by rule "+strings.Join(d.Rules, ", "):
 		msg += ": " + d.Reason // the default decided, or the reason says more than the names
 	}
-	return &RPCError{Code: CodeDenied, Message: msg, Data: DenialData{Rules: d.Rules, Reason: d.Reason}}
+	return &RPCError{Code: mcp.CodeUnauthorized, Message: msg, Data: DenialData{Rules: d.Rules, Reason: d.Reason}}
 }

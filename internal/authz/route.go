@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // Route is everything authz knows about one route: its policy, its tools section and how
@@ -19,18 +19,17 @@ type Route struct {
 	log     *slog.Logger
 }
 
-// NewRoute compiles the policy, tools and refusal mode of cfg.Routes[i].
-func NewRoute(cfg *config.Config, i int, log *slog.Logger) (*Route, error) {
+// NewRoute compiles the policy, tools and refusal mode of one route.
+func NewRoute(o RouteOptions, log *slog.Logger) (*Route, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &cfg.Routes[i]
-	p, err := NewPolicy(r.Policy, cfg.RuleSets, fmt.Sprintf("routes[%d].policy", i), log.With("route", r.Name))
+	p, err := NewPolicy(o.Policy, o.RuleSets, o.At, log.With("route", o.Name))
 	if err != nil {
 		return nil, err
 	}
-	rt := &Route{name: r.Name, policy: p, tools: NewTools(r.Tools), refusal: RefusalReveal, log: log}
-	if r.Policy != nil && r.Policy.Refusal == string(RefusalMask) {
+	rt := &Route{name: o.Name, policy: p, tools: NewTools(o.Tools), refusal: RefusalReveal, log: log}
+	if o.Policy != nil && o.Policy.Refusal == RefusalMask {
 		rt.refusal = RefusalMask
 	}
 	return rt, nil
@@ -81,16 +80,16 @@ func (rt *Route) Check(v *Vars, msg []byte) Result {
 		up, ok := rt.tools.Upstream(asked)
 		if !ok {
 			res.Decision = Decision{Effect: EffectHidden, Reason: "tool " + asked + " is not exposed on this route"}
-			res.Error = UnknownError("tools/call", asked)
+			res.Error = unknownError("tools/call", asked)
 			return res
 		}
 		v.MCP.Tool = up
 		res.Tool = up
 		if up != asked {
-			out, err := RewriteToolName(msg, up)
+			out, err := rewriteToolName(msg, up)
 			if err != nil {
 				res.Decision = Decision{Effect: EffectDeny, Reason: "the tools/call request could not be rewritten: " + err.Error()}
-				res.Error = &RPCError{Code: CodeInvalidParams, Message: "invalid tools/call params: " + err.Error()}
+				res.Error = &RPCError{Code: mcp.CodeInvalidParams, Message: "invalid tools/call params: " + err.Error()}
 				return res
 			}
 			res.Message = out
@@ -110,11 +109,11 @@ func (rt *Route) Check(v *Vars, msg []byte) Result {
 	}
 	if d.StepUp() {
 		res.StepUpScopes = d.RequiredScopes
-		res.Error = &RPCError{Code: CodeDenied, Message: "insufficient scope: this request needs " + joinScopes(d.RequiredScopes) + "; sign in again granting it",
+		res.Error = &RPCError{Code: mcp.CodeUnauthorized, Message: "insufficient scope: this request needs " + joinScopes(d.RequiredScopes) + "; sign in again granting it",
 			Data: DenialData{Rules: d.Rules, Reason: d.Reason}}
 		return res
 	}
-	res.Error = RefusalError(d, rt.refusal, v.MCP.Method, name)
+	res.Error = refusalError(d, rt.refusal, v.MCP.Method, name)
 	return res
 }
 
@@ -129,8 +128,8 @@ func joinScopes(s []string) string {
 	return b.String()
 }
 
-// RewriteToolName returns a tools/call message with params.name replaced.
-func RewriteToolName(msg []byte, name string) ([]byte, error) {
+// rewriteToolName returns a tools/call message with params.name replaced.
+func rewriteToolName(msg []byte, name string) ([]byte, error) {
 	i := skipWS(msg, 0)
 	var params member
 	n := 0

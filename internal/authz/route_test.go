@@ -36,14 +36,14 @@ func TestCheck(t *testing.T) {
 		{name: "old name of a renamed tool is unknown", user: alice, tool: "get_quote", code: -32602, message: "Unknown tool: get_quote", effect: EffectHidden},
 		{name: "excluded tool is unknown even in reveal mode", user: alice, tool: "debug_dump", code: -32602, message: "Unknown tool: debug_dump", effect: EffectHidden},
 		{name: "plain allowed tool", user: bob, tool: "balance", upstream: "balance", effect: EffectAllow},
-		{name: "reveal names the rule", mode: RefusalReveal, user: bob, tool: "stock_quote", code: CodeDenied, message: "denied by policy finance-only-quotes", effect: EffectDeny},
+		{name: "reveal names the rule", mode: RefusalReveal, user: bob, tool: "stock_quote", code: mcp.CodeUnauthorized, message: "denied by policy finance-only-quotes", effect: EffectDeny},
 		{name: "mask answers as unknown tool, with the name the client used", mode: RefusalMask, user: bob, tool: "stock_quote", code: -32602, message: "Unknown tool: stock_quote", effect: EffectDeny},
 		{name: "default deny masked", mode: RefusalMask, user: ruleexpr.User{}, tool: "balance", code: -32602, message: "Unknown tool: balance", effect: EffectDefault},
-		{name: "default deny revealed", user: ruleexpr.User{}, tool: "balance", code: CodeDenied, message: "denied by policy: no allow rule matched tool balance", effect: EffectDefault},
-		{name: "require: step-up, never masked", mode: RefusalMask, user: bob, tool: "transfer", code: CodeDenied, message: "insufficient scope", stepUp: []string{"payments.write"}, effect: EffectRequire},
+		{name: "default deny revealed", user: ruleexpr.User{}, tool: "balance", code: mcp.CodeUnauthorized, message: "denied by policy: no allow rule matched tool balance", effect: EffectDefault},
+		{name: "require: step-up, never masked", mode: RefusalMask, user: bob, tool: "transfer", code: mcp.CodeUnauthorized, message: "insufficient scope", stepUp: []string{"payments.write"}, effect: EffectRequire},
 		{name: "masked prompt", mode: RefusalMask, user: bob, method: "prompts/get", tool: "hr_review", code: -32602, message: "Unknown prompt: hr_review", effect: EffectDeny},
 		{name: "masked resource", mode: RefusalMask, user: alice, method: "resources/read", tool: "file:///secret/k", code: -32002, message: "Resource not found", effect: EffectDeny},
-		{name: "revealed resource", user: alice, method: "resources/read", tool: "file:///secret/k", code: CodeDenied, message: "denied by policy secret-files: secret files are off limits", effect: EffectDeny},
+		{name: "revealed resource", user: alice, method: "resources/read", tool: "file:///secret/k", code: mcp.CodeUnauthorized, message: "denied by policy secret-files: secret files are off limits", effect: EffectDeny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestCheck(t *testing.T) {
 			if res.Forward() {
 				t.Fatalf("forwarded; want refusal %d", tt.code)
 			}
-			exact := tt.effect == EffectDeny && tt.code == CodeDenied // revealed rule refusals: the whole message
+			exact := tt.effect == EffectDeny && tt.code == mcp.CodeUnauthorized // revealed rule refusals: the whole message
 			if res.Error.Code != tt.code || !strings.HasPrefix(res.Error.Message, tt.message) || exact && res.Error.Message != tt.message {
 				t.Fatalf("error = %d %q, want %d %q…", res.Error.Code, res.Error.Message, tt.code, tt.message)
 			}

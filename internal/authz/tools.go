@@ -3,8 +3,6 @@ package authz
 import (
 	"path"
 	"strings"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // Tools is a route's tool include/exclude lists, renames and description overrides. A
@@ -12,12 +10,12 @@ import (
 // are upstream names unless they say otherwise.
 type Tools struct {
 	include, exclude []matcher
-	overrides        map[string]config.ToolOverride // by upstream name
-	toUpstream       map[string]string              // exposed name → upstream name
+	overrides        map[string]ToolOverride // by upstream name
+	toUpstream       map[string]string       // exposed name → upstream name
 }
 
 // NewTools compiles a route's tools section (nil → nil).
-func NewTools(tf *config.ToolFilter) *Tools {
+func NewTools(tf *ToolsOptions) *Tools {
 	if tf == nil || (len(tf.Include) == 0 && len(tf.Exclude) == 0 && len(tf.Overrides) == 0) {
 		return nil
 	}

@@ -2,8 +2,6 @@ package authz
 
 import (
 	"testing"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 func TestGlob(t *testing.T) {
@@ -41,10 +39,10 @@ func TestGlob(t *testing.T) {
 }
 
 func TestToolsIncludeExclude(t *testing.T) {
-	tools := NewTools(&config.ToolFilter{
+	tools := NewTools(&ToolsOptions{
 		Include:   []string{"get_*", "transfer", "old"},
 		Exclude:   []string{"get_secret*"},
-		Overrides: map[string]config.ToolOverride{"old": {Name: "new"}},
+		Overrides: map[string]ToolOverride{"old": {Name: "new"}},
 	})
 	tests := []struct {
 		called, upstream string
@@ -59,7 +57,7 @@ func TestToolsIncludeExclude(t *testing.T) {
 	}
 	// An upstream tool that happens to be called "new" is shadowed by the rename: calls to
 	// "new" reach "old", so listing the other one would show a tool nobody can call.
-	renameOnly := NewTools(&config.ToolFilter{Overrides: map[string]config.ToolOverride{"old": {Name: "new"}}})
+	renameOnly := NewTools(&ToolsOptions{Overrides: map[string]ToolOverride{"old": {Name: "new"}}})
 	if renameOnly.Exposed("new") || !renameOnly.Exposed("old") || !renameOnly.Exposed("other") {
 		t.Error("a tool named like another tool's new name must not be exposed")
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
@@ -107,7 +107,7 @@ func TestEmulatorGraphApplications(t *testing.T) {
 	}
 	srv := httptest.NewServer(nil)
 	defer srv.Close()
-	em, err := entra.New(entra.Options{Config: ec, BaseURL: srv.URL})
+	em, err := entraemulator.New(entraemulator.Options{Config: ec, BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestEmulatorGraphApplications(t *testing.T) {
 	}
 	reader := tok("0c11e470-0000-4000-8000-0000000000d1", "reader-secret")
 	status, body := get("/v1.0/applications(appId='6e5d1a7a-0000-4000-8000-0000000000a1')", reader)
-	var g entra.GraphApplication
+	var g entraemulator.GraphApplication
 	if status != 200 || json.Unmarshal(body, &g) != nil || g.AppID != "6e5d1a7a-0000-4000-8000-0000000000a1" ||
 		g.API.RequestedAccessTokenVersion != nil || len(g.API.OAuth2PermissionScopes) != 1 || g.API.OAuth2PermissionScopes[0].Type != "Admin" {
 		t.Fatalf("GET applications(appId=…) = %d %s", status, body)

@@ -21,7 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 )
@@ -65,7 +65,7 @@ NODE_EXTRA_CA_CERTS.`,
 			if baseURL == "" {
 				baseURL = scheme + "://" + ln.Addr().String()
 			}
-			em, err := entra.New(entra.Options{Config: ec, BaseURL: baseURL, Logger: log})
+			em, err := entraemulator.New(entraemulator.Options{Config: ec, BaseURL: baseURL, Logger: log})
 			if err != nil {
 				ln.Close()
 				return err
@@ -152,7 +152,7 @@ token with Application.Read.All.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return exitError{code: 1}
 			}
-			apps, err := entra.ExportApplications(ec)
+			apps, err := entraemulator.ExportApplications(ec)
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ func TestEntraEmulatorCommand(t *testing.T) {
 	t.Setenv("WEATHER_API_SECRET", "s3cret-from-the-portal")
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
-	cfg := filepath.Join("..", "authserver", "entra", "testdata", "walkthrough.yaml")
+	cfg := filepath.Join("..", "authserver", "entraemulator", "testdata", "walkthrough.yaml")
 	pr, pw := io.Pipe()
 	root := NewRoot(strings.NewReader(""), pw, io.Discard)
 	root.SetArgs([]string{"entra-emulator", "--config", cfg, "--addr", "127.0.0.1:0", "--ca-out", ca, "--log-level", "error"})

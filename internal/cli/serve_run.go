@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +25,10 @@ func runServe(cmd *cobra.Command, file string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	a, err := app.New(ctx, cfg, app.Options{Logger: log, AuditOut: cmd.OutOrStdout()})
+	// MCPGATE_SSE_RELAY=off is the operator's escape hatch from the SSE relay
+	// (docs/gateway.md); the environment is read here, never by the gateway itself.
+	a, err := app.New(ctx, cfg, app.Options{Logger: log, AuditOut: cmd.OutOrStdout(),
+		DisableSSERelay: os.Getenv("MCPGATE_SSE_RELAY") == "off"})
 	if err != nil {
 		return err
 	}

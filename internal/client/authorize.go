@@ -6,12 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mcpgate/mcpgate/internal/loopback"
 )
 
 // plan is everything discovery decided for one authorization.
@@ -247,12 +248,6 @@ func randomString(n int) string {
 }
 
 // isLoopback reports whether host is a loopback name or address.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func isLoopback(host string) bool { return loopback.Host(host) }
 
 var errNoRegistration = errors.New("no way to register with the authorization server")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // Bridge connects a stdio MCP client to a Streamable HTTP MCP server: it reads
@@ -154,7 +155,7 @@ func (b *Bridge) post(ctx context.Context, line []byte, h rpcHead) {
 	log := b.log().With("method", h.Method, "id", string(h.ID))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL, bytes.NewReader(line))
 	if err != nil {
-		b.fail(h, -32603, err.Error())
+		b.fail(h, mcp.CodeInternalError, err.Error())
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -163,7 +164,7 @@ func (b *Bridge) post(ctx context.Context, line []byte, h rpcHead) {
 	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		log.Error("POST failed", "err", err)
-		b.fail(h, -32000, fmt.Sprintf("mcpgate stdio: could not reach %s: %v", b.URL, err))
+		b.fail(h, mcp.CodeServerError, fmt.Sprintf("mcpgate stdio: could not reach %s: %v", b.URL, err))
 		return
 	}
 	defer resp.Body.Close()
@@ -183,7 +184,7 @@ func (b *Bridge) post(ctx context.Context, line []byte, h rpcHead) {
 		b.mu.Lock()
 		b.sessionID = ""
 		b.mu.Unlock()
-		b.fail(h, -32001, "mcpgate stdio: the server's session expired (HTTP 404); reconnect to start a new session")
+		b.fail(h, mcp.CodeUnauthorized, "mcpgate stdio: the server's session expired (HTTP 404); reconnect to start a new session")
 		return
 	case resp.StatusCode/100 != 2:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -194,7 +195,7 @@ func (b *Bridge) post(ctx context.Context, line []byte, h rpcHead) {
 			msg += ": " + s
 		}
 		log.Warn("request rejected", "status", resp.StatusCode)
-		b.fail(h, -32000, msg)
+		b.fail(h, mcp.CodeServerError, msg)
 		return
 	}
 	ct := resp.Header.Get("Content-Type")
@@ -206,7 +207,7 @@ func (b *Bridge) post(ctx context.Context, line []byte, h rpcHead) {
 	// protects the decoders that look at the message.
 	body, err := jsonlimit.Read(resp.Body, maxMCPResponseBytes, jsonlimit.Limits{MaxValues: -1})
 	if err != nil {
-		b.fail(h, -32000, "mcpgate stdio: reading the response: "+err.Error())
+		b.fail(h, mcp.CodeServerError, "mcpgate stdio: reading the response: "+err.Error())
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -249,11 +250,11 @@ func (b *Bridge) relayStream(ctx context.Context, resp *http.Response, h rpcHead
 	for !answered && h.isRequest() && ctx.Err() == nil {
 		if st.lastID == "" {
 			log.Warn("the response stream ended without a response and cannot be resumed (no event id)")
-			b.fail(h, -32000, "mcpgate stdio: the server closed the response stream before answering")
+			b.fail(h, mcp.CodeServerError, "mcpgate stdio: the server closed the response stream before answering")
 			return
 		}
 		if failures >= b.MaxResumes {
-			b.fail(h, -32000, "mcpgate stdio: could not resume the response stream")
+			b.fail(h, mcp.CodeServerError, "mcpgate stdio: could not resume the response stream")
 			return
 		}
 		select {

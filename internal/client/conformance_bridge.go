@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // runBridgeConformance plays the non-auth client scenarios (initialize, tools_call, sse-retry,
@@ -124,5 +126,5 @@ func answerServerRequest(method string, m map[string]any) map[string]any {
 	if method == "ping" {
 		return map[string]any{"jsonrpc": "2.0", "id": m["id"], "result": map[string]any{}}
 	}
-	return map[string]any{"jsonrpc": "2.0", "id": m["id"], "error": map[string]any{"code": -32601, "message": "method not found: " + method}}
+	return map[string]any{"jsonrpc": "2.0", "id": m["id"], "error": map[string]any{"code": mcp.CodeMethodNotFound, "message": "method not found: " + method}}
 }

@@ -33,6 +33,26 @@ type Audit struct {
 	// Buffer is the number of events held in memory while sinks catch up; when it is full,
 	// events are dropped (counted and logged) rather than slowing requests. Default 4096.
 	Buffer int `yaml:"buffer,omitempty" json:"buffer,omitempty"`
+	// Journal is a file where each tool call is noted before it is sent upstream, so that
+	// calls in flight when the process dies are recorded as "interrupted" at the next start.
+	// Default: audit.journal beside the SQLite database; with PostgreSQL set a path on a
+	// persistent volume. "off" turns it off.
+	Journal string `yaml:"journal,omitempty" json:"journal,omitempty"`
+}
+
+// JournalPath is where the audit journal lives ("" when there is none): audit.journal,
+// else beside the SQLite database.
+func (c *Config) JournalPath() string {
+	if c.Audit != nil && c.Audit.Journal != "" {
+		if c.Audit.Journal == "off" {
+			return ""
+		}
+		return c.Audit.Journal
+	}
+	if s := c.Store.SQLite; s != nil && s.Path != "" {
+		return filepath.Join(filepath.Dir(s.Path), "audit.journal")
+	}
+	return ""
 }
 
 // AuditFile is a rotating JSON-lines audit file.

@@ -1,11 +1,12 @@
 package config
 
 import (
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/loopback"
 )
 
 // AuthServer configures mcpgate's own OAuth 2.1 / OpenID Connect authorization server
@@ -246,9 +247,7 @@ func checkRedirectURI(raw string) string {
 	if u.Fragment != "" {
 		return "must not have a fragment"
 	}
-	h := u.Hostname()
-	ip := net.ParseIP(h)
-	loop := strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+	loop := loopback.Host(u.Hostname())
 	if u.Scheme != "https" && !(u.Scheme == "http" && loop) {
 		return "must be https, or http on a loopback address"
 	}

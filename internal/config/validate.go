@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/gctune"
+	"github.com/mcpgate/mcpgate/internal/guid"
 )
 
 // Problems collects validation problems, each prefixed with the config path it concerns.
@@ -325,25 +326,8 @@ func (is *Issuer) validate(path string, p *Problems) {
 	}
 }
 
-// IsGUID reports whether s looks like 8-4-4-4-12 hex.
-func IsGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if r != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-				return false
-			}
-		}
-	}
-	return true
-}
+// IsGUID reports whether s looks like 8-4-4-4-12 hex (guid.Valid).
+func IsGUID(s string) bool { return guid.Valid(s) }
 
 func (r *Route) validate(path string, c *Config, issuers map[string]bool, p *Problems) {
 	switch {

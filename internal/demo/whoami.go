@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
 )
 
 // Identity is whoami's structured result: what this upstream itself received.
@@ -70,8 +72,8 @@ func IdentityFromHeader(h http.Header) Identity {
 			id.Headers[http.CanonicalHeaderKey(k)] = strings.Join(v, ", ")
 		}
 	}
-	scheme, tok, ok := strings.Cut(h.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
+	tok, ok := authn.BearerToken(h.Get("Authorization"))
+	if !ok {
 		return id
 	}
 	id.Authenticated = true

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/doctor"
 )
@@ -60,7 +60,7 @@ func connectorDirectory() *config.Entra {
 // export returns the Graph JSON of the app named name, as the emulator exports it.
 func export(t *testing.T, c *config.Entra, name string) []byte {
 	t.Helper()
-	apps, err := entra.ExportApplications(c)
+	apps, err := entraemulator.ExportApplications(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,18 +56,6 @@ func (rt *route) challenge(w http.ResponseWriter, rec *Event, base string, statu
 	writeJSON(w, status, body)
 }
 
-// bearerToken extracts the token from the Authorization header. ok is false when there
-// is no usable bearer credential (no header, another scheme, empty token).
-func bearerToken(r *http.Request) (tok string, ok bool) {
-	v := r.Header.Get("Authorization")
-	scheme, rest, found := strings.Cut(v, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	rest = strings.TrimSpace(rest)
-	return rest, rest != ""
-}
-
 // authenticate applies the route's mode. It returns the principal (nil = anonymous) and
 // false when it has already answered the request.
 func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event, base string) (*authn.Principal, bool) {
@@ -83,7 +71,7 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 		rec.Decision = "invalid_request"
 		return nil, false
 	}
-	tok, has := bearerToken(r)
+	tok, has := authn.BearerToken(r.Header.Get("Authorization"))
 	if !has {
 		rec.Token = "missing"
 		if o.Mode == ModeStrict {

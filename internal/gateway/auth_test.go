@@ -40,6 +40,7 @@ func TestChallenges(t *testing.T) {
 		{name: "strict insufficient scope", mode: "strict", auth: "Bearer " + noScope, status: 403, www: []string{`error="insufficient_scope"`, `scope="mcp.tools profile email"`, md("strict")}, bodyErr: "insufficient_scope"},
 		{name: "strict ok", mode: "strict", auth: "Bearer " + good, status: 200},
 		{name: "strict lowercase bearer ok", mode: "strict", auth: "bearer " + good, status: 200},
+		{name: "strict two spaces is no bearer credential", mode: "strict", auth: "Bearer  " + good, status: 401, www: []string{md("strict")}, bodyErr: "unauthorized"},
 		{name: "query token refused", mode: "strict", query: "?access_token=" + good, status: 400, www: []string{`error="invalid_request"`, "Authorization: Bearer header"}, bodyErr: "invalid_request"},
 		{name: "query token refused even with header", mode: "permissive", auth: "Bearer " + good, query: "?access_token=x", status: 400, bodyErr: "invalid_request"},
 		{name: "query token refused under an encoded name", mode: "strict", query: "?other=1&access%5Ftoken=" + good, status: 400, bodyErr: "invalid_request"},

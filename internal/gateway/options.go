@@ -75,6 +75,11 @@ type Options struct {
 	Observer Observer
 	// TracerProvider, when set, traces every request (trace.go). Nil = no tracing.
 	TracerProvider trace.TracerProvider
+	// DisableSSERelay sends every SSE stream through the net/http path. By default idle
+	// HTTP/1.1 GET streams are relayed outside net/http (relay.go), at about 7 KB per
+	// stream instead of 57 KB; this is the operator's escape hatch (`mcpgate serve` reads
+	// MCPGATE_SSE_RELAY=off).
+	DisableSSERelay bool
 }
 
 // RouteOptions configure one route.
@@ -198,8 +203,8 @@ func (f UpstreamCredentialsFunc) UpstreamHeaders(ctx context.Context, p *authn.P
 	return f(ctx, p, r)
 }
 
-// CanonicalURL lower-cases scheme and host, drops default ports and a trailing slash.
-func CanonicalURL(raw string) (string, error) {
+// canonicalURL lower-cases scheme and host, drops default ports and a trailing slash.
+func canonicalURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", err

@@ -4,8 +4,8 @@ import (
 	"net/http"
 )
 
-// ProtectedResourceMetadata is the RFC 9728 document served for a route.
-type ProtectedResourceMetadata struct {
+// protectedResourceMetadata is the RFC 9728 document served for a route.
+type protectedResourceMetadata struct {
 	Resource               string   `json:"resource"`
 	AuthorizationServers   []string `json:"authorization_servers,omitempty"`
 	ScopesSupported        []string `json:"scopes_supported,omitempty"`
@@ -14,8 +14,8 @@ type ProtectedResourceMetadata struct {
 }
 
 // Metadata returns the route's metadata for the given canonical base URL.
-func (rt *route) Metadata(base string) ProtectedResourceMetadata {
-	return ProtectedResourceMetadata{
+func (rt *route) Metadata(base string) protectedResourceMetadata {
+	return protectedResourceMetadata{
 		Resource:               rt.resourceURL(base),
 		AuthorizationServers:   rt.opts.AuthorizationServers,
 		ScopesSupported:        rt.opts.ScopesSupported,

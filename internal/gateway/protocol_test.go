@@ -16,7 +16,6 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/authz/ruleexpr"
-	"github.com/mcpgate/mcpgate/internal/config"
 	mcpmsg "github.com/mcpgate/mcpgate/internal/mcp"
 )
 
@@ -76,30 +75,22 @@ func newProtoUpstream(t *testing.T, stateless bool, jsonResponse ...bool) *proto
 	return u
 }
 
-const protoPolicy = `
-routes:
-  - name: proto
-    path: /proto/mcp
-    upstream: {url: "http://127.0.0.1:1/mcp"}
-    auth: {mode: permissive}
-    policy:
-      rules:
-        - {name: no-secret, deny: 'mcp.tool == "secret" || mcp.uri == "file:///secret"', message: "secret things stay secret"}
-        - {name: everyone, allow: 'true'}
-    tools:
-      overrides:
-        greet: {name: hello}
-`
+// protoPolicy is the route's policy and tools section, as internal/app maps them from
+// configuration: secret things are denied, everything else allowed, greet renamed hello.
+var protoPolicy = authz.RouteOptions{
+	Name: "proto", At: "routes[0].policy",
+	Policy: &authz.PolicyOptions{Rules: []authz.Rule{
+		{Name: "no-secret", Effect: authz.EffectDeny, Condition: `mcp.tool == "secret" || mcp.uri == "file:///secret"`, Message: "secret things stay secret"},
+		{Name: "everyone", Effect: authz.EffectAllow, Condition: "true"},
+	}},
+	Tools: &authz.ToolsOptions{Overrides: map[string]authz.ToolOverride{"greet": {Name: "hello"}}},
+}
 
 // policyInterceptor is the policy and tools section of protoPolicy applied as
 // internal/app applies them (Check, list filters, the listen filter).
 func policyInterceptor(t *testing.T) Interceptor {
 	t.Helper()
-	cfg, _, err := config.Parse("proto.yaml", []byte(protoPolicy), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, err := authz.NewRoute(cfg, 0, nil)
+	az, err := authz.NewRoute(protoPolicy, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func TestTrustedProxies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var md ProtectedResourceMetadata
+			var md protectedResourceMetadata
 			_ = json.NewDecoder(resp.Body).Decode(&md)
 			resp.Body.Close()
 			if md.Resource != want {
@@ -221,13 +221,13 @@ func TestMetadata(t *testing.T) {
 		routes []RouteOptions
 		path   string
 		status int
-		want   ProtectedResourceMetadata
+		want   protectedResourceMetadata
 	}{
-		{"path form", one, "/.well-known/oauth-protected-resource/weather/mcp", 200, ProtectedResourceMetadata{Resource: "BASE/weather/mcp", AuthorizationServers: []string{"https://as.example.com"}, ScopesSupported: []string{"mcp.tools"}, BearerMethodsSupported: []string{"header"}, ResourceName: "Weather"}},
-		{"root form with one route", one, "/.well-known/oauth-protected-resource", 200, ProtectedResourceMetadata{Resource: "BASE/weather/mcp", AuthorizationServers: []string{"https://as.example.com"}, ScopesSupported: []string{"mcp.tools"}, BearerMethodsSupported: []string{"header"}, ResourceName: "Weather"}},
-		{"root form ambiguous with two", two, "/.well-known/oauth-protected-resource", 404, ProtectedResourceMetadata{}},
-		{"second route", two, "/.well-known/oauth-protected-resource/files/mcp", 200, ProtectedResourceMetadata{Resource: "BASE/files/mcp", ScopesSupported: []string{"files.read", "files.write"}, BearerMethodsSupported: []string{"header"}, ResourceName: "files"}},
-		{"unknown", one, "/.well-known/oauth-protected-resource/nope", 404, ProtectedResourceMetadata{}},
+		{"path form", one, "/.well-known/oauth-protected-resource/weather/mcp", 200, protectedResourceMetadata{Resource: "BASE/weather/mcp", AuthorizationServers: []string{"https://as.example.com"}, ScopesSupported: []string{"mcp.tools"}, BearerMethodsSupported: []string{"header"}, ResourceName: "Weather"}},
+		{"root form with one route", one, "/.well-known/oauth-protected-resource", 200, protectedResourceMetadata{Resource: "BASE/weather/mcp", AuthorizationServers: []string{"https://as.example.com"}, ScopesSupported: []string{"mcp.tools"}, BearerMethodsSupported: []string{"header"}, ResourceName: "Weather"}},
+		{"root form ambiguous with two", two, "/.well-known/oauth-protected-resource", 404, protectedResourceMetadata{}},
+		{"second route", two, "/.well-known/oauth-protected-resource/files/mcp", 200, protectedResourceMetadata{Resource: "BASE/files/mcp", ScopesSupported: []string{"files.read", "files.write"}, BearerMethodsSupported: []string{"header"}, ResourceName: "files"}},
+		{"unknown", one, "/.well-known/oauth-protected-resource/nope", 404, protectedResourceMetadata{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,7 +243,7 @@ func TestMetadata(t *testing.T) {
 			if tc.status != 200 {
 				return
 			}
-			var got ProtectedResourceMetadata
+			var got protectedResourceMetadata
 			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 				t.Fatal(err)
 			}
@@ -267,11 +267,11 @@ func TestCanonicalURL(t *testing.T) {
 		"http://127.0.0.1:8080/mcp#x": "http://127.0.0.1:8080/mcp",
 		"https://h:8443/Path":         "https://h:8443/Path",
 	} {
-		if got, err := CanonicalURL(in); err != nil || got != want {
-			t.Errorf("CanonicalURL(%q) = %q, %v; want %q", in, got, err, want)
+		if got, err := canonicalURL(in); err != nil || got != want {
+			t.Errorf("canonicalURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := CanonicalURL("ftp://x"); err == nil {
+	if _, err := canonicalURL("ftp://x"); err == nil {
 		t.Error("ftp accepted")
 	}
 }

@@ -46,8 +46,8 @@ package gateway
 //
 // Anything unusual (HTTP/2 or HTTP/1.0 clients, a non-hijackable ResponseWriter, a custom
 // Transport, https upstreams, a request body, a non-200 or non-SSE answer, a
-// Content-Length on the stream) stays on the normal net/http path. Setting
-// MCPGATE_SSE_RELAY=off in the environment disables the relay altogether.
+// Content-Length on the stream) stays on the normal net/http path.
+// Options.DisableSSERelay turns the relay off altogether.
 
 import (
 	"bufio"
@@ -59,24 +59,21 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/gateway/ssewire"
 	"github.com/mcpgate/mcpgate/internal/mcp"
 )
-
-// relayDisabled is the operator's escape hatch (MCPGATE_SSE_RELAY=off).
-var relayDisabled = os.Getenv("MCPGATE_SSE_RELAY") == "off"
 
 // relaySet tracks a Server's relayed streams: http.Server does not track hijacked
 // connections, so Shutdown asks this set instead.
 type relaySet struct {
 	pending sync.Map // *Event → *relayStream: set up by proxy, started when the handler returns
 	live    atomic.Int64
-	off     bool // tests: disable the relay on this Server
+	off     bool // Options.DisableSSERelay (tests also set it on a running Server)
 	noPoll  bool // tests: watch clients with a goroutine each, as without epoll
 }
 
@@ -108,7 +105,7 @@ func (rs *relaySet) wait(ctx context.Context) error {
 
 // relayable reports whether a request may use the relay, before the upstream is asked.
 func (rt *route) relayable(w http.ResponseWriter, r *http.Request, out *http.Request) bool {
-	if relayDisabled || rt.s.relays.off || rt.opts.Transport != nil {
+	if rt.s.relays.off || rt.opts.Transport != nil {
 		return false
 	}
 	if !rt.opts.H2C && !canWaitReadable { // an HTTP/2 body needs no readiness probe
@@ -263,11 +260,11 @@ type relayStream struct {
 	client  net.Conn
 	src     relaySource
 	chunked bool // the upstream's bytes are HTTP/1.1 chunks (dec decodes them)
-	dec     chunkDecoder
+	dec     ssewire.ChunkDecoder
 	rewrite Rewriter
 	ctx     context.Context // for rewrite; nil without one
 	cancel  context.CancelFunc
-	scan    sseScanner
+	scan    ssewire.Scanner
 	done    bool // the upstream ended the stream cleanly
 	stop    bool // the stream must end (relay goroutine only)
 	ended   bool // end ran (relay goroutine only)
@@ -458,7 +455,7 @@ func (st *relayStream) run() {
 		if errors.Is(err, io.EOF) && st.chunked {
 			err = io.ErrUnexpectedEOF // the last chunk never came
 		}
-		if errors.Is(err, io.EOF) && st.rewrite != nil && !st.chunked && st.scan.partial() {
+		if errors.Is(err, io.EOF) && st.rewrite != nil && !st.chunked && st.scan.Partial() {
 			st.done = true
 			st.feed(nil) // the trailing incomplete event of a close-delimited stream
 		}
@@ -645,11 +642,11 @@ func (s *bodySource) release() {
 // failed, writing failed).
 func (st *relayStream) feed(in []byte) {
 	op := relayOutBufs.Get().(*[]byte)
-	out := (*op)[:chunkHeadRoom]
+	out := (*op)[:ssewire.ChunkHeadRoom]
 	var err error
 	if st.rewrite == nil {
 		if st.chunked {
-			out, st.done, err = st.dec.decode(in, out)
+			out, st.done, err = st.dec.Decode(in, out)
 		} else {
 			out = append(out, in...)
 		}
@@ -657,7 +654,7 @@ func (st *relayStream) feed(in []byte) {
 		pp := relayOutBufs.Get().(*[]byte)
 		payload := (*pp)[:0]
 		if st.chunked {
-			payload, st.done, err = st.dec.decode(in, payload)
+			payload, st.done, err = st.dec.Decode(in, payload)
 		} else {
 			payload = append(payload, in...)
 		}
@@ -672,8 +669,8 @@ func (st *relayStream) feed(in []byte) {
 		st.rec.Error = "upstream stream ended: " + err.Error()
 		st.stop = true
 	}
-	if len(out) > chunkHeadRoom {
-		out = frameChunk(out)
+	if len(out) > ssewire.ChunkHeadRoom {
+		out = ssewire.FrameChunk(out)
 		if _, werr := st.client.Write(out); werr != nil {
 			st.setReason("client closed the stream")
 			st.stop = true
@@ -734,21 +731,7 @@ func (st *relayStream) end(err error) {
 	st.rt.finish(st.req, rec)
 }
 
-const chunkHeadRoom = 10 // room for a chunk-size line: 8 hex digits + CRLF
-
 var relayOutBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
-// frameChunk turns b (chunkHeadRoom reserved bytes, then the payload) into one HTTP/1.1
-// chunk, in place.
-func frameChunk(b []byte) []byte {
-	n := len(b) - chunkHeadRoom
-	var hx [16]byte
-	h := strconv.AppendUint(hx[:0], uint64(n), 16)
-	start := chunkHeadRoom - len(h) - 2
-	copy(b[start:], h)
-	b[chunkHeadRoom-2], b[chunkHeadRoom-1] = '\r', '\n'
-	return append(b[start:], '\r', '\n')
-}
 
 // rewriteEvents splits payload into SSE events (with the same line rules as mcp's
 // SSEReader: LF, CR or CRLF), parses each complete one with mcp.SSEReader and applies
@@ -758,13 +741,13 @@ func frameChunk(b []byte) []byte {
 func (st *relayStream) rewriteEvents(out, payload []byte, eof bool) ([]byte, bool) {
 	var evs [][]byte
 	var err error
-	evs, err = st.scan.feed(payload, evs)
+	evs, err = st.scan.Feed(payload, evs)
 	if err != nil {
 		st.rec.Error = "upstream stream: " + err.Error()
 		return out, true
 	}
-	if eof && st.scan.partial() {
-		evs = append(evs, st.scan.take())
+	if eof && st.scan.Partial() {
+		evs = append(evs, st.scan.Take())
 	}
 	for _, raw := range evs {
 		br := relayReaders.Get().(*bufio.Reader)
@@ -791,187 +774,3 @@ func (st *relayStream) rewriteEvents(out, payload []byte, eof bool) ([]byte, boo
 }
 
 var relayReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
-// sseScanner finds the ends of SSE events in a byte stream. It keeps the bytes of the
-// current, incomplete event only (nothing while the stream is idle between events).
-type sseScanner struct {
-	ev      []byte
-	lines   int  // complete lines in the current event
-	lineLen int  // bytes in the current line
-	cr      bool // the last byte was CR: a following LF belongs to it
-}
-
-const maxRelayEvent = 16 << 20 // as mcp.NewSSEReader's default
-
-func (s *sseScanner) feed(p []byte, evs [][]byte) ([][]byte, error) {
-	start := 0
-	for i, c := range p {
-		if s.cr {
-			s.cr = false
-			if c == '\n' {
-				continue
-			}
-		}
-		switch c {
-		case '\r', '\n':
-			s.cr = c == '\r'
-			if s.lineLen > 0 {
-				s.lines++
-				s.lineLen = 0
-				continue
-			}
-			if s.lines == 0 { // a stray blank line between events
-				s.ev = s.ev[:0]
-				start = i + 1
-				continue
-			}
-			s.ev = append(s.ev, p[start:i+1]...)
-			evs = append(evs, s.ev)
-			s.ev, s.lines, start = nil, 0, i+1
-		default:
-			s.lineLen++
-		}
-	}
-	if start < len(p) {
-		s.ev = append(s.ev, p[start:]...)
-	}
-	if len(s.ev) > maxRelayEvent {
-		return evs, fmt.Errorf("%w (limit %d bytes)", mcp.ErrEventTooLarge, maxRelayEvent)
-	}
-	if len(s.ev) == 0 {
-		s.ev = nil
-	}
-	return evs, nil
-}
-
-func (s *sseScanner) partial() bool { return s.lines > 0 || s.lineLen > 0 }
-
-func (s *sseScanner) take() []byte {
-	ev := s.ev
-	s.ev, s.lines, s.lineLen = nil, 0, 0
-	return ev
-}
-
-// chunkDecoder decodes HTTP/1.1 chunked transfer coding incrementally, without a
-// buffered reader. Chunk extensions and trailers are skipped; bare LF line ends are
-// rejected, as net/http does.
-type chunkDecoder struct {
-	state  uint8
-	n      uint64 // chunk size being parsed, then bytes left in the chunk
-	digits int
-}
-
-const (
-	cdSize = iota
-	cdExt
-	cdSizeLF
-	cdData
-	cdDataCR
-	cdDataLF
-	cdTrailerStart
-	cdTrailerLine
-	cdTrailerLF
-	cdFinalLF
-	cdDone
-)
-
-var errChunked = errors.New("malformed chunked encoding from the upstream")
-
-// decode appends the payload bytes in in to out; done is true after the last chunk.
-func (d *chunkDecoder) decode(in, out []byte) (_ []byte, done bool, _ error) {
-	for i := 0; i < len(in); i++ {
-		c := in[i]
-		switch d.state {
-		case cdSize:
-			switch {
-			case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
-				if d.digits == 15 {
-					return out, false, errChunked
-				}
-				d.n = d.n<<4 | uint64(unhex(c))
-				d.digits++
-			case c == ';' || c == ' ' || c == '\t':
-				if d.digits == 0 {
-					return out, false, errChunked
-				}
-				d.state = cdExt
-			case c == '\r':
-				if d.digits == 0 {
-					return out, false, errChunked
-				}
-				d.state = cdSizeLF
-			default:
-				return out, false, errChunked
-			}
-		case cdExt:
-			if c == '\r' {
-				d.state = cdSizeLF
-			} else if c == '\n' {
-				return out, false, errChunked
-			}
-		case cdSizeLF:
-			if c != '\n' {
-				return out, false, errChunked
-			}
-			d.digits = 0
-			if d.n == 0 {
-				d.state = cdTrailerStart
-			} else {
-				d.state = cdData
-			}
-		case cdData:
-			k := min(uint64(len(in)-i), d.n)
-			out = append(out, in[i:i+int(k)]...)
-			d.n -= k
-			i += int(k) - 1
-			if d.n == 0 {
-				d.state = cdDataCR
-			}
-		case cdDataCR:
-			if c != '\r' {
-				return out, false, errChunked
-			}
-			d.state = cdDataLF
-		case cdDataLF:
-			if c != '\n' {
-				return out, false, errChunked
-			}
-			d.state = cdSize
-		case cdTrailerStart:
-			if c == '\r' {
-				d.state = cdFinalLF
-			} else {
-				d.state = cdTrailerLine
-			}
-		case cdTrailerLine:
-			if c == '\r' {
-				d.state = cdTrailerLF
-			}
-		case cdTrailerLF:
-			if c != '\n' {
-				return out, false, errChunked
-			}
-			d.state = cdTrailerStart
-		case cdFinalLF:
-			if c != '\n' {
-				return out, false, errChunked
-			}
-			d.state = cdDone
-			return out, true, nil
-		case cdDone:
-			return out, true, nil
-		}
-	}
-	return out, d.state == cdDone, nil
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
-}

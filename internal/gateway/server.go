@@ -61,7 +61,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("gateway: at least one route is required")
 	}
 	if opts.PublicURL != "" {
-		c, err := CanonicalURL(opts.PublicURL)
+		c, err := canonicalURL(opts.PublicURL)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: public URL: %w", err)
 		}
@@ -75,6 +75,7 @@ func New(opts Options) (*Server, error) {
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(instrumentation)
 	}
+	s.relays.off = opts.DisableSSERelay
 	s.sessions = opts.Sessions
 	if s.sessions == nil {
 		s.sessions = mcpsession.NewMemory(0)

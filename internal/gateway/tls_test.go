@@ -54,7 +54,7 @@ func TestTLSListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var md ProtectedResourceMetadata
+	var md protectedResourceMetadata
 	_ = json.NewDecoder(resp.Body).Decode(&md)
 	if md.Resource != base+"/mcp" {
 		t.Fatalf("resource %q over TLS, want %q", md.Resource, base+"/mcp")

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 
 	sjson "github.com/segmentio/encoding/json"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
-// JSON-RPC 2.0 error codes used by the gateway.
+// JSON-RPC 2.0 and MCP error codes: the only place mcpgate defines them.
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
@@ -20,8 +19,14 @@ const (
 	CodeInternalError  = -32603
 	// CodeServerError is the generic implementation-defined server error (-32000..-32099).
 	CodeServerError = -32000
-	// CodeUnauthorized is used for authentication/authorization failures reported as JSON-RPC errors.
+	// CodeUnauthorized is used for authentication and authorization failures reported as
+	// JSON-RPC errors, revealed policy refusals included, and by the stdio bridge for a
+	// session the server no longer knows.
 	CodeUnauthorized = -32001
+	// CodeResourceNotFound is what MCP servers answer for an unknown resource.
+	CodeResourceNotFound = -32002
+	// CodeURLElicitationRequired is the MCP 2025-11-25 URLElicitationRequiredError.
+	CodeURLElicitationRequired = -32042
 )
 
 // Request is one parsed JSON-RPC message sent by a client. Only the parts the gateway
@@ -196,17 +201,6 @@ func ErrorResponse(id json.RawMessage, code int, message string, data any) []byt
 		}{"2.0", id, ErrorObject{Code: code, Message: message}})
 	}
 	return out
-}
-
-// IDString renders a raw id for logs ("" for none).
-func IDString(id json.RawMessage) string {
-	if len(id) == 0 {
-		return ""
-	}
-	if s, err := strconv.Unquote(string(id)); err == nil {
-		return s
-	}
-	return string(id)
 }
 
 // ResultResponse renders a JSON-RPC result response for id (nil → null).

@@ -5,8 +5,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // Rate is a token bucket: Requests per Per, holding at most Burst tokens.
@@ -14,16 +12,6 @@ type Rate struct {
 	Requests int
 	Per      time.Duration
 	Burst    int
-}
-
-// RateFrom converts a config rate (nil → nil), applying its defaults.
-func RateFrom(r *config.Rate) *Rate {
-	if r == nil {
-		return nil
-	}
-	c := *r
-	c.SetDefaults()
-	return &Rate{Requests: c.Requests, Per: c.Per.D(), Burst: c.Burst}
 }
 
 // Result is a limiter's answer.
@@ -157,23 +145,31 @@ type Route struct {
 	PerRoute Limiter
 }
 
-// NewRoute builds in-memory limiters from a route's rateLimit section (nil → nil).
-func NewRoute(rl *config.RateLimit, opts ...Option) *Route {
-	return buildRoute(rl, func(_ string, r Rate) Limiter { return NewMemory(r, opts...) })
+// RouteOptions are a route's rate limits. A nil rate means no limit of that scope.
+type RouteOptions struct {
+	// PerUser limits each caller (the token subject, or the IP of anonymous callers).
+	PerUser *Rate
+	// PerRoute limits the route as a whole.
+	PerRoute *Rate
 }
 
-// buildRoute makes a Route from a rateLimit section (nil → nil) with one limiter per
-// configured scope ("perUser", "perRoute") from newLimiter.
-func buildRoute(rl *config.RateLimit, newLimiter func(scope string, r Rate) Limiter) *Route {
-	if rl == nil || (rl.PerUser == nil && rl.PerRoute == nil) {
+// NewRoute builds in-memory limiters for o (nil when o sets no rate).
+func NewRoute(o RouteOptions, opts ...Option) *Route {
+	return buildRoute(o, func(_ string, r Rate) Limiter { return NewMemory(r, opts...) })
+}
+
+// buildRoute makes a Route (nil when o sets no rate) with one limiter per configured
+// scope ("perUser", "perRoute") from newLimiter.
+func buildRoute(o RouteOptions, newLimiter func(scope string, r Rate) Limiter) *Route {
+	if o.PerUser == nil && o.PerRoute == nil {
 		return nil
 	}
 	r := &Route{}
-	if rate := RateFrom(rl.PerUser); rate != nil {
-		r.PerUser = newLimiter("perUser", *rate)
+	if o.PerUser != nil {
+		r.PerUser = newLimiter("perUser", *o.PerUser)
 	}
-	if rate := RateFrom(rl.PerRoute); rate != nil {
-		r.PerRoute = newLimiter("perRoute", *rate)
+	if o.PerRoute != nil {
+		r.PerRoute = newLimiter("perRoute", *o.PerRoute)
 	}
 	return r
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // ErrUnavailable wraps every error of the Redis limiter: Redis could not be asked (down,
@@ -83,9 +81,9 @@ func NewRedis(rdb redis.Scripter, name string, r Rate, o *RedisOptions) *Redis {
 	}
 }
 
-// NewRedisRoute builds Redis limiters from a route's rateLimit section (nil → nil), like
-// NewRoute: replicas configured with the same route name share the buckets.
-func NewRedisRoute(rdb redis.Scripter, route string, rl *config.RateLimit, o *RedisOptions) *Route {
+// NewRedisRoute builds Redis limiters for rl (nil when rl sets no rate), like NewRoute:
+// replicas configured with the same route name share the buckets.
+func NewRedisRoute(rdb redis.Scripter, route string, rl RouteOptions, o *RedisOptions) *Route {
 	esc := url.QueryEscape(route)
 	return buildRoute(rl, func(scope string, r Rate) Limiter { return NewRedis(rdb, esc+":"+scope, r, o) })
 }

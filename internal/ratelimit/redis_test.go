@@ -13,7 +13,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/testutil"
 )
 
@@ -61,7 +60,7 @@ func testOptions(t testing.TB) *RedisOptions {
 // Redis server's clock.
 func TestRedisReplicasShareBuckets(t *testing.T) {
 	opts := testOptions(t)
-	rl := &config.RateLimit{PerUser: &config.Rate{Requests: 3, Per: config.Duration(time.Hour)}}
+	rl := RouteOptions{PerUser: &Rate{Requests: 3, Per: time.Hour}}
 	a := NewRedisRoute(redisClient(t), "bank", rl, opts)
 	b := NewRedisRoute(redisClient(t), "bank", rl, opts)
 	other := NewRedisRoute(redisClient(t), "bank2", rl, opts)
@@ -140,9 +139,9 @@ func TestRedisServerClockRefill(t *testing.T) {
 func TestRedisKeys(t *testing.T) {
 	opts := testOptions(t)
 	rdb := redisClient(t)
-	rt := NewRedisRoute(rdb, "bank: prod/ü", &config.RateLimit{
-		PerUser:  &config.Rate{Requests: 60, Per: config.Duration(time.Minute), Burst: 5},
-		PerRoute: &config.Rate{Requests: 100, Per: config.Duration(time.Minute)},
+	rt := NewRedisRoute(rdb, "bank: prod/ü", RouteOptions{
+		PerUser:  &Rate{Requests: 60, Per: time.Minute, Burst: 5},
+		PerRoute: &Rate{Requests: 100, Per: time.Minute},
 	}, opts)
 	ctx := context.Background()
 	user := "alice@example.com:evil*key\r\n"

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
 
 // backend builds fresh limiters of one implementation for the shared suite; now is the
@@ -16,7 +14,7 @@ import (
 type backend struct {
 	name     string
 	limiter  func(t *testing.T, r Rate, now func() time.Time) Limiter
-	newRoute func(t *testing.T, rl *config.RateLimit, now func() time.Time) *Route
+	newRoute func(t *testing.T, rl RouteOptions, now func() time.Time) *Route
 }
 
 func backends() []backend {
@@ -26,7 +24,7 @@ func backends() []backend {
 			limiter: func(_ *testing.T, r Rate, now func() time.Time) Limiter {
 				return NewMemory(r, WithClock(now))
 			},
-			newRoute: func(_ *testing.T, rl *config.RateLimit, now func() time.Time) *Route {
+			newRoute: func(_ *testing.T, rl RouteOptions, now func() time.Time) *Route {
 				return NewRoute(rl, WithClock(now))
 			},
 		},
@@ -37,7 +35,7 @@ func backends() []backend {
 				l.now = now
 				return l
 			},
-			newRoute: func(t *testing.T, rl *config.RateLimit, now func() time.Time) *Route {
+			newRoute: func(t *testing.T, rl RouteOptions, now func() time.Time) *Route {
 				rt := NewRedisRoute(redisClient(t), "bank", rl, testOptions(t))
 				if rt == nil {
 					return nil
@@ -176,9 +174,9 @@ func TestRouteLimits(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			c := &clock{t: time.Unix(1_700_000_000, 0)}
-			rl := be.newRoute(t, &config.RateLimit{
-				PerUser:  &config.Rate{Requests: 2, Per: config.Duration(time.Minute)},
-				PerRoute: &config.Rate{Requests: 3, Per: config.Duration(time.Minute)},
+			rl := be.newRoute(t, RouteOptions{
+				PerUser:  &Rate{Requests: 2, Per: time.Minute},
+				PerRoute: &Rate{Requests: 3, Per: time.Minute},
 			}, c.now)
 			ctx := context.Background()
 			tests := []struct {
@@ -202,10 +200,10 @@ func TestRouteLimits(t *testing.T) {
 					t.Fatalf("refusal without Retry-After: %+v", r)
 				}
 			}
-			if be.newRoute(t, nil, c.now) != nil || be.newRoute(t, &config.RateLimit{}, c.now) != nil {
+			if be.newRoute(t, RouteOptions{}, c.now) != nil {
 				t.Fatal("no limits configured must give no limiter")
 			}
-			only := be.newRoute(t, &config.RateLimit{PerRoute: &config.Rate{Requests: 1}}, c.now)
+			only := be.newRoute(t, RouteOptions{PerRoute: &Rate{Requests: 1}}, c.now)
 			if only.PerUser != nil || only.PerRoute == nil {
 				t.Fatalf("perRoute only: %+v", only)
 			}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 )
 
@@ -83,38 +82,27 @@ func (s *Set) Mount(mux *http.ServeMux) {
 	}
 }
 
-// Build creates the providers of every route from a validated configuration.
-func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
+// Build creates the providers of every route.
+func Build(uc Options, o BuildOptions) (*Set, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	uc := cfg.UpstreamCredentials
-	if uc == nil {
-		uc = &config.UpstreamCredentials{}
-	}
 	s := &Set{providers: map[string]Provider{}, modes: map[string]string{},
-		ConnectionsPath: orStr(uc.ConnectionsPath, config.DefaultConnectionsPath), JWKSPath: config.DefaultGatewayJWKSPath}
+		ConnectionsPath: uc.ConnectionsPath, JWKSPath: uc.JWKSPath}
 	cache := o.Cache
 	if cache == nil {
-		n := 0
-		if uc.Cache != nil {
-			n = uc.Cache.MaxEntries
-		}
-		cache = NewMemoryCache(n)
+		cache = NewMemoryCache(uc.CacheMaxEntries)
 	}
-	co := CacheOptions{Cache: cache}
-	if uc.Cache != nil {
-		co.Skew = uc.Cache.Skew.D()
-	}
+	co := CacheOptions{Cache: cache, Skew: uc.CacheSkew}
 	needSigner := false
-	for _, r := range cfg.Routes {
-		if r.UpstreamAuth != nil && (r.UpstreamAuth.GatewayJWT != nil || (r.UpstreamAuth.TokenExchange != nil && r.UpstreamAuth.TokenExchange.ActorToken == "gatewayJWT")) {
+	for _, r := range uc.Routes {
+		if r.GatewayJWT != nil || (r.TokenExchange != nil && r.TokenExchange.ActorToken == "gatewayJWT") {
 			needSigner = true
 		}
 	}
 	if needSigner {
-		signer, err := buildSigner(cfg, uc, log)
+		signer, err := buildSigner(uc, log)
 		if err != nil {
 			return nil, err
 		}
@@ -131,25 +119,16 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 		if o.Store == nil {
 			return nil, errors.New("upstream: connections are configured but no connection store was given")
 		}
-		var apps []OAuthApp
-		for _, cp := range uc.Connections {
-			apps = append(apps, OAuthApp{Name: cp.Name, DisplayName: cp.DisplayName, AuthorizeURL: cp.AuthorizeURL, TokenURL: cp.TokenURL,
-				RevocationURL: cp.RevocationURL, ClientID: cp.ClientID, ClientSecret: cp.ClientSecret, AuthMethod: cp.ClientAuthMethod,
-				Scopes: cp.Scopes, Resource: cp.Resource, AuthParams: cp.AuthParams})
-		}
-		cs, err := NewConnections(ConnectionsConfig{Apps: apps, Store: o.Store, Keys: keys, BaseURL: strings.TrimRight(cfg.PublicURL, "/") + s.ConnectionsPath,
-			CurrentUser: o.CurrentUser, LoginURL: o.LoginURL, RefreshSkew: uc.RefreshSkew.D(), HTTP: o.HTTP, Logger: log, Now: o.Now})
+		cs, err := NewConnections(ConnectionsConfig{Apps: uc.Connections, Store: o.Store, Keys: keys, BaseURL: strings.TrimRight(uc.PublicURL, "/") + s.ConnectionsPath,
+			CurrentUser: o.CurrentUser, LoginURL: o.LoginURL, RefreshSkew: uc.RefreshSkew, HTTP: o.HTTP, Logger: log, Now: o.Now})
 		if err != nil {
 			return nil, err
 		}
 		s.Connections = cs
 	}
-	for _, r := range cfg.Routes {
-		u := r.UpstreamAuth
-		if u == nil {
-			continue
-		}
-		rlog := log.With("route", r.Name)
+	for i := range uc.Routes {
+		u := &uc.Routes[i]
+		rlog := log.With("route", u.Route)
 		var p Provider
 		var err error
 		switch {
@@ -159,7 +138,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 		case u.OBO != nil:
 			var auth ClientAuth
 			if auth, err = clientAuth(u.OBO.ClientID, u.OBO.ClientSecret, "client_secret_post", u.OBO.Certificate); err == nil {
-				p, err = NewOBO(OBOConfig{TokenURL: u.OBO.OBOTokenURL(), Auth: auth, Scopes: strings.Fields(u.OBO.Scope), AssertionSource: o.SubjectToken, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now})
+				p, err = NewOBO(OBOConfig{TokenURL: u.OBO.TokenURL, Auth: auth, Scopes: strings.Fields(u.OBO.Scope), AssertionSource: o.SubjectToken, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now})
 			}
 		case u.TokenExchange != nil:
 			te := u.TokenExchange
@@ -200,22 +179,23 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 				p, err = NewClientCredentials(ClientCredentialsConfig{TokenURL: cc.TokenURL, Auth: auth, Scopes: cc.Scopes, Resource: cc.Resource, Cache: co, HTTP: o.HTTP, Logger: rlog, Now: o.Now})
 			}
 		case u.GatewayJWT != nil:
-			p, err = NewGatewayJWT(GatewayJWTConfig{Signer: s.Signer, Audience: orStr(u.GatewayJWT.Audience, r.Upstream.URL), Lifetime: u.GatewayJWT.Lifetime.D(), Header: u.GatewayJWT.Header, Now: o.Now})
+			p, err = NewGatewayJWT(GatewayJWTConfig{Signer: s.Signer, Audience: orStr(u.GatewayJWT.Audience, u.UpstreamURL), Lifetime: u.GatewayJWT.Lifetime, Header: u.GatewayJWT.Header, Now: o.Now})
 		case u.Static != nil:
-			p, err = NewStatic(StaticConfig{Header: u.Static.Header, Value: u.Static.Value, ValueFile: u.Static.ValueFile, Prefix: u.Static.Prefix})
-		case u.Connection != nil:
+			st := *u.Static
+			p, err = NewStatic(StaticConfig{Header: st.Header, Value: st.Value, ValueFile: st.ValueFile, Prefix: st.Prefix})
+		case u.Connection != "":
 			if s.Connections == nil {
-				err = fmt.Errorf("connection provider %q is not configured under upstreamCredentials.connections", u.Connection.Provider)
+				err = fmt.Errorf("connection provider %q is not configured under upstreamCredentials.connections", u.Connection)
 			} else {
-				p, err = s.Connections.Provider(u.Connection.Provider)
+				p, err = s.Connections.Provider(u.Connection)
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("route %s: upstreamAuth: %w", r.Name, err)
+			return nil, fmt.Errorf("route %s: upstreamAuth: %w", u.Route, err)
 		}
 		if p != nil {
-			s.providers[r.Name] = p
-			s.modes[r.Name] = u.Modes()[0]
+			s.providers[u.Route] = p
+			s.modes[u.Route] = u.Mode
 		}
 	}
 	return s, nil
@@ -228,20 +208,17 @@ func orStr(s, d string) string {
 	return s
 }
 
-func loadKeys(sk *config.SecretKeys) (*secrets.Keyring, error) {
-	if sk == nil {
-		sk = &config.SecretKeys{}
-	}
+func loadKeys(sk SecretKeys) (*secrets.Keyring, error) {
 	if sk.KeysFile != "" {
 		return secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
 	}
-	return secrets.KeyringFromEnv(orStr(sk.KeysEnv, config.DefaultSecretKeysEnv), sk.Primary)
+	return secrets.KeyringFromEnv(sk.KeysEnv, sk.Primary)
 }
 
-func buildSigner(cfg *config.Config, uc *config.UpstreamCredentials, log *slog.Logger) (*GatewaySigner, error) {
-	issuer := cfg.PublicURL
+func buildSigner(uc Options, log *slog.Logger) (*GatewaySigner, error) {
+	issuer := uc.PublicURL
 	var files []string
-	if g := uc.GatewayJWT; g != nil {
+	if g := uc.Signer; g != nil {
 		issuer = orStr(g.Issuer, issuer)
 		files = g.KeyFiles
 	}
@@ -275,7 +252,7 @@ func (s *GatewaySigner) ActorToken(audience string, now time.Time) (string, erro
 	return tok.SignedString(k.signer)
 }
 
-func clientAuth(id, secret, method string, cert *config.ClientCertificate) (ClientAuth, error) {
+func clientAuth(id, secret, method string, cert *ClientCertificate) (ClientAuth, error) {
 	if cert != nil {
 		ca, err := LoadCertificateAssertion(id, cert.CertFile, cert.KeyFile, cert.Algorithm)
 		if err != nil {

@@ -5,80 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/mcpgate/mcpgate/internal/config"
 )
-
-func TestBuildFromConfig(t *testing.T) {
-	ts := newTokenServer(t, okToken("tok"))
-	key := make([]byte, 32)
-	rand.Read(key)
-	t.Setenv("TEST_UPSTREAM_KEYS", "k1:"+base64.StdEncoding.EncodeToString(key))
-	doc := `
-publicURL: https://mcp.example.com
-issuers: [{name: idp, issuer: https://idp.example.com}]
-upstreamCredentials:
-  secrets: {keysEnv: TEST_UPSTREAM_KEYS}
-  connections:
-    - {name: gh, authorizeURL: https://gh.example/authorize, tokenURL: https://gh.example/token, clientId: c, clientSecret: s, scopes: [repo]}
-routes:
-  - {name: obo, path: /obo/mcp, upstream: {url: http://127.0.0.1:1/mcp}, auth: {issuers: [idp]}, upstreamAuth: {obo: {tokenURL: "` + ts.URL + `", clientId: app, clientSecret: s, scope: api://w/.default}}}
-  - {name: te, path: /te/mcp, upstream: {url: http://127.0.0.1:1/mcp}, auth: {issuers: [idp]}, upstreamAuth: {tokenExchange: {tokenURL: "` + ts.URL + `", audience: a}}}
-  - {name: jwt, path: /jwt/mcp, upstream: {url: http://127.0.0.1:1/mcp}, auth: {issuers: [idp]}, upstreamAuth: {gatewayJWT: {}}}
-  - {name: st, path: /st/mcp, upstream: {url: http://127.0.0.1:1/mcp}, auth: {issuers: [idp]}, upstreamAuth: {static: {value: k, header: X-Key}}}
-  - {name: conn, path: /conn/mcp, upstream: {url: http://127.0.0.1:1/mcp}, auth: {issuers: [idp]}, upstreamAuth: {connection: {provider: gh}}}
-  - {name: none, path: /none/mcp, upstream: {url: http://127.0.0.1:1/mcp}, auth: {issuers: [idp]}}
-`
-	cfg, _, err := config.Parse("t.yaml", []byte(doc), func(k string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := Build(cfg, BuildOptions{Store: NewMemoryConnectionStore(), CurrentUser: func(*http.Request) (string, bool) { return "alice", true }, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for route, mode := range map[string]string{"obo": "obo", "te": "tokenExchange", "jwt": "gatewayJWT", "st": "static", "conn": "connection"} {
-		if _, ok := set.For(route); !ok || set.Mode(route) != mode {
-			t.Errorf("route %s: provider missing or mode %q", route, set.Mode(route))
-		}
-	}
-	if _, ok := set.For("none"); ok {
-		t.Error("route without upstreamAuth got a provider")
-	}
-	p, _ := set.For("obo")
-	if c, err := p.Credential(context.Background(), callerReq()); err != nil || c.Header.Get("Authorization") != "Bearer tok" {
-		t.Fatalf("obo: %v", err)
-	}
-	p, _ = set.For("te") // the token server gives no issued_token_type
-	if _, err := p.Credential(context.Background(), callerReq()); Reason(err) != ReasonInvalidResponse {
-		t.Fatalf("te: %v", err)
-	}
-	p, _ = set.For("conn")
-	_, err = p.Credential(context.Background(), callerReq())
-	if nua, ok := err.(*NeedsUserAction); !ok || nua.URL != "https://mcp.example.com/connections/gh/connect" {
-		t.Fatalf("conn: %v", err)
-	}
-	mux := http.NewServeMux()
-	set.Mount(mux)
-	for path, want := range map[string]string{"/.well-known/mcpgate-upstream-jwks.json": `"keys"`, "/connections/": "My connections"} {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
-			t.Errorf("GET %s = %d %s", path, rec.Code, rec.Body.String())
-		}
-	}
-	// Connections without keys fail at startup with a clear message.
-	t.Setenv("TEST_UPSTREAM_KEYS", "")
-	if _, err := Build(cfg, BuildOptions{Store: NewMemoryConnectionStore()}); err == nil || !strings.Contains(err.Error(), "TEST_UPSTREAM_KEYS") {
-		t.Fatalf("missing keys: %v", err)
-	}
-}
 
 func TestLoadCertificateAssertion(t *testing.T) {
 	key, cert := selfSignedCert(t)

@@ -200,16 +200,16 @@ func (c *Connector) idTokenVerifier(ctx context.Context) (*authn.JWTVerifier, er
 	if c.verifier != nil {
 		return c.verifier, nil
 	}
-	is := config.Issuer{Name: c.cfg.ID, Issuer: ep.Issuer, JWKSURL: ep.JWKSURL}
+	is := authn.Issuer{Name: c.cfg.ID, Issuer: ep.Issuer, JWKSURL: ep.JWKSURL}
 	if c.cfg.Type == config.ConnectorEntra {
 		e := c.cfg.Entra
-		is = config.Issuer{Name: c.cfg.ID, Entra: &config.EntraIssuer{Tenant: e.Tenant, AllowedTenants: e.AllowedTenants,
+		is = authn.Issuer{Name: c.cfg.ID, Entra: &authn.EntraIssuer{Tenant: e.Tenant, AllowedTenants: e.AllowedTenants,
 			Versions: []int{2}, ClientID: c.cfg.ClientID, Authority: strings.TrimRight(e.Authority, "/")}}
 		if is.Entra.Authority == "" {
 			is.Entra.Authority = DefaultEntraAuthority
 		}
 	}
-	reg, err := authn.NewRegistry(context.WithoutCancel(ctx), []config.Issuer{is}, authn.Options{Logger: c.log, HTTPClient: c.http, CacheSize: -1, Now: c.now})
+	reg, err := authn.NewRegistry(context.WithoutCancel(ctx), []authn.Issuer{is}, authn.Options{Logger: c.log, HTTPClient: c.http, CacheSize: -1, Now: c.now})
 	if err != nil {
 		return nil, fmt.Errorf("id_token verifier: %w", err)
 	}

@@ -43,7 +43,7 @@ func TestDirectEntra(t *testing.T) {
 					}
 				}
 			})
-			reg, err := authn.NewRegistry(context.Background(), []config.Issuer{{Name: "entra", Entra: &config.EntraIssuer{Tenant: contoso, ClientID: weatherApp, AppIDURI: "api://weather", Authority: idp}}}, authn.Options{})
+			reg, err := authn.NewRegistry(context.Background(), []authn.Issuer{{Name: "entra", Entra: &authn.EntraIssuer{Tenant: contoso, ClientID: weatherApp, AppIDURI: "api://weather", Authority: idp}}}, authn.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -67,11 +67,11 @@ func entraEnv(t *testing.T, s entraSetup, mutateDir func(*config.Entra), mutateC
 		}
 	}, idpNow)
 	// The Weather API accepts only tokens for itself (aud = its client id, v2).
-	wi := config.Issuer{Name: "entra", Entra: &config.EntraIssuer{Tenant: contoso, Versions: []int{2}, ClientID: weatherApp, AppIDURI: "api://weather", Authority: idp}}
+	wi := authn.Issuer{Name: "entra", Entra: &authn.EntraIssuer{Tenant: contoso, Versions: []int{2}, ClientID: weatherApp, AppIDURI: "api://weather", Authority: idp}}
 	if s.multiTenant {
 		wi.Entra.Tenant, wi.Entra.AllowedTenants = "organizations", []string{contoso, fabrikam}
 	}
-	reg, err := authn.NewRegistry(context.Background(), []config.Issuer{wi}, authn.Options{})
+	reg, err := authn.NewRegistry(context.Background(), []authn.Issuer{wi}, authn.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

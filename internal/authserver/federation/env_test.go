@@ -27,9 +27,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
-	"github.com/mcpgate/mcpgate/internal/authserver/entra"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
@@ -112,7 +113,7 @@ func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c
 func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // emulator starts the Entra emulator with testdata/entra-directory.yaml, changed by mutate.
-func emulator(t *testing.T, mcpgateURL string, logs io.Writer, mutate func(*config.Entra), now ...func() time.Time) (*entra.Emulator, string) {
+func emulator(t *testing.T, mcpgateURL string, logs io.Writer, mutate func(*config.Entra), now ...func() time.Time) (*entraemulator.Emulator, string) {
 	t.Helper()
 	srv := newLazyServer(t)
 	data, err := os.ReadFile("testdata/entra-directory.yaml")
@@ -126,11 +127,11 @@ func emulator(t *testing.T, mcpgateURL string, logs io.Writer, mutate func(*conf
 	if mutate != nil {
 		mutate(dir)
 	}
-	o := entra.Options{Config: dir, BaseURL: srv.URL, Logger: slog.New(slog.NewTextHandler(logs, nil)).With("component", "entra-emulator")}
+	o := entraemulator.Options{Config: dir, BaseURL: srv.URL, Logger: slog.New(slog.NewTextHandler(logs, nil)).With("component", "entra-emulator")}
 	if len(now) > 0 {
 		o.Now = now[0]
 	}
-	em, err := entra.New(o)
+	em, err := entraemulator.New(o)
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
 	}
@@ -206,7 +207,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 	if cfg.AuthServer != nil {
 		fallback = e.authServer(cfg, logger)
 	}
-	set, err := upstream.Build(cfg, upstream.BuildOptions{SubjectToken: fed.SubjectToken, Logger: logger})
+	set, err := upstream.Build(app.UpstreamOptions(cfg), upstream.BuildOptions{SubjectToken: fed.SubjectToken, Logger: logger})
 	if err != nil {
 		t.Fatalf("upstream.Build: %v", err)
 	}
@@ -216,7 +217,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 		ro.Verifier, ro.AuthorizationServers = e.as.Verifier(e.resource), []string{e.as.Issuer()}
 	}
 	if len(r.Auth.Issuers) > 0 { // direct mode: the IdP's own tokens
-		reg, err := authn.NewRegistry(ctx, cfg.Issuers, authn.Options{Logger: logger})
+		reg, err := authn.NewRegistry(ctx, app.Issuers(cfg.Issuers), authn.Options{Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +227,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 			t.Fatal(err)
 		}
 		ro.Verifier, ro.AuthorizationServers = v, nil
-		for _, is := range cfg.Issuers {
+		for _, is := range app.Issuers(cfg.Issuers) {
 			ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(is))
 		}
 	}

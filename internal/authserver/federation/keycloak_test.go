@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
-	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/testutil"
 )
 
@@ -62,7 +61,7 @@ func testBridgeNodeIdP(t *testing.T, p nodeIdP) {
 	if p.checkIssuer != nil {
 		p.checkIssuer(t, issuer)
 	}
-	reg, err := authn.NewRegistry(context.Background(), []config.Issuer{{Name: p.connector, Issuer: issuer, JWKSURL: issuer + p.jwksPath}}, authn.Options{})
+	reg, err := authn.NewRegistry(context.Background(), []authn.Issuer{{Name: p.connector, Issuer: issuer, JWKSURL: issuer + p.jwksPath}}, authn.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,124 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/mcp"
+)
+
+// RouteCredentials adapts a Provider to the gateway's consumer-side seam
+// (gateway.UpstreamCredentials: UpstreamHeaders(ctx, principal, request)). It reads the
+// caller's raw bearer token from the incoming request, for the modes that exchange it.
+type RouteCredentials struct {
+	Provider Provider
+	Route    string
+	// ReturnURL optionally computes where connect pages send the user back to.
+	ReturnURL func(r *http.Request) string
+}
+
+// UpstreamHeaders implements gateway.UpstreamCredentials. Errors are this package's typed
+// errors; the gateway renders them with explain.
+func (rc RouteCredentials) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
+	req := Request{Principal: p, Route: rc.Route, Token: bearerToken(r)}
+	if rc.ReturnURL != nil {
+		req.ReturnURL = rc.ReturnURL(r)
+	}
+	c, err := rc.Provider.Credential(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return c.Header, nil
+}
+
+// bearerToken returns the bearer token of an incoming request ("" if none).
+func bearerToken(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	tok, _ := authn.BearerToken(r.Header.Get("Authorization"))
+	return tok
+}
+
+// CredentialErrors wraps a route's upstream credential source so that the typed errors of
+// this package are rendered for the MCP client (see docs/upstream.md, "What the user
+// sees"): URL elicitation or a tool error for a missing connection, 403 for missing admin
+// consent, 401 with a claims challenge, 502/503 for failures. authorizationURI is put in
+// claims challenges (the IdP's authorize endpoint; derived from an obo route's token URL
+// when empty). Nil stays nil.
+func CredentialErrors(route string, c gateway.UpstreamCredentials, authorizationURI string) gateway.UpstreamCredentials {
+	if c == nil {
+		return nil
+	}
+	return gateway.UpstreamCredentialsFunc(func(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
+		h, err := c.UpstreamHeaders(ctx, p, r)
+		if err != nil {
+			return nil, &credentialError{route: route, err: err, authorizationURI: authorizationURI}
+		}
+		return h, nil
+	})
+}
+
+// urlElicitationVersion is the first MCP version with URL elicitation (-32042).
+const urlElicitationVersion = "2025-11-25"
+
+type credentialError struct {
+	route            string
+	err              error
+	authorizationURI string
+}
+
+func (e *credentialError) Error() string { return e.err.Error() }
+func (e *credentialError) Unwrap() error { return e.err }
+
+// GatewayResponse implements gateway.CredentialError.
+func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
+	o := explain(e.route, e.err)
+	res := gateway.Response{Status: o.HTTPStatus, Reason: o.Reason, Message: o.Message}
+	hasID := len(c.Messages) == 1 && len(c.Messages[0].ID) > 0
+	data := map[string]any{"route": e.route, "reason": o.Reason}
+	switch o.Kind {
+	case outcomeUserAction:
+		method := ""
+		if len(c.Messages) == 1 {
+			method = c.Messages[0].Method
+		}
+		switch {
+		case !hasID:
+			// A GET stream or a notification cannot carry an elicitation: refuse with the URL.
+			res.Status = http.StatusForbidden
+			data["url"] = o.URL
+			res.Error = &mcp.ErrorObject{Code: mcp.CodeUnauthorized, Message: o.Message, Data: data}
+		case c.ProtocolVersion() >= urlElicitationVersion: // YYYY-MM-DD versions order as strings
+			je := o.JSONRPCError()
+			res.Error = &mcp.ErrorObject{Code: je["code"].(int), Message: o.Message, Data: je["data"]}
+		case method == "tools/call":
+			res.Result = o.ToolError()
+		default:
+			data["url"] = o.URL
+			res.Error = &mcp.ErrorObject{Code: mcp.CodeUnauthorized, Message: o.Message, Data: data}
+		}
+	case outcomeInsufficientClaims:
+		var cc *ClaimsChallenge
+		if errors.As(e.err, &cc) {
+			res.Header = http.Header{"Www-Authenticate": {cc.WWWAuthenticate(e.authorizationURI)}}
+		}
+		res.Error = &mcp.ErrorObject{Code: mcp.CodeUnauthorized, Message: o.Message, Data: data}
+	default: // consent_required (403) and failures (401, 502, 503)
+		code := mcp.CodeServerError
+		if o.HTTPStatus == http.StatusUnauthorized || o.HTTPStatus == http.StatusForbidden {
+			code = mcp.CodeUnauthorized
+		}
+		if o.Kind == outcomeFailure {
+			data["retryable"] = o.Retryable
+		}
+		res.Error = &mcp.ErrorObject{Code: code, Message: o.Message, Data: data}
+	}
+	return res
+}
+
+// Interface guards
+var _ gateway.CredentialError = (*credentialError)(nil)

@@ -1,0 +1,323 @@
+package upstream_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/MicahParks/jwkset"
+
+	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/app/apptest"
+	"github.com/mcpgate/mcpgate/internal/audit"
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/secrets"
+	"github.com/mcpgate/mcpgate/internal/upstream"
+)
+
+// ---- upstream credential errors, produced for real by internal/upstream's providers
+
+const (
+	tenantID  = "11111111-1111-4111-8111-111111111111"
+	mcpAPIID  = "aaaaaaaa-0000-4000-8000-000000000001" // mcpgate: the OBO middle tier
+	filesID   = "aaaaaaaa-0000-4000-8000-000000000002"
+	clientID  = "aaaaaaaa-0000-4000-8000-000000000003" // the MCP client
+	reportsID = "aaaaaaaa-0000-4000-8000-000000000005" // nobody consented to it
+	mcpSecret = "mcp-api-secret-value-42"
+)
+
+type entraEnv struct {
+	URL string
+	em  *entraemulator.Emulator
+}
+
+func newEntra(t *testing.T) *entraEnv {
+	t.Helper()
+	cfg := &config.Entra{
+		Tenants: []config.EntraTenant{{
+			ID: tenantID, Domains: []string{"contoso.com"}, DisplayName: "Contoso",
+			Users: []config.EntraUser{
+				{ObjectID: "0a11ce00-0000-4000-8000-000000000001", UserPrincipalName: "alice@contoso.com", DisplayName: "Alice", Password: "alice-pw"},
+				{ObjectID: "0b0b0000-0000-4000-8000-000000000002", UserPrincipalName: "bob@contoso.com", DisplayName: "Bob", Password: "bob-pw", MFACode: "424242"},
+			},
+			AdminConsent: []string{"MCP API"},
+			ConditionalAccess: []config.EntraConditionalAccess{{Name: "MFA for Files", ID: "cad00000-0000-4000-8000-000000000001",
+				Users: []string{"bob@contoso.com"}, Apps: []string{"api://files"}, Require: "mfa"}},
+		}},
+		Apps: []config.EntraApp{
+			{Name: "MCP API", ClientID: mcpAPIID, Tenant: tenantID, IdentifierURIs: []string{"api://mcp-api"}, AccessTokenAcceptedVersion: 2,
+				Secrets: []config.EntraSecret{{Value: mcpSecret}}, Scopes: []config.EntraScope{{Value: "access_as_user"}},
+				PreAuthorizedApplications: []config.EntraPreAuthorized{{AppID: clientID, Scopes: []string{"access_as_user"}}},
+				RequiredResourceAccess:    []config.EntraRequiredAccess{{Resource: "api://files", Scopes: []string{"Files.Read"}}}},
+			{Name: "Files API", ClientID: filesID, Tenant: tenantID, IdentifierURIs: []string{"api://files"}, Scopes: []config.EntraScope{{Value: "Files.Read"}}},
+			{Name: "Reports API", ClientID: reportsID, Tenant: tenantID, IdentifierURIs: []string{"api://reports"}, AccessTokenAcceptedVersion: 2,
+				Scopes: []config.EntraScope{{Value: "Reports.Read"}}},
+			{Name: "MCP client", ClientID: clientID, Tenant: tenantID, PublicClient: true, RedirectURIs: []string{"http://localhost:3000/callback"}},
+		},
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	em, err := entraemulator.New(entraemulator.Options{Config: cfg, BaseURL: srv.URL, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = em.Handler()
+	return &entraEnv{URL: srv.URL, em: em}
+}
+
+// userToken signs a user in (ROPC through the public client) for mcpgate's API.
+func (e *entraEnv) userToken(t *testing.T, upn, pw string) string {
+	t.Helper()
+	resp, err := http.PostForm(e.em.TokenURL(tenantID), url.Values{"grant_type": {"password"}, "client_id": {clientID},
+		"username": {upn}, "password": {pw}, "scope": {"api://mcp-api/access_as_user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	tok, _ := m["access_token"].(string)
+	if tok == "" {
+		t.Fatalf("sign-in of %s failed: %v", upn, m)
+	}
+	return tok
+}
+
+// registry verifies the emulator's v2 tokens for mcpgate's API.
+func (e *entraEnv) registry(t *testing.T) *authn.Registry {
+	t.Helper()
+	ctx := context.Background()
+	keys := jwkset.NewMemoryStorage()
+	jwk, err := jwkset.NewJWKFromKey(e.em.PublicKey(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: e.em.KeyID(), ALG: jwkset.AlgRS256, USE: jwkset.UseSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.KeyWrite(ctx, jwk)
+	reg, err := authn.NewRegistry(ctx, nil, authn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if err := reg.AddStatic(authn.Issuer{Name: "entra", Issuer: e.em.V2Issuer(tenantID), Audiences: []string{mcpAPIID}}, keys); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+const credsYAML = `
+publicURL: PUBLIC
+issuers: [{name: entra, issuer: "ISSUER", jwksURL: "ENTRA/jwks"}]
+upstreamCredentials:
+  connections:
+    - {name: tracker, authorizeURL: "ENTRA/tp/authorize", tokenURL: "ENTRA/tp/token", clientId: tp-client, clientSecret: tp-secret-value, scopes: [issues.read]}
+routes:
+  - name: tracker
+    path: /tracker/mcp
+    upstream: {url: "JSONURL"}
+    auth: {issuers: [entra], audiences: [MCPAPI]}
+    upstreamAuth: {connection: {provider: tracker}}
+  - name: reports
+    path: /reports/mcp
+    upstream: {url: "JSONURL"}
+    auth: {issuers: [entra], audiences: [MCPAPI]}
+    upstreamAuth: {obo: {tokenURL: "TOKENURL", clientId: MCPAPI, clientSecret: SECRET, scope: "api://reports/.default"}}
+  - name: files
+    path: /files/mcp
+    upstream: {url: "JSONURL"}
+    auth: {issuers: [entra], audiences: [MCPAPI]}
+    upstreamAuth: {obo: {tokenURL: "TOKENURL", clientId: MCPAPI, clientSecret: SECRET, scope: "api://files/.default"}}
+  - name: badsecret # another scope than "files": exchanged tokens are cached per app, upstream and scope
+    path: /badsecret/mcp
+    upstream: {url: "JSONURL"}
+    auth: {issuers: [entra], audiences: [MCPAPI]}
+    upstreamAuth: {obo: {tokenURL: "TOKENURL", clientId: MCPAPI, clientSecret: wrong-secret-xyz, scope: "api://reports/.default"}}
+  - name: down
+    path: /down/mcp
+    upstream: {url: "JSONURL"}
+    auth: {issuers: [entra], audiences: [MCPAPI]}
+    upstreamAuth: {obo: {tokenURL: "DOWN/token", clientId: MCPAPI, clientSecret: SECRET, scope: "api://files/.default"}}
+`
+
+func TestUpstreamCredentialErrors(t *testing.T) {
+	e := newEntra(t)
+	up := apptest.NewUpstream(t)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	// The gateway's own URL is needed in the configuration (connect pages): reserve it.
+	front := httptest.NewUnstartedServer(nil)
+	public := "http://" + front.Listener.Addr().String()
+	y := strings.NewReplacer("PUBLIC", public, "ISSUER", e.em.V2Issuer(tenantID), "ENTRA", e.URL, "JSONURL", up.JSONURL,
+		"TOKENURL", e.em.TokenURL(tenantID), "MCPAPI", mcpAPIID, "SECRET", mcpSecret, "DOWN", closed.URL).Replace(credsYAML)
+	cfg, _, err := config.Parse("creds.yaml", []byte(y), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secrets.NewKeyring("k1", secrets.Key{ID: "k1", Material: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := upstream.Build(app.UpstreamOptions(cfg), upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore(), Keys: keys,
+		CurrentUser: func(*http.Request) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := apptest.NewHarness(t, y, apptest.Options{Reg: e.registry(t), Creds: set})
+	// The reserved public address sends browsers on to the gateway (connect URLs resolve).
+	front.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Scheme, r.URL.Host = "", ""
+		http.Redirect(w, r, h.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	})
+	front.Start()
+	t.Cleanup(front.Close)
+
+	alice := e.userToken(t, "alice@contoso.com", "alice-pw")
+	bob := e.userToken(t, "bob@contoso.com", "bob-pw")
+	connectURL := public + "/connections/tracker/connect"
+	callBody := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"balance","arguments":{}}}`
+	initBody := func(v string) string {
+		return `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":"` + v + `","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+	}
+
+	tests := []struct {
+		name, route, token, proto, body string
+		status                          int
+		check                           func(t *testing.T, resp *http.Response, msg map[string]any)
+	}{
+		{"no connection, 2025-11-25 client: URL elicitation", "tracker", alice, "2025-11-25", callBody, 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			code, m := apptest.ErrorOf(msg)
+			el := msg["error"].(map[string]any)["data"].(map[string]any)["elicitations"].([]any)[0].(map[string]any)
+			if code != -32042 || el["mode"] != "url" || el["url"] != connectURL || !strings.Contains(m, connectURL) || msg["id"] != float64(7) {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"no connection, older client: tool error with the URL", "tracker", alice, "2025-06-18", callBody, 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			text, isErr := apptest.ResultText(msg)
+			if !isErr || !strings.Contains(text, connectURL) || msg["id"] != float64(7) {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"no connection, older client initializing: error with the URL", "tracker", alice, "", initBody("2025-06-18"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			code, m := apptest.ErrorOf(msg)
+			if code != -32001 || !strings.Contains(m, connectURL) || msg["error"].(map[string]any)["data"].(map[string]any)["url"] != connectURL {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"no connection, 2025-11-25 client initializing: URL elicitation", "tracker", alice, "", initBody("2025-11-25"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			if code, _ := apptest.ErrorOf(msg); code != -32042 {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"admin consent missing: 403", "reports", alice, "2025-06-18", callBody, 403, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			_, m := apptest.ErrorOf(msg)
+			if !strings.Contains(m, "admin consent is missing for app "+mcpAPIID+" scope api://reports/.default") || !strings.Contains(m, "administrator") {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"conditional access: 401 claims challenge", "files", bob, "2025-06-18", callBody, 401, func(t *testing.T, resp *http.Response, msg map[string]any) {
+			wa := resp.Header.Get("WWW-Authenticate")
+			if !strings.Contains(wa, `error="insufficient_claims"`) || !strings.Contains(wa, `claims="`) ||
+				!strings.Contains(wa, `authorization_uri="`+e.URL+"/"+tenantID+`/oauth2/v2.0/authorize"`) {
+				t.Fatalf("WWW-Authenticate = %q", wa)
+			}
+			if _, m := apptest.ErrorOf(msg); !strings.Contains(m, "additional sign-in") {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"OBO works for alice: the upstream answers", "files", alice, "", initBody("2025-06-18"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			if msg["result"] == nil {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"mcpgate's secret refused: 502", "badsecret", alice, "2025-06-18", callBody, 502, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			_, m := apptest.ErrorOf(msg)
+			d := msg["error"].(map[string]any)["data"].(map[string]any)
+			if d["reason"] != "invalid_client" || d["retryable"] != false || !strings.Contains(m, "tell your administrator") {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"identity provider unreachable: 503", "down", alice, "2025-06-18", callBody, 503, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			d := msg["error"].(map[string]any)["data"].(map[string]any)
+			if d["reason"] != "idp_unreachable" || d["retryable"] != true {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &apptest.Client{T: t, URL: h.URL + "/" + tt.route + "/mcp", Token: tt.token}
+			hdr := map[string]string{}
+			if tt.proto != "" {
+				hdr["MCP-Protocol-Version"] = tt.proto
+			}
+			resp, err := c.Do(http.MethodPost, tt.body, hdr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var msg map[string]any
+			if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+				for _, d := range apptest.SSEData(string(b)) {
+					json.Unmarshal([]byte(d), &msg)
+				}
+			} else if err := json.Unmarshal(b, &msg); err != nil {
+				t.Fatalf("body %q: %v", b, err)
+			}
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			for _, secret := range []string{alice, bob, mcpSecret, "wrong-secret-xyz", "tp-secret-value"} {
+				if strings.Contains(string(b), secret) || strings.Contains(resp.Header.Get("WWW-Authenticate"), secret) {
+					t.Fatalf("the answer leaks a secret: %s", b)
+				}
+			}
+			tt.check(t, resp, msg)
+		})
+	}
+
+	t.Run("audit and log carry the reason, never a secret", func(t *testing.T) {
+		h.WaitAudit(t, func(e audit.Event) bool { return e.Route == "down" })
+		h.Auditor.Close(context.Background())
+		raw, err := os.ReadFile(h.AuditFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{alice, bob, mcpSecret, "wrong-secret-xyz", "tp-secret-value"} {
+			if strings.Contains(string(raw), secret) || strings.Contains(h.Logs.String(), secret) {
+				t.Fatalf("audit file or log contains a secret (%.8s…)", secret)
+			}
+		}
+		events, _, err := audit.ReadJSONLines(strings.NewReader(string(raw)), audit.Filter{Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"tracker": "connection_missing", "reports": "consent_required", "badsecret": "invalid_client", "down": "idp_unreachable"}
+		for route, reason := range want {
+			found := false
+			for _, ev := range events {
+				if ev.Route == route && ev.Decision == "upstream_credential_error" && strings.Contains(ev.Reason, reason) {
+					found = true
+					if ev.UpstreamAuth == "" || ev.UpstreamAuth == "none" {
+						t.Errorf("%s: upstreamAuth = %q", route, ev.UpstreamAuth)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no audit event for %s with reason %s", route, reason)
+			}
+			if !strings.Contains(h.Logs.String(), `"reason":"`+reason+`"`) {
+				t.Errorf("the log has no line with reason %s", reason)
+			}
+		}
+	})
+}

@@ -259,7 +259,7 @@ func routeScopes(cfg *config.Config, scopes []string) []string {
 }
 
 func (a *App) buildCredentials() (*upstream.Set, error) {
-	bo := upstream.BuildOptions{Logger: a.log, Store: a.connStore, Keys: a.keys}
+	bo := upstream.BuildOptions{Logger: a.log, Store: a.connStore, Keys: a.keys, Observer: a.metrics}
 	if a.as != nil {
 		bo.CurrentUser, bo.LoginURL = a.as.CurrentUser, a.as.LoginURL
 	}

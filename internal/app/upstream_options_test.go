@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/metrics"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -89,6 +90,31 @@ routes:
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("GET %s = %d %s", path, rec.Code, rec.Body.String())
+		}
+	}
+	// Each credential request is counted: mode, result, and whether the cache answered.
+	m := metrics.New()
+	observed, err := upstream.Build(UpstreamOptions(cfg), upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore(), Observer: m,
+		CurrentUser: func(*http.Request) (string, bool) { return "alice", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := httptest.NewRequest(http.MethodPost, "/obo/mcp", nil)
+	in.Header.Set("Authorization", "Bearer "+upstreamCallerToken)
+	for _, route := range []string{"obo", "obo", "te", "conn"} {
+		rc, _ := observed.Gateway(route)
+		_, _ = rc.UpstreamHeaders(context.Background(), callerReq.Principal, in)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		`mcpgate_upstream_credentials_total{cache="miss",mode="obo",result="ok",route="obo"} 1`,
+		`mcpgate_upstream_credentials_total{cache="hit",mode="obo",result="ok",route="obo"} 1`,
+		`mcpgate_upstream_credentials_total{cache="miss",mode="tokenExchange",result="invalid_response",route="te"} 1`,
+		`mcpgate_upstream_credentials_total{cache="miss",mode="connection",result="connection_missing",route="conn"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 	// Connections without keys fail at startup with a clear message.

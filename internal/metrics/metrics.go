@@ -166,6 +166,7 @@ type authMetrics struct {
 	tokenResponses *prometheus.CounterVec
 	redisDuration  *prometheus.HistogramVec
 	redisErrors    *prometheus.CounterVec
+	credentials    *prometheus.CounterVec
 }
 
 func newAuthMetrics(reg prometheus.Registerer) authMetrics {
@@ -188,7 +189,11 @@ func newAuthMetrics(reg prometheus.Registerer) authMetrics {
 			Help: "Redis commands that failed (a missing key is not a failure), by command.",
 		}, []string{"command"}),
 	}
-	reg.MustRegister(m.signIns, m.tokenResponses, m.redisDuration, m.redisErrors)
+	m.credentials = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mcpgate_upstream_credentials_total",
+		Help: "Upstream credentials obtained per request, by route, mode (obo, tokenExchange, connection...), result (ok or the failure's reason) and cache (hit, miss).",
+	}, []string{"route", "mode", "result", "cache"})
+	reg.MustRegister(m.signIns, m.tokenResponses, m.redisDuration, m.redisErrors, m.credentials)
 	return m
 }
 
@@ -242,4 +247,13 @@ func (h redisHook) observe(name string, d time.Duration, err error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		h.m.redisErrors.WithLabelValues(name).Inc()
 	}
+}
+
+// UpstreamCredential implements upstream.CredentialObserver.
+func (m *Metrics) UpstreamCredential(route, mode, result string, cached bool) {
+	cache := "miss"
+	if cached {
+		cache = "hit"
+	}
+	m.credentials.WithLabelValues(route, mode, result, cache).Inc()
 }

@@ -39,16 +39,19 @@ type BuildOptions struct {
 	// internal/authserver/federation, Set.SubjectToken; "" = the caller's token).
 	SubjectToken AssertionSource
 	// Cache is the exchanged-token cache; nil makes an in-memory LRU.
-	Cache  Cache
-	HTTP   *http.Client
-	Logger *slog.Logger
-	Now    func() time.Time
+	Cache Cache
+	// Observer is told the outcome of each credential request (metrics; nil: nobody).
+	Observer CredentialObserver
+	HTTP     *http.Client
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Set holds the providers of every route plus the shared HTTP surfaces.
 type Set struct {
 	providers map[string]Provider
 	modes     map[string]string
+	observer  CredentialObserver
 	// Connections is nil when no connection providers are configured.
 	Connections *Connections
 	// Signer is nil when no route uses gatewayJWT.
@@ -66,7 +69,7 @@ func (s *Set) For(route string) (Provider, bool) {
 // Gateway returns the adapter for the gateway's UpstreamCredentials seam of a route.
 func (s *Set) Gateway(route string) (RouteCredentials, bool) {
 	p, ok := s.providers[route]
-	return RouteCredentials{Provider: p, Route: route}, ok
+	return RouteCredentials{Provider: p, Route: route, Mode: s.modes[route], Observer: s.observer}, ok
 }
 
 // Mode returns the configured mode of a route ("" for none).
@@ -88,7 +91,7 @@ func Build(uc Options, o BuildOptions) (*Set, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Set{providers: map[string]Provider{}, modes: map[string]string{},
+	s := &Set{providers: map[string]Provider{}, modes: map[string]string{}, observer: o.Observer,
 		ConnectionsPath: uc.ConnectionsPath, JWKSPath: uc.JWKSPath}
 	cache := o.Cache
 	if cache == nil {

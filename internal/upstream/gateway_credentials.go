@@ -18,6 +18,17 @@ type RouteCredentials struct {
 	Route    string
 	// ReturnURL optionally computes where connect pages send the user back to.
 	ReturnURL func(r *http.Request) string
+	// Mode is the route's credential mode, for the observer.
+	Mode string
+	// Observer is told the outcome of each credential request (nil: nobody).
+	Observer CredentialObserver
+}
+
+// CredentialObserver is told, for metrics, how each upstream credential was obtained:
+// result is "ok" or the failure's Reason, cached whether it came from the exchanged-token
+// cache.
+type CredentialObserver interface {
+	UpstreamCredential(route, mode, result string, cached bool)
 }
 
 // UpstreamHeaders implements gateway.UpstreamCredentials. Errors are this package's typed
@@ -28,6 +39,13 @@ func (rc RouteCredentials) UpstreamHeaders(ctx context.Context, p *authn.Princip
 		req.ReturnURL = rc.ReturnURL(r)
 	}
 	c, err := rc.Provider.Credential(ctx, req)
+	if rc.Observer != nil {
+		result := "ok"
+		if err != nil {
+			result = Reason(err)
+		}
+		rc.Observer.UpstreamCredential(rc.Route, rc.Mode, result, c.Cached)
+	}
 	if err != nil {
 		return nil, err
 	}

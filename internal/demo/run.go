@@ -350,7 +350,7 @@ func printWelcome(w io.Writer, info Info, exe, dataDir string) {
 	b, _ = json.MarshalIndent(claude, "  ", "  ")
 	fmt.Fprintf(w, "\nClaude Desktop (claude_desktop_config.json), through the stdio bridge:\n  %s\n", b)
 
-	fmt.Fprintf(w, "\nMCP Inspector:\n  npx @modelcontextprotocol/inspector   # then connect to %s (Streamable HTTP) and use the OAuth flow\n", info.Routes["weather"])
+	fmt.Fprintf(w, "\nMCP Inspector (2.x, Node >= 22.19):\n  npx @modelcontextprotocol/inspector   # Add Servers > Add manually: Transport streamable-http, URL %s; switch it on and sign in\n", info.Routes["weather"])
 	fmt.Fprintf(w, "  npx @modelcontextprotocol/inspector --cli %s --transport http --method tools/list --header \"Authorization: Bearer $TOKEN\"\n"+
 		"    # CLI mode does not sign in: get TOKEN with `%s login URL`, then `%s token show --raw URL`\n",
 		info.Routes["weather"], exe, exe)

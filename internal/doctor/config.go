@@ -57,6 +57,11 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 	for _, rt := range cfg.Routes {
 		checkRoute(r, cfg, rt, base)
 	}
+	if cfg.AuthServer != nil {
+		for _, cn := range cfg.AuthServer.Connectors {
+			checkAuthConnector(ctx, r, cfg, cn, o)
+		}
+	}
 	checkStore(ctx, r, cfg)
 	checkRedis(ctx, r, cfg)
 	if (cfg.AuthServer != nil && len(cfg.AuthServer.Connectors) > 0) || (cfg.UpstreamCredentials != nil && len(cfg.UpstreamCredentials.Connections) > 0) {

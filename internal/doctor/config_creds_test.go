@@ -1,0 +1,118 @@
+package doctor_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/mcpgate/mcpgate/internal/doctor"
+)
+
+const (
+	signinID   = "3f6c0a5e-0000-4000-8000-0000000000a1" // mcpgate's app: the connector and the OBO middle tier
+	forecastID = "3f6c0a5e-0000-4000-8000-0000000000f1" // the downstream API of OBO
+)
+
+// bridgeGateway is mcpgate serving the Entra emulator under /entra and its own
+// authorization server with an Entra connector to that emulator (bridge mode), and a
+// forecast route whose upstream credential is an On-Behalf-Of token for the Forecast API,
+// as docs/entra.md sets it up. The doctor checks the same file the gateway serves. edits
+// replace text of the file (old, new, old, new …).
+func bridgeGateway(t *testing.T, edits ...string) *gateway {
+	t.Helper()
+	t.Setenv("MCPGATE_SECRET_KEYS", "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=")
+	t.Setenv("MCPGATE_ENTRA_SECRET", "signin-secret")
+	t.Setenv("MCPGATE_OBO_SECRET", "obo-secret")
+	yaml := strings.NewReplacer(edits...).Replace(bridgeYAML)
+	return startGateway(t, yaml)
+}
+
+const bridgeYAML = `
+listen: $ADDR
+publicURL: http://$ADDR
+log: {level: error}
+store: {memory: {}}
+entra:
+  tenants:
+    - id: ` + tenantID + `
+      domains: [contoso.onmicrosoft.com]
+      users:
+        - {objectId: 4b1d9c1e-0000-4000-8000-00000000a11c, userPrincipalName: ` + aliceUPN + `, displayName: Alice, password: ` + alicePass + `}
+      adminConsent: [mcpgate]
+  apps:
+    - name: mcpgate
+      clientId: ` + signinID + `
+      identifierUris: [api://mcpgate]
+      accessTokenAcceptedVersion: 2
+      redirectUris: [http://$ADDR/login/callback]
+      secrets:
+        - {value: signin-secret}
+        - {value: obo-secret}
+      scopes:
+        - {value: access_as_user}
+      requiredResourceAccess:
+        - {resource: api://forecast, scopes: [forecast.read]}
+    - name: Forecast API
+      clientId: ` + forecastID + `
+      identifierUris: [api://forecast]
+      accessTokenAcceptedVersion: 2
+      scopes:
+        - {value: forecast.read}
+authServer:
+  allowInsecureHTTP: true
+  connectors:
+    - id: entra
+      type: entra
+      name: Contoso
+      clientId: ` + signinID + `
+      clientSecret: ${MCPGATE_ENTRA_SECRET}
+      scopes: [access_as_user]
+      entra: {tenant: ` + tenantID + `, appIdUri: api://mcpgate, authority: http://$ADDR/entra}
+      allowPrivateAddresses: true
+routes:
+  - name: forecast
+    path: /forecast/mcp
+    upstream: {url: $UP}
+`
+
+// TestCheckConfigConnectors checks authServer connectors against the live Entra emulator.
+func TestCheckConfigConnectors(t *testing.T) {
+	ctx := context.Background()
+	t.Run("healthy Entra connector", func(t *testing.T) {
+		g := bridgeGateway(t)
+		r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
+		golden(t, r, g.Base)
+		for _, s := range r.Steps {
+			if s.Status != doctor.StatusOK && s.ID != doctor.StepConfig { // the config warns: http on loopback
+				t.Errorf("step %s = %s: %s", s.ID, s.Status, s.Finding)
+			}
+		}
+	})
+	t.Run("wrong redirect URI registered", func(t *testing.T) {
+		g := bridgeGateway(t, "redirectUris: [http://$ADDR/login/callback]", "redirectUris: [http://$ADDR/callback]")
+		r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
+		golden(t, r, g.Base)
+		expect(t, r, "connector-redirect/entra", doctor.StatusFail, doctor.StepConfig)
+	})
+	t.Run("expired client secret", func(t *testing.T) {
+		g := bridgeGateway(t, "{value: signin-secret}", "{value: signin-secret, expires: 2024-01-31}")
+		r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
+		golden(t, r, g.Base)
+		expect(t, r, "connector-secret/entra", doctor.StatusFail, doctor.StepConfig)
+		if s := r.Step("connector-secret/entra"); s != nil && !strings.Contains(s.Finding, "AADSTS7000222") {
+			t.Errorf("finding does not name AADSTS7000222: %s", s.Finding)
+		}
+	})
+	t.Run("wrong client secret", func(t *testing.T) {
+		g := bridgeGateway(t, "{value: signin-secret}", "{value: rotated-secret}")
+		r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
+		golden(t, r, g.Base)
+		expect(t, r, "connector-secret/entra", doctor.StatusFail, doctor.StepConfig)
+	})
+	t.Run("discovery unreachable", func(t *testing.T) {
+		g := bridgeGateway(t, "authority: http://$ADDR/entra}", "authority: http://127.0.0.1:1/entra}")
+		r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
+		golden(t, r, g.Base)
+		expect(t, r, "connector/entra", doctor.StatusFail, doctor.StepConfig)
+	})
+}

@@ -62,6 +62,9 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 			checkAuthConnector(ctx, r, cfg, cn, o)
 		}
 	}
+	for _, rt := range cfg.Routes {
+		checkUpstreamAuth(ctx, r, cfg, rt, o)
+	}
 	checkStore(ctx, r, cfg)
 	checkRedis(ctx, r, cfg)
 	if (cfg.AuthServer != nil && len(cfg.AuthServer.Connectors) > 0) || (cfg.UpstreamCredentials != nil && len(cfg.UpstreamCredentials.Connections) > 0) {

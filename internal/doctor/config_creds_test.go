@@ -73,6 +73,8 @@ routes:
   - name: forecast
     path: /forecast/mcp
     upstream: {url: $UP}
+    upstreamAuth:
+      obo: {tenant: ` + tenantID + `, authority: http://$ADDR/entra, clientId: ` + signinID + `, clientSecret: "${MCPGATE_OBO_SECRET}", scope: api://forecast/.default}
 `
 
 // TestCheckConfigConnectors checks authServer connectors against the live Entra emulator.
@@ -116,3 +118,37 @@ func TestCheckConfigConnectors(t *testing.T) {
 		expect(t, r, "connector/entra", doctor.StatusFail, doctor.StepConfig)
 	})
 }
+
+// TestCheckConfigUpstreamAuth checks routes' upstream credentials (On-Behalf-Of here)
+// against the live Entra emulator and its registrations.
+func TestCheckConfigUpstreamAuth(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name, step string
+		edits      []string
+	}{
+		{"admin consent missing for OBO", "upstream-consent/forecast", []string{"adminConsent: [mcpgate]", "adminConsent: []"}},
+		{"OBO scope not in the API permissions", "upstream-consent/forecast", []string{"scope: api://forecast/.default", "scope: api://forecast/forecast.read",
+			"{resource: api://forecast, scopes: [forecast.read]}", "{resource: api://mcpgate, scopes: [access_as_user]}"}},
+		{"expired OBO client secret", "upstream-token/forecast", []string{"{value: obo-secret}", "{value: obo-secret, expires: 2024-01-31}"}},
+		{"scope not exposed", "upstream-scope/forecast", []string{"scope: api://forecast/.default", "scope: api://forecast/forecast.write"}},
+		{"client credentials refused", "upstream-token/reports", []string{"routes:\n", "routes:\n" + reportsRoute}},
+		{"OBO resource not in the tenant", "upstream-scope/forecast", []string{"scope: api://forecast/.default", "scope: api://forcast/.default"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := bridgeGateway(t, c.edits...)
+			r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
+			golden(t, r, g.Base)
+			expect(t, r, c.step, doctor.StatusFail, doctor.StepConfig)
+		})
+	}
+}
+
+// reportsRoute calls its upstream as mcpgate's own app, with a secret the emulator does not know.
+const reportsRoute = `  - name: reports
+    path: /reports/mcp
+    upstream: {url: $UP}
+    upstreamAuth:
+      clientCredentials: {tokenURL: http://$ADDR/entra/` + tenantID + `/oauth2/v2.0/token, clientId: ` + signinID + `, clientSecret: "${MCPGATE_OBO_SECRET}x", scopes: [api://forecast/.default]}
+`

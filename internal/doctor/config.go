@@ -56,6 +56,7 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 	}
 	for _, rt := range cfg.Routes {
 		checkRoute(r, cfg, rt, base)
+		checkPolicyScopes(r, cfg, rt)
 	}
 	if cfg.AuthServer != nil {
 		for _, cn := range cfg.AuthServer.Connectors {

@@ -152,3 +152,30 @@ const reportsRoute = `  - name: reports
     upstreamAuth:
       clientCredentials: {tokenURL: http://$ADDR/entra/` + tenantID + `/oauth2/v2.0/token, clientId: ` + signinID + `, clientSecret: "${MCPGATE_OBO_SECRET}x", scopes: [api://forecast/.default]}
 `
+
+// TestCheckConfigPolicyScopes compares what routes' require rules demand with what their
+// metadata advertises, on mcpgate with its own authorization server.
+func TestCheckConfigPolicyScopes(t *testing.T) {
+	ctx := context.Background()
+	const policy = "    auth: {scopes: [weather.read]}\n" +
+		"    policy:\n      rules:\n" +
+		"        - {name: alerts-need-write, require: 'mcp.tool == \"set_alert\"', scopes: [weather.write]}\n" +
+		"        - {name: everyone, allow: 'true'}\n"
+	cases := []struct {
+		name   string
+		edits  []string
+		status doctor.Status
+	}{
+		{"required scope advertised", []string{"    auth: {scopes: [weather.read]}\n", strings.Replace(policy, "scopes: [weather.read]}", "scopes: [weather.read], scopesSupported: [weather.read, weather.write]}", 1)}, doctor.StatusOK},
+		{"required scope not advertised", []string{"    auth: {scopes: [weather.read]}\n", policy}, doctor.StatusWarn},
+		{"required scope unknown to the authorization server", []string{"    auth: {scopes: [weather.read]}\n", policy, "  allowInsecureHTTP: true\n", "  allowInsecureHTTP: true\n  scopes: [weather.read]\n"}, doctor.StatusFail},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := startGateway(t, strings.NewReplacer(c.edits...).Replace(ownASConfig(t, "http://$ADDR")))
+			r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
+			golden(t, r, g.Base)
+			expect(t, r, "policy-scopes/weather", c.status, doctor.StepConfig, "policy-scopes/weather")
+		})
+	}
+}

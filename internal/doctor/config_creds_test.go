@@ -2,6 +2,8 @@ package doctor_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -176,6 +178,49 @@ func TestCheckConfigPolicyScopes(t *testing.T) {
 			r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
 			golden(t, r, g.Base)
 			expect(t, r, "policy-scopes/weather", c.status, doctor.StepConfig, "policy-scopes/weather")
+		})
+	}
+}
+
+// TestCheckConfigOIDCConnector checks a generic OpenID Connect connector whose provider is
+// another mcpgate (its embedded authorization server, a pre-registered confidential client).
+// The gateway under check is not started: the doctor reads its file and talks to the provider.
+func TestCheckConfigOIDCConnector(t *testing.T) {
+	ctx := context.Background()
+	const front = "https://mcp.example.com"
+	cases := []struct {
+		name, step     string
+		status         doctor.Status
+		redirect, secr string
+	}{
+		{"healthy", "", doctor.StatusOK, front + "/login/callback", "front-secret"},
+		{"redirect URI not registered", "connector-redirect/corp", doctor.StatusFail, front + "/callback", "front-secret"},
+		{"wrong client secret", "connector-secret/corp", doctor.StatusFail, front + "/login/callback", "old-secret"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			provider := startGateway(t, strings.Replace(ownASConfig(t, "http://$ADDR"), "  users:\n",
+				"  clients:\n    - {id: mcpgate-front, secret: front-secret, redirectURIs: ["+c.redirect+"]}\n  users:\n", 1))
+			t.Setenv("MCPGATE_SECRET_KEYS", "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=")
+			t.Setenv("FRONT_SECRET", c.secr)
+			f := filepath.Join(t.TempDir(), "mcpgate.yaml")
+			yaml := "publicURL: " + front + "\nstore: {memory: {}}\nauthServer:\n  connectors:\n" +
+				"    - {id: corp, type: oidc, issuer: " + provider.Base + ", clientId: mcpgate-front, clientSecret: \"${FRONT_SECRET}\", allowPrivateAddresses: true}\n" +
+				"routes:\n  - {name: weather, path: /weather/mcp, upstream: {url: http://127.0.0.1:9/mcp}}\n"
+			if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := doctor.CheckConfig(ctx, f, doctor.Options{})
+			golden(t, r, provider.Base)
+			if c.step == "" {
+				for _, s := range r.Steps {
+					if s.Status != doctor.StatusOK && s.ID != doctor.StepConfig {
+						t.Errorf("step %s = %s: %s", s.ID, s.Status, s.Finding)
+					}
+				}
+				return
+			}
+			expect(t, r, c.step, c.status, doctor.StepConfig)
 		})
 	}
 }

@@ -2,11 +2,16 @@ package doctor_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/doctor"
 )
 
@@ -86,6 +91,9 @@ func TestCheckConfigConnectors(t *testing.T) {
 		g := bridgeGateway(t)
 		r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
 		golden(t, r, g.Base)
+		if code := oboExchange(t, g); code != 0 {
+			t.Errorf("the real OBO exchange answered AADSTS%d", code)
+		}
 		for _, s := range r.Steps {
 			if s.Status != doctor.StatusOK && s.ID != doctor.StepConfig { // the config warns: http on loopback
 				t.Errorf("step %s = %s: %s", s.ID, s.Status, s.Finding)
@@ -125,17 +133,20 @@ func TestCheckConfigConnectors(t *testing.T) {
 // against the live Entra emulator and its registrations.
 func TestCheckConfigUpstreamAuth(t *testing.T) {
 	ctx := context.Background()
+	// real is the AADSTS code the emulator answers to a real On-Behalf-Of exchange for
+	// alice in the same setup: the doctor's finding must name it (0: no OBO exchange).
 	cases := []struct {
 		name, step string
+		real       int
 		edits      []string
 	}{
-		{"admin consent missing for OBO", "upstream-consent/forecast", []string{"adminConsent: [mcpgate]", "adminConsent: []"}},
-		{"OBO scope not in the API permissions", "upstream-consent/forecast", []string{"scope: api://forecast/.default", "scope: api://forecast/forecast.read",
+		{"admin consent missing for OBO", "upstream-consent/forecast", 65001, []string{"adminConsent: [mcpgate]", "adminConsent: []"}},
+		{"OBO scope not in the API permissions", "upstream-consent/forecast", 65001, []string{"scope: api://forecast/.default", "scope: api://forecast/forecast.read",
 			"{resource: api://forecast, scopes: [forecast.read]}", "{resource: api://mcpgate, scopes: [access_as_user]}"}},
-		{"expired OBO client secret", "upstream-token/forecast", []string{"{value: obo-secret}", "{value: obo-secret, expires: 2024-01-31}"}},
-		{"scope not exposed", "upstream-scope/forecast", []string{"scope: api://forecast/.default", "scope: api://forecast/forecast.write"}},
-		{"client credentials refused", "upstream-token/reports", []string{"routes:\n", "routes:\n" + reportsRoute}},
-		{"OBO resource not in the tenant", "upstream-scope/forecast", []string{"scope: api://forecast/.default", "scope: api://forcast/.default"}},
+		{"expired OBO client secret", "upstream-token/forecast", 7000222, []string{"{value: obo-secret}", "{value: obo-secret, expires: 2024-01-31}"}},
+		{"scope not exposed", "upstream-scope/forecast", 70011, []string{"scope: api://forecast/.default", "scope: api://forecast/forecast.write"}},
+		{"client credentials refused", "upstream-token/reports", 0, []string{"routes:\n", "routes:\n" + reportsRoute}},
+		{"OBO resource not in the tenant", "upstream-scope/forecast", 500011, []string{"scope: api://forecast/.default", "scope: api://forcast/.default"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,8 +154,58 @@ func TestCheckConfigUpstreamAuth(t *testing.T) {
 			r := doctor.CheckConfig(ctx, g.File, doctor.Options{})
 			golden(t, r, g.Base)
 			expect(t, r, c.step, doctor.StatusFail, doctor.StepConfig)
+			if c.real == 0 {
+				return
+			}
+			code := oboExchange(t, g)
+			if code != c.real {
+				t.Errorf("the real OBO exchange answered AADSTS%d, want %d", code, c.real)
+			}
+			if s := r.Step(c.step); s != nil && !strings.Contains(s.Finding, fmt.Sprintf("AADSTS%d", c.real)) {
+				t.Errorf("the finding does not name AADSTS%d, which the real exchange answers: %s", c.real, s.Finding)
+			}
 		})
 	}
+}
+
+// oboExchange signs alice in for mcpgate's app (password grant, with the secret that is
+// valid in every case) and exchanges her token On-Behalf-Of with the route's own obo
+// settings, as the gateway does; it returns the AADSTS code of the answer (0: a token).
+func oboExchange(t *testing.T, g *gateway) int {
+	t.Helper()
+	cfg, _, err := config.Load(g.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob := cfg.Routes[len(cfg.Routes)-1].UpstreamAuth.OBO
+	tokenURL := g.Base + "/entra/" + tenantID + "/oauth2/v2.0/token"
+	post := func(form url.Values) (string, int) {
+		resp, err := http.PostForm(tokenURL, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tr struct {
+			AccessToken string `json:"access_token"`
+			ErrorCodes  []int  `json:"error_codes"`
+		}
+		json.NewDecoder(resp.Body).Decode(&tr)
+		if tr.AccessToken != "" {
+			return tr.AccessToken, 0
+		}
+		if len(tr.ErrorCodes) == 0 {
+			t.Fatalf("HTTP %d without a token or an error code", resp.StatusCode)
+		}
+		return "", tr.ErrorCodes[0]
+	}
+	user, code := post(url.Values{"grant_type": {"password"}, "client_id": {signinID}, "client_secret": {"signin-secret"},
+		"username": {aliceUPN}, "password": {alicePass}, "scope": {"openid api://mcpgate/access_as_user"}})
+	if code != 0 {
+		t.Fatalf("alice's sign-in: AADSTS%d", code)
+	}
+	_, code = post(url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "requested_token_use": {"on_behalf_of"},
+		"client_id": {ob.ClientID}, "client_secret": {ob.ClientSecret}, "assertion": {user}, "scope": {ob.Scope}})
+	return code
 }
 
 // reportsRoute calls its upstream as mcpgate's own app, with a secret the emulator does not know.

@@ -155,7 +155,7 @@ func checkOBO(ctx context.Context, r *Report, cfg *config.Config, route string, 
 		}
 	}
 	if len(missing) > 0 {
-		r.fail(sid, "obo: "+res.Name+" ("+resource+") does not expose "+strings.Join(missing, ", ")+" (it exposes "+orNone(strings.Join(exposed, ", "))+"): every exchange answers AADSTS650053 (the scope does not exist on the resource)",
+		r.fail(sid, "obo: "+res.Name+" ("+resource+") does not expose "+strings.Join(missing, ", ")+" (it exposes "+orNone(strings.Join(exposed, ", "))+"): every exchange answers AADSTS70011 (invalid_scope: the scope does not exist on the resource)",
 			"add the scope under Expose an API of "+res.Name+" (scopes: - value: "+missing[0]+"), or change obo.scope to one it exposes")
 		r.skip("skipped: the scope is not exposed", cid)
 		return

@@ -250,13 +250,15 @@ func TestCheckConfigOIDCConnector(t *testing.T) {
 	ctx := context.Background()
 	const front = "https://mcp.example.com"
 	cases := []struct {
-		name, step     string
-		status         doctor.Status
-		redirect, secr string
+		name, step               string
+		status                   doctor.Status
+		redirect, secr, te, conn string
 	}{
-		{"healthy", "", doctor.StatusOK, front + "/login/callback", "front-secret"},
-		{"redirect URI not registered", "connector-redirect/corp", doctor.StatusFail, front + "/callback", "front-secret"},
-		{"wrong client secret", "connector-secret/corp", doctor.StatusFail, front + "/login/callback", "old-secret"},
+		{"healthy", "", doctor.StatusOK, front + "/login/callback", "front-secret", "front-secret", "front-secret"},
+		{"redirect URI not registered", "connector-redirect/corp", doctor.StatusFail, front + "/callback", "front-secret", "front-secret", "front-secret"},
+		{"wrong client secret", "connector-secret/corp", doctor.StatusFail, front + "/login/callback", "old-secret", "front-secret", "front-secret"},
+		{"token exchange client refused", "upstream-token/exchange", doctor.StatusFail, front + "/login/callback", "front-secret", "old-secret", "front-secret"},
+		{"connection client refused", "upstream-token/linked", doctor.StatusFail, front + "/login/callback", "front-secret", "front-secret", "old-secret"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -264,10 +266,16 @@ func TestCheckConfigOIDCConnector(t *testing.T) {
 				"  clients:\n    - {id: mcpgate-front, secret: front-secret, redirectURIs: ["+c.redirect+"]}\n  users:\n", 1))
 			t.Setenv("MCPGATE_SECRET_KEYS", "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=")
 			t.Setenv("FRONT_SECRET", c.secr)
+			t.Setenv("TE_SECRET", c.te)
+			t.Setenv("CONN_SECRET", c.conn)
 			f := filepath.Join(t.TempDir(), "mcpgate.yaml")
 			yaml := "publicURL: " + front + "\nstore: {memory: {}}\nauthServer:\n  connectors:\n" +
 				"    - {id: corp, type: oidc, issuer: " + provider.Base + ", clientId: mcpgate-front, clientSecret: \"${FRONT_SECRET}\", allowPrivateAddresses: true}\n" +
-				"routes:\n  - {name: weather, path: /weather/mcp, upstream: {url: http://127.0.0.1:9/mcp}}\n"
+				"upstreamCredentials:\n  connections:\n" +
+				"    - {name: corp, authorizeURL: " + provider.Base + "/authorize, tokenURL: " + provider.Base + "/token, clientId: mcpgate-front, clientSecret: \"${CONN_SECRET}\"}\n" +
+				"routes:\n  - {name: weather, path: /weather/mcp, upstream: {url: http://127.0.0.1:9/mcp}}\n" +
+				"  - {name: exchange, path: /exchange/mcp, upstream: {url: http://127.0.0.1:9/mcp}, upstreamAuth: {tokenExchange: {tokenURL: " + provider.Base + "/token, clientId: mcpgate-front, clientSecret: \"${TE_SECRET}\", audience: reports}}}\n" +
+				"  - {name: linked, path: /linked/mcp, upstream: {url: http://127.0.0.1:9/mcp}, upstreamAuth: {connection: {provider: corp}}}\n"
 			if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -34,7 +34,10 @@ received and lists the tools.
 
 With --config instead of a URL it is the operator's view of a configuration file: each
 issuer's discovery and key set, issuer strings and audiences that Entra tokens will actually
-carry, scopes advertised to Entra clients, the store, Redis and the sealing keys.
+carry, scopes advertised to Entra clients and those policy require rules demand, the
+authServer connectors (discovery, the redirect URI mcpgate sends, the client secret), each
+route's upstream credential (token endpoint, client credentials, and for On-Behalf-Of the
+target scope and admin consent), the store, Redis and the sealing keys.
 
 See docs/doctor.md for every check.`,
 		Example: `  mcpgate doctor https://mcp.example.com/weather/mcp

@@ -36,8 +36,10 @@ const (
 // uses, then checks, against the live identity providers and services, what the gateway will
 // need at run time: each issuer's discovery and key set, issuer strings that tokens will
 // actually carry (Entra v1/v2), audiences that tokens will actually carry (api:// vs the
-// client id), the scopes advertised to Entra clients, the store, Redis and the sealing keys.
-// Nothing is written: the store is only pinged, never migrated.
+// client id), the scopes advertised to Entra clients and those policy require rules demand,
+// the authServer connectors, the routes' upstream credentials, the store, Redis and the
+// sealing keys. Nothing is written: the store is only pinged, never migrated; the credential
+// probes ask token endpoints for tokens without a user, and never print a secret or a token.
 func CheckConfig(ctx context.Context, file string, o Options) *Report {
 	r := &Report{}
 	cfg, warnings, err := config.Load(file)
@@ -56,6 +58,15 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 	}
 	for _, rt := range cfg.Routes {
 		checkRoute(r, cfg, rt, base)
+		checkPolicyScopes(r, cfg, rt)
+	}
+	if cfg.AuthServer != nil {
+		for _, cn := range cfg.AuthServer.Connectors {
+			checkAuthConnector(ctx, r, cfg, cn, o)
+		}
+	}
+	for _, rt := range cfg.Routes {
+		checkUpstreamAuth(ctx, r, cfg, rt, o)
 	}
 	checkStore(ctx, r, cfg)
 	checkRedis(ctx, r, cfg)

@@ -61,4 +61,5 @@ var normalize = []struct {
 	{regexp.MustCompile(`expired \S+ ago`), "expired DURATION ago"},
 	{regexp.MustCompile(`\b(kid|key) [A-Za-z0-9_-]{6,}`), "$1 KID"},
 	{regexp.MustCompile(`\S*/mcpgate\.yaml`), "mcpgate.yaml"},
+	{regexp.MustCompile(`\S*/mcpgate\.db`), "mcpgate.db"},
 }

@@ -1,9 +1,11 @@
 package authserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,10 +66,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if n, _, err := s.store.RecordLoginFailure(r.Context(), "register:"+ip, s.opts.Now(), time.Hour); err == nil && n > s.opts.RegistrationsPerIPPerHour {
-		if n == s.opts.RegistrationsPerIPPerHour+1 {
-			s.log.WarnContext(r.Context(), "client registration rate limit reached", "ip", ip, "limit_per_hour", s.opts.RegistrationsPerIPPerHour)
-		}
+	if !s.registrationAllowed(r.Context(), ip) {
 		w.Header().Set("Retry-After", "3600")
 		writeOAuthError(w, http.StatusTooManyRequests, "invalid_request", "too many client registrations from this address; reuse the client_id you registered, or try again in an hour")
 		return
@@ -166,4 +165,25 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		resp.ClientSecretExpiresAt = &zero
 	}
 	writeJSON(w, http.StatusCreated, resp)
+}
+
+// registrationAllowed counts a registration from ip and reports whether it is within the
+// hourly limit: RegistrationsPerIPPerHour, or RegistrationsPerLoopbackPerHour for a loopback
+// address (negative: not counted at all). A store error lets the registration through.
+func (s *Server) registrationAllowed(ctx context.Context, ip string) bool {
+	limit := s.opts.RegistrationsPerIPPerHour
+	if addr, err := netip.ParseAddr(ip); err == nil && addr.Unmap().IsLoopback() {
+		limit = s.opts.RegistrationsPerLoopbackPerHour
+	}
+	if limit < 0 {
+		return true
+	}
+	n, _, err := s.store.RecordLoginFailure(ctx, "register:"+ip, s.opts.Now(), time.Hour)
+	if err != nil || n <= limit {
+		return true
+	}
+	if n == limit+1 {
+		s.log.WarnContext(ctx, "client registration rate limit reached", "ip", ip, "limit_per_hour", limit)
+	}
+	return false
 }

@@ -30,6 +30,7 @@ type registrationRequest struct {
 	LogoURI                 string   `json:"logo_uri,omitempty"`
 	SoftwareID              string   `json:"software_id,omitempty"`
 	SoftwareVersion         string   `json:"software_version,omitempty"`
+	ApplicationType         string   `json:"application_type,omitempty"`
 }
 
 type registrationResponse struct {
@@ -43,6 +44,7 @@ type registrationResponse struct {
 	ResponseTypes           []string `json:"response_types"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	Scope                   string   `json:"scope,omitempty"`
+	ApplicationType         string   `json:"application_type"`
 }
 
 // handleRegister is dynamic client registration (RFC 7591).
@@ -108,12 +110,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required for the authorization_code grant")
 		return
 	}
-	for _, u := range req.RedirectURIs {
-		if err := validateRedirectURI(u, allowed); err != nil {
-			s.log.WarnContext(r.Context(), "client registration refused", "reason", err.Error(), "ip", clientIP(r))
-			writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
-			return
-		}
+	appType, err := resolveApplicationType(req.ApplicationType, req.RedirectURIs, allowed, s.opts.AllowInsecureHTTP)
+	if ae, ok := errors.AsType[*appTypeError](err); ok {
+		s.log.WarnContext(r.Context(), "client registration refused", "reason", ae.msg, "ip", clientIP(r))
+		writeOAuthError(w, http.StatusBadRequest, ae.code, ae.msg)
+		return
 	}
 	if len(req.ResponseTypes) == 0 {
 		req.ResponseTypes = []string{"code"}
@@ -145,7 +146,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.opts.Now()
 	c := store.Client{ID: "dcr_" + randomToken(18), Name: name, RedirectURIs: req.RedirectURIs, GrantTypes: req.GrantTypes,
-		Source: "dcr", CreatedAt: now, ExpiresAt: s.registeredClientExpiry(now)}
+		Source: "dcr", ApplicationType: appType, CreatedAt: now, ExpiresAt: s.registeredClientExpiry(now)}
 	if req.Scope != "" {
 		c.Scopes = strings.Fields(req.Scope)
 	}
@@ -157,9 +158,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
 		return
 	}
-	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method)
+	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method, "application_type", appType)
 	resp := registrationResponse{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: now.Unix(), RedirectURIs: c.RedirectURIs,
-		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope}
+		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope, ApplicationType: appType}
 	if secret != "" {
 		zero := int64(0)
 		resp.ClientSecretExpiresAt = &zero

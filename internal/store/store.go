@@ -132,8 +132,11 @@ type Client struct {
 	// Trusted clients skip the consent page.
 	Trusted bool `json:"trusted,omitempty"`
 	// Source is static, dcr or cimd.
-	Source    string    `json:"source,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
+	Source string `json:"source,omitempty"`
+	// ApplicationType is native or web for registered clients (OpenID Connect
+	// Registration §2); empty for others.
+	ApplicationType string    `json:"applicationType,omitempty"`
+	CreatedAt       time.Time `json:"createdAt"`
 	// ExpiresAt is zero for clients that never expire.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }

@@ -20,31 +20,35 @@ import (
 
 // registrationRequest is the RFC 7591 client metadata we understand.
 type registrationRequest struct {
-	RedirectURIs            []string `json:"redirect_uris"`
-	ClientName              string   `json:"client_name,omitempty"`
-	GrantTypes              []string `json:"grant_types,omitempty"`
-	ResponseTypes           []string `json:"response_types,omitempty"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
-	Scope                   string   `json:"scope,omitempty"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	SoftwareID              string   `json:"software_id,omitempty"`
-	SoftwareVersion         string   `json:"software_version,omitempty"`
-	ApplicationType         string   `json:"application_type,omitempty"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	ClientName              string          `json:"client_name,omitempty"`
+	GrantTypes              []string        `json:"grant_types,omitempty"`
+	ResponseTypes           []string        `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
+	Scope                   string          `json:"scope,omitempty"`
+	ClientURI               string          `json:"client_uri,omitempty"`
+	LogoURI                 string          `json:"logo_uri,omitempty"`
+	SoftwareID              string          `json:"software_id,omitempty"`
+	SoftwareVersion         string          `json:"software_version,omitempty"`
+	ApplicationType         string          `json:"application_type,omitempty"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 type registrationResponse struct {
-	ClientID                string   `json:"client_id"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
-	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	ClientName              string   `json:"client_name,omitempty"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	Scope                   string   `json:"scope,omitempty"`
-	ApplicationType         string   `json:"application_type"`
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64           `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64          `json:"client_secret_expires_at,omitempty"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	ClientName              string          `json:"client_name,omitempty"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	Scope                   string          `json:"scope,omitempty"`
+	ApplicationType         string          `json:"application_type"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 // handleRegister is dynamic client registration (RFC 7591).
@@ -136,8 +140,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 	case "client_secret_basic", "client_secret_post":
 		secret = randomToken(32)
+	case AuthMethodPrivateKeyJWT:
+		if err := checkRegisteredJWKS(req.JWKS, req.JWKSURI, s.opts.AllowInsecureHTTP); err != nil {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", err.Error())
+			return
+		}
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "token_endpoint_auth_method "+clip.String(method)+" is not supported; use none, client_secret_basic or client_secret_post")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "token_endpoint_auth_method "+clip.String(method)+" is not supported; use none, client_secret_basic, client_secret_post or private_key_jwt")
 		return
 	}
 	name := strings.TrimSpace(req.ClientName)
@@ -153,6 +162,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if secret != "" {
 		c.SecretHash = hashToken(secret)
 	}
+	if method == AuthMethodPrivateKeyJWT {
+		c.AuthMethod, c.JWKS, c.JWKSURI = method, req.JWKS, req.JWKSURI
+	}
 	if err := s.store.CreateClient(r.Context(), c); err != nil {
 		oe := s.internalError(r.Context(), "saving registered client failed", err)
 		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
@@ -160,7 +172,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method, "application_type", appType)
 	resp := registrationResponse{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: now.Unix(), RedirectURIs: c.RedirectURIs,
-		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope, ApplicationType: appType}
+		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope, ApplicationType: appType, JWKS: c.JWKS, JWKSURI: c.JWKSURI}
 	if secret != "" {
 		zero := int64(0)
 		resp.ClientSecretExpiresAt = &zero

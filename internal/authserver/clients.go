@@ -103,6 +103,14 @@ func (r *clientRegistry) authenticate(ctx context.Context, id, secret string) (s
 	if err != nil {
 		return c, r.s.internalError(ctx, "looking up a client failed", err)
 	}
+	if c.AuthMethod == AuthMethodPrivateKeyJWT || assertedClient(ctx) != "" {
+		// The assertion was verified by authenticateAssertion before the grant ran.
+		if assertedClient(ctx) != id || c.AuthMethod != AuthMethodPrivateKeyJWT {
+			noteError(ctx, "this client authenticates with private_key_jwt: send a client_assertion (RFC 7523)")
+			return c, oidc.ErrInvalidClient().WithDescription("this client authenticates with private_key_jwt: send a client_assertion (RFC 7523)")
+		}
+		return c, nil
+	}
 	if c.Public() {
 		noteError(ctx, "this is a public client; it has no secret and cannot use this grant")
 		return c, oidc.ErrInvalidClient().WithDescription("this is a public client; it has no secret and cannot use this grant")

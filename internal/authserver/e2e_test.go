@@ -30,7 +30,7 @@ func TestMCPClientFlow(t *testing.T) {
 		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
 			authURLs = append(authURLs, args.URL)
 			loc := b.signIn(args.URL, "alice", testPassword, true)
-			return &auth.AuthorizationResult{Code: loc.Query().Get("code"), State: loc.Query().Get("state")}, nil
+			return &auth.AuthorizationResult{Code: loc.Query().Get("code"), State: loc.Query().Get("state"), Iss: loc.Query().Get("iss")}, nil
 		},
 	})
 	if err != nil {

@@ -292,7 +292,7 @@ func TestRegistration(t *testing.T) {
 		o.RegistrationAllowedHosts = []string{"app.example.com"}
 	})
 	off := newTestEnv(t, func(o *Options) { o.Registration = RegistrationOff })
-	limited := newTestEnv(t, func(o *Options) { o.RegistrationsPerIPPerHour = 2 })
+	limited := newTestEnv(t, func(o *Options) { o.RegistrationsPerLoopbackPerHour = 2 }) // the test calls from 127.0.0.1
 	for range 2 {
 		if status, out := post(limited, `{"redirect_uris":["http://127.0.0.1:3000/cb"]}`); status != 201 {
 			t.Fatalf("registration under the limit: %d %v", status, out)
@@ -310,7 +310,8 @@ func TestRegistration(t *testing.T) {
 		{"https", open, `{"redirect_uris":["https://app.example.org/cb"],"client_name":"X"}`, 201, ""},
 		{"confidential", open, `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"client_secret_basic"}`, 201, ""},
 		{"http non-loopback", open, `{"redirect_uris":["http://app.example.org/cb"]}`, 400, "invalid_redirect_uri"},
-		{"custom scheme", open, `{"redirect_uris":["myapp://cb"]}`, 400, "invalid_redirect_uri"},
+		{"custom scheme (native)", open, `{"redirect_uris":["myapp://cb"]}`, 201, ""},
+		{"javascript scheme", open, `{"redirect_uris":["javascript://cb"]}`, 400, "invalid_redirect_uri"},
 		{"fragment", open, `{"redirect_uris":["https://a.example/cb#x"]}`, 400, "invalid_redirect_uri"},
 		{"no redirect", open, `{"client_name":"x"}`, 400, "invalid_redirect_uri"},
 		{"bad json", open, `{`, 400, "invalid_client_metadata"},
@@ -376,6 +377,18 @@ func TestClientIDMetadataDocument(t *testing.T) {
 		resp, _ := env.browser(redirect).get(env.authorizeURL(docURL, "http://127.0.0.1:5555/other", newPKCE(), nil))
 		if resp.StatusCode != 400 {
 			t.Errorf("unregistered redirect accepted: %d", resp.StatusCode)
+		}
+	})
+	t.Run("no registration needed", func(t *testing.T) {
+		// A CIMD client signs in with dynamic registration turned off: the document is its
+		// registration, so the registration policy and rate limit never apply to it.
+		env := newTestEnv(t, func(o *Options) {
+			o.CIMD.AllowPrivateAddresses = true
+			o.Registration = RegistrationOff
+			o.RegistrationsPerLoopbackPerHour = 1
+		})
+		for range 3 {
+			env.codeFlow(docURL, redirect)
 		}
 	})
 	t.Run("SSRF guard blocks loopback", func(t *testing.T) {

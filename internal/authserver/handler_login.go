@@ -178,6 +178,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, a store.A
 	if a.State != "" {
 		q.Set("state", a.State)
 	}
+	q.Set("iss", s.issuer) // RFC 9207, as on every authorization response (addResponseIssuer)
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 }

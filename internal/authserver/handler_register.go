@@ -1,9 +1,11 @@
 package authserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,29 +20,35 @@ import (
 
 // registrationRequest is the RFC 7591 client metadata we understand.
 type registrationRequest struct {
-	RedirectURIs            []string `json:"redirect_uris"`
-	ClientName              string   `json:"client_name,omitempty"`
-	GrantTypes              []string `json:"grant_types,omitempty"`
-	ResponseTypes           []string `json:"response_types,omitempty"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
-	Scope                   string   `json:"scope,omitempty"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	SoftwareID              string   `json:"software_id,omitempty"`
-	SoftwareVersion         string   `json:"software_version,omitempty"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	ClientName              string          `json:"client_name,omitempty"`
+	GrantTypes              []string        `json:"grant_types,omitempty"`
+	ResponseTypes           []string        `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
+	Scope                   string          `json:"scope,omitempty"`
+	ClientURI               string          `json:"client_uri,omitempty"`
+	LogoURI                 string          `json:"logo_uri,omitempty"`
+	SoftwareID              string          `json:"software_id,omitempty"`
+	SoftwareVersion         string          `json:"software_version,omitempty"`
+	ApplicationType         string          `json:"application_type,omitempty"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 type registrationResponse struct {
-	ClientID                string   `json:"client_id"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
-	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	ClientName              string   `json:"client_name,omitempty"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	Scope                   string   `json:"scope,omitempty"`
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64           `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64          `json:"client_secret_expires_at,omitempty"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	ClientName              string          `json:"client_name,omitempty"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	Scope                   string          `json:"scope,omitempty"`
+	ApplicationType         string          `json:"application_type"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 // handleRegister is dynamic client registration (RFC 7591).
@@ -64,10 +72,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if n, _, err := s.store.RecordLoginFailure(r.Context(), "register:"+ip, s.opts.Now(), time.Hour); err == nil && n > s.opts.RegistrationsPerIPPerHour {
-		if n == s.opts.RegistrationsPerIPPerHour+1 {
-			s.log.WarnContext(r.Context(), "client registration rate limit reached", "ip", ip, "limit_per_hour", s.opts.RegistrationsPerIPPerHour)
-		}
+	if !s.registrationAllowed(r.Context(), ip) {
 		w.Header().Set("Retry-After", "3600")
 		writeOAuthError(w, http.StatusTooManyRequests, "invalid_request", "too many client registrations from this address; reuse the client_id you registered, or try again in an hour")
 		return
@@ -109,12 +114,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required for the authorization_code grant")
 		return
 	}
-	for _, u := range req.RedirectURIs {
-		if err := validateRedirectURI(u, allowed); err != nil {
-			s.log.WarnContext(r.Context(), "client registration refused", "reason", err.Error(), "ip", clientIP(r))
-			writeOAuthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
-			return
-		}
+	appType, err := resolveApplicationType(req.ApplicationType, req.RedirectURIs, allowed, s.opts.AllowInsecureHTTP)
+	if ae, ok := errors.AsType[*appTypeError](err); ok {
+		s.log.WarnContext(r.Context(), "client registration refused", "reason", ae.msg, "ip", clientIP(r))
+		writeOAuthError(w, http.StatusBadRequest, ae.code, ae.msg)
+		return
 	}
 	if len(req.ResponseTypes) == 0 {
 		req.ResponseTypes = []string{"code"}
@@ -136,8 +140,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 	case "client_secret_basic", "client_secret_post":
 		secret = randomToken(32)
+	case AuthMethodPrivateKeyJWT:
+		if err := checkRegisteredJWKS(req.JWKS, req.JWKSURI, s.opts.AllowInsecureHTTP); err != nil {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", err.Error())
+			return
+		}
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "token_endpoint_auth_method "+clip.String(method)+" is not supported; use none, client_secret_basic or client_secret_post")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "token_endpoint_auth_method "+clip.String(method)+" is not supported; use none, client_secret_basic, client_secret_post or private_key_jwt")
 		return
 	}
 	name := strings.TrimSpace(req.ClientName)
@@ -146,24 +155,48 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.opts.Now()
 	c := store.Client{ID: "dcr_" + randomToken(18), Name: name, RedirectURIs: req.RedirectURIs, GrantTypes: req.GrantTypes,
-		Source: "dcr", CreatedAt: now, ExpiresAt: s.registeredClientExpiry(now)}
+		Source: "dcr", ApplicationType: appType, CreatedAt: now, ExpiresAt: s.registeredClientExpiry(now)}
 	if req.Scope != "" {
 		c.Scopes = strings.Fields(req.Scope)
 	}
 	if secret != "" {
 		c.SecretHash = hashToken(secret)
 	}
+	if method == AuthMethodPrivateKeyJWT {
+		c.AuthMethod, c.JWKS, c.JWKSURI = method, req.JWKS, req.JWKSURI
+	}
 	if err := s.store.CreateClient(r.Context(), c); err != nil {
 		oe := s.internalError(r.Context(), "saving registered client failed", err)
 		writeOAuthError(w, http.StatusInternalServerError, string(oe.ErrorType), oe.Description)
 		return
 	}
-	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method)
+	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method, "application_type", appType)
 	resp := registrationResponse{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: now.Unix(), RedirectURIs: c.RedirectURIs,
-		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope}
+		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope, ApplicationType: appType, JWKS: c.JWKS, JWKSURI: c.JWKSURI}
 	if secret != "" {
 		zero := int64(0)
 		resp.ClientSecretExpiresAt = &zero
 	}
 	writeJSON(w, http.StatusCreated, resp)
+}
+
+// registrationAllowed counts a registration from ip and reports whether it is within the
+// hourly limit: RegistrationsPerIPPerHour, or RegistrationsPerLoopbackPerHour for a loopback
+// address (negative: not counted at all). A store error lets the registration through.
+func (s *Server) registrationAllowed(ctx context.Context, ip string) bool {
+	limit := s.opts.RegistrationsPerIPPerHour
+	if addr, err := netip.ParseAddr(ip); err == nil && addr.Unmap().IsLoopback() {
+		limit = s.opts.RegistrationsPerLoopbackPerHour
+	}
+	if limit < 0 {
+		return true
+	}
+	n, _, err := s.store.RecordLoginFailure(ctx, "register:"+ip, s.opts.Now(), time.Hour)
+	if err != nil || n <= limit {
+		return true
+	}
+	if n == limit+1 {
+		s.log.WarnContext(ctx, "client registration rate limit reached", "ip", ip, "limit_per_hour", limit)
+	}
+	return false
 }

@@ -33,6 +33,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
 		return
 	}
+	r, oe := s.authenticateAssertion(r)
+	if oe != nil {
+		status := http.StatusUnauthorized
+		if oe.ErrorType == oidc.ServerError {
+			status = http.StatusInternalServerError
+		} else if oe.ErrorType == oidc.InvalidRequest {
+			status = http.StatusBadRequest
+		}
+		writeOAuthError(w, status, string(oe.ErrorType), oe.Description)
+		return
+	}
 	if isIDJAGRequest(r) { // handler_idjag_issue.go: resource names another server's MCP URL
 		s.handleIDJAGIssue(w, r)
 		return

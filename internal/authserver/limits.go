@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -94,8 +95,33 @@ func (s *Server) sanitized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &bufferedResponse{header: http.Header{}}
 		next.ServeHTTP(rec, r)
+		if r.URL.Path == PathAuthorize || r.URL.Path == PathAuthorizeCallback {
+			s.addResponseIssuer(rec)
+		}
 		s.flush(r.Context(), rec, w, paramsFrom(r.Context()).note)
 	})
+}
+
+// addResponseIssuer adds iss to an authorization response, success or error, redirected to
+// the client (RFC 9207 §2): a client that talks to several authorization servers tells by
+// it which one answered, which defeats mix-up attacks. op does not add it. Redirects within
+// this server (to the sign-in page) are relative and left alone.
+func (s *Server) addResponseIssuer(b *bufferedResponse) {
+	loc := b.header.Get("Location")
+	if b.status/100 != 3 || loc == "" {
+		return
+	}
+	u, err := url.Parse(loc)
+	if err != nil || !u.IsAbs() {
+		return
+	}
+	q := u.Query()
+	if q.Get("code") == "" && q.Get("error") == "" {
+		return
+	}
+	q.Set("iss", s.issuer)
+	u.RawQuery = q.Encode()
+	b.header.Set("Location", u.String())
 }
 
 // checkUserinfoToken verifies the bearer token of a userinfo request as an access token of

@@ -80,6 +80,12 @@ type Options struct {
 	RegistrationAllowedHosts []string
 	// RegistrationsPerIPPerHour limits dynamic registrations per client IP (default 30).
 	RegistrationsPerIPPerHour int
+	// RegistrationsPerLoopbackPerHour limits dynamic registrations from a loopback client
+	// address (default 1000; negative: no limit). A developer's local demo registers a new
+	// client on many sign-ins (each CLI, IDE, inspector run), so the per-IP limit, kept in
+	// the store across restarts, would lock them out of their own server; a loopback caller
+	// is the machine's own user, not an anonymous one.
+	RegistrationsPerLoopbackPerHour int
 	// CIMD configures client ID metadata documents.
 	CIMD CIMDOptions
 	// Users are users from the config file (merged with the store's users; config wins).
@@ -182,6 +188,9 @@ func (o *Options) defaults() {
 	}
 	if o.RegistrationsPerIPPerHour == 0 {
 		o.RegistrationsPerIPPerHour = 30
+	}
+	if o.RegistrationsPerLoopbackPerHour == 0 {
+		o.RegistrationsPerLoopbackPerHour = 1000
 	}
 	if o.SigningAlgorithm == "" {
 		o.SigningAlgorithm = "ES256"

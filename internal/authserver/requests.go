@@ -109,6 +109,11 @@ func (c *opClient) AuthMethod() oidc.AuthMethod {
 	if c.c.Public() {
 		return oidc.AuthMethodNone
 	}
+	if c.c.AuthMethod == AuthMethodPrivateKeyJWT {
+		// handleToken verified the assertion and passes the request on as client_id with
+		// an empty client_secret_post secret; authenticate accepts it for this client only.
+		return oidc.AuthMethodPost
+	}
 	return oidc.AuthMethodBasic
 }
 func (c *opClient) ResponseTypes() []oidc.ResponseType {

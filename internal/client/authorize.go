@@ -153,7 +153,7 @@ func (c *Client) authorize(ctx context.Context, ch Challenge, prev *Entry) (*Ent
 
 	verifier := oauth2.GenerateVerifier()
 	state := randomString(24)
-	cb.Expect(state)
+	cb.Expect(state, p.server.Issuer, p.server.AuthorizationResponseIssParameterSupported)
 	q := url.Values{
 		"response_type":         {"code"},
 		"client_id":             {e.Registration.ClientID},

@@ -14,11 +14,15 @@ import (
 
 // callback is the loopback redirect listener (RFC 8252 §7.3) on 127.0.0.1.
 type callback struct {
-	ln     net.Listener
-	srv    *http.Server
-	mu     sync.Mutex
-	state  string
-	result chan callbackResult
+	ln    net.Listener
+	srv   *http.Server
+	mu    sync.Mutex
+	state string
+	// issuer is the authorization server's issuer; requireIss is set when its metadata
+	// advertises authorization_response_iss_parameter_supported (RFC 9207).
+	issuer     string
+	requireIss bool
+	result     chan callbackResult
 }
 
 type callbackResult struct {
@@ -45,11 +49,24 @@ func (cb *callback) RedirectURI() string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", cb.ln.Addr().(*net.TCPAddr).Port, callbackPath)
 }
 
-// Expect arms the listener for one redirect carrying state.
-func (cb *callback) Expect(state string) {
+// Expect arms the listener for one redirect carrying state, from issuer. When the redirect
+// carries iss (RFC 9207), it must equal issuer; when requireIss is set it must be there.
+func (cb *callback) Expect(state, issuer string, requireIss bool) {
 	cb.mu.Lock()
-	cb.state = state
+	cb.state, cb.issuer, cb.requireIss = state, issuer, requireIss
 	cb.mu.Unlock()
+}
+
+// IssuerMismatchError is a sign-in redirect whose iss (RFC 9207) is not the issuer the
+// request was sent to, or that lacks an iss the server promised: the response may come from
+// another authorization server (a mix-up attack), so its code is not used.
+type IssuerMismatchError struct{ Got, Want string }
+
+func (e *IssuerMismatchError) Error() string {
+	if e.Got == "" {
+		return fmt.Sprintf("the sign-in response has no iss although %s advertises authorization_response_iss_parameter_supported (RFC 9207); refusing it", e.Want)
+	}
+	return fmt.Sprintf("the sign-in response came from issuer %q, not %q, the authorization server the request was sent to (RFC 9207); refusing it", e.Got, e.Want)
 }
 
 func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +76,7 @@ func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	cb.mu.Lock()
 	want := cb.state
+	issuer, requireIss := cb.issuer, cb.requireIss
 	ok := want != "" && subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(want)) == 1
 	if ok {
 		cb.state = "" // single use
@@ -68,6 +86,13 @@ func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 		// A stray or replayed redirect: ignore it and keep waiting for the real one.
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, page("Sign-in link not recognised", "This sign-in response does not match the sign-in in progress (missing, used or wrong state). Start the sign-in again from mcpgate."))
+		return
+	}
+	if got, present := q.Get("iss"), q.Has("iss"); (present || requireIss) && got != issuer {
+		err := &IssuerMismatchError{Got: got, Want: issuer}
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, page("Sign-in refused", err.Error()))
+		cb.result <- callbackResult{err: err}
 		return
 	}
 	if e := q.Get("error"); e != "" {

@@ -349,13 +349,53 @@ func TestConcurrentLogins(t *testing.T) {
 	}
 }
 
+// TestLoginResponseIssuer: mcpgate login checks the iss of the authorization response
+// (RFC 9207) when the response carries one or the server advertises it, and refuses a
+// mismatch before redeeming the code.
+func TestLoginResponseIssuer(t *testing.T) {
+	tests := []struct {
+		name      string
+		configure func(f *fake)
+		wantErr   string
+	}{
+		{"no iss, not advertised", func(f *fake) {}, ""},
+		{"right iss, advertised", func(f *fake) { f.issAdvert = true; f.respIss = "self" }, ""},
+		{"right iss, not advertised", func(f *fake) { f.respIss = "self" }, ""},
+		{"wrong iss, advertised", func(f *fake) { f.issAdvert = true; f.respIss = "https://evil.example" }, `came from issuer "https://evil.example"`},
+		{"wrong iss, not advertised", func(f *fake) { f.respIss = "https://evil.example" }, `came from issuer "https://evil.example"`},
+		{"missing iss, advertised", func(f *fake) { f.issAdvert = true }, "has no iss although"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.configure)
+			c := newTestClient(t, f, nil)
+			tok, err := login(t, c)
+			if tt.wantErr == "" {
+				if err != nil || tok == nil {
+					t.Fatalf("login: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("login error = %v, want one containing %q", err, tt.wantErr)
+			}
+			if _, ok := errors.AsType[*IssuerMismatchError](err); !ok {
+				t.Errorf("error %T is not an *IssuerMismatchError", err)
+			}
+			if _, toks, _ := f.snapshot(); len(toks) != 0 {
+				t.Errorf("the code was redeemed (%d token requests) despite the iss mismatch", len(toks))
+			}
+		})
+	}
+}
+
 func TestCallbackState(t *testing.T) {
 	cb, err := listenCallback(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cb.Close()
-	cb.Expect("good-state")
+	cb.Expect("good-state", "", false)
 	get := func(q string) int {
 		resp, err := http.Get(cb.RedirectURI() + "?" + q)
 		if err != nil {

@@ -38,6 +38,9 @@ type ServerMetadata struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported says authorization responses carry iss
+	// (RFC 9207), so a response without it is refused.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 
 	// Source is the URL the metadata came from ("" when endpoints are the 2025-03-26 defaults).
 	Source string `json:"-"`

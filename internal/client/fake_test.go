@@ -40,6 +40,8 @@ type fake struct {
 	noDCR       bool
 	authMethods []string
 	metaIssuer  string // overrides the issuer in the AS metadata
+	issAdvert   bool   // advertises authorization_response_iss_parameter_supported
+	respIss     string // iss in authorization responses (RFC 9207); "" = none, "self" = the issuer
 	asScopes    []string
 	ttl         time.Duration
 	device      bool // offers the device authorization grant; approves after one pending poll
@@ -116,6 +118,9 @@ func (f *fake) asMetadata() map[string]any {
 	if f.device {
 		m["device_authorization_endpoint"] = f.srv.URL + "/device"
 	}
+	if f.issAdvert {
+		m["authorization_response_iss_parameter_supported"] = true
+	}
 	m["revocation_endpoint"] = f.srv.URL + "/revoke"
 	return m
 }
@@ -190,6 +195,11 @@ func (f *fake) authorize(w http.ResponseWriter, r *http.Request) {
 	rq := ru.Query()
 	rq.Set("code", code)
 	rq.Set("state", q.Get("state"))
+	if f.respIss == "self" {
+		rq.Set("iss", f.issuer())
+	} else if f.respIss != "" {
+		rq.Set("iss", f.respIss)
+	}
 	ru.RawQuery = rq.Encode()
 	http.Redirect(w, r, ru.String(), http.StatusFound)
 }

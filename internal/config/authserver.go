@@ -99,6 +99,10 @@ type AuthServerRegistration struct {
 	ClientLifetime Duration `yaml:"clientLifetime,omitempty" json:"clientLifetime,omitempty"`
 	// MaxPerIPPerHour limits registrations from one client IP. Default 30.
 	MaxPerIPPerHour int `yaml:"maxPerIPPerHour,omitempty" json:"maxPerIPPerHour,omitempty"`
+	// MaxPerLoopbackPerHour limits registrations from a loopback address (the developer's
+	// own machine, every sign-in of a local client may register anew). Default 1000; -1
+	// means no limit.
+	MaxPerLoopbackPerHour int `yaml:"maxPerLoopbackPerHour,omitempty" json:"maxPerLoopbackPerHour,omitempty"`
 }
 
 // AuthServerCIMD configures client ID metadata documents.

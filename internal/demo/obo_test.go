@@ -98,15 +98,24 @@ func TestDemoActingAsUser(t *testing.T) {
 		t.Errorf("files token issuer = %q, want the Entra profile's v2 issuer", id.Issuer)
 	}
 
-	// tasks: no connection yet. Every request to the upstream needs alice's Tasks token,
-	// the first one (initialize) included, so connecting already answers with the connect
-	// URL: in the error message for an older client...
-	_, err = personConnect(t, ctx, d.routes["tasks"], alice, "2025-06-18")
-	if err == nil || !strings.Contains(err.Error(), base+"/connections/tasks/connect") {
-		t.Fatalf("tasks before linking, 2025-06-18 client: want an error with the connect URL; got %v", err)
+	// tasks: no connection yet. initialize and tools/list need no user credential, so they
+	// reach the upstream without one and the client lists the tools; the first call that
+	// needs alice's Tasks token answers with the connect URL: in a tool error for an older
+	// client...
+	before := personSession(t, ctx, d.routes["tasks"], alice, "2025-06-18")
+	if lt, err := before.ListTools(ctx, nil); err != nil || len(lt.Tools) == 0 {
+		t.Fatalf("tasks before linking: tools/list = %v, %v; want the upstream's tools", lt, err)
+	}
+	_, res, err = identity(t, ctx, before)
+	if err != nil || !res.IsError || !strings.Contains(text(res), base+"/connections/tasks/connect") {
+		t.Fatalf("tasks before linking, 2025-06-18 client: want a tool error with the connect URL; got %v %v", err, res)
 	}
 	// ...and as a URL elicitation (-32042) for a current one.
-	_, err = personConnect(t, ctx, d.routes["tasks"], alice, "")
+	current := personSession(t, ctx, d.routes["tasks"], alice, "2025-11-25")
+	if lt, err := current.ListTools(ctx, nil); err != nil || len(lt.Tools) == 0 {
+		t.Fatalf("tasks before linking: tools/list = %v, %v", lt, err)
+	}
+	_, _, err = identity(t, ctx, current)
 	var rpcErr *jsonrpc.Error
 	if !errors.As(err, &rpcErr) || rpcErr.Code != mcp.CodeURLElicitationRequired {
 		t.Fatalf("tasks before linking: want a -32042 URL elicitation, got %v", err)

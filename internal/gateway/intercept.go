@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
@@ -128,6 +129,40 @@ type Denial struct {
 // found with errors.As, so it may be wrapped) to choose how the gateway answers the
 // client, instead of the default 502 upstream_credential. The adapter lives with the
 // credential provider (internal/app), so that the gateway stays independent of it.
+// ConnectionRequired is implemented by a CredentialError that only means the user has not
+// connected (or must reconnect) their account for the route. Calls that need no user
+// credential (NeedsNoCredential) then reach the upstream without one, so that a client can
+// discover and list before the user connects; only a call that needs the credential is
+// answered with the error.
+type ConnectionRequired interface {
+	ConnectionRequired() bool
+}
+
+// noCredentialMethods are the methods a connection route sends on without the user's
+// credential when the user has not connected: they describe the server and its
+// capabilities, the same for every user, and act on nothing of the user's. Everything else
+// (tools/call, resources/read, prompts/get, completion, subscriptions, and any method the
+// gateway does not know) asks the user to connect.
+var noCredentialMethods = map[string]bool{
+	"server/discover": true, "initialize": true, "ping": true,
+	"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true,
+}
+
+// NeedsNoCredential reports whether every message of c is a POSTed request or notification
+// that needs no user credential: a method of noCredentialMethods or a notification
+// (notifications/…). GET streams, DELETE and client responses need the credential.
+func (c *Call) NeedsNoCredential() bool {
+	if c == nil || c.HTTPMethod != "POST" || len(c.Messages) == 0 {
+		return false
+	}
+	for _, m := range c.Messages {
+		if !noCredentialMethods[m.Method] && !strings.HasPrefix(m.Method, "notifications/") {
+			return false
+		}
+	}
+	return true
+}
+
 type CredentialError interface {
 	error
 	// GatewayResponse renders the failure for this call. It must not put secrets in the

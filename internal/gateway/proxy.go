@@ -185,9 +185,18 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		b := body
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
+	var withoutCredential error // the connection error of a call sent on without a credential
 	if c := rt.opts.Credentials; c != nil {
 		cctx, credSpan := rt.childSpan(ctx, "upstream_credential", trace.SpanKindInternal)
 		hdr, err := c.UpstreamHeaders(cctx, p, r)
+		var cr ConnectionRequired
+		if errors.As(err, &cr) && cr.ConnectionRequired() && call.NeedsNoCredential() {
+			// Not connected yet, but discovery and lists need no user credential: the
+			// upstream gets the call without Authorization (docs/upstream.md).
+			rec.Reasons = append(rec.Reasons, "sent_without_user_credential")
+			withoutCredential = err
+			hdr, err = nil, nil
+		}
 		if err != nil {
 			credSpan.SetStatus(codes.Error, "no credential")
 		}
@@ -225,6 +234,12 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	}
 	defer resp.Body.Close()
 	rec.UpstreamStatus = resp.StatusCode
+	if withoutCredential != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		// The upstream wants a credential even for this call: ask the user to connect, as
+		// for a call that needs one (never the upstream's challenge, which is not ours).
+		rt.credentialError(w, r, rec, call, withoutCredential)
+		return
+	}
 	if !rt.trackSession(ctx, w, r, rec, resp) {
 		return
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -132,14 +133,22 @@ type Client struct {
 	// Trusted clients skip the consent page.
 	Trusted bool `json:"trusted,omitempty"`
 	// Source is static, dcr or cimd.
-	Source    string    `json:"source,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
+	Source string `json:"source,omitempty"`
+	// ApplicationType is native or web for registered clients (OpenID Connect
+	// Registration §2); empty for others.
+	ApplicationType string `json:"applicationType,omitempty"`
+	// AuthMethod is private_key_jwt for clients that authenticate with a signed assertion
+	// (RFC 7523) using a key of JWKS or JWKSURI; empty otherwise (the secret decides).
+	AuthMethod string          `json:"authMethod,omitempty"`
+	JWKS       json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI    string          `json:"jwksUri,omitempty"`
+	CreatedAt  time.Time       `json:"createdAt"`
 	// ExpiresAt is zero for clients that never expire.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // Public reports whether the client has no secret.
-func (c Client) Public() bool { return c.SecretHash == "" }
+func (c Client) Public() bool { return c.SecretHash == "" && c.AuthMethod == "" }
 
 // AuthRequest is a pending authorization request.
 type AuthRequest struct {

@@ -92,6 +92,12 @@ type credentialError struct {
 func (e *credentialError) Error() string { return e.err.Error() }
 func (e *credentialError) Unwrap() error { return e.err }
 
+// ConnectionRequired implements gateway.ConnectionRequired: the user must connect (or
+// reconnect) their account, so calls that need no credential may go on without one.
+func (e *credentialError) ConnectionRequired() bool {
+	return explain(e.route, e.err).Kind == outcomeUserAction
+}
+
 // GatewayResponse implements gateway.CredentialError.
 func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 	o := explain(e.route, e.err)
@@ -139,4 +145,7 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 }
 
 // Interface guards
-var _ gateway.CredentialError = (*credentialError)(nil)
+var (
+	_ gateway.CredentialError    = (*credentialError)(nil)
+	_ gateway.ConnectionRequired = (*credentialError)(nil)
+)

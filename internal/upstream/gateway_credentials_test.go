@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/MicahParks/jwkset"
+	gosdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/app/apptest"
@@ -123,7 +126,7 @@ upstreamCredentials:
 routes:
   - name: tracker
     path: /tracker/mcp
-    upstream: {url: "JSONURL"}
+    upstream: {url: "TRACKERURL"}
     auth: {issuers: [entra], audiences: [MCPAPI]}
     upstreamAuth: {connection: {provider: tracker}}
   - name: reports
@@ -151,13 +154,33 @@ routes:
 func TestUpstreamCredentialErrors(t *testing.T) {
 	e := newEntra(t)
 	up := apptest.NewUpstream(t)
+	// The tracker route's upstream, through a recorder of what reached it.
+	var seenMu sync.Mutex
+	var seen []string // "method authorization"
+	target, _ := url.Parse(up.JSONURL)
+	tracker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var m struct{ Method string }
+		json.Unmarshal(body, &m)
+		seenMu.Lock()
+		seen = append(seen, m.Method+" "+r.Header.Get("Authorization"))
+		seenMu.Unlock()
+		if m.Method == "prompts/list" { // an upstream that wants a credential even to list
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tracker"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	t.Cleanup(tracker.Close)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	// The gateway's own URL is needed in the configuration (connect pages): reserve it.
 	front := httptest.NewUnstartedServer(nil)
 	public := "http://" + front.Listener.Addr().String()
 	y := strings.NewReplacer("PUBLIC", public, "ISSUER", e.em.V2Issuer(tenantID), "ENTRA", e.URL, "JSONURL", up.JSONURL,
-		"TOKENURL", e.em.TokenURL(tenantID), "MCPAPI", mcpAPIID, "SECRET", mcpSecret, "DOWN", closed.URL).Replace(credsYAML)
+		"TOKENURL", e.em.TokenURL(tenantID), "MCPAPI", mcpAPIID, "SECRET", mcpSecret, "DOWN", closed.URL, "TRACKERURL", tracker.URL).Replace(credsYAML)
 	cfg, _, err := config.Parse("creds.yaml", []byte(y), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -206,13 +229,29 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 				t.Fatalf("answer = %v", msg)
 			}
 		}},
-		{"no connection, older client initializing: error with the URL", "tracker", alice, "", initBody("2025-06-18"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
-			code, m := apptest.ErrorOf(msg)
-			if code != -32001 || !strings.Contains(m, connectURL) || msg["error"].(map[string]any)["data"].(map[string]any)["url"] != connectURL {
+		// Before connecting, initialize and the lists need no user credential: they reach
+		// the upstream without Authorization (issue 15; docs/upstream.md).
+		{"no connection, older client initializing: reaches the upstream", "tracker", alice, "", initBody("2025-06-18"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			if msg["result"] == nil {
 				t.Fatalf("answer = %v", msg)
 			}
 		}},
-		{"no connection, 2025-11-25 client initializing: URL elicitation", "tracker", alice, "", initBody("2025-11-25"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+		{"no connection, 2025-11-25 client initializing: reaches the upstream", "tracker", alice, "", initBody("2025-11-25"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			if msg["result"] == nil {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"no connection, ping: reaches the upstream", "tracker", alice, "2025-11-25", `{"jsonrpc":"2.0","id":7,"method":"ping"}`, 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			if msg["result"] == nil {
+				t.Fatalf("answer = %v", msg)
+			}
+		}},
+		{"no connection, the upstream refuses prompts/list without a credential: URL elicitation", "tracker", alice, "2025-11-25", `{"jsonrpc":"2.0","id":7,"method":"prompts/list"}`, 200, func(t *testing.T, resp *http.Response, msg map[string]any) {
+			if code, _ := apptest.ErrorOf(msg); code != -32042 || strings.Contains(resp.Header.Get("WWW-Authenticate"), "tracker") {
+				t.Fatalf("answer = %v, WWW-Authenticate %q", msg, resp.Header.Get("WWW-Authenticate"))
+			}
+		}},
+		{"no connection, resources/read: URL elicitation", "tracker", alice, "2025-11-25", `{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"uri":"file:///x"}}`, 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
 			if code, _ := apptest.ErrorOf(msg); code != -32042 {
 				t.Fatalf("answer = %v", msg)
 			}
@@ -285,6 +324,44 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 		})
 	}
 
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run("go-sdk client before connecting, "+version, func(t *testing.T) {
+			// A go-sdk v1.8.0 client lists the tools of a connection route before the user
+			// has connected; the first call asks them to connect.
+			ctx := t.Context()
+			hc := &http.Client{Transport: bearerTransport{token: alice}}
+			client := gosdk.NewClient(&gosdk.Implementation{Name: "pre-connect", Version: "1"}, nil)
+			tr := &gosdk.StreamableClientTransport{Endpoint: h.URL + "/tracker/mcp", HTTPClient: hc, DisableStandaloneSSE: true}
+			sess, err := client.Connect(ctx, tr, &gosdk.ClientSessionOptions{ProtocolVersion: version})
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			defer sess.Close()
+			lt, err := sess.ListTools(ctx, nil)
+			if err != nil || len(lt.Tools) == 0 {
+				t.Fatalf("tools/list before connecting: %v, %v", lt, err)
+			}
+			_, err = sess.CallTool(ctx, &gosdk.CallToolParams{Name: "balance"})
+			if err == nil || !strings.Contains(err.Error(), connectURL) {
+				t.Fatalf("tools/call before connecting: %v; want the connect URL", err)
+			}
+		})
+	}
+
+	t.Run("the tracker upstream saw only credential-free calls, without Authorization", func(t *testing.T) {
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		if len(seen) == 0 {
+			t.Fatal("nothing reached the tracker upstream")
+		}
+		for _, s := range seen {
+			method, auth, _ := strings.Cut(s, " ")
+			if auth != "" || (method != "initialize" && method != "tools/list" && method != "ping" && method != "prompts/list" && method != "server/discover" && !strings.HasPrefix(method, "notifications/")) {
+				t.Errorf("the upstream got %q with Authorization %q", method, auth)
+			}
+		}
+	})
+
 	t.Run("audit and log carry the reason, never a secret", func(t *testing.T) {
 		h.WaitAudit(t, func(e audit.Event) bool { return e.Route == "down" })
 		h.Auditor.Close(context.Background())
@@ -320,4 +397,12 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 			}
 		}
 	})
+}
+
+type bearerTransport struct{ token string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -355,7 +355,7 @@ func mcpClient(t *testing.T, resource string, b *browser, name string) (*mcp.Cli
 		RequestRefreshToken: true,
 		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
 			loc := b.signIn(args.URL)
-			return &auth.AuthorizationResult{Code: loc.Query().Get("code"), State: loc.Query().Get("state")}, nil
+			return &auth.AuthorizationResult{Code: loc.Query().Get("code"), State: loc.Query().Get("state"), Iss: loc.Query().Get("iss")}, nil
 		},
 	})
 	if err != nil {

@@ -291,11 +291,7 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 		return authserver.Identity{}, &authserver.UpstreamError{Code: "invalid_response", Description: "the token response has no id_token",
 			LogCode: "missing_id_token", Fix: "The connector must request the openid scope and the provider must be an OpenID Connect provider."}
 	}
-	v, err := c.idTokenVerifier(ctx)
-	if err != nil {
-		return authserver.Identity{}, err
-	}
-	p, err := v.Verify(ctx, tr.IDToken)
+	p, err := c.verifyIDToken(ctx, tr.IDToken)
 	if err != nil {
 		return authserver.Identity{}, fmt.Errorf("id_token refused: %w", err)
 	}

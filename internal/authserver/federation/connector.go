@@ -69,6 +69,7 @@ type endpoints struct {
 	AuthorizationURL string `json:"authorization_endpoint"`
 	TokenURL         string `json:"token_endpoint"`
 	JWKSURL          string `json:"jwks_uri"`
+	UserinfoURL      string `json:"userinfo_endpoint"`
 }
 
 // New builds a connector. It does not contact the provider (discovery and keys load on
@@ -298,18 +299,7 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 	if n, _ := p.Claims["nonce"].(string); n == "" || n != f.Nonce {
 		return authserver.Identity{}, errors.New("id_token refused: its nonce does not match the sign-in (replayed or injected response)")
 	}
-	var lookedUp []string
-	if c.graphLookup() && overage(p.Claims) {
-		g, gerr := c.graphGroups(ctx, ep.TokenURL, tr.RefreshToken)
-		if gerr != nil {
-			// Degrade to no groups from the lookup: the sign-in goes on (policies that need a
-			// group deny), and the log says why.
-			c.log.ErrorContext(ctx, "Entra group overage: the Microsoft Graph group lookup failed; the user signs in without the groups of the token",
-				"oid", claimString(p.Claims, "oid"), "err", gerr)
-		}
-		lookedUp = g
-	}
-	ident, err := c.mapClaims(p.Claims, lookedUp...)
+	ident, err := c.identity(ctx, ep.TokenURL, p.Claims, tr.RefreshToken)
 	if err != nil {
 		return authserver.Identity{}, err
 	}
@@ -318,6 +308,23 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 	}
 	c.log.InfoContext(ctx, "federated sign-in", "sub", ident.UserID, "id_token", authn.HashToken(tr.IDToken)[:16], "refresh_token", tr.RefreshToken != "")
 	return ident, nil
+}
+
+// identity maps verified id_token claims to the mcpgate user, resolving Entra group
+// overage with the refresh token when configured.
+func (c *Connector) identity(ctx context.Context, tokenURL string, claims map[string]any, refreshToken string) (authserver.Identity, error) {
+	var lookedUp []string
+	if c.graphLookup() && overage(claims) {
+		g, gerr := c.graphGroups(ctx, tokenURL, refreshToken)
+		if gerr != nil {
+			// Degrade to no groups from the lookup: the sign-in goes on (policies that need a
+			// group deny), and the log says why.
+			c.log.ErrorContext(ctx, "Entra group overage: the Microsoft Graph group lookup failed; the user signs in without the groups of the token",
+				"oid", claimString(claims, "oid"), "err", gerr)
+		}
+		lookedUp = g
+	}
+	return c.mapClaims(claims, lookedUp...)
 }
 
 // tokenResponse is an OAuth token response.

@@ -27,16 +27,17 @@ type goIdP struct {
 	srv *httptest.Server
 	URL string
 
-	mu       sync.Mutex
-	keys     []*rsa.PrivateKey // keys[0] signs; all are published
-	kids     []string
-	users    map[string]*idpUser
-	codes    map[string]idpGrant
-	refresh  map[string]idpGrant
-	access   map[string]string // access token -> sub
-	refuse   string            // error code the authorization endpoint answers with
-	down     bool              // every endpoint answers 503
-	refreshN int               // refresh grants answered
+	mu        sync.Mutex
+	keys      []*rsa.PrivateKey // keys[0] signs; all are published
+	kids      []string
+	users     map[string]*idpUser
+	codes     map[string]idpGrant
+	refresh   map[string]idpGrant
+	access    map[string]string // access token -> sub
+	refuse    string            // error code the authorization endpoint answers with
+	down      bool              // every endpoint answers 503
+	noRefresh bool              // the token endpoint issues no refresh token
+	refreshN  int               // refresh grants answered
 }
 
 type idpUser struct {
@@ -176,7 +177,11 @@ func (p *goIdP) token(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.t.Error(err)
 	}
-	writeJSON(w, 200, map[string]any{"access_token": at, "refresh_token": rt, "id_token": idt, "token_type": "Bearer", "expires_in": 7200})
+	resp := map[string]any{"access_token": at, "refresh_token": rt, "id_token": idt, "token_type": "Bearer", "expires_in": 7200}
+	if p.noRefresh {
+		delete(resp, "refresh_token")
+	}
+	writeJSON(w, 200, resp)
 }
 
 func (p *goIdP) userinfo(w http.ResponseWriter, r *http.Request) {

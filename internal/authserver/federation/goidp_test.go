@@ -199,3 +199,23 @@ func (p *goIdP) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, 200, map[string]any{"sub": u.Sub, "email": u.Email, "name": u.Name, "groups": u.Groups})
 }
+
+// logoutToken is a Back-Channel Logout token for sub, signed with the current key; change
+// edits its claims.
+func (p *goIdP) logoutToken(sub string, change func(jwt.MapClaims)) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	claims := jwt.MapClaims{"iss": p.URL, "aud": goIdPClient, "sub": sub, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti": randomString(8), "events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}}
+	if change != nil {
+		change(claims)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"], tok.Header["typ"] = p.kids[0], "logout+jwt"
+	s, err := tok.SignedString(p.keys[0])
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}

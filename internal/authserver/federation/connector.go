@@ -41,6 +41,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Issuer is mcpgate's issuer; error explanations name {issuer}/login/callback.
 	Issuer string
+	// PolicyClaims are the identity attributes policy rules read (PolicyClaims(cfg)): a
+	// sign-in whose user lacks one is warned about.
+	PolicyClaims []string
 	// RefreshSkew: a stored access token expiring within it is refreshed. Default 2m.
 	RefreshSkew time.Duration
 	Logger      *slog.Logger
@@ -303,6 +306,7 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 	if err != nil {
 		return authserver.Identity{}, err
 	}
+	c.warnMissingClaims(ctx, ident)
 	if err := c.save(ctx, ident, tr, ""); err != nil {
 		return authserver.Identity{}, fmt.Errorf("keeping the upstream tokens: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -64,7 +65,9 @@ type Connector struct {
 	ep       *endpoints
 	registry *authn.Registry
 	verifier *authn.JWTVerifier
-	refresh  sync.Mutex // one refresh at a time per process
+	// refresh serialises the provider refreshes of a user in this process (striped by
+	// subject: a slow or unreachable provider delays one user's requests, not everyone's).
+	refresh [64]sync.Mutex
 }
 
 type endpoints struct {
@@ -132,6 +135,13 @@ func New(o Options) (*Connector, error) {
 		cn.ep = &endpoints{Issuer: c.Issuer, AuthorizationURL: c.AuthorizationURL, TokenURL: c.TokenURL, JWKSURL: c.JWKSURL}
 	}
 	return cn, nil
+}
+
+// userLock returns the mutex that serialises the provider refreshes of subject.
+func (c *Connector) userLock(subject string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(subject))
+	return &c.refresh[h.Sum32()%uint32(len(c.refresh))]
 }
 
 // qualify turns a bare Entra scope into api://<app>/<scope>.

@@ -52,8 +52,9 @@ func (c *Connector) Revalidate(ctx context.Context, subject string) error {
 	if c.now().Sub(validatedAt(rec, sc)) < c.revalidateAfter() {
 		return nil
 	}
-	c.refresh.Lock()
-	defer c.refresh.Unlock()
+	mu := c.userLock(subject)
+	mu.Lock()
+	defer mu.Unlock()
 	if rec, sc, err = c.load(ctx, subject); errors.Is(err, upstream.ErrNotFound) {
 		return fmt.Errorf("%w: mcpgate holds no sign-in of this user at %s any more (signed out or ended there)", authserver.ErrSessionEnded, c.name)
 	} else if err != nil {

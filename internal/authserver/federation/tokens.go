@@ -133,8 +133,9 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 	if c.fresh(rec) {
 		return rec.AccessToken, nil
 	}
-	c.refresh.Lock()
-	defer c.refresh.Unlock()
+	mu := c.userLock(subject)
+	mu.Lock()
+	defer mu.Unlock()
 	if rec, _, err = c.load(ctx, subject); err != nil { // another call may have refreshed
 		return "", err
 	}
@@ -160,7 +161,7 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 	return rec.AccessToken, nil
 }
 
-// upstreamRefresh redeems rec's refresh token at the provider (the caller holds c.refresh),
+// upstreamRefresh redeems rec's refresh token at the provider (the caller holds c.userLock(subject)),
 // re-reads the user from the new id_token when the provider sends one (claims, groups), and
 // stores the result as confirmed now.
 func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec record) (record, error) {

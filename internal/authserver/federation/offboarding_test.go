@@ -53,8 +53,23 @@ func TestOffboarding(t *testing.T) {
 		if status, _ := s.refreshTokens(t, e); status != http.StatusOK {
 			t.Fatal("refused within the bound") // the provider is not asked yet
 		}
+		replica := e.replica()
+		if _, _, err := replica.VerifyAccessToken(t.Context(), s.access, e.resource); err != nil {
+			t.Fatalf("the other replica refuses the token before the offboarding: %v", err)
+		}
 		e.clock.advance(6 * time.Minute)
 		refusedRefresh(t, e, &s, "no longer accepts this user")
+		// The access token is refused on the other replica too (its next revocation poll).
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			if _, _, err := replica.VerifyAccessToken(t.Context(), s.access, e.resource); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the other replica still accepts the revoked access token")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		// The provider tokens are deleted: the user's other sign-ins end at their next refresh.
 		refusedRefresh(t, e, &other, "holds no sign-in of this user")
 		if !strings.Contains(e.logs.String(), "the provider ended the user's sign-in") {

@@ -312,3 +312,18 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("store got %d events", len(got))
 	}
 }
+
+// TestScrubBearer: the word after "bearer" is redacted only when it is a credential.
+func TestScrubBearer(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"requires a bearer token in the Authorization header", "requires a bearer token in the Authorization header"},
+		{"bearer authentication failed.", "bearer authentication failed."},
+		{"sent Bearer abc123def456, refused", "sent Bearer [redacted] refused"},
+		{"Authorization: Bearer mF_9.B5f-4.1JqM", "Authorization: Bearer [redacted]"},
+		{"bearer qwertyuiopasdfghjklzxcvbnm", "bearer [redacted]"},
+	} {
+		if got := scrub(tc.in); got != tc.want {
+			t.Errorf("scrub(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -133,7 +133,7 @@ func scrub(s string) string {
 	}
 	if strings.Contains(strings.ToLower(s), "bearer ") {
 		for i := 0; i+1 < len(words); i++ {
-			if strings.EqualFold(words[i], "bearer") {
+			if strings.EqualFold(words[i], "bearer") && credentialWord(words[i+1]) {
 				words[i+1] = Redacted
 				changed = true
 			}
@@ -143,4 +143,29 @@ func scrub(s string) string {
 		return s
 	}
 	return strings.Join(words, " ")
+}
+
+// credentialWord reports whether the word after "bearer" in free text is a credential
+// rather than prose ("requires a bearer token in the Authorization header"): RFC 6750's
+// token68 characters, at least 8 of them, and a digit, an upper-case letter after the first
+// character or a token68 symbol (-._~+/=) — or at least 20 letters. Trailing punctuation of
+// the sentence is ignored.
+func credentialWord(w string) bool {
+	w = strings.TrimRight(w, ",;:)]}\"'")
+	if len(w) < 8 {
+		return false
+	}
+	mixed := false
+	for i, c := range w {
+		switch {
+		case c >= 'a' && c <= 'z':
+		case c >= 'A' && c <= 'Z':
+			mixed = mixed || i > 0
+		case c >= '0' && c <= '9', strings.ContainsRune("-._~+/=", c):
+			mixed = true
+		default:
+			return false
+		}
+	}
+	return mixed || len(w) >= 20
 }

@@ -242,6 +242,17 @@ func (k *KeySet) runLoad(ch chan struct{}) {
 	}
 }
 
+// Reload loads the keys now (or joins the load under way) and waits for it, bypassing the
+// unknown-kid rate limit: for callers that apply their own limit (internal/authserver/
+// federation reloads an IdP's keys when an id_token straight from its token endpoint names
+// a new kid). A failed load keeps the cached keys.
+func (k *KeySet) Reload(ctx context.Context) error {
+	if k.load == nil {
+		return nil
+	}
+	return k.refresh(ctx)
+}
+
 // refreshUnknownKID reloads the keys because a token named a kid we do not have. It joins
 // a load under way; otherwise it loads at most once per unknownKIDEvery and reports false
 // (no load) when rate-limited.

@@ -153,8 +153,9 @@ func (s *Server) handleFederatedLogin(w http.ResponseWriter, r *http.Request) {
 		RedirectURI: s.issuer + PathFederatedCallback, LoginHint: a.LoginHint, Prompt: a.Prompt})
 	if err != nil {
 		s.log.ErrorContext(ctx, "federated sign-in could not start", "connector", rc.ID(), "err", err)
-		s.message(w, http.StatusBadGateway, "Sign-in unavailable", "mcpgate could not reach "+rc.Name()+" to start the sign-in.",
-			"Try again in a minute; if it persists, the administrator should check the connector's issuer and the logs ("+rc.ID()+").")
+		s.failToClient(w, r, a, http.StatusBadGateway, "Sign-in unavailable", "mcpgate could not reach "+rc.Name()+" to start the sign-in.",
+			"Try again in a minute; if it persists, the administrator should check the connector's issuer and the logs ("+rc.ID()+").",
+			"temporarily_unavailable", "mcpgate could not reach "+rc.Name()+" to start the sign-in; try again later")
 		return
 	}
 	payload, _ := json.Marshal(st)
@@ -244,8 +245,9 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 		}
 		s.log.ErrorContext(ctx, "federated sign-in failed", "connector", rc.ID(), "client_id", clip.String(a.ClientID), "err", err)
 		s.observe().SignIn(rc.ID(), "failed")
-		s.message(w, http.StatusBadGateway, "Sign-in failed", "mcpgate could not complete the sign-in with "+rc.Name()+".",
-			"Try again; if it persists, the administrator finds the reason in mcpgate's log (connector "+rc.ID()+").")
+		s.failToClient(w, r, a, http.StatusBadGateway, "Sign-in failed", "mcpgate could not complete the sign-in with "+rc.Name()+".",
+			"Try again; if it persists, the administrator finds the reason in mcpgate's log (connector "+rc.ID()+").",
+			"server_error", "mcpgate could not complete the sign-in with "+rc.Name())
 		return
 	}
 	now := s.opts.Now()
@@ -297,5 +299,5 @@ func (s *Server) upstreamErrorPage(w http.ResponseWriter, r *http.Request, rc Re
 	if e.Description != "" {
 		msg += ": " + e.Description
 	}
-	s.message(w, http.StatusBadGateway, "Sign-in failed", msg, detail)
+	s.failToClient(w, r, a, http.StatusBadGateway, "Sign-in failed", msg, detail, clientErrorCode(e.Code), msg)
 }

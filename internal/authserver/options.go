@@ -28,6 +28,9 @@ const (
 	// the redirect URI registered at the upstream identity provider.
 	PathFederatedLogin    = "/login/federated"
 	PathFederatedCallback = "/login/callback"
+	// PathBackchannelLogout receives OpenID Connect Back-Channel Logout tokens from the
+	// upstream identity providers (register {issuer}/login/backchannel-logout there).
+	PathBackchannelLogout = "/login/backchannel-logout"
 	PathStatic            = "/authserver/static/"
 	PathOAuthMetadata     = "/.well-known/oauth-authorization-server"
 	PathOIDCDiscovery     = "/.well-known/openid-configuration"
@@ -36,7 +39,7 @@ const (
 // Paths lists every path prefix Handler answers, for the caller's route-collision check.
 var Paths = []string{PathAuthorize, PathAuthorizeCallback, PathToken, PathRegister, PathJWKS, PathUserinfo,
 	PathIntrospect, PathRevoke, PathEndSession, PathDeviceAuthorization, PathDevice, PathLogin, PathConsent,
-	PathFederatedLogin, PathFederatedCallback, PathStatic, PathOAuthMetadata, PathOIDCDiscovery}
+	PathFederatedLogin, PathFederatedCallback, PathBackchannelLogout, PathStatic, PathOAuthMetadata, PathOIDCDiscovery}
 
 // Registration policies for dynamic client registration (RFC 7591).
 const (

@@ -58,6 +58,10 @@ type pageData struct {
 	SignedIn bool
 	// message
 	Message, Detail string
+	// ReturnURL, when set, is where the page sends the browser after ReturnDelay seconds
+	// (an error for the MCP client's redirect_uri), with a link to go at once.
+	ReturnURL   template.URL
+	ReturnDelay int
 }
 
 type scopeView struct{ Name, Description string }

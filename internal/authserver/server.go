@@ -165,6 +165,7 @@ func (s *Server) routes() {
 	mux.HandleFunc(PathConsent, s.handleConsent)
 	mux.HandleFunc(PathFederatedLogin, s.handleFederatedLogin)
 	mux.HandleFunc(PathFederatedCallback, s.handleFederatedCallback)
+	mux.HandleFunc(PathBackchannelLogout, s.handleBackchannelLogout)
 	mux.HandleFunc(PathDevice, s.handleDevice)
 	mux.Handle(PathStatic, http.StripPrefix(PathStatic, staticHandler()))
 	s.mux = mux

@@ -312,6 +312,9 @@ func (st *opStorage) TokenRequestByRefreshToken(ctx context.Context, value strin
 	if err != nil {
 		return nil, s.internalError(ctx, "using the refresh token failed", err)
 	}
+	if err := s.revalidate(ctx, t); err != nil { // federation: the sign-in at the IdP still holds
+		return nil, err
+	}
 	if _, err := s.lookupIdentity(ctx, t.UserID); errors.Is(err, ErrUnknownUser) {
 		// Deleted or disabled, or (federation) the upstream sign-in was refused.
 		s.log.InfoContext(ctx, "refresh refused: the user is no longer known", "sub", t.UserID, "client_id", clip.String(t.ClientID))

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Connector types.
@@ -59,7 +60,23 @@ type AuthServerConnector struct {
 	// AllowPrivateAddresses lets mcpgate reach the provider on loopback/private addresses
 	// and over http (the SSRF guard is off). For local development and tests only.
 	AllowPrivateAddresses bool `yaml:"allowPrivateAddresses,omitempty" json:"allowPrivateAddresses,omitempty"`
+	// RevalidateAfter bounds how long a user's access outlives their sign-in at the provider
+	// (offboarding): a refresh of mcpgate's tokens later than this after the last check asks
+	// the provider again (the user's provider refresh token is redeemed, or userinfo is read
+	// when there is none), re-reads claims and groups, and is refused — the sign-in and its
+	// access tokens revoked — when the provider says the user or session is gone. Default 5m.
+	RevalidateAfter Duration `yaml:"revalidateAfter,omitempty" json:"revalidateAfter,omitempty"`
+	// RevalidateGrace: while the provider cannot be reached (network error, 5xx), refreshes
+	// keep working until the last successful check is older than revalidateAfter +
+	// revalidateGrace; then they are refused until the provider answers. Default 15m.
+	RevalidateGrace Duration `yaml:"revalidateGrace,omitempty" json:"revalidateGrace,omitempty"`
 }
+
+// Defaults of AuthServerConnector.RevalidateAfter and RevalidateGrace.
+const (
+	DefaultRevalidateAfter = 5 * time.Minute
+	DefaultRevalidateGrace = 15 * time.Minute
+)
 
 // EntraConnector is the Entra ID preset of a connector.
 type EntraConnector struct {
@@ -143,6 +160,12 @@ func validateConnectors(c *Config, p *Problems) {
 		checkURL("authorizationURL", cn.AuthorizationURL)
 		checkURL("tokenURL", cn.TokenURL)
 		checkURL("jwksURL", cn.JWKSURL)
+		if cn.RevalidateAfter < 0 {
+			p.Add(path+".revalidateAfter", "must not be negative (default 5m: how long access outlives the sign-in at the provider)")
+		}
+		if cn.RevalidateGrace < 0 {
+			p.Add(path+".revalidateGrace", "must not be negative (default 15m)")
+		}
 		explicit := cn.AuthorizationURL != "" || cn.TokenURL != "" || cn.JWKSURL != ""
 		if explicit && (cn.AuthorizationURL == "" || cn.TokenURL == "" || cn.JWKSURL == "") {
 			p.Add(path, "give all of authorizationURL, tokenURL and jwksURL, or none (then they are discovered from the issuer)")

@@ -46,6 +46,7 @@ routes:
 		{"http issuer", `    - {id: kc, type: oidc, issuer: http://idp.example, clientId: a}`, []string{`"http://idp.example" must be https (set allowPrivateAddresses: true only for local development)`}},
 		{"partial endpoints", `    - {id: x, type: oidc, issuer: https://idp.example, clientId: a, tokenURL: https://idp.example/token}`, []string{"give all of authorizationURL, tokenURL and jwksURL, or none"}},
 		{"entra block on oidc", `    - {id: x, type: oidc, issuer: https://idp.example, clientId: a, entra: {tenant: ` + tenant + `}}`, []string{"entra: is only for type entra"}},
+		{"negative revalidation", `    - {id: x, type: oidc, issuer: https://idp.example, clientId: a, revalidateAfter: -1m, revalidateGrace: -1s}`, []string{"revalidateAfter: must not be negative", "revalidateGrace: must not be negative"}},
 		{"empty group mapping", `    - {id: x, type: oidc, issuer: https://idp.example, clientId: a, groupMapping: {staff: []}}`, []string{`entry "staff" must map a non-empty group`}},
 	}
 	for _, tt := range tests {

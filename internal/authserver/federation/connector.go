@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,6 +42,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Issuer is mcpgate's issuer; error explanations name {issuer}/login/callback.
 	Issuer string
+	// PolicyClaims are the identity attributes policy rules read (PolicyClaims(cfg)): a
+	// sign-in whose user lacks one is warned about.
+	PolicyClaims []string
 	// RefreshSkew: a stored access token expiring within it is refreshed. Default 2m.
 	RefreshSkew time.Duration
 	Logger      *slog.Logger
@@ -61,7 +65,9 @@ type Connector struct {
 	ep       *endpoints
 	registry *authn.Registry
 	verifier *authn.JWTVerifier
-	refresh  sync.Mutex // one refresh at a time per process
+	// refresh serialises the provider refreshes of a user in this process (striped by
+	// subject: a slow or unreachable provider delays one user's requests, not everyone's).
+	refresh [64]sync.Mutex
 }
 
 type endpoints struct {
@@ -69,6 +75,7 @@ type endpoints struct {
 	AuthorizationURL string `json:"authorization_endpoint"`
 	TokenURL         string `json:"token_endpoint"`
 	JWKSURL          string `json:"jwks_uri"`
+	UserinfoURL      string `json:"userinfo_endpoint"`
 }
 
 // New builds a connector. It does not contact the provider (discovery and keys load on
@@ -128,6 +135,13 @@ func New(o Options) (*Connector, error) {
 		cn.ep = &endpoints{Issuer: c.Issuer, AuthorizationURL: c.AuthorizationURL, TokenURL: c.TokenURL, JWKSURL: c.JWKSURL}
 	}
 	return cn, nil
+}
+
+// userLock returns the mutex that serialises the provider refreshes of subject.
+func (c *Connector) userLock(subject string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(subject))
+	return &c.refresh[h.Sum32()%uint32(len(c.refresh))]
 }
 
 // qualify turns a bare Entra scope into api://<app>/<scope>.
@@ -291,37 +305,40 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 		return authserver.Identity{}, &authserver.UpstreamError{Code: "invalid_response", Description: "the token response has no id_token",
 			LogCode: "missing_id_token", Fix: "The connector must request the openid scope and the provider must be an OpenID Connect provider."}
 	}
-	v, err := c.idTokenVerifier(ctx)
-	if err != nil {
-		return authserver.Identity{}, err
-	}
-	p, err := v.Verify(ctx, tr.IDToken)
+	p, err := c.verifyIDToken(ctx, tr.IDToken)
 	if err != nil {
 		return authserver.Identity{}, fmt.Errorf("id_token refused: %w", err)
 	}
 	if n, _ := p.Claims["nonce"].(string); n == "" || n != f.Nonce {
 		return authserver.Identity{}, errors.New("id_token refused: its nonce does not match the sign-in (replayed or injected response)")
 	}
-	var lookedUp []string
-	if c.graphLookup() && overage(p.Claims) {
-		g, gerr := c.graphGroups(ctx, ep.TokenURL, tr.RefreshToken)
-		if gerr != nil {
-			// Degrade to no groups from the lookup: the sign-in goes on (policies that need a
-			// group deny), and the log says why.
-			c.log.ErrorContext(ctx, "Entra group overage: the Microsoft Graph group lookup failed; the user signs in without the groups of the token",
-				"oid", claimString(p.Claims, "oid"), "err", gerr)
-		}
-		lookedUp = g
-	}
-	ident, err := c.mapClaims(p.Claims, lookedUp...)
+	ident, err := c.identity(ctx, ep.TokenURL, p.Claims, tr.RefreshToken)
 	if err != nil {
 		return authserver.Identity{}, err
 	}
+	c.warnMissingClaims(ctx, ident)
 	if err := c.save(ctx, ident, tr, ""); err != nil {
 		return authserver.Identity{}, fmt.Errorf("keeping the upstream tokens: %w", err)
 	}
 	c.log.InfoContext(ctx, "federated sign-in", "sub", ident.UserID, "id_token", authn.HashToken(tr.IDToken)[:16], "refresh_token", tr.RefreshToken != "")
 	return ident, nil
+}
+
+// identity maps verified id_token claims to the mcpgate user, resolving Entra group
+// overage with the refresh token when configured.
+func (c *Connector) identity(ctx context.Context, tokenURL string, claims map[string]any, refreshToken string) (authserver.Identity, error) {
+	var lookedUp []string
+	if c.graphLookup() && overage(claims) {
+		g, gerr := c.graphGroups(ctx, tokenURL, refreshToken)
+		if gerr != nil {
+			// Degrade to no groups from the lookup: the sign-in goes on (policies that need a
+			// group deny), and the log says why.
+			c.log.ErrorContext(ctx, "Entra group overage: the Microsoft Graph group lookup failed; the user signs in without the groups of the token",
+				"oid", claimString(claims, "oid"), "err", gerr)
+		}
+		lookedUp = g
+	}
+	return c.mapClaims(claims, lookedUp...)
 }
 
 // tokenResponse is an OAuth token response.

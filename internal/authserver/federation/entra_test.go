@@ -105,6 +105,7 @@ func TestBridgeEntra(t *testing.T) {
 	for _, s := range []entraSetup{{version: 2}, {version: 1}, {version: 2, multiTenant: true}, {version: 1, multiTenant: true}} {
 		name := map[bool]string{false: "single-tenant", true: "multi-tenant"}[s.multiTenant] + "-v" + string(rune('0'+s.version))
 		t.Run(name, func(t *testing.T) {
+			s.idpClock = &clock{} // the emulator's clock follows mcpgate's (refreshed id_tokens are verified)
 			e := entraEnv(t, s, nil, nil)
 			tid, oid, _, email := s.userTenant()
 			b := newBrowser(t, "http://127.0.0.1:5555/callback")
@@ -157,6 +158,7 @@ func TestBridgeEntra(t *testing.T) {
 				t.Fatal("the stored connection holds the upstream token in clear")
 			}
 			e.clock.advance(2 * time.Hour)
+			s.idpClock.advance(2 * time.Hour)
 			after, err := conn.UpstreamToken(context.Background(), sub)
 			if err != nil {
 				t.Fatalf("refresh: %v", err)

@@ -105,6 +105,7 @@ type env struct {
 	clock    *clock
 	cfg      *config.Config
 	keys     *secrets.Keyring
+	st       store.Store // the authorization server's store
 }
 
 type clock struct{ off atomic.Int64 }
@@ -243,6 +244,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 func (e *env) authServer(cfg *config.Config, logger *slog.Logger) http.Handler {
 	t := e.t
 	st := store.NewMemory()
+	e.st = st
 	opts := authserver.OptionsFromConfig(cfg)
 	opts.Store, opts.Logger = st, logger
 	opts.Resources = func() []string { return []string{e.resource} }
@@ -256,6 +258,21 @@ func (e *env) authServer(cfg *config.Config, logger *slog.Logger) http.Handler {
 	}
 	e.as = as
 	return as.Handler()
+}
+
+// replica is another authorization server on the same store and connectors (another
+// mcpgate replica), polling revocations every 50ms.
+func (e *env) replica() *authserver.Server {
+	t := e.t
+	opts := authserver.OptionsFromConfig(e.cfg)
+	opts.Store, opts.Logger, opts.RevocationPollInterval = e.st, slogTo(io.Discard), 50*time.Millisecond
+	opts.Resources = func() []string { return []string{e.resource} }
+	opts.Connectors = e.fed.AuthConnectors()
+	as, err := authserver.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
 }
 
 // browser is a user agent with a cookie jar that stops at the MCP client's redirect URI.

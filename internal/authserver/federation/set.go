@@ -50,8 +50,9 @@ func FromConfig(cfg *config.Config, d Deps) (*Set, error) {
 	if issuer == "" {
 		issuer = cfg.PublicURL
 	}
+	pc := PolicyClaims(cfg)
 	for _, cc := range cfg.AuthServer.Connectors {
-		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: issuer, Logger: d.Logger, Now: d.Now})
+		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: issuer, Logger: d.Logger, Now: d.Now, PolicyClaims: pc})
 		if err != nil {
 			s.Close()
 			return nil, err

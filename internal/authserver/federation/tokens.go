@@ -26,6 +26,10 @@ type record struct {
 	RefreshToken string              `json:"refreshToken,omitempty"`
 	Expiry       time.Time           `json:"expiry,omitzero"`
 	Scope        string              `json:"scope,omitempty"`
+	// ValidatedAt is when the provider last confirmed the sign-in (the sign-in itself, a
+	// refresh it granted, userinfo it answered). Zero in records stored before it existed:
+	// the connection's UpdatedAt stands in.
+	ValidatedAt time.Time `json:"validatedAt,omitzero"`
 }
 
 // StoreProvider is the provider name under which a connector's tokens are stored in the
@@ -45,6 +49,14 @@ func (c *Connector) save(ctx context.Context, ident authserver.Identity, tr toke
 	if tr.ExpiresIn > 0 {
 		rec.Expiry = c.now().Add(time.Duration(tr.ExpiresIn) * time.Second)
 	}
+	return c.saveRecord(ctx, rec)
+}
+
+// saveRecord seals rec, confirmed by the provider now, for its user (replacing what was
+// stored).
+func (c *Connector) saveRecord(ctx context.Context, rec record) error {
+	ident := rec.Identity
+	rec.ValidatedAt = c.now()
 	raw, _ := json.Marshal(rec)
 	sealed, err := c.opts.Keys.Seal(raw, c.aad(ident.UserID))
 	if err != nil {
@@ -63,7 +75,7 @@ func (c *Connector) save(ctx context.Context, ident authserver.Identity, tr toke
 		}
 		now := c.now()
 		err = c.opts.Store.CompareAndSwapConnection(ctx, ver, upstream.StoredConnection{Subject: ident.UserID, Provider: StoreProvider(c.cfg.ID),
-			Version: ver + 1, Status: upstream.StatusActive, Sealed: sealed, Scope: tr.Scope, ExpiresAt: rec.Expiry, CreatedAt: created, UpdatedAt: now})
+			Version: ver + 1, Status: upstream.StatusActive, Sealed: sealed, Scope: rec.Scope, ExpiresAt: rec.Expiry, CreatedAt: created, UpdatedAt: now})
 		if !errors.Is(err, upstream.ErrConflict) {
 			return err
 		}
@@ -121,8 +133,9 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 	if c.fresh(rec) {
 		return rec.AccessToken, nil
 	}
-	c.refresh.Lock()
-	defer c.refresh.Unlock()
+	mu := c.userLock(subject)
+	mu.Lock()
+	defer mu.Unlock()
 	if rec, _, err = c.load(ctx, subject); err != nil { // another call may have refreshed
 		return "", err
 	}
@@ -132,9 +145,29 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 	if rec.RefreshToken == "" {
 		return "", ErrSignInAgain
 	}
+	rec, err = c.upstreamRefresh(ctx, subject, rec)
+	if err != nil {
+		if code, ok := sessionEnded(err); ok {
+			// Forget the user: Lookup then fails, so mcpgate's session and refresh tokens
+			// stop working and the next sign-in goes to the provider again.
+			c.log.WarnContext(ctx, "upstream refresh refused; the user must sign in again", "sub", subject, "code", code)
+			if ferr := c.Forget(ctx, subject); ferr != nil {
+				c.log.ErrorContext(ctx, "forgetting the refused upstream tokens failed", "sub", subject, "err", ferr)
+			}
+			return "", fmt.Errorf("%w (%s)", ErrSignInAgain, code)
+		}
+		return "", fmt.Errorf("refreshing the upstream token: %w", err)
+	}
+	return rec.AccessToken, nil
+}
+
+// upstreamRefresh redeems rec's refresh token at the provider (the caller holds c.userLock(subject)),
+// re-reads the user from the new id_token when the provider sends one (claims, groups), and
+// stores the result as confirmed now.
+func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec record) (record, error) {
 	ep, err := c.endpoints(ctx)
 	if err != nil {
-		return "", err
+		return rec, err
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
 	if c.cfg.Type == config.ConnectorEntra {
@@ -145,23 +178,46 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 	}
 	tr, err := c.tokenRequest(ctx, ep.TokenURL, form)
 	if err != nil {
-		var ue *authserver.UpstreamError
-		if errors.As(err, &ue) && (ue.Code == "invalid_grant" || ue.Code == "interaction_required") {
-			// Forget the user: Lookup then fails, so mcpgate's session and refresh tokens
-			// stop working and the next sign-in goes to the provider again.
-			c.log.WarnContext(ctx, "upstream refresh refused; the user must sign in again", "sub", subject, "code", ue.LogCode)
-			if ferr := c.Forget(ctx, subject); ferr != nil {
-				c.log.ErrorContext(ctx, "forgetting the refused upstream tokens failed", "sub", subject, "err", ferr)
-			}
-			return "", fmt.Errorf("%w (%s)", ErrSignInAgain, ue.LogCode)
+		return rec, err
+	}
+	ident := rec.Identity
+	if tr.IDToken != "" {
+		p, err := c.verifyIDToken(ctx, tr.IDToken)
+		if err != nil {
+			return rec, fmt.Errorf("the refreshed id_token was refused: %w", err)
 		}
-		return "", fmt.Errorf("refreshing the upstream token: %w", err)
+		refresh := tr.RefreshToken
+		if refresh == "" {
+			refresh = rec.RefreshToken
+		}
+		if ident, err = c.identity(ctx, ep.TokenURL, p.Claims, refresh); err != nil {
+			return rec, err
+		}
+		if ident.UserID != subject {
+			return rec, &authserver.UpstreamError{Code: "invalid_grant", LogCode: "subject_changed",
+				Description: "the refreshed id_token names another user (" + ident.UserID + ")"}
+		}
 	}
-	if err := c.save(ctx, rec.Identity, tr, rec.RefreshToken); err != nil {
-		return "", err
+	if err := c.save(ctx, ident, tr, rec.RefreshToken); err != nil {
+		return rec, err
 	}
-	c.log.InfoContext(ctx, "upstream token refreshed", "sub", subject, "rotated", tr.RefreshToken != "" && tr.RefreshToken != rec.RefreshToken)
-	return tr.AccessToken, nil
+	c.log.InfoContext(ctx, "upstream token refreshed", "sub", subject, "rotated", tr.RefreshToken != "" && tr.RefreshToken != rec.RefreshToken,
+		"id_token", tr.IDToken != "", "groups", len(ident.Groups))
+	rec, _, err = c.load(ctx, subject)
+	return rec, err
+}
+
+// sessionEnded reports whether err is the provider saying the user's grant or session is
+// gone (rather than a failure to reach it), with the code to log.
+func sessionEnded(err error) (string, bool) {
+	var ue *authserver.UpstreamError
+	if errors.As(err, &ue) {
+		switch ue.Code {
+		case "invalid_grant", "interaction_required", "login_required", "consent_required", "access_denied", "invalid_token":
+			return ue.LogCode, true
+		}
+	}
+	return "", false
 }
 
 func (c *Connector) fresh(rec record) bool {

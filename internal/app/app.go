@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		if a.connStore, err = a.connectionStore(ctx); err != nil {
 			return nil, err
 		}
-		if a.keys, err = federation.LoadKeys(cfg); err != nil {
+		if a.keys, err = LoadSealingKeys(cfg); err != nil {
 			return nil, fmt.Errorf("loading the keys that seal stored tokens: %w", err)
 		}
 	}
@@ -271,7 +271,7 @@ func (a *App) buildCredentials() (*upstream.Set, error) {
 		keys := a.keys
 		if keys == nil {
 			var err error
-			if keys, err = federation.LoadKeys(a.cfg); err != nil {
+			if keys, err = LoadSealingKeys(a.cfg); err != nil {
 				return nil, fmt.Errorf("store.redis shares exchanged upstream tokens between replicas and keeps them sealed: %w", err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/ratelimit"
 	"github.com/mcpgate/mcpgate/internal/routepolicy"
+	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -220,6 +221,25 @@ func auditSinks(a *config.Audit) *audit.SinkOptions {
 	return o
 }
 
+// SealingKeys maps upstreamCredentials.secrets (with its default variable,
+// MCPGATE_SECRET_KEYS) onto the source secrets.Load opens.
+func SealingKeys(cfg *config.Config) secrets.Source {
+	sk := cfg.SealingKeys()
+	return secrets.Source{File: sk.KeysFile, Env: sk.KeysEnv, Primary: sk.Primary}
+}
+
+// LoadSealingKeys opens the keys that seal stored tokens (connections, federated
+// sign-ins, the shared exchanged-token cache). Without a keys file, a missing variable is
+// explained with the section that configures it.
+func LoadSealingKeys(cfg *config.Config) (*secrets.Keyring, error) {
+	src := SealingKeys(cfg)
+	kr, err := secrets.Load(src)
+	if err != nil && src.File == "" {
+		return nil, fmt.Errorf("authServer.connectors keep the users' upstream tokens sealed and need keys (upstreamCredentials.secrets): %w", err)
+	}
+	return kr, err
+}
+
 // UpstreamOptions maps upstreamCredentials and every route's upstreamAuth, with the
 // configuration's defaults (connections path, key environment variable, JWKS path).
 func UpstreamOptions(cfg *config.Config) upstream.Options {
@@ -232,13 +252,10 @@ func UpstreamOptions(cfg *config.Config) upstream.Options {
 		ConnectionsPath: cmp.Or(uc.ConnectionsPath, config.DefaultConnectionsPath),
 		JWKSPath:        config.DefaultGatewayJWKSPath,
 		RefreshSkew:     uc.RefreshSkew.D(),
-		Secrets:         upstream.SecretKeys{KeysEnv: config.DefaultSecretKeysEnv},
+		Secrets:         SealingKeys(cfg),
 	}
 	if c := uc.Cache; c != nil {
 		o.CacheMaxEntries, o.CacheSkew = c.MaxEntries, c.Skew.D()
-	}
-	if sk := uc.Secrets; sk != nil {
-		o.Secrets = upstream.SecretKeys{KeysFile: sk.KeysFile, KeysEnv: cmp.Or(sk.KeysEnv, config.DefaultSecretKeysEnv), Primary: sk.Primary}
 	}
 	if g := uc.GatewayJWT; g != nil {
 		o.Signer = &upstream.SignerOptions{Issuer: g.Issuer, KeyFiles: g.KeyFiles}

@@ -112,7 +112,7 @@ func Build(uc Options, o BuildOptions) (*Set, error) {
 		keys := o.Keys
 		if keys == nil {
 			var err error
-			if keys, err = loadKeys(uc.Secrets); err != nil {
+			if keys, err = secrets.Load(uc.Secrets); err != nil {
 				return nil, err
 			}
 		}
@@ -206,13 +206,6 @@ func orStr(s, d string) string {
 		return d
 	}
 	return s
-}
-
-func loadKeys(sk SecretKeys) (*secrets.Keyring, error) {
-	if sk.KeysFile != "" {
-		return secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
-	}
-	return secrets.KeyringFromEnv(sk.KeysEnv, sk.Primary)
 }
 
 func buildSigner(uc Options, log *slog.Logger) (*GatewaySigner, error) {

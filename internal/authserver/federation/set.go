@@ -3,7 +3,6 @@ package federation
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -60,28 +59,6 @@ func FromConfig(cfg *config.Config, d Deps) (*Set, error) {
 	}
 	s.issuer = issuer
 	return s, nil
-}
-
-// LoadKeys loads the keyring that seals the users' upstream tokens: the one of
-// upstreamCredentials.secrets (keysFile, else the environment variable keysEnv, default
-// MCPGATE_SECRET_KEYS), shared with upstream connections.
-func LoadKeys(cfg *config.Config) (*secrets.Keyring, error) {
-	sk := &config.SecretKeys{}
-	if cfg.UpstreamCredentials != nil && cfg.UpstreamCredentials.Secrets != nil {
-		sk = cfg.UpstreamCredentials.Secrets
-	}
-	if sk.KeysFile != "" {
-		return secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
-	}
-	env := sk.KeysEnv
-	if env == "" {
-		env = config.DefaultSecretKeysEnv
-	}
-	kr, err := secrets.KeyringFromEnv(env, sk.Primary)
-	if err != nil {
-		return nil, fmt.Errorf("authServer.connectors keep the users' upstream tokens sealed and need keys (upstreamCredentials.secrets): %w", err)
-	}
-	return kr, nil
 }
 
 // AuthConnectors returns the connectors for authserver.Options.Connectors.

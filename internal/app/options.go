@@ -16,6 +16,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/ratelimit"
 	"github.com/mcpgate/mcpgate/internal/routepolicy"
 	"github.com/mcpgate/mcpgate/internal/secrets"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -219,6 +220,19 @@ func auditSinks(a *config.Audit) *audit.SinkOptions {
 		o.File = &audit.FileOptions{Path: f.Path, MaxSize: int64(f.MaxSize), MaxFiles: f.MaxFiles}
 	}
 	return o
+}
+
+// StoreBackend maps the store section onto store.Open's options (memory, else postgres,
+// else sqlite; store.Open's default path when none is set).
+func StoreBackend(c config.Store) store.Backend {
+	b := store.Backend{Memory: c.Memory != nil}
+	if c.Postgres != nil {
+		b.PostgresDSN = c.Postgres.DSN
+	}
+	if c.SQLite != nil {
+		b.SQLitePath = c.SQLite.Path
+	}
+	return b
 }
 
 // SealingKeys maps upstreamCredentials.secrets (with its default variable,

@@ -39,7 +39,6 @@ import (
 	"github.com/mcpgate/mcpgate/internal/tracing"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 	"github.com/mcpgate/mcpgate/internal/upstream/rediscache"
-	"github.com/mcpgate/mcpgate/internal/upstream/sqlstore"
 )
 
 // Options are the process-level inputs besides the configuration.
@@ -120,9 +119,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 
 	if usesConnections(cfg) || usesFederation(cfg) {
-		if a.connStore, err = a.connectionStore(ctx); err != nil {
-			return nil, err
-		}
+		// Connections and federated sign-ins keep their tokens in the store, beside the
+		// rest of the state (memory, SQLite or PostgreSQL).
+		a.connStore = a.store
 		if a.keys, err = LoadSealingKeys(cfg); err != nil {
 			return nil, fmt.Errorf("loading the keys that seal stored tokens: %w", err)
 		}
@@ -278,24 +277,6 @@ func (a *App) buildCredentials() (*upstream.Set, error) {
 		bo.Cache = rediscache.New(a.redis, keys, "", a.log)
 	}
 	return upstream.Build(UpstreamOptions(a.cfg), bo)
-}
-
-// connectionStore keeps per-user upstream tokens (connections, federated sign-ins) in the
-// main database, or in memory with the memory store.
-func (a *App) connectionStore(ctx context.Context) (upstream.ConnectionStore, error) {
-	s, ok := a.store.(*store.SQL)
-	if !ok {
-		return upstream.NewMemoryConnectionStore(), nil
-	}
-	d := sqlstore.SQLite
-	if s.IsPostgres() {
-		d = sqlstore.Postgres
-	}
-	cs := sqlstore.New(s.DB(), d)
-	if err := cs.Migrate(ctx); err != nil {
-		return nil, fmt.Errorf("preparing the upstream tokens table: %w", err)
-	}
-	return cs, nil
 }
 
 func (a *App) gatewayOptions() (gateway.Options, error) {

@@ -24,8 +24,8 @@ import (
 
 // BuildOptions are the runtime dependencies of Build.
 type BuildOptions struct {
-	// Store persists connections; required when connections are configured (the lead
-	// wires internal/store's implementation; NewMemoryConnectionStore for one replica).
+	// Store persists connections; required when connections are configured (internal/app
+	// passes its store.Store: memory, SQLite or PostgreSQL).
 	Store ConnectionStore
 	// Keys seal stored tokens; nil loads them as upstreamCredentials.secrets says.
 	Keys *secrets.Keyring

@@ -99,7 +99,7 @@ type env struct {
 	resource string
 	as       *authserver.Server
 	fed      *federation.Set
-	tokens   *upstream.MemoryConnectionStore
+	tokens   *store.Memory
 	logs     *syncBuffer
 	idp      string // the identity provider's base URL
 	clock    *clock
@@ -194,7 +194,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), nil))
-	e := &env{t: t, url: front.URL, logs: logs, tokens: upstream.NewMemoryConnectionStore(), clock: &clock{}, cfg: cfg, keys: testKeys(t)}
+	e := &env{t: t, url: front.URL, logs: logs, tokens: store.NewMemory(), clock: &clock{}, cfg: cfg, keys: testKeys(t)}
 	fed, err := federation.FromConfig(cfg, federation.Deps{Store: e.tokens, Keys: e.keys, Logger: logger, Now: e.clock.now})
 	if err != nil {
 		t.Fatal(err)

@@ -344,7 +344,8 @@ func checkRedis(ctx context.Context, r *Report, cfg *config.Config) {
 }
 
 // loadSealingKeys loads the keys as the gateway does (secrets.Load: a keys file, else
-// the environment variable), without importing internal/app (see baseURL).
+// the environment variable). It maps the section itself rather than import internal/app,
+// which would link the whole gateway into the doctor.
 func loadSealingKeys(cfg *config.Config) error {
 	sk := cfg.SealingKeys()
 	_, err := secrets.Load(secrets.Source{File: sk.KeysFile, Env: sk.KeysEnv, Primary: sk.Primary})

@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}
 	if usesFederation(cfg) {
-		if a.fed, err = federation.FromConfig(cfg, federation.Deps{Store: a.connStore, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
+		if a.fed, err = Federation(cfg, federation.Deps{Store: a.connStore, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
 			return nil, fmt.Errorf("configuring sign-in connectors: %w", err)
 		}
 	}
@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		opts.Scopes = routeScopes(cfg, opts.Scopes)
 		if a.fed != nil {
 			opts.Connectors = a.fed.AuthConnectors()
-			if federation.LocalLogin(cfg) {
+			if LocalLogin(cfg) {
 				opts.Connectors = append(opts.Connectors, authserver.NewLocalConnector(a.store, opts.Users))
 			}
 		}

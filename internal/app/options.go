@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
@@ -220,6 +221,29 @@ func auditSinks(a *config.Audit) *audit.SinkOptions {
 		o.File = &audit.FileOptions{Path: f.Path, MaxSize: int64(f.MaxSize), MaxFiles: f.MaxFiles}
 	}
 	return o
+}
+
+// Federation builds the sign-in connectors of authServer.connectors. d.Issuer defaults
+// to authServer.issuer, else publicURL.
+func Federation(cfg *config.Config, d federation.Deps) (*federation.Set, error) {
+	if cfg.AuthServer == nil {
+		return &federation.Set{}, nil
+	}
+	d.Issuer = cmp.Or(d.Issuer, cfg.AuthServer.Issuer, cfg.PublicURL)
+	return federation.NewSet(cfg.AuthServer.Connectors, d)
+}
+
+// LocalLogin reports whether the login page should also offer local users
+// (authServer.localLogin; default: no connectors, or users defined).
+func LocalLogin(cfg *config.Config) bool {
+	a := cfg.AuthServer
+	if a == nil {
+		return true
+	}
+	if a.LocalLogin != nil {
+		return *a.LocalLogin
+	}
+	return len(a.Connectors) == 0 || len(a.Users) > 0
 }
 
 // StoreBackend maps the store section onto store.Open's options (memory, else postgres,

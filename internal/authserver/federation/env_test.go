@@ -195,7 +195,7 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 	}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), nil))
 	e := &env{t: t, url: front.URL, logs: logs, tokens: store.NewMemory(), clock: &clock{}, cfg: cfg, keys: testKeys(t)}
-	fed, err := federation.FromConfig(cfg, federation.Deps{Store: e.tokens, Keys: e.keys, Logger: logger, Now: e.clock.now})
+	fed, err := app.Federation(cfg, federation.Deps{Store: e.tokens, Keys: e.keys, Logger: logger, Now: e.clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func (e *env) authServer(cfg *config.Config, logger *slog.Logger) http.Handler {
 	opts.Store, opts.Logger = st, logger
 	opts.Resources = func() []string { return []string{e.resource} }
 	opts.Connectors = e.fed.AuthConnectors()
-	if federation.LocalLogin(cfg) {
+	if app.LocalLogin(cfg) {
 		opts.Connectors = append(opts.Connectors, authserver.NewLocalConnector(st, opts.Users))
 	}
 	as, err := authserver.New(context.Background(), opts)

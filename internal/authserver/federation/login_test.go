@@ -11,6 +11,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -31,7 +32,7 @@ func TestLoginPage(t *testing.T) {
 					c.AuthServer.Users = []config.AuthServerUser{{Username: "ops", PasswordHash: hash}}
 				}
 			})
-			if federation.LocalLogin(e.cfg) != local {
+			if app.LocalLogin(e.cfg) != local {
 				t.Fatalf("LocalLogin = %v", !local)
 			}
 			b := newBrowser(t, "http://127.0.0.1:5555/callback")
@@ -116,7 +117,7 @@ func TestTokensSurviveRestart(t *testing.T) {
 			if !tc.keys {
 				keys = testKeys(t)
 			}
-			fresh, err := federation.FromConfig(e.cfg, federation.Deps{Store: sqlStore, Keys: keys})
+			fresh, err := app.Federation(e.cfg, federation.Deps{Store: sqlStore, Keys: keys})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
-// Deps are what FromConfig needs besides the configuration.
+// Deps are what NewSet needs besides the connectors' sections.
 type Deps struct {
 	// Store keeps the sealed upstream tokens (the same ConnectionStore as upstream.Build's).
 	Store upstream.ConnectionStore
@@ -22,8 +22,9 @@ type Deps struct {
 	Keys *secrets.Keyring
 	// HTTPClient overrides the SSRF-guarded default (tests).
 	HTTPClient *http.Client
-	// Issuer is mcpgate's issuer (error explanations name {issuer}/login/callback).
-	// Default: authServer.issuer, else publicURL.
+	// Issuer is mcpgate's issuer (error explanations name {issuer}/login/callback; tokens
+	// it minted are never presented to an IdP). The caller resolves its default
+	// (internal/app: authServer.issuer, else publicURL).
 	Issuer string
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -36,28 +37,18 @@ type Set struct {
 	issuer string
 }
 
-// FromConfig builds the connectors of authServer.connectors (nil Set fields when none).
-func FromConfig(cfg *config.Config, d Deps) (*Set, error) {
+// NewSet builds a connector for each section, all sharing d.
+func NewSet(connectors []config.AuthServerConnector, d Deps) (*Set, error) {
 	s := &Set{}
-	if cfg.AuthServer == nil {
-		return s, nil
-	}
-	issuer := d.Issuer
-	if issuer == "" {
-		issuer = cfg.AuthServer.Issuer
-	}
-	if issuer == "" {
-		issuer = cfg.PublicURL
-	}
-	for _, cc := range cfg.AuthServer.Connectors {
-		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: issuer, Logger: d.Logger, Now: d.Now})
+	for _, cc := range connectors {
+		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: d.Issuer, Logger: d.Logger, Now: d.Now})
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		s.Connectors = append(s.Connectors, c)
 	}
-	s.issuer = issuer
+	s.issuer = d.Issuer
 	return s, nil
 }
 
@@ -68,19 +59,6 @@ func (s *Set) AuthConnectors() []authserver.Connector {
 		out = append(out, c)
 	}
 	return out
-}
-
-// LocalLogin reports whether the login page should also offer local users
-// (authServer.localLogin; default: no connectors, or users defined).
-func LocalLogin(cfg *config.Config) bool {
-	a := cfg.AuthServer
-	if a == nil {
-		return true
-	}
-	if a.LocalLogin != nil {
-		return *a.LocalLogin
-	}
-	return len(a.Connectors) == 0 || len(a.Users) > 0
 }
 
 // For returns the connector whose users include subject.

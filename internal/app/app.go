@@ -39,7 +39,6 @@ import (
 	"github.com/mcpgate/mcpgate/internal/tracing"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 	"github.com/mcpgate/mcpgate/internal/upstream/rediscache"
-	"github.com/mcpgate/mcpgate/internal/upstream/sqlstore"
 )
 
 // Options are the process-level inputs besides the configuration.
@@ -109,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if o.Store != nil {
 		a.store = o.Store
 	} else if needStore {
-		if a.store, err = authserver.OpenStore(ctx, cfg.Store, log); err != nil {
+		if a.store, err = store.Open(ctx, StoreBackend(cfg.Store), log); err != nil {
 			return nil, fmt.Errorf("opening store: %w", err)
 		}
 		a.ownsStore = true
@@ -120,15 +119,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 
 	if usesConnections(cfg) || usesFederation(cfg) {
-		if a.connStore, err = a.connectionStore(ctx); err != nil {
-			return nil, err
-		}
-		if a.keys, err = federation.LoadKeys(cfg); err != nil {
+		// Connections and federated sign-ins keep their tokens in the store, beside the
+		// rest of the state (memory, SQLite or PostgreSQL).
+		a.connStore = a.store
+		if a.keys, err = LoadSealingKeys(cfg); err != nil {
 			return nil, fmt.Errorf("loading the keys that seal stored tokens: %w", err)
 		}
 	}
 	if usesFederation(cfg) {
-		if a.fed, err = federation.FromConfig(cfg, federation.Deps{Store: a.connStore, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
+		if a.fed, err = Federation(cfg, federation.Deps{Store: a.connStore, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
 			return nil, fmt.Errorf("configuring sign-in connectors: %w", err)
 		}
 	}
@@ -148,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		opts.Scopes = routeScopes(cfg, opts.Scopes)
 		if a.fed != nil {
 			opts.Connectors = a.fed.AuthConnectors()
-			if federation.LocalLogin(cfg) {
+			if LocalLogin(cfg) {
 				opts.Connectors = append(opts.Connectors, authserver.NewLocalConnector(a.store, opts.Users))
 			}
 		}
@@ -271,31 +270,13 @@ func (a *App) buildCredentials() (*upstream.Set, error) {
 		keys := a.keys
 		if keys == nil {
 			var err error
-			if keys, err = federation.LoadKeys(a.cfg); err != nil {
+			if keys, err = LoadSealingKeys(a.cfg); err != nil {
 				return nil, fmt.Errorf("store.redis shares exchanged upstream tokens between replicas and keeps them sealed: %w", err)
 			}
 		}
 		bo.Cache = rediscache.New(a.redis, keys, "", a.log)
 	}
 	return upstream.Build(UpstreamOptions(a.cfg), bo)
-}
-
-// connectionStore keeps per-user upstream tokens (connections, federated sign-ins) in the
-// main database, or in memory with the memory store.
-func (a *App) connectionStore(ctx context.Context) (upstream.ConnectionStore, error) {
-	s, ok := a.store.(*store.SQL)
-	if !ok {
-		return upstream.NewMemoryConnectionStore(), nil
-	}
-	d := sqlstore.SQLite
-	if s.IsPostgres() {
-		d = sqlstore.Postgres
-	}
-	cs := sqlstore.New(s.DB(), d)
-	if err := cs.Migrate(ctx); err != nil {
-		return nil, fmt.Errorf("preparing the upstream tokens table: %w", err)
-	}
-	return cs, nil
 }
 
 func (a *App) gatewayOptions() (gateway.Options, error) {

@@ -10,11 +10,14 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/ratelimit"
 	"github.com/mcpgate/mcpgate/internal/routepolicy"
+	"github.com/mcpgate/mcpgate/internal/secrets"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -220,6 +223,62 @@ func auditSinks(a *config.Audit) *audit.SinkOptions {
 	return o
 }
 
+// Federation builds the sign-in connectors of authServer.connectors. d.Issuer defaults
+// to authServer.issuer, else publicURL.
+func Federation(cfg *config.Config, d federation.Deps) (*federation.Set, error) {
+	if cfg.AuthServer == nil {
+		return &federation.Set{}, nil
+	}
+	d.Issuer = cmp.Or(d.Issuer, cfg.AuthServer.Issuer, cfg.PublicURL)
+	d.PolicyClaims = federation.PolicyClaims(cfg)
+	return federation.NewSet(cfg.AuthServer.Connectors, d)
+}
+
+// LocalLogin reports whether the login page should also offer local users
+// (authServer.localLogin; default: no connectors, or users defined).
+func LocalLogin(cfg *config.Config) bool {
+	a := cfg.AuthServer
+	if a == nil {
+		return true
+	}
+	if a.LocalLogin != nil {
+		return *a.LocalLogin
+	}
+	return len(a.Connectors) == 0 || len(a.Users) > 0
+}
+
+// StoreBackend maps the store section onto store.Open's options (memory, else postgres,
+// else sqlite; store.Open's default path when none is set).
+func StoreBackend(c config.Store) store.Backend {
+	b := store.Backend{Memory: c.Memory != nil}
+	if c.Postgres != nil {
+		b.PostgresDSN = c.Postgres.DSN
+	}
+	if c.SQLite != nil {
+		b.SQLitePath = c.SQLite.Path
+	}
+	return b
+}
+
+// SealingKeys maps upstreamCredentials.secrets (with its default variable,
+// MCPGATE_SECRET_KEYS) onto the source secrets.Load opens.
+func SealingKeys(cfg *config.Config) secrets.Source {
+	sk := cfg.SealingKeys()
+	return secrets.Source{File: sk.KeysFile, Env: sk.KeysEnv, Primary: sk.Primary}
+}
+
+// LoadSealingKeys opens the keys that seal stored tokens (connections, federated
+// sign-ins, the shared exchanged-token cache). Without a keys file, a missing variable is
+// explained with the section that configures it.
+func LoadSealingKeys(cfg *config.Config) (*secrets.Keyring, error) {
+	src := SealingKeys(cfg)
+	kr, err := secrets.Load(src)
+	if err != nil && src.File == "" {
+		return nil, fmt.Errorf("authServer.connectors keep the users' upstream tokens sealed and need keys (upstreamCredentials.secrets): %w", err)
+	}
+	return kr, err
+}
+
 // UpstreamOptions maps upstreamCredentials and every route's upstreamAuth, with the
 // configuration's defaults (connections path, key environment variable, JWKS path).
 func UpstreamOptions(cfg *config.Config) upstream.Options {
@@ -232,13 +291,10 @@ func UpstreamOptions(cfg *config.Config) upstream.Options {
 		ConnectionsPath: cmp.Or(uc.ConnectionsPath, config.DefaultConnectionsPath),
 		JWKSPath:        config.DefaultGatewayJWKSPath,
 		RefreshSkew:     uc.RefreshSkew.D(),
-		Secrets:         upstream.SecretKeys{KeysEnv: config.DefaultSecretKeysEnv},
+		Secrets:         SealingKeys(cfg),
 	}
 	if c := uc.Cache; c != nil {
 		o.CacheMaxEntries, o.CacheSkew = c.MaxEntries, c.Skew.D()
-	}
-	if sk := uc.Secrets; sk != nil {
-		o.Secrets = upstream.SecretKeys{KeysFile: sk.KeysFile, KeysEnv: cmp.Or(sk.KeysEnv, config.DefaultSecretKeysEnv), Primary: sk.Primary}
 	}
 	if g := uc.GatewayJWT; g != nil {
 		o.Signer = &upstream.SignerOptions{Issuer: g.Issuer, KeyFiles: g.KeyFiles}

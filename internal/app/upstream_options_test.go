@@ -14,6 +14,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/metrics"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -58,7 +59,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := upstream.Build(UpstreamOptions(cfg), upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore(), CurrentUser: func(*http.Request) (string, bool) { return "alice", true }, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	set, err := upstream.Build(UpstreamOptions(cfg), upstream.BuildOptions{Store: store.NewMemory(), CurrentUser: func(*http.Request) (string, bool) { return "alice", true }, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ routes:
 	}
 	// Each credential request is counted: mode, result, and whether the cache answered.
 	m := metrics.New()
-	observed, err := upstream.Build(UpstreamOptions(cfg), upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore(), Observer: m,
+	observed, err := upstream.Build(UpstreamOptions(cfg), upstream.BuildOptions{Store: store.NewMemory(), Observer: m,
 		CurrentUser: func(*http.Request) (string, bool) { return "alice", true }})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ routes:
 	}
 	// Connections without keys fail at startup with a clear message.
 	t.Setenv("TEST_UPSTREAM_KEYS", "")
-	if _, err := upstream.Build(UpstreamOptions(cfg), upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore()}); err == nil || !strings.Contains(err.Error(), "TEST_UPSTREAM_KEYS") {
+	if _, err := upstream.Build(UpstreamOptions(cfg), upstream.BuildOptions{Store: store.NewMemory()}); err == nil || !strings.Contains(err.Error(), "TEST_UPSTREAM_KEYS") {
 		t.Fatalf("missing keys: %v", err)
 	}
 }

@@ -1,25 +1,8 @@
 package authserver
 
 import (
-	"context"
-	"log/slog"
-
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/store"
 )
-
-// OpenStore opens the store selected by the config file's store section (memory,
-// postgres or sqlite; default ./mcpgate.db).
-func OpenStore(ctx context.Context, c config.Store, logger *slog.Logger) (store.Store, error) {
-	b := store.Backend{Memory: c.Memory != nil}
-	if c.Postgres != nil {
-		b.PostgresDSN = c.Postgres.DSN
-	}
-	if c.SQLite != nil {
-		b.SQLitePath = c.SQLite.Path
-	}
-	return store.Open(ctx, b, logger)
-}
 
 // OptionsFromConfig maps the authServer section onto Options. The caller adds Store,
 // Logger and Resources (the URLs of the routes it serves).

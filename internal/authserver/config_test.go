@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 func TestOptionsFromConfig(t *testing.T) {
@@ -40,7 +41,7 @@ routes:
 		o.Users[0].Groups[0] != "ops" || o.TrustedClients[0] != "cli" {
 		t.Fatalf("options = %+v", o)
 	}
-	st, err := OpenStore(context.Background(), cfg.Store, nil)
+	st, err := store.Open(context.Background(), store.Backend{Memory: cfg.Store.Memory != nil}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

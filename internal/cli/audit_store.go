@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/audit"
-	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // The configured store (SQLite by default, PostgreSQL, memory) keeps audit events when
 // audit.store is true; `mcpgate audit` queries it.
 func init() {
 	openAuditStore = func(ctx context.Context, cfg *config.Config) (audit.Store, func() error, error) {
-		st, err := authserver.OpenStore(ctx, cfg.Store, nil)
+		st, err := store.Open(ctx, app.StoreBackend(cfg.Store), nil)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -44,7 +45,7 @@ func newUsersCmd() *cobra.Command {
 			return errors.New("the configured store is memory: users would be lost when this command exits; configure store.sqlite or store.postgres")
 		}
 		ctx := cmd.Context()
-		st, err := authserver.OpenStore(ctx, cfg.Store, nil)
+		st, err := store.Open(ctx, app.StoreBackend(cfg.Store), nil)
 		if err != nil {
 			return err
 		}

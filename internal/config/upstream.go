@@ -159,6 +159,19 @@ type SecretKeys struct {
 	Primary string `yaml:"primary,omitempty" json:"primary,omitempty"`
 }
 
+// SealingKeys returns upstreamCredentials.secrets with its default filled in (keysEnv
+// MCPGATE_SECRET_KEYS): where the keys that seal stored tokens come from.
+func (c *Config) SealingKeys() SecretKeys {
+	var sk SecretKeys
+	if c.UpstreamCredentials != nil && c.UpstreamCredentials.Secrets != nil {
+		sk = *c.UpstreamCredentials.Secrets
+	}
+	if sk.KeysEnv == "" {
+		sk.KeysEnv = DefaultSecretKeysEnv
+	}
+	return sk
+}
+
 // GatewayJWTSigning configures mcpgate's signing key for gatewayJWT.
 type GatewayJWTSigning struct {
 	// Issuer (iss claim). Default publicURL.

@@ -181,7 +181,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if _, err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
-	st, err := authserver.OpenStore(ctx, cfg.Store, log)
+	st, err := store.Open(ctx, app.StoreBackend(cfg.Store), log)
 	if err != nil {
 		return fmt.Errorf("opening the demo database: %w", err)
 	}

@@ -354,22 +354,11 @@ func checkRedis(ctx context.Context, r *Report, cfg *config.Config) {
 	r.ok(StepRedis, "Redis at "+rs.Addr+" answers")
 }
 
-// loadSealingKeys loads the keys the way federation.LoadKeys does (a keys file, else the
-// environment variable), without importing federation (see baseURL).
+// loadSealingKeys loads the keys as the gateway does (secrets.Load: a keys file, else
+// the environment variable). It maps the section itself rather than import internal/app,
+// which would link the whole gateway into the doctor.
 func loadSealingKeys(cfg *config.Config) error {
-	sk := &config.SecretKeys{}
-	if cfg.UpstreamCredentials != nil && cfg.UpstreamCredentials.Secrets != nil {
-		sk = cfg.UpstreamCredentials.Secrets
-	}
-	var err error
-	if sk.KeysFile != "" {
-		_, err = secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
-	} else {
-		env := sk.KeysEnv
-		if env == "" {
-			env = config.DefaultSecretKeysEnv
-		}
-		_, err = secrets.KeyringFromEnv(env, sk.Primary)
-	}
+	sk := cfg.SealingKeys()
+	_, err := secrets.Load(secrets.Source{File: sk.KeysFile, Env: sk.KeysEnv, Primary: sk.Primary})
 	return err
 }

@@ -173,3 +173,23 @@ func TestParseKeysAndSources(t *testing.T) {
 		t.Fatalf("KeyringFromFile = %v, %v", kr, err)
 	}
 }
+
+// TestLoad: a keys file takes precedence over the environment variable; without a file
+// the variable is read.
+func TestLoad(t *testing.T) {
+	a, b := key(t, "a"), key(t, "b")
+	t.Setenv("TEST_MCPGATE_LOAD_KEYS", "b:"+base64.StdEncoding.EncodeToString(b.Material))
+	p := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(p, []byte("a:"+base64.StdEncoding.EncodeToString(a.Material)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if kr, err := Load(Source{File: p, Env: "TEST_MCPGATE_LOAD_KEYS"}); err != nil || kr.Primary() != "a" {
+		t.Fatalf("file and env: %v, %v", kr, err)
+	}
+	if kr, err := Load(Source{Env: "TEST_MCPGATE_LOAD_KEYS"}); err != nil || kr.Primary() != "b" {
+		t.Fatalf("env: %v, %v", kr, err)
+	}
+	if _, err := Load(Source{Env: "TEST_MCPGATE_LOAD_KEYS_UNSET"}); err == nil || !strings.Contains(err.Error(), "TEST_MCPGATE_LOAD_KEYS_UNSET") {
+		t.Fatalf("unset env: %v", err)
+	}
+}

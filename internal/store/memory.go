@@ -33,6 +33,8 @@ type Memory struct {
 	audit    *audit.MemoryStore // created on first use (audit.go)
 	// assertions: used assertion ids → expiry, created on first use (assertions.go)
 	assertions map[string]time.Time
+	// connections: (subject, provider) → connection, created on first use (connections.go)
+	connections map[[2]string]Connection
 }
 
 type failure struct {

@@ -7,14 +7,16 @@ import (
 )
 
 // Backend selects a store: Memory, else PostgresDSN, else SQLitePath (default mcpgate.db).
-// authserver.OpenStore maps the config file's store section onto it.
+// internal/app maps the config file's store section onto it (app.StoreBackend).
 type Backend struct {
 	Memory      bool
 	SQLitePath  string
 	PostgresDSN string
 }
 
-// Open opens the selected backend.
+// Open opens the selected backend, applying its migrations. It is the one place a
+// configured store is opened (`mcpgate serve` through internal/app, `mcpgate demo`, and
+// the `users` and `audit` commands).
 func Open(ctx context.Context, b Backend, logger *slog.Logger) (Store, error) {
 	switch {
 	case b.Memory:

@@ -27,5 +27,9 @@ func OpenPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*SQL, e
 		db.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
+	if err := s.migrateConnections(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
 	return s, nil
 }

@@ -138,12 +138,12 @@ var migrations = []string{
 	CREATE INDEX used_assertions_exp ON used_assertions(expires_at)`,
 }
 
-func (s *SQL) q(query string) string { return Rebind(query, s.dialect == dialectPostgres) }
+func (s *SQL) q(query string) string { return rebind(query, s.dialect == dialectPostgres) }
 
-// Rebind rewrites the portable "?" placeholders of query as PostgreSQL's $1, $2, ... when
+// rebind rewrites the portable "?" placeholders of query as PostgreSQL's $1, $2, ... when
 // postgres is true; SQLite takes "?" as written. Every SQL table of mcpgate is written once
 // with "?" and bound through this.
-func Rebind(query string, postgres bool) string {
+func rebind(query string, postgres bool) string {
 	if !postgres {
 		return query
 	}

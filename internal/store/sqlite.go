@@ -46,6 +46,10 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQL, er
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
+	if err := s.migrateConnections(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
 	return s, nil
 }
 

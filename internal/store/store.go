@@ -112,6 +112,21 @@ type Store interface {
 	LoginFailures(ctx context.Context, key string, now time.Time, window time.Duration) (count int, windowStart time.Time, err error)
 	ClearLoginFailures(ctx context.Context, key string) error
 
+	// Connections: each user's upstream tokens per provider, sealed (third-party
+	// connections and federated sign-ins; see Connection). They never expire here: their
+	// owner marks them broken or deletes them.
+	// GetConnection returns the connection or an error wrapping ErrNotFound.
+	GetConnection(ctx context.Context, subject, provider string) (Connection, error)
+	// CompareAndSwapConnection writes c if the stored version equals oldVersion (0: the
+	// connection must not exist); c.Version must be oldVersion+1. When another writer won
+	// it returns an error wrapping ErrConflict, atomically across every replica sharing
+	// the store.
+	CompareAndSwapConnection(ctx context.Context, oldVersion int64, c Connection) error
+	// DeleteConnection removes the connection (no error if absent).
+	DeleteConnection(ctx context.Context, subject, provider string) error
+	// ListConnections returns the subject's connections, ordered by provider.
+	ListConnections(ctx context.Context, subject string) ([]Connection, error)
+
 	// DeleteExpired removes every row whose expiry is before now; returns the count.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	Ping(ctx context.Context) error

@@ -24,8 +24,8 @@ import (
 
 // BuildOptions are the runtime dependencies of Build.
 type BuildOptions struct {
-	// Store persists connections; required when connections are configured (the lead
-	// wires internal/store's implementation; NewMemoryConnectionStore for one replica).
+	// Store persists connections; required when connections are configured (internal/app
+	// passes its store.Store: memory, SQLite or PostgreSQL).
 	Store ConnectionStore
 	// Keys seal stored tokens; nil loads them as upstreamCredentials.secrets says.
 	Keys *secrets.Keyring
@@ -115,7 +115,7 @@ func Build(uc Options, o BuildOptions) (*Set, error) {
 		keys := o.Keys
 		if keys == nil {
 			var err error
-			if keys, err = loadKeys(uc.Secrets); err != nil {
+			if keys, err = secrets.Load(uc.Secrets); err != nil {
 				return nil, err
 			}
 		}
@@ -209,13 +209,6 @@ func orStr(s, d string) string {
 		return d
 	}
 	return s
-}
-
-func loadKeys(sk SecretKeys) (*secrets.Keyring, error) {
-	if sk.KeysFile != "" {
-		return secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
-	}
-	return secrets.KeyringFromEnv(sk.KeysEnv, sk.Primary)
 }
 
 func buildSigner(uc Options, log *slog.Logger) (*GatewaySigner, error) {

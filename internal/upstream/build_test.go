@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"strings"
 	"testing"
+
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 func TestLoadCertificateAssertion(t *testing.T) {
@@ -32,7 +34,7 @@ func TestLoadCertificateAssertion(t *testing.T) {
 
 func TestConnectionReturnURL(t *testing.T) {
 	cs, err := NewConnections(ConnectionsConfig{Apps: []OAuthApp{{Name: "svc", AuthorizeURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t", ClientID: "c"}},
-		Store: NewMemoryConnectionStore(), Keys: newKeyring(t, "k"), BaseURL: "https://mcp.example.com/connections"})
+		Store: store.NewMemory(), Keys: newKeyring(t, "k"), BaseURL: "https://mcp.example.com/connections"})
 	if err != nil {
 		t.Fatal(err)
 	}

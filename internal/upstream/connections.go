@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mcpgate/mcpgate/internal/secrets"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // OAuthApp is a third-party service users connect their accounts to: mcpgate is an OAuth
@@ -147,7 +148,7 @@ func (cs *Connections) seal(subject, app string, t sealedTokens) (string, error)
 	return cs.c.Keys.Seal(b, aad(subject, app))
 }
 
-func (cs *Connections) open(rec StoredConnection) (sealedTokens, error) {
+func (cs *Connections) open(rec store.Connection) (sealedTokens, error) {
 	b, err := cs.c.Keys.Open(rec.Sealed, aad(rec.Subject, rec.Provider))
 	if err != nil {
 		return sealedTokens{}, err
@@ -184,7 +185,7 @@ func (cs *Connections) needsAction(a *connApp, reason, msg string) *NeedsUserAct
 	return &NeedsUserAction{Provider: a.Name, URL: cs.ConnectURL(a.Name), Reason: reason, Message: msg}
 }
 
-func (cs *Connections) fresh(rec StoredConnection) bool {
+func (cs *Connections) fresh(rec store.Connection) bool {
 	return rec.ExpiresAt.IsZero() || cs.c.Now().Add(cs.c.RefreshSkew).Before(rec.ExpiresAt)
 }
 
@@ -209,7 +210,7 @@ func (cs *Connections) credentialOnce(ctx context.Context, a *connApp, sub strin
 	deadline := time.Now().Add(cs.c.LeaseTTL + 5*time.Second)
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
 		rec, err := cs.c.Store.GetConnection(ctx, sub, a.Name)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return Credential{}, cs.needsAction(a, "connection_missing",
 				fmt.Sprintf("connect your %s account to mcpgate first", a.display()))
 		}
@@ -249,7 +250,7 @@ func (cs *Connections) credentialOnce(ctx context.Context, a *connApp, sub strin
 		leased.Version = rec.Version + 1
 		leased.LeaseUntil = now.Add(cs.c.LeaseTTL)
 		if err := cs.c.Store.CompareAndSwapConnection(ctx, rec.Version, leased); err != nil {
-			if errors.Is(err, ErrConflict) {
+			if errors.Is(err, store.ErrConflict) {
 				continue
 			}
 			return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonStore, Description: "taking the refresh lease: " + err.Error()}
@@ -263,7 +264,7 @@ func (cs *Connections) credentialOnce(ctx context.Context, a *connApp, sub strin
 	return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonIdPUnreachable, Description: "timed out waiting for another replica to refresh the connection"}
 }
 
-func (cs *Connections) refresh(ctx context.Context, a *connApp, leased StoredConnection, toks sealedTokens) (Credential, error) {
+func (cs *Connections) refresh(ctx context.Context, a *connApp, leased store.Connection, toks sealedTokens) (Credential, error) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {toks.RefreshToken}}
 	if a.Resource != "" {
 		form.Set("resource", a.Resource) // x/oauth2 omits it on refresh (docker/mcp-gateway#563)
@@ -279,7 +280,7 @@ func (cs *Connections) refresh(ctx context.Context, a *connApp, leased StoredCon
 			next.Status, next.Reason = StatusBroken, "invalid_grant"
 			if cerr := cs.c.Store.CompareAndSwapConnection(ctx, leased.Version, next); cerr != nil {
 				cs.log.WarnContext(ctx, "marking connection broken failed", "provider", a.Name, "subject", sub(leased), "err", cerr)
-				if errors.Is(cerr, ErrConflict) {
+				if errors.Is(cerr, store.ErrConflict) {
 					return Credential{}, errLeaseLost
 				}
 			}
@@ -318,7 +319,7 @@ func (cs *Connections) refresh(ctx context.Context, a *connApp, leased StoredCon
 	return Credential{Header: bearer(t.AccessToken), Mode: ModeConnection, ExpiresAt: t.ExpiresAt}, nil
 }
 
-func sub(c StoredConnection) string { return c.Subject }
+func sub(c store.Connection) string { return c.Subject }
 
 // errLeaseLost: the connection changed while this replica held the refresh lease (the
 // user relinked or disconnected); the caller re-reads it.
@@ -343,22 +344,22 @@ func (cs *Connections) link(ctx context.Context, a *connApp, subject string, t t
 	}
 	now := cs.c.Now()
 	for range 5 {
-		rec := StoredConnection{Subject: subject, Provider: a.Name, Status: StatusActive, Sealed: sealed, Scope: t.Scope, ExpiresAt: t.ExpiresAt, CreatedAt: now, UpdatedAt: now}
+		rec := store.Connection{Subject: subject, Provider: a.Name, Status: StatusActive, Sealed: sealed, Scope: t.Scope, ExpiresAt: t.ExpiresAt, CreatedAt: now, UpdatedAt: now}
 		var old int64
 		cur, err := cs.c.Store.GetConnection(ctx, subject, a.Name)
 		if err == nil {
 			old = cur.Version
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		rec.Version = old + 1
 		if err := cs.c.Store.CompareAndSwapConnection(ctx, old, rec); err == nil {
 			return nil
-		} else if !errors.Is(err, ErrConflict) {
+		} else if !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 	}
-	return ErrConflict
+	return store.ErrConflict
 }
 
 // Link stores a token set for subject at provider, replacing any existing connection

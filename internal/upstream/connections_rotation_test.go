@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/secrets"
+
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // TestConnectionKeyRotation: after adding a new primary key, old connections still open,
@@ -25,7 +27,7 @@ func TestConnectionKeyRotation(t *testing.T) {
 	}
 	k1, k2 := mk(), mk()
 	k1.ID, k2.ID = "k1", "k2"
-	store := NewMemoryConnectionStore()
+	store := store.NewMemory()
 	clk := newClock()
 	replica := func(primary string, keys ...secrets.Key) *Connections {
 		kr, err := secrets.NewKeyring(primary, keys...)
@@ -89,7 +91,7 @@ func TestConnectionRefreshFailures(t *testing.T) {
 		}
 		return 200, map[string]any{"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600}
 	})
-	store := NewMemoryConnectionStore()
+	store := store.NewMemory()
 	clk := newClock()
 	cs, err := NewConnections(ConnectionsConfig{Apps: []OAuthApp{{Name: "svc", DisplayName: "Svc", AuthorizeURL: "http://127.0.0.1:1/a", TokenURL: ts.URL, ClientID: "c", ClientSecret: "s"}},
 		Store: store, Keys: newKeyring(t, "k"), BaseURL: "https://mcp.example.com/connections", Now: clk.Now, RefreshSkew: time.Minute})
@@ -145,7 +147,7 @@ func TestConnectionRefreshFailures(t *testing.T) {
 // does not block the connection beyond the lease.
 func TestConnectionStaleLeaseTakenOver(t *testing.T) {
 	ts := newTokenServer(t, okToken("at-2"))
-	store := NewMemoryConnectionStore()
+	store := store.NewMemory()
 	clk := newClock()
 	cs, _ := NewConnections(ConnectionsConfig{Apps: []OAuthApp{{Name: "svc", AuthorizeURL: "http://127.0.0.1:1/a", TokenURL: ts.URL, ClientID: "c", ClientSecret: "s"}},
 		Store: store, Keys: newKeyring(t, "k"), BaseURL: "https://mcp.example.com/connections", Now: clk.Now, LeaseTTL: 30 * time.Second})

@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/secrets"
+
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // connEnv is mcpgate's connection pages + a real third-party AS + its API.
 type connEnv struct {
 	tp    *thirdParty
 	api   *api
-	store *MemoryConnectionStore
+	store *store.Memory
 	keys  *secrets.Keyring
 	clock *clock
 	base  string // mcpgate base URL of the connection pages
@@ -56,7 +58,7 @@ func setupConnections(t *testing.T) *connEnv {
 		hh.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	e := &connEnv{store: NewMemoryConnectionStore(), keys: newKeyring(t, "k1"), clock: newClock(), base: srv.URL + "/connections"}
+	e := &connEnv{store: store.NewMemory(), keys: newKeyring(t, "k1"), clock: newClock(), base: srv.URL + "/connections"}
 	e.tp = startThirdParty(t, e.base+"/thirdparty/callback")
 	e.api = startAPI(t, e.tp.Issuer, e.tp.Issuer+"/jwks", tpResource)
 	e.cs = e.newReplica(t)

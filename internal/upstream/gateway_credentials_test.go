@@ -24,6 +24,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/secrets"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -189,7 +190,7 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := upstream.Build(app.UpstreamOptions(cfg), upstream.BuildOptions{Store: upstream.NewMemoryConnectionStore(), Keys: keys,
+	set, err := upstream.Build(app.UpstreamOptions(cfg), upstream.BuildOptions{Store: store.NewMemory(), Keys: keys,
 		CurrentUser: func(*http.Request) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 const (
@@ -196,7 +198,7 @@ func (cs *Connections) handleList(w http.ResponseWriter, r *http.Request) {
 		cs.page(w, http.StatusServiceUnavailable, pageData{Title: "My connections", Error: "Your connections cannot be read right now (storage error). Try again in a minute."})
 		return
 	}
-	byApp := map[string]StoredConnection{}
+	byApp := map[string]store.Connection{}
 	for _, rec := range recs {
 		byApp[rec.Provider] = rec
 	}

@@ -1,6 +1,10 @@
 package upstream
 
-import "time"
+import (
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/secrets"
+)
 
 // Options are what Build needs to know of every route's upstream credential. Defaults
 // are the caller's to fill in (internal/app maps the configuration, with its defaults).
@@ -22,20 +26,13 @@ type Options struct {
 	RefreshSkew time.Duration
 	// Secrets says where the keys that seal stored tokens come from, when
 	// BuildOptions.Keys is nil.
-	Secrets SecretKeys
+	Secrets secrets.Source
 	// Signer configures the gatewayJWT signer (nil: PublicURL as issuer, an ephemeral key).
 	Signer *SignerOptions
 	// Connections are the third-party OAuth apps users link accounts with.
 	Connections []OAuthApp
 	// Routes are the routes that send a credential upstream.
 	Routes []RouteAuth
-}
-
-// SecretKeys says where the keyring comes from: a file, else an environment variable.
-type SecretKeys struct {
-	KeysFile string
-	KeysEnv  string
-	Primary  string
 }
 
 // SignerOptions configure the gatewayJWT signer.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // BenchmarkUpstreamToken measures what bridge mode adds to an obo/tokenExchange cache miss:
@@ -16,7 +16,7 @@ import (
 func BenchmarkUpstreamToken(b *testing.B) {
 	t := &testing.T{}
 	c, err := New(Options{Config: config.AuthServerConnector{ID: "entra", Type: "entra", ClientID: "app", Entra: &config.EntraConnector{Tenant: "t"}},
-		Store: upstream.NewMemoryConnectionStore(), Keys: keyring(t)})
+		Store: store.NewMemory(), Keys: keyring(t)})
 	if err != nil {
 		b.Fatal(err)
 	}

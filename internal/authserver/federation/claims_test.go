@@ -7,12 +7,12 @@ import (
 	"testing"
 
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 func testConnector(t *testing.T, c config.AuthServerConnector) *Connector {
 	t.Helper()
-	cn, err := New(Options{Config: c, Store: upstream.NewMemoryConnectionStore(), Keys: keyring(t)})
+	cn, err := New(Options{Config: c, Store: store.NewMemory(), Keys: keyring(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

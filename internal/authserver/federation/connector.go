@@ -31,8 +31,8 @@ type Options struct {
 	// Config is the connector's configuration (validated). Required.
 	Config config.AuthServerConnector
 	// Store keeps the sealed upstream tokens and the user's identity. Required. Use the
-	// same ConnectionStore as internal/upstream (internal/upstream/sqlstore in production,
-	// upstream.NewMemoryConnectionStore for one replica).
+	// same ConnectionStore as internal/upstream (the store.Store internal/app opened:
+	// SQLite or PostgreSQL in production, store.NewMemory for one replica).
 	Store upstream.ConnectionStore
 	// Keys seal the stored tokens. Required.
 	Keys *secrets.Keyring

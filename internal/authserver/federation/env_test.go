@@ -99,7 +99,7 @@ type env struct {
 	resource string
 	as       *authserver.Server
 	fed      *federation.Set
-	tokens   *upstream.MemoryConnectionStore
+	tokens   *store.Memory
 	logs     *syncBuffer
 	idp      string // the identity provider's base URL
 	clock    *clock
@@ -195,8 +195,8 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), nil))
-	e := &env{t: t, url: front.URL, logs: logs, tokens: upstream.NewMemoryConnectionStore(), clock: &clock{}, cfg: cfg, keys: testKeys(t)}
-	fed, err := federation.FromConfig(cfg, federation.Deps{Store: e.tokens, Keys: e.keys, Logger: logger, Now: e.clock.now})
+	e := &env{t: t, url: front.URL, logs: logs, tokens: store.NewMemory(), clock: &clock{}, cfg: cfg, keys: testKeys(t)}
+	fed, err := app.Federation(cfg, federation.Deps{Store: e.tokens, Keys: e.keys, Logger: logger, Now: e.clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func (e *env) authServer(cfg *config.Config, logger *slog.Logger) http.Handler {
 	opts.Store, opts.Logger = st, logger
 	opts.Resources = func() []string { return []string{e.resource} }
 	opts.Connectors = e.fed.AuthConnectors()
-	if federation.LocalLogin(cfg) {
+	if app.LocalLogin(cfg) {
 		opts.Connectors = append(opts.Connectors, authserver.NewLocalConnector(st, opts.Users))
 	}
 	as, err := authserver.New(context.Background(), opts)

@@ -8,7 +8,8 @@ import (
 func TestBucket(t *testing.T) {
 	b := newBucket(2, 10*time.Second)
 	now := time.Unix(1000, 0)
-	if !b.take(now) || !b.take(now) || b.take(now) {
+	first, second, third := b.take(now), b.take(now), b.take(now)
+	if !first || !second || third {
 		t.Fatal("want a burst of 2, then refused")
 	}
 	if b.take(now.Add(5 * time.Second)) {

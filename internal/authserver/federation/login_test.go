@@ -2,7 +2,6 @@ package federation_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -12,12 +11,11 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/store"
-	"github.com/mcpgate/mcpgate/internal/upstream"
-	"github.com/mcpgate/mcpgate/internal/upstream/sqlstore"
 )
 
 // TestLoginPage: with a password connector besides a redirect connector the login page
@@ -34,7 +32,7 @@ func TestLoginPage(t *testing.T) {
 					c.AuthServer.Users = []config.AuthServerUser{{Username: "ops", PasswordHash: hash}}
 				}
 			})
-			if federation.LocalLogin(e.cfg) != local {
+			if app.LocalLogin(e.cfg) != local {
 				t.Fatalf("LocalLogin = %v", !local)
 			}
 			b := newBrowser(t, "http://127.0.0.1:5555/callback")
@@ -62,7 +60,7 @@ func TestSSRFGuard(t *testing.T) {
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
 	defer idp.Close()
 	c, err := federation.New(federation.Options{Config: config.AuthServerConnector{ID: "corp", Type: "oidc", Issuer: idp.URL, ClientID: "x"},
-		Store: upstream.NewMemoryConnectionStore(), Keys: testKeys(t)})
+		Store: store.NewMemory(), Keys: testKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,15 +99,11 @@ func TestTokensSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
+	sqlStore, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "t.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	sqlStore := sqlstore.New(db, sqlstore.SQLite)
-	if err := sqlStore.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	defer sqlStore.Close()
 	sc.Version = 1
 	if err := sqlStore.CompareAndSwapConnection(context.Background(), 0, sc); err != nil {
 		t.Fatal(err)
@@ -123,7 +117,7 @@ func TestTokensSurviveRestart(t *testing.T) {
 			if !tc.keys {
 				keys = testKeys(t)
 			}
-			fresh, err := federation.FromConfig(e.cfg, federation.Deps{Store: sqlStore, Keys: keys})
+			fresh, err := app.Federation(e.cfg, federation.Deps{Store: sqlStore, Keys: keys})
 			if err != nil {
 				t.Fatal(err)
 			}

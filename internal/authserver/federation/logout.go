@@ -10,7 +10,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // backchannelLogoutEvent is the events member of a logout token (OIDC Back-Channel Logout 1.0 §2.4).
@@ -54,7 +54,7 @@ func (c *Connector) BackchannelLogout(ctx context.Context, raw string) (string, 
 		return "", errors.New("logout token refused: this connector's users are not keyed by sub")
 	}
 	subject := c.cfg.ID + ":" + sub
-	if err := c.Forget(ctx, subject); err != nil && !errors.Is(err, upstream.ErrNotFound) {
+	if err := c.Forget(ctx, subject); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("deleting the user's provider tokens: %w", err)
 	}
 	c.log.InfoContext(ctx, "back-channel logout: the provider ended the user's sign-in", "sub", subject, "jti", claimString(p.Claims, "jti"))

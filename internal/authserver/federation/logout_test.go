@@ -8,6 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/authserver/federation"
 )
@@ -44,7 +45,7 @@ func TestBackchannelLogout(t *testing.T) {
 	if status := post(idp.logoutToken("dana", nil)); status != http.StatusOK {
 		t.Fatalf("logout: status %d", status)
 	}
-	replica, err := federation.FromConfig(e.cfg, federation.Deps{Store: e.tokens, Keys: e.keys})
+	replica, err := app.Federation(e.cfg, federation.Deps{Store: e.tokens, Keys: e.keys})
 	if err != nil {
 		t.Fatal(err)
 	}

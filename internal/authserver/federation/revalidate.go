@@ -12,7 +12,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
-	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 func (c *Connector) revalidateAfter() time.Duration {
@@ -43,7 +43,7 @@ func (c *Connector) Revalidate(ctx context.Context, subject string) error {
 		return authserver.ErrUnknownUser
 	}
 	rec, sc, err := c.load(ctx, subject)
-	if errors.Is(err, upstream.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: mcpgate holds no sign-in of this user at %s any more (signed out or ended there)", authserver.ErrSessionEnded, c.name)
 	}
 	if err != nil {
@@ -55,7 +55,7 @@ func (c *Connector) Revalidate(ctx context.Context, subject string) error {
 	mu := c.userLock(subject)
 	mu.Lock()
 	defer mu.Unlock()
-	if rec, sc, err = c.load(ctx, subject); errors.Is(err, upstream.ErrNotFound) {
+	if rec, sc, err = c.load(ctx, subject); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: mcpgate holds no sign-in of this user at %s any more (signed out or ended there)", authserver.ErrSessionEnded, c.name)
 	} else if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (c *Connector) Revalidate(ctx context.Context, subject string) error {
 	}
 	if code, ok := sessionEnded(err); ok {
 		c.log.WarnContext(ctx, "the provider ended the user's sign-in; their mcpgate sign-ins end too", "sub", subject, "code", code)
-		if ferr := c.Forget(ctx, subject); ferr != nil && !errors.Is(ferr, upstream.ErrNotFound) {
+		if ferr := c.Forget(ctx, subject); ferr != nil && !errors.Is(ferr, store.ErrNotFound) {
 			c.log.ErrorContext(ctx, "deleting the stored provider tokens failed", "sub", subject, "err", ferr)
 		}
 		return fmt.Errorf("%w: %s no longer accepts this user's sign-in (%s)", authserver.ErrSessionEnded, c.name, code)
@@ -92,7 +92,7 @@ func (c *Connector) Revalidate(ctx context.Context, subject string) error {
 		authserver.ErrSessionEnded, c.name, age.Round(time.Minute), grace)
 }
 
-func validatedAt(rec record, sc upstream.StoredConnection) time.Time {
+func validatedAt(rec record, sc store.Connection) time.Time {
 	if !rec.ValidatedAt.IsZero() {
 		return rec.ValidatedAt
 	}

@@ -3,7 +3,6 @@ package federation
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,7 +14,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
-// Deps are what FromConfig needs besides the configuration.
+// Deps are what NewSet needs besides the connectors' sections.
 type Deps struct {
 	// Store keeps the sealed upstream tokens (the same ConnectionStore as upstream.Build's).
 	Store upstream.ConnectionStore
@@ -23,11 +22,15 @@ type Deps struct {
 	Keys *secrets.Keyring
 	// HTTPClient overrides the SSRF-guarded default (tests).
 	HTTPClient *http.Client
-	// Issuer is mcpgate's issuer (error explanations name {issuer}/login/callback).
-	// Default: authServer.issuer, else publicURL.
+	// Issuer is mcpgate's issuer (error explanations name {issuer}/login/callback; tokens
+	// it minted are never presented to an IdP). The caller resolves its default
+	// (internal/app: authServer.issuer, else publicURL).
 	Issuer string
-	Logger *slog.Logger
-	Now    func() time.Time
+	// PolicyClaims are the user attributes policy rules read (PolicyClaims), warned
+	// about when a sign-in lacks them.
+	PolicyClaims []string
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Set is the configured connectors.
@@ -37,52 +40,19 @@ type Set struct {
 	issuer string
 }
 
-// FromConfig builds the connectors of authServer.connectors (nil Set fields when none).
-func FromConfig(cfg *config.Config, d Deps) (*Set, error) {
+// NewSet builds a connector for each section, all sharing d.
+func NewSet(connectors []config.AuthServerConnector, d Deps) (*Set, error) {
 	s := &Set{}
-	if cfg.AuthServer == nil {
-		return s, nil
-	}
-	issuer := d.Issuer
-	if issuer == "" {
-		issuer = cfg.AuthServer.Issuer
-	}
-	if issuer == "" {
-		issuer = cfg.PublicURL
-	}
-	pc := PolicyClaims(cfg)
-	for _, cc := range cfg.AuthServer.Connectors {
-		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: issuer, Logger: d.Logger, Now: d.Now, PolicyClaims: pc})
+	for _, cc := range connectors {
+		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: d.Issuer, Logger: d.Logger, Now: d.Now, PolicyClaims: d.PolicyClaims})
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		s.Connectors = append(s.Connectors, c)
 	}
-	s.issuer = issuer
+	s.issuer = d.Issuer
 	return s, nil
-}
-
-// LoadKeys loads the keyring that seals the users' upstream tokens: the one of
-// upstreamCredentials.secrets (keysFile, else the environment variable keysEnv, default
-// MCPGATE_SECRET_KEYS), shared with upstream connections.
-func LoadKeys(cfg *config.Config) (*secrets.Keyring, error) {
-	sk := &config.SecretKeys{}
-	if cfg.UpstreamCredentials != nil && cfg.UpstreamCredentials.Secrets != nil {
-		sk = cfg.UpstreamCredentials.Secrets
-	}
-	if sk.KeysFile != "" {
-		return secrets.KeyringFromFile(sk.KeysFile, sk.Primary)
-	}
-	env := sk.KeysEnv
-	if env == "" {
-		env = config.DefaultSecretKeysEnv
-	}
-	kr, err := secrets.KeyringFromEnv(env, sk.Primary)
-	if err != nil {
-		return nil, fmt.Errorf("authServer.connectors keep the users' upstream tokens sealed and need keys (upstreamCredentials.secrets): %w", err)
-	}
-	return kr, nil
 }
 
 // AuthConnectors returns the connectors for authserver.Options.Connectors.
@@ -92,19 +62,6 @@ func (s *Set) AuthConnectors() []authserver.Connector {
 		out = append(out, c)
 	}
 	return out
-}
-
-// LocalLogin reports whether the login page should also offer local users
-// (authServer.localLogin; default: no connectors, or users defined).
-func LocalLogin(cfg *config.Config) bool {
-	a := cfg.AuthServer
-	if a == nil {
-		return true
-	}
-	if a.LocalLogin != nil {
-		return *a.LocalLogin
-	}
-	return len(a.Connectors) == 0 || len(a.Users) > 0
 }
 
 // For returns the connector whose users include subject.

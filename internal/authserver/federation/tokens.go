@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -69,22 +70,22 @@ func (c *Connector) saveRecord(ctx context.Context, rec record) error {
 		switch {
 		case err == nil:
 			ver, created = old.Version, old.CreatedAt
-		case errors.Is(err, upstream.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 		default:
 			return err
 		}
 		now := c.now()
-		err = c.opts.Store.CompareAndSwapConnection(ctx, ver, upstream.StoredConnection{Subject: ident.UserID, Provider: StoreProvider(c.cfg.ID),
+		err = c.opts.Store.CompareAndSwapConnection(ctx, ver, store.Connection{Subject: ident.UserID, Provider: StoreProvider(c.cfg.ID),
 			Version: ver + 1, Status: upstream.StatusActive, Sealed: sealed, Scope: rec.Scope, ExpiresAt: rec.Expiry, CreatedAt: created, UpdatedAt: now})
-		if !errors.Is(err, upstream.ErrConflict) {
+		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 	}
-	return upstream.ErrConflict
+	return store.ErrConflict
 }
 
 // load opens the user's record.
-func (c *Connector) load(ctx context.Context, subject string) (record, upstream.StoredConnection, error) {
+func (c *Connector) load(ctx context.Context, subject string) (record, store.Connection, error) {
 	sc, err := c.opts.Store.GetConnection(ctx, subject, StoreProvider(c.cfg.ID))
 	if err != nil {
 		return record{}, sc, err
@@ -109,7 +110,7 @@ func (c *Connector) Lookup(ctx context.Context, subject string) (authserver.Iden
 		return authserver.Identity{}, authserver.ErrUnknownUser
 	}
 	rec, _, err := c.load(ctx, subject)
-	if errors.Is(err, upstream.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return authserver.Identity{}, authserver.ErrUnknownUser
 	}
 	if err != nil {
@@ -124,7 +125,7 @@ func (c *Connector) Lookup(ctx context.Context, subject string) (authserver.Iden
 // refused the refresh.
 func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, error) {
 	rec, _, err := c.load(ctx, subject)
-	if errors.Is(err, upstream.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return "", ErrSignInAgain
 	}
 	if err != nil {

@@ -42,6 +42,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteExpired", testDeleteExpired},
 		{"Audit", testAudit},
 		{"Assertions", testAssertions},
+		{"Connections", testConnections},
+		{"ConnectionsConcurrentSwap", testConnectionsConcurrentSwap},
+		{"ConnectionsListDelete", testConnectionsListDelete},
+		{"ConnectionsZeroTimes", testConnectionsZeroTimes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

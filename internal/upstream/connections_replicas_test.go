@@ -1,14 +1,16 @@
-package sqlstore
+package upstream_test
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,42 +18,42 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/secrets"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/testutil"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
-// TestRefreshOnceAcrossReplicas: replicas with their own database handles on one shared
-// database refresh an expired connection with exactly one token request, using the
+// TestRefreshOnceAcrossReplicas: replicas with their own stores on one shared database
+// refresh an expired connection with exactly one token request, using the
 // rotating refresh token once.
 func TestRefreshOnceAcrossReplicas(t *testing.T) {
-	backends := map[string]func(t *testing.T) func() *sql.DB{
-		"sqlite": func(t *testing.T) func() *sql.DB {
-			dsn := "file:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
-			return func() *sql.DB {
-				db, err := sql.Open("sqlite", dsn)
+	backends := map[string]func(t *testing.T) func() *store.SQL{
+		"sqlite": func(t *testing.T) func() *store.SQL {
+			path := filepath.Join(t.TempDir(), "c.db")
+			return func() *store.SQL {
+				s, err := store.OpenSQLite(context.Background(), path, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { db.Close() })
-				return db
+				t.Cleanup(func() { s.Close() })
+				return s
 			}
 		},
-		"postgres": func(t *testing.T) func() *sql.DB {
-			dsn := testutil.PostgresDSN(t)
-			return func() *sql.DB {
-				db, err := sql.Open("pgx", dsn)
+		"postgres": func(t *testing.T) func() *store.SQL {
+			dsn := freshPostgresSchema(t, testutil.PostgresDSN(t))
+			return func() *store.SQL {
+				s, err := store.OpenPostgres(context.Background(), dsn, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { db.Close() })
-				return db
+				t.Cleanup(func() { s.Close() })
+				return s
 			}
 		},
 	}
 	for name, open := range backends {
 		t.Run(name, func(t *testing.T) {
-			newDB := open(t)
-			table := fmt.Sprintf("upstream_connections_r_%d", time.Now().UnixNano())
+			newStore := open(t)
 			var refreshes atomic.Int64
 			var mu sync.Mutex
 			current := "rt-0"
@@ -78,19 +80,9 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 			var providers []upstream.Provider
 			var first *upstream.Connections
 			for i := range 3 {
-				s := New(newDB(), map[string]Dialect{"sqlite": SQLite, "postgres": Postgres}[name])
-				s.table = table
-				if i == 0 {
-					if err := s.Migrate(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-					if name == "postgres" {
-						t.Cleanup(func() { s.db.Exec("DROP TABLE " + table) })
-					}
-				}
 				cs, err := upstream.NewConnections(upstream.ConnectionsConfig{
 					Apps:  []upstream.OAuthApp{{Name: "svc", AuthorizeURL: as.URL + "/authorize", TokenURL: as.URL + "/token", ClientID: "c", ClientSecret: "s", Resource: "https://api.example"}},
-					Store: s, Keys: keys, BaseURL: "https://mcp.example.com/connections",
+					Store: newStore(), Keys: keys, BaseURL: "https://mcp.example.com/connections",
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -128,4 +120,31 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// freshPostgresSchema creates an empty schema and returns a DSN whose search_path is it.
+func freshPostgresSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "t_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if a, err := sql.Open("pgx", dsn); err == nil {
+			a.Exec("DROP SCHEMA " + schema + " CASCADE")
+			a.Close()
+		}
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema
 }

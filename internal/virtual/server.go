@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -22,6 +23,11 @@ import (
 const MetaUnavailable = "io.mcpgate/unavailable"
 
 const callerExtra = "mcpgate.caller"
+
+// clientSessionTimeout forgets a client's session with the virtual server after this long
+// unused: the gateway's own default binding lifetime (limits.sessionIdleTimeout), so that
+// neither outlives the other by default.
+const clientSessionTimeout = 8 * time.Hour
 
 // Server is a virtual MCP server. Create it with New, serve Handler, end it with Close.
 type Server struct {
@@ -85,7 +91,7 @@ func New(o Options) (*Server, error) {
 	})
 	s.mcp.AddReceivingMiddleware(s.dispatch)
 	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp },
-		&mcp.StreamableHTTPOptions{DisableLocalhostProtection: true, Logger: s.log})
+		&mcp.StreamableHTTPOptions{DisableLocalhostProtection: true, Logger: s.log, SessionTimeout: clientSessionTimeout})
 	// The SDK hands the caller to handlers as TokenInfo (and binds its sessions to the
 	// user); the gateway authenticated the request already, so the "token" is internal.
 	verify := func(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {

@@ -37,11 +37,12 @@ type Server struct {
 	mcp     *mcp.Server
 	handler http.Handler
 
-	mu      sync.Mutex
-	conns   map[connKey]*conn
-	procs   map[string]int // live stdio processes per upstream
-	indexes map[string]*index
-	closed  bool
+	mu       sync.Mutex
+	conns    map[connKey]*conn
+	procs    map[string]int // live stdio processes per upstream
+	failures map[connKey]*failure
+	indexes  map[string]*index
+	closed   bool
 
 	progress sync.Map // upstream progress token → progressTarget
 	nextTok  atomic.Int64
@@ -63,7 +64,7 @@ func New(o Options) (*Server, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
-	s := &Server{o: o, log: o.Logger, conns: map[connKey]*conn{}, procs: map[string]int{},
+	s := &Server{o: o, log: o.Logger, conns: map[connKey]*conn{}, procs: map[string]int{}, failures: map[connKey]*failure{},
 		indexes: map[string]*index{}, stop: make(chan struct{}), reaped: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -264,6 +265,8 @@ func (s *Server) upstreamError(ctx context.Context, u *Upstream, method string, 
 func kindOf(err error) string {
 	var se *startError
 	switch {
+	case errors.Is(err, errBackoff):
+		return "restarting after a failure"
 	case errors.As(err, &se):
 		return "its command could not be started"
 	case errors.Is(err, errTooManyProcesses):

@@ -254,3 +254,28 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// A command that exits before the MCP handshake is not started again on every request.
+func TestStdioRestartBackoff(t *testing.T) {
+	url, vs, logs := newGateway(t, virtual.Options{Upstreams: []virtual.Upstream{
+		{Name: "dud", Command: stdioServer(t), Args: []string{"-exit"}, Prefix: "dud_"},
+		{Name: "local", Command: stdioServer(t), Prefix: "local_"},
+	}})
+	cs := connect(t, url, "alice", nil)
+	_, res := toolNames(t, cs)
+	if un, _ := res.Meta[virtual.MetaUnavailable].([]any); len(un) != 1 || un[0].(map[string]any)["upstream"] != "dud" {
+		t.Fatalf("unavailable = %v", res.Meta)
+	}
+	if _, err := call(t, cs, "dud_whoami", nil); err == nil || !strings.Contains(err.Error(), `upstream "dud" failed (restarting after a failure)`) {
+		t.Errorf("dud_whoami during the backoff: %v", err)
+	}
+	if n := strings.Count(logs.String(), "exiting at once"); n != 1 {
+		t.Errorf("the command ran %d times, want 1", n)
+	}
+	if vs.Processes("dud") != 0 {
+		t.Errorf("processes = %d", vs.Processes("dud"))
+	}
+	if got, err := call(t, cs, "local_whoami", nil); err != nil || !strings.HasPrefix(got, "user=") {
+		t.Errorf("local_whoami = %q, %v", got, err)
+	}
+}

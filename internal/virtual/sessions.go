@@ -44,7 +44,56 @@ func (c *conn) close() {
 	}
 }
 
-var errTooManyProcesses = errors.New("too many processes")
+var (
+	errTooManyProcesses = errors.New("too many processes")
+	errBackoff          = errors.New("restarting after a failure")
+)
+
+// Restart backoff of a stdio command that failed to start or to initialize: 1s, doubled
+// at each failure in a row, up to 30s, so that a broken command is not started again on
+// every request.
+const (
+	backoffMin = time.Second
+	backoffMax = 30 * time.Second
+)
+
+// failure is a stdio command's run of failed starts.
+type failure struct {
+	n     int
+	until time.Time
+	err   error
+}
+
+// backingOff returns an error while k's command is waiting to be started again.
+func (s *Server) backingOff(k connKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.failures[k]; f != nil && time.Now().Before(f.until) {
+		return fmt.Errorf("%w (next try in %s): %w", errBackoff, time.Until(f.until).Round(time.Millisecond), f.err)
+	}
+	return nil
+}
+
+// noteStart records how starting k's stdio command went.
+func (s *Server) noteStart(k connKey, u *Upstream, err error) {
+	if !u.stdio() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.failures, k)
+		return
+	}
+	f := s.failures[k]
+	if f == nil {
+		f = &failure{}
+		s.failures[k] = f
+	}
+	f.n++
+	f.err = err
+	f.until = time.Now().Add(min(backoffMin<<min(f.n-1, 5), backoffMax))
+}
 
 // session returns the caller's client session with u, connecting it first if needed.
 // done must be called when the request ends (an idle session in use is never closed).
@@ -74,7 +123,12 @@ func (s *Server) session(ctx context.Context, u *Upstream, caller *gateway.Calle
 	if c.cs != nil {
 		return c.cs, done, nil
 	}
+	if err := s.backingOff(k); err != nil {
+		done()
+		return nil, nil, err
+	}
 	cs, err := s.connect(ctx, k, c)
+	s.noteStart(k, u, err)
 	if err != nil {
 		done()
 		return nil, nil, err
@@ -201,6 +255,11 @@ func (s *Server) reap() {
 			if c.inflight.Load() == 0 && c.lastUsed.Load() < cutoff {
 				delete(s.conns, k)
 				idle = append(idle, c)
+			}
+		}
+		for k, f := range s.failures {
+			if time.Since(f.until) > backoffMax {
+				delete(s.failures, k)
 			}
 		}
 		live := map[string]bool{}

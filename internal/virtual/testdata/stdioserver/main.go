@@ -1,5 +1,6 @@
 // Command stdioserver is a stdio MCP server for the virtual server's tests: whoami
-// answers the user from the environment and the process id, crash exits mid-call.
+// answers the user from the environment and the process id, crash exits mid-call;
+// with -exit it exits before the handshake.
 package main
 
 import (
@@ -12,6 +13,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-exit" {
+		fmt.Fprintln(os.Stderr, "exiting at once")
+		os.Exit(1)
+	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "stdioserver", Version: "1"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "whoami", Description: "the user this process serves"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {

@@ -47,7 +47,8 @@ func VirtualOptions(cfg *config.Config, i int, creds *upstream.Set, log *slog.Lo
 		if creds != nil {
 			name := VirtualCredentialRoute(r.Name, u.Name)
 			if rc, ok := creds.Gateway(name); ok {
-				vu.Credentials = rc
+				// Typed failures (a connection to link, consent) are answered as on a route.
+				vu.Credentials = upstream.CredentialErrors(name, rc, "")
 			}
 		}
 		o.Upstreams = append(o.Upstreams, vu)

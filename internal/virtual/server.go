@@ -24,6 +24,10 @@ const MetaUnavailable = "io.mcpgate/unavailable"
 
 const callerExtra = "mcpgate.caller"
 
+// codeRejected is the go-sdk's own error for a request its transport could not deliver
+// (jsonrpc2.ErrRejected): a failure to reach the upstream, not the upstream's answer.
+const codeRejected = -32005
+
 // clientSessionTimeout forgets a client's session with the virtual server after this long
 // unused: the gateway's own default binding lifetime (limits.sessionIdleTimeout), so that
 // neither outlives the other by default.
@@ -187,7 +191,12 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "tools/call", err)
+		err = s.upstreamError(ctx, t.up, "tools/call", err)
+		var te *toolErrorResult
+		if errors.As(err, &te) {
+			return te.res, nil
+		}
+		return nil, err
 	}
 	defer done()
 	p := &mcp.CallToolParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta}
@@ -202,7 +211,12 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	defer cancel()
 	res, err := cs.CallTool(cctx, p)
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "tools/call", err)
+		err = s.upstreamError(ctx, t.up, "tools/call", err)
+		var te *toolErrorResult
+		if errors.As(err, &te) {
+			return te.res, nil
+		}
+		return nil, err
 	}
 	return res, nil
 }
@@ -253,9 +267,13 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 // else (connection refused, process crashed, timeout) into an internal error naming the
 // upstream; the detail goes to the log only.
 func (s *Server) upstreamError(ctx context.Context, u *Upstream, method string, err error) error {
+	var ce gateway.CredentialError
+	if errors.As(err, &ce) {
+		return s.credentialAnswer(ctx, u, method, ce)
+	}
 	var we *jsonrpc.Error
-	if errors.As(err, &we) {
-		return we
+	if errors.As(err, &we) && we.Code != codeRejected {
+		return we // the upstream's own answer
 	}
 	s.log.ErrorContext(ctx, "virtual server: upstream failed", "upstream", u.Name, "method", method, "err", err)
 	msg := fmt.Sprintf("upstream %q failed (%s); see the gateway log", u.Name, kindOf(err))
@@ -264,7 +282,10 @@ func (s *Server) upstreamError(ctx context.Context, u *Upstream, method string, 
 
 func kindOf(err error) string {
 	var se *startError
+	var ce gateway.CredentialError
 	switch {
+	case errors.As(err, &ce):
+		return "no credential for this user"
 	case errors.Is(err, errBackoff):
 		return "restarting after a failure"
 	case errors.As(err, &se):

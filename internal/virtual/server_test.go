@@ -2,6 +2,8 @@ package virtual_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -10,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	mcpwire "github.com/mcpgate/mcpgate/internal/mcp"
 	"github.com/mcpgate/mcpgate/internal/virtual"
 )
 
@@ -277,5 +283,40 @@ func TestStdioRestartBackoff(t *testing.T) {
 	}
 	if got, err := call(t, cs, "local_whoami", nil); err != nil || !strings.HasPrefix(got, "user=") {
 		t.Errorf("local_whoami = %q, %v", got, err)
+	}
+}
+
+// linkAccount is a credential failure that wants the user to act, as a connection
+// provider's missing link does.
+type linkAccount struct{}
+
+func (linkAccount) Error() string { return "no linked account" }
+func (linkAccount) GatewayResponse(c *gateway.Call) gateway.Response {
+	return gateway.Response{Error: &mcpwire.ErrorObject{Code: -32001, Message: "link your account first",
+		Data: map[string]any{"route": c.Route, "reason": "connection_missing"}}}
+}
+
+// An upstream credential the user must act on reaches the caller as the gateway renders
+// it on an ordinary route, not as an opaque failure; the other upstreams keep answering.
+func TestCredentialFailureAnswered(t *testing.T) {
+	alpha := newHTTPUpstream(t, "alpha", false, nil)
+	beta := newHTTPUpstream(t, "beta", true, nil)
+	url, _, _ := newGateway(t, virtual.Options{Upstreams: []virtual.Upstream{
+		{Name: "alpha", URL: alpha.URL, Prefix: "alpha_"},
+		{Name: "beta", URL: beta.URL, Prefix: "beta_", Credentials: gateway.UpstreamCredentialsFunc(
+			func(context.Context, *authn.Principal, *http.Request) (http.Header, error) { return nil, linkAccount{} })},
+	}})
+	cs := connect(t, url, "alice", nil)
+	_, res := toolNames(t, cs)
+	if un, _ := res.Meta[virtual.MetaUnavailable].([]any); len(un) != 1 || un[0].(map[string]any)["error"] != "no credential for this user" {
+		t.Errorf("unavailable = %v", res.Meta)
+	}
+	_, err := call(t, cs, "beta_echo", map[string]any{"text": "x"})
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != -32001 || we.Message != "link your account first" || !strings.Contains(string(we.Data), "connection_missing") {
+		t.Errorf("beta_echo = %v, want the -32001 answer", err)
+	}
+	if got, err := call(t, cs, "alpha_echo", map[string]any{"text": "x"}); err != nil || got != "alpha:x" {
+		t.Errorf("alpha_echo = %q, %v", got, err)
 	}
 }

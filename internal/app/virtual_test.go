@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -92,4 +94,44 @@ func TestVirtualRouteFromConfig(t *testing.T) {
 	h.WaitAudit(t, func(e audit.Event) bool {
 		return e.Tool == "broker_admin_reset" && e.Decision == "deny" && slices.Equal(e.Rules, []string{"no-broker-reset"})
 	})
+}
+
+// The application itself mounts an aggregating route (app.New, not the test harness).
+func TestVirtualRouteInApp(t *testing.T) {
+	bank, broker := apptest.NewUpstream(t), apptest.NewUpstream(t)
+	cfg, _, err := config.Parse("mcpgate.yaml", []byte(`
+listen: 127.0.0.1:0
+log: {level: warn}
+routes:
+  - name: desk
+    path: /desk/mcp
+    auth: {mode: permissive}
+    upstreams:
+      - {name: bank, url: "`+bank.JSONURL+`", prefix: bank_}
+      - {name: broker, url: "`+broker.SSEURL+`", renames: {balance: broker_balance}, prefix: broker_}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{AuditOut: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	c := apptest.NewClient(t, srv.URL+"/desk/mcp", "")
+	names := c.ListTools(1)
+	for _, want := range []string{"bank_balance", "broker_balance", "broker_transfer"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("tools %v lack %s", names, want)
+		}
+	}
+	_, msg := c.CallTool(2, "broker_balance", "")
+	if text, _ := apptest.ResultText(msg); !strings.Contains(text, "balance") {
+		t.Errorf("broker_balance = %v", msg)
+	}
+	if !slices.ContainsFunc(broker.Called(), func(s string) bool { return strings.HasPrefix(s, "balance") }) {
+		t.Errorf("broker calls %v", broker.Called())
+	}
 }

@@ -92,7 +92,10 @@ func TestVirtualRouteFromConfig(t *testing.T) {
 		t.Errorf("bank calls %v: the call went out under another name", bank.Called())
 	}
 	h.WaitAudit(t, func(e audit.Event) bool {
-		return e.Tool == "broker_admin_reset" && e.Decision == "deny" && slices.Equal(e.Rules, []string{"no-broker-reset"})
+		return e.Tool == "broker_admin_reset" && e.Decision == "deny" && slices.Equal(e.Rules, []string{"no-broker-reset"}) && e.Upstream == ""
+	})
+	h.WaitAudit(t, func(e audit.Event) bool { // which upstream answered
+		return e.Tool == "bank_admin_reset" && e.Decision == "allow" && e.Upstream == "bank"
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 )
@@ -20,6 +21,20 @@ const inProcessUpstream = "http://in-process.invalid/"
 type Caller struct {
 	Principal *authn.Principal
 	Request   *http.Request
+
+	upstream atomic.Pointer[string]
+}
+
+// SetUpstream names the server behind the handler that answers this request (an
+// aggregating route's upstream); the gateway records it in the Event (audit).
+func (c *Caller) SetUpstream(name string) { c.upstream.Store(&name) }
+
+// Upstream returns what SetUpstream stored ("" when nothing).
+func (c *Caller) Upstream() string {
+	if p := c.upstream.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 type callerKey struct{}

@@ -189,6 +189,9 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	} else if err != nil {
 		return nil, err
 	}
+	if c != nil {
+		c.SetUpstream(t.up.Name) // audit records which upstream answered
+	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
 		err = s.upstreamError(ctx, t.up, "tools/call", err)
@@ -229,6 +232,9 @@ func (s *Server) getPrompt(ctx context.Context, r *mcp.GetPromptRequest) (mcp.Re
 	} else if err != nil {
 		return nil, err
 	}
+	if c != nil {
+		c.SetUpstream(t.up.Name) // audit records which upstream answered
+	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
 		return nil, s.upstreamError(ctx, t.up, "prompts/get", err)
@@ -248,6 +254,9 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 	t, err := s.resolve(ctx, c, "", func(ix *index) (target, bool) { return ix.resource(r.Params.URI) })
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("no upstream serves resource %q", r.Params.URI)}
+	}
+	if c != nil {
+		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {

@@ -138,3 +138,38 @@ routes:
 		t.Errorf("broker calls %v", broker.Called())
 	}
 }
+
+// A command's environment is PATH, passEnv and env only; an upstream's credential is
+// registered under route/upstream.
+func TestVirtualOptionsEnvironment(t *testing.T) {
+	cfg, _, err := config.Parse("v.yaml", []byte(`
+routes:
+  - name: desk
+    path: /desk/mcp
+    auth: {mode: permissive}
+    upstreams:
+      - {name: files, command: go, passEnv: [HOME, UNSET_ONE], env: {LEVEL: warn}, identityEnv: {subject: SUB}, prefix: f_}
+      - {name: api, url: "http://127.0.0.1:9/mcp", prefix: a_, upstreamAuth: {static: {value: k}}}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PATH": "/bin", "HOME": "/home/gw", "SECRET": "never"}
+	set, err := mcpupstream.Build(app.UpstreamOptions(cfg), mcpupstream.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := app.VirtualOptions(cfg, 0, set, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if got := o.Upstreams[0].Env; !slices.Equal(got, []string{"HOME=/home/gw", "LEVEL=warn", "PATH=/bin"}) {
+		t.Errorf("env = %v", got)
+	}
+	if o.Upstreams[0].IdentityEnv.Subject != "SUB" || o.Upstreams[0].Credentials != nil {
+		t.Errorf("files = %+v", o.Upstreams[0])
+	}
+	if o.Upstreams[1].Credentials == nil || o.Upstreams[1].Env != nil {
+		t.Errorf("api = %+v", o.Upstreams[1])
+	}
+	if _, ok := set.For(app.VirtualCredentialRoute("desk", "api")); !ok {
+		t.Error("no provider for desk/api")
+	}
+}

@@ -39,6 +39,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/tracing"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 	"github.com/mcpgate/mcpgate/internal/upstream/rediscache"
+	"github.com/mcpgate/mcpgate/internal/virtual"
 )
 
 // Options are the process-level inputs besides the configuration.
@@ -78,6 +79,7 @@ type App struct {
 	tracing   *tracing.Provider // nil: tracing off
 	adminAddr string
 	gw        *gateway.Server
+	virtuals  []*virtual.Server // aggregating routes' upstreams
 	resources []string
 	mount     func(*http.ServeMux)
 }
@@ -388,6 +390,14 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 		}
 	}
 
+	if len(r.Upstreams) > 0 {
+		vs, err := virtual.New(VirtualOptions(a.cfg, i, a.creds, a.log, nil))
+		if err != nil {
+			return ro, fmt.Errorf("routes[%d] (%s): %w", i, r.Name, err)
+		}
+		a.virtuals = append(a.virtuals, vs)
+		ro.Handler = vs.Handler()
+	}
 	if rc, ok := a.creds.Gateway(r.Name); ok {
 		// Credential errors (missing connection, consent, claims challenge) reach the client
 		// as MCP-visible answers rather than a bare 502.
@@ -483,6 +493,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases everything New opened. It is safe to call more than once.
 func (a *App) Close() {
+	for _, vs := range a.virtuals {
+		_ = vs.Close() // stops the stdio processes
+	}
+	a.virtuals = nil
 	if a.auditor != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		a.auditor.Close(ctx)

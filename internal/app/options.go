@@ -308,6 +308,11 @@ func UpstreamOptions(cfg *config.Config) upstream.Options {
 		if u := r.UpstreamAuth; u != nil {
 			o.Routes = append(o.Routes, upstreamRoute(r.Name, r.Upstream.URL, u))
 		}
+		for _, vu := range r.Upstreams {
+			if vu.UpstreamAuth != nil {
+				o.Routes = append(o.Routes, upstreamRoute(VirtualCredentialRoute(r.Name, vu.Name), vu.URL, vu.UpstreamAuth))
+			}
+		}
 	}
 	return o
 }

@@ -42,6 +42,8 @@ type Event struct {
 	LatencyMS float64 `json:"latencyMs"`
 	// UpstreamAuth is the upstream credential mode (obo, tokenExchange, gatewayJWT, none...).
 	UpstreamAuth string `json:"upstreamAuth,omitempty"`
+	// Upstream is which of an aggregating route's upstreams answered.
+	Upstream string `json:"upstream,omitempty"`
 	// RequestID is the JSON-RPC id.
 	RequestID string `json:"requestId,omitempty"`
 	// SessionHash is a SHA-256 prefix of the Mcp-Session-Id (the id itself is a bearer
@@ -72,6 +74,7 @@ type input struct {
 	Status, UpstreamStatus   int
 	Latency                  time.Duration
 	UpstreamAuth             string
+	Upstream                 string
 	RequestID                json.RawMessage
 	SessionID                string
 	// Header is the client's request header. Only User-Agent is recorded; Authorization,
@@ -92,7 +95,7 @@ func newEvent(in input) Event {
 		Decision: in.Decision, Rules: in.Rules, Reason: in.Reason,
 		Status: in.Status, UpstreamStatus: in.UpstreamStatus,
 		LatencyMS:    float64(in.Latency.Microseconds()) / 1000,
-		UpstreamAuth: in.UpstreamAuth, Error: scrub(in.Error), ProtocolVersion: in.ProtocolVersion,
+		UpstreamAuth: in.UpstreamAuth, Upstream: in.Upstream, Error: scrub(in.Error), ProtocolVersion: in.ProtocolVersion,
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()

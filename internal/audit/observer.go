@@ -48,7 +48,7 @@ func (o *observer) input(e *gateway.Event) input {
 	in := input{
 		Time: e.Start, Route: e.Route, Method: e.MCPMethod, Tool: e.Tool, URI: e.URI, Prompt: e.Prompt,
 		Arguments: e.Arguments, Decision: e.Decision, Rules: e.Rules, Reason: strings.Join(e.Reasons, "; "),
-		Status: e.Status, UpstreamStatus: e.UpstreamStatus, Latency: e.Latency, UpstreamAuth: o.mode,
+		Status: e.Status, UpstreamStatus: e.UpstreamStatus, Latency: e.Latency, UpstreamAuth: o.mode, Upstream: e.Upstream,
 		RequestID: e.RequestID, SessionID: e.SessionID, Error: e.Error, Record: o.red,
 		ProtocolVersion: e.ProtocolVersion,
 	}

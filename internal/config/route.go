@@ -8,8 +8,16 @@ type Route struct {
 	Name string `yaml:"name" json:"name"`
 	// Path is the public path of the MCP endpoint, e.g. /weather/mcp.
 	Path string `yaml:"path" json:"path"`
-	// Upstream is the MCP server behind the route.
-	Upstream Upstream `yaml:"upstream" json:"upstream"`
+	// Upstream is the MCP server behind the route. Give this or upstreams.
+	Upstream Upstream `yaml:"upstream,omitempty" json:"upstream,omitempty"`
+	// Upstreams make the route a virtual server: one endpoint that gathers the tools,
+	// prompts and resources of several MCP servers (HTTP or stdio), each under its own
+	// prefix or renames and with its own upstreamAuth (see docs/virtual-servers.md).
+	// Instead of upstream and upstreamAuth.
+	Upstreams []AggregatedUpstream `yaml:"upstreams,omitempty" json:"upstreams,omitempty"`
+	// UpstreamsIdleTimeout closes a user's sessions with the upstreams (and stops their
+	// stdio processes) after this long without a request. Default 10m.
+	UpstreamsIdleTimeout Duration `yaml:"upstreamsIdleTimeout,omitempty" json:"upstreamsIdleTimeout,omitempty"`
 	// Auth says which tokens the route accepts and which scopes they need.
 	Auth Auth `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// UpstreamAuth says how mcpgate obtains the credential it sends upstream. Default: none

@@ -319,25 +319,36 @@ func validateUpstreamCredentials(c *Config, p *Problems) {
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		if r.UpstreamAuth == nil {
-			continue
-		}
 		path := fmt.Sprintf("routes[%d]", i)
 		if r.Name != "" {
 			path = fmt.Sprintf("routes[%d] (%s)", i, r.Name)
 		}
-		path += ".upstreamAuth"
-		modes := r.UpstreamAuth.Modes()
+		if r.UpstreamAuth != nil {
+			validateUpstreamAuth(p, c, providers, path+".upstreamAuth", r, r.UpstreamAuth)
+		}
+		for j := range r.Upstreams {
+			if ua := r.Upstreams[j].UpstreamAuth; ua != nil {
+				validateUpstreamAuth(p, c, providers, fmt.Sprintf("%s.upstreams[%d].upstreamAuth", path, j), r, ua)
+			}
+		}
+	}
+}
+
+// validateUpstreamAuth checks one upstreamAuth: a route's, or one upstream's of an
+// aggregating route.
+func validateUpstreamAuth(p *Problems, c *Config, providers map[string]bool, path string, r *Route, u *UpstreamAuth) {
+	uc := c.UpstreamCredentials
+	{
+		modes := u.Modes()
 		switch len(modes) {
 		case 0:
 			p.Add(path, "choose one mode: obo, tokenExchange, clientCredentials, gatewayJWT, static, connection or passthrough (or remove upstreamAuth to send no credential)")
-			continue
+			return
 		case 1:
 		default:
 			p.Add(path, "sets %s: choose exactly one mode per route", strings.Join(modes, " and "))
-			continue
+			return
 		}
-		u := r.UpstreamAuth
 		if u.OBO != nil || u.TokenExchange != nil || u.GatewayJWT != nil || u.Connection != nil {
 			if r.Auth.Mode != "" && r.Auth.Mode != "strict" {
 				p.Add(path, "mode %s acts as the signed-in user, so the route needs auth.mode strict (it is %s)", modes[0], r.Auth.Mode)

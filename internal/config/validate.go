@@ -340,8 +340,10 @@ func (r *Route) validate(path string, c *Config, issuers map[string]bool, p *Pro
 	case strings.ContainsAny(r.Path, "?#"):
 		p.Add(path+".path", "%q must not contain a query or fragment", r.Path)
 	}
-	if r.Upstream.URL == "" {
-		p.Add(path+".upstream.url", "is required (for example http://127.0.0.1:9001/mcp)")
+	if len(r.Upstreams) > 0 {
+		r.validateUpstreams(path, p)
+	} else if r.Upstream.URL == "" {
+		p.Add(path+".upstream.url", "is required (for example http://127.0.0.1:9001/mcp), or list upstreams for a virtual server")
 	} else if u, e := url.Parse(r.Upstream.URL); e != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.Add(path+".upstream.url", "%q is not an absolute http(s) URL", r.Upstream.URL)
 	}

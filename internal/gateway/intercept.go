@@ -247,6 +247,9 @@ type Event struct {
 	// UpstreamLatency is the time from sending the request upstream to its response
 	// headers (0 when the upstream was not asked).
 	UpstreamLatency time.Duration
+	// Upstream names the server that answered behind an in-process handler
+	// (RouteOptions.Handler, Caller.SetUpstream): an aggregating route's upstream.
+	Upstream string
 
 	// Mark belongs to the route's Observer (Starter): set in Starting, read in Observe.
 	Mark uint64

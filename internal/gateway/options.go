@@ -105,6 +105,11 @@ type RouteOptions struct {
 	H2C bool
 	// Transport overrides the upstream transport (tests, custom TLS).
 	Transport http.RoundTripper
+	// Handler, when set, is the route's upstream, served in this process instead of over
+	// the network (an aggregating route's virtual server). Every step before the upstream
+	// (authentication, policy, sessions, audit) is unchanged; the request the handler gets
+	// carries the caller (CallerFromContext). Upstream may then be empty.
+	Handler http.Handler
 	// MaxRequestBytes bounds a request body. Default 4 MiB.
 	MaxRequestBytes int64
 	// JSONLimits bound the nesting depth and number of values of a request body (zero

@@ -155,6 +155,11 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	p := call.Principal
 	ctx, cancel := context.WithCancel(r.Context()) // ended by the stream idle timeout too
 	defer cancel()
+	if rt.opts.Handler != nil {
+		c := &Caller{Principal: p, Request: r}
+		ctx = context.WithValue(ctx, callerKey{}, c)
+		defer func() { rec.Upstream = c.Upstream() }()
+	}
 	if r.Context().Value(servedKey{}) == nil {
 		// The handler is mounted in another server (Handler): tie the exchange to a
 		// shutdown that timed out here. Under Serve, the request's context already is.

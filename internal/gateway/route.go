@@ -45,6 +45,12 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 	if !strings.HasPrefix(o.Path, "/") || strings.HasPrefix(o.Path, "/.well-known/") || strings.ContainsAny(o.Path, "?#") {
 		return nil, fmt.Errorf("gateway: route %q: path %q must start with / and not be under /.well-known/", o.Name, o.Path)
 	}
+	if o.Handler != nil {
+		o.Transport = handlerTransport{o.Handler}
+		if o.Upstream == "" {
+			o.Upstream = inProcessUpstream
+		}
+	}
 	u, err := url.Parse(o.Upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("gateway: route %q: upstream %q is not an absolute http(s) URL", o.Name, o.Upstream)

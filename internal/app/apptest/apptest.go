@@ -32,6 +32,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/virtual"
 )
 
 // ---- identity provider: RSA key, real authn verifier
@@ -229,6 +230,14 @@ func NewHarness(t *testing.T, yaml string, o Options) *Harness {
 		}
 		ro := gateway.RouteOptions{Name: r.Name, Path: r.Path, Upstream: r.Upstream.URL, Verifier: v, Scopes: r.Auth.Scopes,
 			Interceptor: in, Observer: ob}
+		if len(r.Upstreams) > 0 { // an aggregating route, assembled as app does
+			vs, err := virtual.New(app.VirtualOptions(cfg, i, o.Creds, logger, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { vs.Close() })
+			ro.Handler = vs.Handler()
+		}
 		if o.Creds != nil {
 			if rc, ok := o.Creds.Gateway(r.Name); ok {
 				ro.Credentials = upstream.CredentialErrors(r.Name, rc, app.AuthorizationURI(cfg, i))

@@ -1,0 +1,49 @@
+package virtual
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	mcpwire "github.com/mcpgate/mcpgate/internal/mcp"
+)
+
+// toolErrorResult carries a credential failure that is answered as a tool result (an
+// error result the user reads) rather than a JSON-RPC error.
+type toolErrorResult struct{ res *mcp.CallToolResult }
+
+func (e *toolErrorResult) Error() string { return "tool error result" }
+
+// credentialAnswer renders an upstream's credential failure (a connection to link,
+// consent to give, a claims challenge) as the gateway renders it on an ordinary route,
+// with the upstream's credential route name: the client gets the same URL elicitation
+// or message. The detail goes to the log.
+func (s *Server) credentialAnswer(ctx context.Context, u *Upstream, method string, ce gateway.CredentialError) error {
+	s.log.WarnContext(ctx, "virtual server: no upstream credential for the user", "upstream", u.Name, "method", method, "err", ce)
+	call := &gateway.Call{Route: s.o.Route, HTTPMethod: "POST", Messages: []mcpwire.Request{{Method: method, ID: json.RawMessage(`1`)}}}
+	r := ce.GatewayResponse(call)
+	switch {
+	case r.Error != nil:
+		e := &jsonrpc.Error{Code: int64(r.Error.Code), Message: r.Error.Message}
+		if r.Error.Data != nil {
+			if b, err := json.Marshal(r.Error.Data); err == nil {
+				e.Data = b
+			}
+		}
+		return e
+	case r.Result != nil && method == "tools/call":
+		b, err := json.Marshal(r.Result)
+		if err == nil {
+			var res mcp.CallToolResult
+			if err = json.Unmarshal(b, &res); err == nil {
+				return &toolErrorResult{&res}
+			}
+		}
+		return errors.New("rendering a credential failure: " + err.Error())
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "upstream " + u.Name + ": " + r.Message}
+}

@@ -261,7 +261,8 @@ func routeScopes(cfg *config.Config, scopes []string) []string {
 func (a *App) buildCredentials() (*upstream.Set, error) {
 	bo := upstream.BuildOptions{Logger: a.log, Store: a.connStore, Keys: a.keys}
 	if a.as != nil {
-		bo.CurrentUser, bo.LoginURL = a.as.CurrentUser, a.as.LoginURL
+		bo.CurrentUser, bo.LoginURL, bo.UserLabel = a.as.CurrentUser, a.as.LoginURL, a.as.UserLabel
+		bo.Branding = a.as.Branding()
 	}
 	if a.fed != nil {
 		bo.SubjectToken = a.fed.SubjectToken

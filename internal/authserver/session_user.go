@@ -11,3 +11,21 @@ func (s *Server) CurrentUser(r *http.Request) (subject string, ok bool) {
 	}
 	return sess.UserID, true
 }
+
+// UserLabel names a subject for pages: the user's name, else email, else username; ""
+// when no connector knows the subject.
+func (s *Server) UserLabel(r *http.Request, subject string) string {
+	id, err := s.lookupIdentity(r.Context(), subject)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case id.Name != "" && id.Email != "":
+		return id.Name + " (" + id.Email + ")"
+	case id.Name != "":
+		return id.Name
+	case id.Email != "":
+		return id.Email
+	}
+	return id.Username
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/ui"
 	"io"
 	"log/slog"
 	"net"
@@ -154,6 +155,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 		if a.as, err = authserver.New(ctx, opts); err != nil {
 			return nil, fmt.Errorf("starting the authorization server: %w", err)
+		}
+		if b := cfg.AuthServer.Branding; b != nil {
+			a.as.SetBranding(ui.Branding{Name: b.Name, LogoURL: b.LogoURL})
 		}
 	}
 
@@ -434,6 +438,11 @@ func (a *App) fallback() http.Handler {
 	if a.mount != nil {
 		a.mount(mux)
 	}
+	var brand ui.Branding
+	if a.as != nil {
+		brand = a.as.Branding()
+	}
+	mux.HandleFunc("GET /{$}", a.landing(brand))
 	if a.as != nil {
 		mux.Handle("/", a.as.Handler())
 	} else {

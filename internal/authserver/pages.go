@@ -17,8 +17,9 @@ import (
 var templateFS embed.FS
 
 type pages struct {
-	t     *template.Template
-	brand ui.Branding
+	t        *template.Template
+	brand    ui.Branding
+	describe ResourceDescriber
 }
 
 func newPages() (*pages, error) {
@@ -66,7 +67,12 @@ type pageData struct {
 	// SignInWith names the identity provider when consent is asked before the upstream
 	// sign-in (federation).
 	SignInWith string
-	// device
+	// Operator says who runs the application (static, DCR, CIMD host).
+	Operator string
+	// Routes describe each resource (consent: tools, upstream identity).
+	Routes []ResourceView
+	// device; Device is true when the code names a pending request (details shown).
+	Device   bool
 	UserCode string
 	SignedIn bool
 	// message

@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		if a.as, err = authserver.New(ctx, opts); err != nil {
 			return nil, fmt.Errorf("starting the authorization server: %w", err)
 		}
+		a.as.SetResourceDescriber(a.describeResource)
 		if b := cfg.AuthServer.Branding; b != nil {
 			a.as.SetBranding(ui.Branding{Name: b.Name, LogoURL: b.LogoURL})
 		}

@@ -58,7 +58,7 @@ func (s *Server) resourceViews(ctx context.Context, resources []string, subject 
 	}
 	out := make([]ResourceView, 0, len(resources))
 	for _, r := range resources {
-		v := ResourceView{URL: r}
+		v := ResourceView{URL: r, AllTools: true}
 		if s.pages.describe != nil {
 			if d, ok := s.pages.describe(ctx, r, subject, groups); ok {
 				v = d

@@ -124,6 +124,7 @@ func (s *Server) deviceDetails(r *http.Request, data *pageData) bool {
 		data.Operator = s.clientOperator(c)
 	}
 	data.Resources = d.Audience
+	data.Routes = s.resourceViews(r.Context(), d.Audience, "")
 	data.Scopes = scopeViews(consentScopes(d.Scopes))
 	return true
 }

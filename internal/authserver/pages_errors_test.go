@@ -1,9 +1,11 @@
 package authserver
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,5 +55,45 @@ func TestAuthorizeErrorPages(t *testing.T) {
 	resp, err := http.Get(env.issuer + PathStatic + "style.css")
 	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
 		t.Fatalf("stylesheet: %v %v", resp, err)
+	}
+}
+
+// TestConsentSaysWhatWillHappen: the consent page names who runs the application, the
+// route, its tools and policy, and whether the gateway acts as the user upstream; with
+// no describer it still says the application will call the server's tools as the user.
+func TestConsentSaysWhatWillHappen(t *testing.T) {
+	env := newTestEnv(t, nil)
+	redirect := "http://127.0.0.1:5555/cb"
+	client := env.register(redirect)
+	consent := func(t *testing.T) string {
+		b := env.browser(redirect)
+		resp, body := b.get(env.authorizeURL(client, redirect, newPKCE(), url.Values{"scope": {"openid"}}))
+		if strings.Contains(body, `name="password"`) {
+			id := resp.Request.URL.Query().Get("authRequestID")
+			resp, body = b.post(resp.Request.URL.String(), url.Values{"csrf": {csrfFrom(t, body)}, "authRequestID": {id}, "username": {"alice"}, "password": {testPassword}})
+		}
+		if resp.StatusCode != 200 || !strings.Contains(body, `value="approve"`) {
+			t.Fatalf("no consent page: %d %s", resp.StatusCode, body)
+		}
+		return body
+	}
+	body := consent(t)
+	for _, w := range []string{"call MCP tools as you", "can call any of", "with your identity on every call", env.resource, "registered itself with this server (dynamic registration)", "To take this access back"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("consent without describer lacks %q:\n%s", w, body)
+		}
+	}
+	env.as.SetResourceDescriber(func(_ context.Context, resource, subject string, groups []string) (ResourceView, bool) {
+		if !slices.Contains(groups, "eng") {
+			t.Errorf("describer got groups %v", groups)
+		}
+		return ResourceView{Name: "crm", Tools: []string{"search_*"}, Policy: "each call is checked against the server's policy (rules eng-read)",
+			Upstream: "The gateway exchanges your sign-in for a Microsoft Entra token (on-behalf-of) and calls crm as you."}, true
+	})
+	body = consent(t)
+	for _, w := range []string{"<strong>crm</strong>", "only the tools <code>search_*</code>", "rules eng-read", "Acts as you upstream:", "on-behalf-of"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("consent lacks %q:\n%s", w, body)
+		}
 	}
 }

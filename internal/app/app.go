@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/routepolicy"
 	"github.com/mcpgate/mcpgate/internal/ui"
 	"io"
 	"log/slog"
@@ -61,6 +62,7 @@ type Options struct {
 
 // App is an assembled mcpgate.
 type App struct {
+	policies  map[string]*routepolicy.Interceptor
 	cfg       *config.Config
 	log       *slog.Logger
 	base      string
@@ -423,6 +425,12 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 		return ro, err
 	}
 	ro.Interceptor, ro.Observer = in, ob
+	if ic, ok := in.(*routepolicy.Interceptor); ok {
+		if a.policies == nil {
+			a.policies = map[string]*routepolicy.Interceptor{}
+		}
+		a.policies[r.Name] = ic // the admin console's simulator decides through it
+	}
 	return ro, nil
 }
 
@@ -444,6 +452,10 @@ func (a *App) fallback() http.Handler {
 		brand = a.as.Branding()
 	}
 	mux.HandleFunc("GET /{$}", a.landing(brand))
+	if a.as != nil && a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
+		mux.Handle("/admin", a.console(brand))
+		mux.Handle("/admin/", a.console(brand))
+	}
 	if a.as != nil {
 		mux.Handle("/", a.as.Handler())
 	} else {

@@ -1,6 +1,10 @@
 package authserver
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+	"strings"
+)
 
 // CurrentUser returns the subject signed in to this browser (the authorization server's
 // session cookie), for other pages served by the same process (My connections).
@@ -28,4 +32,21 @@ func (s *Server) UserLabel(r *http.Request, subject string) string {
 		return id.Email
 	}
 	return id.Username
+}
+
+// FindUser looks a user up by subject, or by the username of a configured or stored
+// local user (admin console's simulator).
+func (s *Server) FindUser(ctx context.Context, nameOrSubject string) (Identity, bool) {
+	if id, err := s.lookupIdentity(ctx, nameOrSubject); err == nil {
+		return id, true
+	}
+	if id, err := s.lookupIdentity(ctx, "config:"+strings.ToLower(nameOrSubject)); err == nil {
+		return id, true
+	}
+	if u, err := s.store.GetUserByUsername(ctx, nameOrSubject); err == nil {
+		if id, err := s.lookupIdentity(ctx, u.ID); err == nil {
+			return id, true
+		}
+	}
+	return Identity{}, false
 }

@@ -56,6 +56,9 @@ type AuthServer struct {
 	// Branding is the operator's name and logo on every page (sign-in, consent, device,
 	// connections, errors, the landing page at /). Default: "mcpgate" and a plain mark.
 	Branding *AuthServerBranding `yaml:"branding,omitempty" json:"branding,omitempty"`
+	// AdminGroups are the groups whose members may use the admin console at /admin
+	// (routes, the policy simulator). Empty: the console is off.
+	AdminGroups []string `yaml:"adminGroups,omitempty" json:"adminGroups,omitempty"`
 	// Connectors sign users in at another identity provider (Entra ID, Keycloak, Okta, any
 	// OpenID Connect provider) instead of, or besides, local users: federation, bridge
 	// mode (docs/federation.md). The redirect URI to register at the provider is

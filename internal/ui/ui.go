@@ -50,6 +50,7 @@ var layout = template.Must(template.New("page").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>{{.Title}} · {{.Brand.DisplayName}}</title>
 {{if .StyleURL}}<link rel="stylesheet" href="{{.StyleURL}}">{{else}}<style>{{.CSS}}</style>{{end}}
 </head>
@@ -61,7 +62,7 @@ var layout = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .Error}}<div class="alert error" role="alert">{{.Error}}</div>{{end}}
 {{if .Notice}}<div class="alert notice" role="status">{{.Notice}}</div>{{end}}
 {{.Body}}
-<footer>{{if .Footer}}{{.Footer}}{{else}}{{.Brand.DisplayName}} · secured by mcpgate{{end}}</footer>
+<footer>{{if .Footer}}{{.Footer}}{{else if .Brand.Name}}{{.Brand.Name}} · secured by mcpgate{{else}}Secured by mcpgate{{end}}</footer>
 </main>
 </body>
 </html>

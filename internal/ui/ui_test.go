@@ -13,7 +13,7 @@ func TestRender(t *testing.T) {
 		not  []string
 	}{
 		{"default brand inlines the stylesheet", Page{Title: "Hello <x>", Error: "bad & worse"},
-			[]string{"<title>Hello &lt;x&gt; · mcpgate</title>", "<style>", "--accent", `role="alert">bad &amp; worse`}, []string{"<link"}},
+			[]string{"<title>Hello &lt;x&gt; · mcpgate</title>", "<style>", "--accent", `role="alert">bad &amp; worse`}, []string{`rel="stylesheet"`}},
 		{"branding and stylesheet link", Page{Title: "T", Brand: Branding{Name: "Contoso AI", LogoURL: "/logo.svg"}, StyleURL: "/s.css", User: "Alice"},
 			[]string{"Contoso AI", `<img src="/logo.svg" alt="">`, `<link rel="stylesheet" href="/s.css">`, "Signed in as <strong>Alice</strong>"}, []string{"<style>"}},
 	}

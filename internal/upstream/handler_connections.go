@@ -49,7 +49,7 @@ func (cs *Connections) secureHeaders(next http.Handler) http.Handler {
 	// No form-action directive: browsers apply it to the whole redirect chain that follows
 	// the connect form, and a third party's sign-in may hop across hosts we cannot list.
 	// The pages' forms only ever post to this handler.
-	csp := "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+	csp := "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)

@@ -1,0 +1,245 @@
+package app
+
+import (
+	"cmp"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/mcp"
+	"github.com/mcpgate/mcpgate/internal/ui"
+)
+
+type consoleRoute struct {
+	Name, URL, Auth, Upstream string
+	Policy                    bool
+}
+
+type simForm struct {
+	User, Claims, Client, Route, Method, Tool, Args, Scopes string
+}
+
+type simResult struct {
+	Who      string
+	Decision string
+	Reasons  []string
+	Exposed  bool
+	Rules    []ruleRow
+	Message  string
+	NoPolicy bool
+}
+
+type ruleRow struct{ Name, Effect, Outcome, Detail, Class string }
+
+type consoleData struct {
+	Routes []consoleRoute
+	Form   simForm
+	Result *simResult
+	Error  string
+}
+
+var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">Routes, and the policy simulator: why a user may or may not call a tool.</p>
+<h2>Routes</h2>
+<table><thead><tr><th scope="col">Route</th><th scope="col">Sign-in</th><th scope="col">Upstream identity</th><th scope="col">Policy</th></tr></thead><tbody>
+{{range .Routes}}<tr><td><strong>{{.Name}}</strong><br><code>{{.URL}}</code></td><td>{{.Auth}}</td><td>{{.Upstream}}</td><td>{{if .Policy}}yes{{else}}<span class="muted">none</span>{{end}}</td></tr>
+{{end}}</tbody></table>
+<h2 id="simulator">Policy simulator</h2>
+<form method="get" action="/admin/simulate#result">
+<label for="sim-user">User (username or subject)</label>
+<input id="sim-user" name="user" type="text" value="{{.Form.User}}">
+<label for="sim-claims">…or claims (JSON: sub, email, groups, roles)</label>
+<input id="sim-claims" name="claims" type="text" value="{{.Form.Claims}}" placeholder='{"sub":"bob","groups":["eng"]}'>
+<label for="sim-client">Client ID</label>
+<input id="sim-client" name="client" type="text" value="{{.Form.Client}}">
+<label for="sim-scopes">Token scopes (space separated)</label>
+<input id="sim-scopes" name="scopes" type="text" value="{{.Form.Scopes}}">
+<label for="sim-route">Route</label>
+<select id="sim-route" name="route">{{range .Routes}}<option value="{{.Name}}"{{if eq .Name $.Form.Route}} selected{{end}}>{{.Name}}</option>{{end}}</select>
+<label for="sim-method">Method</label>
+<input id="sim-method" name="method" type="text" value="{{.Form.Method}}">
+<label for="sim-tool">Tool</label>
+<input id="sim-tool" name="tool" type="text" value="{{.Form.Tool}}">
+<label for="sim-args">Arguments (JSON object)</label>
+<input id="sim-args" name="args" type="text" value="{{.Form.Args}}">
+<div class="buttons"><button type="submit" class="primary">Simulate</button></div>
+</form>
+{{with .Result}}
+<h2 id="result">Decision: <span class="{{if eq .Decision "allow"}}ok{{else}}broken{{end}}" data-decision="{{.Decision}}">{{.Decision}}</span></h2>
+<p>For {{.Who}}.{{if .Reasons}} Audit reasons: {{range $i, $r := .Reasons}}{{if $i}}; {{end}}<code class="reason">{{$r}}</code>{{end}}.{{end}}</p>
+{{if .Message}}<p class="muted">The client is told: {{.Message}}</p>{{end}}
+{{if not .Exposed}}<p class="broken">The tools section of the route hides this tool.</p>{{end}}
+{{if .NoPolicy}}<p class="muted">This route has no policy or tools section: every call is allowed.</p>{{end}}
+{{if .Rules}}<table class="rules"><thead><tr><th scope="col">Rule</th><th scope="col">Effect</th><th scope="col">Outcome</th><th scope="col">Why</th></tr></thead><tbody>
+{{range .Rules}}<tr data-rule="{{.Name}}"><td><code>{{.Name}}</code></td><td>{{.Effect}}</td><td class="{{.Class}}">{{.Outcome}}</td><td>{{.Detail}}</td></tr>
+{{end}}</tbody></table>{{end}}
+{{end}}
+`))
+
+// console serves /admin to members of authServer.adminGroups: the routes and the policy
+// simulator, which decides through each route's own interceptor (routepolicy.Simulate).
+// It only reads; it changes nothing, so it needs no CSRF token. Each use is logged.
+func (a *App) console(brand ui.Branding) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		page := ui.Page{Brand: brand, Title: "Admin console", Wide: true, StyleURL: authserver.PathStatic + "style.css"}
+		sub, ok := a.as.CurrentUser(r)
+		if !ok {
+			http.Redirect(w, r, a.as.LoginURL(r.URL.RequestURI()), http.StatusFound)
+			return
+		}
+		me, found := a.as.FindUser(r.Context(), sub)
+		page.User = cmp.Or(a.as.UserLabel(r, sub), sub)
+		if !found || !slices.ContainsFunc(me.Groups, func(g string) bool { return slices.Contains(a.cfg.AuthServer.AdminGroups, g) }) {
+			a.log.WarnContext(r.Context(), "admin console refused", "sub", sub, "path", r.URL.Path)
+			page.Title = "Not allowed"
+			page.Error = "The admin console is for members of " + strings.Join(a.cfg.AuthServer.AdminGroups, ", ") + ". You are signed in, but not in one of these groups."
+			page.Body = `<p><a href="/">Back to the start page</a></p>`
+			ui.Write(w, http.StatusForbidden, page)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		d := consoleData{Form: simForm{Method: "tools/call"}}
+		for _, rt := range a.cfg.Routes {
+			cr := consoleRoute{Name: rt.Name, URL: a.base + rt.Path, Auth: cmp.Or(rt.Auth.Mode, "strict"), Upstream: "gateway's own", Policy: rt.Policy != nil || rt.Tools != nil}
+			if m := a.describeUpstream(rt.Name); m != "" {
+				cr.Upstream = m
+			}
+			d.Routes = append(d.Routes, cr)
+		}
+		switch r.URL.Path {
+		case "/admin", "/admin/":
+		case "/admin/simulate":
+			q := r.URL.Query()
+			d.Form = simForm{User: q.Get("user"), Claims: q.Get("claims"), Client: q.Get("client"), Route: q.Get("route"),
+				Method: cmp.Or(q.Get("method"), "tools/call"), Tool: q.Get("tool"), Args: q.Get("args"), Scopes: q.Get("scopes")}
+			res, err := a.simulate(r, d.Form)
+			if err != "" {
+				page.Error = err
+			}
+			d.Result = res
+			a.log.InfoContext(r.Context(), "admin console: policy simulated", "admin", sub, "route", d.Form.Route, "user", d.Form.User, "tool", d.Form.Tool)
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		var body strings.Builder
+		if err := consoleTmpl.Execute(&body, d); err != nil {
+			a.log.ErrorContext(r.Context(), "rendering the admin console", "err", err)
+		}
+		page.Body = template.HTML(body.String())
+		ui.Write(w, http.StatusOK, page)
+	})
+}
+
+func (a *App) describeUpstream(route string) string {
+	for _, rt := range a.cfg.Routes {
+		if rt.Name != route || rt.UpstreamAuth == nil {
+			continue
+		}
+		ua := rt.UpstreamAuth
+		switch {
+		case ua.OBO != nil:
+			return "on-behalf-of (Entra)"
+		case ua.TokenExchange != nil:
+			return "token exchange"
+		case ua.Connection != nil:
+			return "user's connection"
+		case ua.Passthrough:
+			return "passthrough"
+		case ua.ClientCredentials != nil:
+			return "client credentials"
+		case ua.GatewayJWT != nil:
+			return "gateway JWT"
+		case ua.Static != nil:
+			return "static secret"
+		}
+	}
+	return ""
+}
+
+// simulate builds the call the form describes and decides it through the route's
+// interceptor.
+func (a *App) simulate(r *http.Request, f simForm) (*simResult, string) {
+	p := &authn.Principal{ClientID: f.Client, Scopes: strings.Fields(f.Scopes), Issuer: a.as.Issuer()}
+	switch {
+	case strings.TrimSpace(f.Claims) != "":
+		var c struct {
+			Sub    string   `json:"sub"`
+			Email  string   `json:"email"`
+			Name   string   `json:"name"`
+			Groups []string `json:"groups"`
+			Roles  []string `json:"roles"`
+		}
+		if err := json.Unmarshal([]byte(f.Claims), &c); err != nil {
+			return nil, "The claims are not a JSON object: " + err.Error()
+		}
+		p.Subject, p.Email, p.Name, p.Groups, p.Roles = c.Sub, c.Email, c.Name, c.Groups, c.Roles
+	case f.User != "":
+		id, ok := a.as.FindUser(r.Context(), f.User)
+		if !ok {
+			return nil, "No user " + f.User + " is known to this server; paste their claims instead."
+		}
+		p.Subject, p.Email, p.Name, p.Groups = id.UserID, id.Email, id.Name, id.Groups
+	default:
+		return nil, "Pick a user or paste claims."
+	}
+	params := map[string]any{}
+	if f.Tool != "" {
+		params["name"] = f.Tool
+	}
+	if strings.TrimSpace(f.Args) != "" {
+		var args map[string]any
+		if err := json.Unmarshal([]byte(f.Args), &args); err != nil {
+			return nil, "The arguments are not a JSON object: " + err.Error()
+		}
+		params["arguments"] = args
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": f.Method, "params": params})
+	msgs, batch, err := mcp.ParseRequest(body, jsonlimit.Limits{})
+	if err != nil {
+		return nil, "The call cannot be built: " + err.Error()
+	}
+	who := cmp.Or(p.Email, p.Subject) + " (groups " + strings.Join(p.Groups, ", ") + ")"
+	ic, ok := a.policies[f.Route]
+	if !ok {
+		for _, rt := range a.cfg.Routes {
+			if rt.Name == f.Route {
+				return &simResult{Who: who, Decision: "allow", Exposed: true, NoPolicy: true}, ""
+			}
+		}
+		return nil, "No route named " + f.Route + "."
+	}
+	c := &gateway.Call{Route: f.Route, HTTPMethod: http.MethodPost, Principal: p, Messages: msgs, Batch: batch, Time: time.Now()}
+	s := ic.Simulate(r.Context(), c)
+	res := &simResult{Who: who, Decision: cmp.Or(s.Verdict.Decision, "allow"), Reasons: s.Verdict.Reasons, Exposed: s.Exposed}
+	if s.Verdict.Deny != nil {
+		res.Message = s.Verdict.Deny.Message
+	}
+	for _, t := range s.Rules {
+		row := ruleRow{Name: t.Name, Effect: string(t.Effect), Outcome: t.Outcome, Detail: t.Detail}
+		if t.Outcome == "matched" || t.Outcome == "failed" {
+			row.Class = "broken"
+			if t.Effect == "allow" {
+				row.Class = "ok"
+			}
+		}
+		res.Rules = append(res.Rules, row)
+	}
+	return res, ""
+}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -30,6 +31,9 @@ func TestPagesInChromium(t *testing.T) {
 	nodeDir := testutil.NodeModules(t)
 	chromium := testutil.Chromium(t)
 	up := upstream(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	t.Setenv("TEST_PAGES_KEYS", "k1:"+base64.StdEncoding.EncodeToString(key))
 	hash, err := authserver.HashPassword("correct horse")
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +52,10 @@ authServer:
   users:
     - {username: alice, name: Alice Liddell, email: alice@example.com, passwordHash: "${HASH}", groups: [finance, gateway-admins]}
     - {username: bob, name: Bob Builder, email: bob@example.com, passwordHash: "${HASH}", groups: [eng]}
+upstreamCredentials:
+  secrets: {keysEnv: TEST_PAGES_KEYS}
+  connections:
+    - {name: tasks, displayName: Contoso Tasks, authorizeURL: "http://127.0.0.1:9/authorize", tokenURL: "http://127.0.0.1:9/token", clientId: c, clientSecret: s, scopes: [tasks.read]}
 routes:
   - name: crm
     path: /crm/mcp
@@ -86,6 +94,7 @@ routes:
 	}
 	type violation struct{ ID, Impact, Help string }
 	var res struct {
+		Connections, ConnectionsURL                                    string
 		Landing, Consent, Admin, NonAdmin, NonAdminTitle, LandingTitle string
 		LoginAxe, ConsentAxe                                           []violation
 		AllowDecision, DenyDecision                                    string
@@ -116,6 +125,15 @@ routes:
 		}
 	}
 	has("admin", res.Admin, "Admin console", "Policy simulator", "on-behalf-of (Entra)", "Signed in as Alice Liddell")
+	has("landing", res.Landing, "My connections")
+	// The connections page sends an anonymous visitor to sign in and back, and names the user.
+	if res.ConnectionsURL != base+"/connections/" {
+		t.Errorf("after signing in from the connections page, at %s", res.ConnectionsURL)
+	}
+	has("connections", res.Connections, "My connections", "Signed in as Bob Builder (bob@example.com)", "Contoso Tasks", "Not connected", "Connect")
+	if strings.Contains(res.Connections, "config:bob") {
+		t.Errorf("the connections page shows the subject id: %s", res.Connections)
+	}
 	has("non-admin", res.NonAdmin, "Not allowed", "gateway-admins")
 	if strings.Contains(res.NonAdmin, "Policy simulator") {
 		t.Errorf("a non-admin sees the console: %s", res.NonAdmin)

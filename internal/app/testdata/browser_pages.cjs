@@ -75,6 +75,14 @@ async function signIn(page, user) {
     out.nonAdminStatus = (await p2.waitForLoadState()) || null;
     out.nonAdmin = await text(p2);
     out.nonAdminTitle = await p2.title();
+
+    // My connections, opened signed out: sign in, then back to the page.
+    const third = await browser.newContext({ viewport: { width: 760, height: 560 } });
+    const p3 = await third.newPage();
+    await p3.goto(base + '/connections/');
+    await signIn(p3, 'bob');
+    out.connectionsURL = p3.url();
+    out.connections = await text(p3);
   } finally {
     await browser.close();
   }

@@ -30,6 +30,7 @@ type simResult struct {
 	Who      string
 	Decision string
 	Reasons  []string
+	Deciding []string // the audit event's rules
 	Exposed  bool
 	Rules    []ruleRow
 	Message  string
@@ -72,7 +73,7 @@ var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">R
 </form>
 {{with .Result}}
 <h2 id="result">Decision: <span class="{{if eq .Decision "allow"}}ok{{else}}broken{{end}}" data-decision="{{.Decision}}">{{.Decision}}</span></h2>
-<p>For {{.Who}}.{{if .Reasons}} Audit reasons: {{range $i, $r := .Reasons}}{{if $i}}; {{end}}<code class="reason">{{$r}}</code>{{end}}.{{end}}</p>
+<p>For {{.Who}}.{{if .Deciding}} Deciding rules (the audit event's <code>rules</code>): {{range $i, $r := .Deciding}}{{if $i}}, {{end}}<code class="deciding">{{$r}}</code>{{end}}.{{end}}{{if .Reasons}} Reason: {{range $i, $r := .Reasons}}{{if $i}}; {{end}}<code class="reason">{{$r}}</code>{{end}}.{{end}}</p>
 {{if .Message}}<p class="muted">The client is told: {{.Message}}</p>{{end}}
 {{if not .Exposed}}<p class="broken">The tools section of the route hides this tool.</p>{{end}}
 {{if .NoPolicy}}<p class="muted">This route has no policy or tools section: every call is allowed.</p>{{end}}
@@ -227,7 +228,7 @@ func (a *App) simulate(r *http.Request, f simForm) (*simResult, string) {
 	}
 	c := &gateway.Call{Route: f.Route, HTTPMethod: http.MethodPost, Principal: p, Messages: msgs, Batch: batch, Time: time.Now()}
 	s := ic.Simulate(r.Context(), c)
-	res := &simResult{Who: who, Decision: cmp.Or(s.Verdict.Decision, "allow"), Reasons: s.Verdict.Reasons, Exposed: s.Exposed}
+	res := &simResult{Who: who, Decision: cmp.Or(s.Verdict.Decision, "allow"), Reasons: s.Verdict.Reasons, Deciding: s.Verdict.Rules, Exposed: s.Exposed}
 	if s.Verdict.Deny != nil {
 		res.Message = s.Verdict.Deny.Message
 	}

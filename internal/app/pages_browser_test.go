@@ -98,6 +98,7 @@ routes:
 		Landing, Consent, Admin, NonAdmin, NonAdminTitle, LandingTitle string
 		LoginAxe, ConsentAxe                                           []violation
 		AllowDecision, DenyDecision                                    string
+		AllowDeciding, DenyDeciding                                    []string
 		AllowReasons, DenyReasons                                      []string
 		AllowRules, DenyRules                                          [][2]string
 		ConsoleErrors                                                  []string
@@ -145,6 +146,9 @@ routes:
 			}
 		}
 		return ""
+	}
+	if !slices.Equal(res.AllowDeciding, []string{"finance-refunds"}) || !slices.Equal(res.DenyDeciding, []string{"big-refunds"}) {
+		t.Errorf("deciding rules: allow %v, deny %v", res.AllowDeciding, res.DenyDeciding)
 	}
 	if res.AllowDecision != "allow" || !slices.Equal(res.AllowReasons, []string{"allowed by rule finance-refunds"}) ||
 		outcome(res.AllowRules, "finance-refunds") != "matched" || outcome(res.AllowRules, "big-refunds") != "no match" {

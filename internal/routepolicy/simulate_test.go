@@ -75,7 +75,7 @@ routes:
 			ic.Simulate(context.Background(), tc.c)
 			s := ic.Simulate(context.Background(), tc.c)
 			real := ic.Intercept(context.Background(), tc.c)
-			if s.Verdict.Decision != real.Decision || !slices.Equal(s.Verdict.Reasons, real.Reasons) {
+			if s.Verdict.Decision != real.Decision || !slices.Equal(s.Verdict.Reasons, real.Reasons) || !slices.Equal(s.Verdict.Rules, real.Rules) {
 				t.Fatalf("simulated %s %v, the gateway decided %s %v", s.Verdict.Decision, s.Verdict.Reasons, real.Decision, real.Reasons)
 			}
 			if s.Verdict.Decision != tc.decision || (tc.reasons != nil && !slices.Equal(s.Verdict.Reasons, tc.reasons)) {

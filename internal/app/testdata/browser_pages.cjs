@@ -59,10 +59,12 @@ async function signIn(page, user) {
     await page.goto(base + '/admin/simulate?' + allowQuery);
     out.allowDecision = await page.getAttribute('[data-decision]', 'data-decision');
     out.allowReasons = await page.$$eval('code.reason', (els) => els.map((e) => e.textContent));
+    out.allowDeciding = await page.$$eval('code.deciding', (els) => els.map((e) => e.textContent));
     out.allowRules = await page.$$eval('tr[data-rule]', (rows) => rows.map((r) => [r.dataset.rule, r.children[2].textContent]));
     await page.goto(base + '/admin/simulate?' + denyQuery);
     out.denyDecision = await page.getAttribute('[data-decision]', 'data-decision');
     out.denyReasons = await page.$$eval('code.reason', (els) => els.map((e) => e.textContent));
+    out.denyDeciding = await page.$$eval('code.deciding', (els) => els.map((e) => e.textContent));
     out.denyRules = await page.$$eval('tr[data-rule]', (rows) => rows.map((r) => [r.dataset.rule, r.children[2].textContent]));
     await page.locator('#result').scrollIntoViewIfNeeded();
     await page.screenshot({ path: shotDir + '/console-simulator.png', fullPage: true });

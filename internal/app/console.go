@@ -2,7 +2,15 @@ package app
 
 import (
 	"cmp"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/url"
+
 	"encoding/json"
+	"github.com/mcpgate/mcpgate/internal/audit"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"html/template"
 	"net/http"
 	"slices"
@@ -39,17 +47,28 @@ type simResult struct {
 
 type ruleRow struct{ Name, Effect, Outcome, Detail, Class string }
 
+type consoleClient struct {
+	ID, Name, Source, Created string
+	Deletable                 bool
+}
+
 type consoleData struct {
-	Routes []consoleRoute
-	Form   simForm
-	Result *simResult
-	Error  string
+	Clients []consoleClient
+	CSRF    string
+	Routes  []consoleRoute
+	Form    simForm
+	Result  *simResult
+	Error   string
 }
 
 var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">Routes, and the policy simulator: why a user may or may not call a tool.</p>
 <h2>Routes</h2>
 <table><thead><tr><th scope="col">Route</th><th scope="col">Sign-in</th><th scope="col">Upstream identity</th><th scope="col">Policy</th></tr></thead><tbody>
 {{range .Routes}}<tr><td><strong>{{.Name}}</strong><br><code>{{.URL}}</code></td><td>{{.Auth}}</td><td>{{.Upstream}}</td><td>{{if .Policy}}yes{{else}}<span class="muted">none</span>{{end}}</td></tr>
+{{end}}</tbody></table>
+<h2 id="clients">Registered clients</h2>
+<table><thead><tr><th scope="col">Application</th><th scope="col">Registered by</th><th scope="col">Since</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
+{{range .Clients}}<tr data-client="{{.ID}}"><td><strong>{{.Name}}</strong><br><code>{{.ID}}</code></td><td>{{.Source}}</td><td>{{.Created}}</td><td>{{if .Deletable}}<form method="post" action="/admin/clients/delete"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="client" value="{{.ID}}"><button type="submit" aria-label="Delete {{.Name}}">Delete</button></form>{{else}}<span class="muted">in the configuration</span>{{end}}</td></tr>
 {{end}}</tbody></table>
 <h2 id="simulator">Policy simulator</h2>
 <form method="get" action="/admin/simulate#result">
@@ -110,6 +129,10 @@ func (a *App) console(brand ui.Branding) http.Handler {
 			ui.Write(w, http.StatusForbidden, page)
 			return
 		}
+		if r.Method == http.MethodPost && r.URL.Path == "/admin/clients/delete" {
+			a.consoleDeleteClient(w, r, sub, me.Email)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -122,6 +145,25 @@ func (a *App) console(brand ui.Branding) http.Handler {
 				cr.Upstream = m
 			}
 			d.Routes = append(d.Routes, cr)
+		}
+		d.CSRF = a.consoleCSRF(w, r)
+		for _, c := range a.cfg.AuthServer.Clients {
+			d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel("static")})
+		}
+		if cl, err := a.store.ListClients(r.Context()); err != nil {
+			page.Error = "The registered clients cannot be read right now (storage error)."
+			a.log.ErrorContext(r.Context(), "admin console: listing clients", "err", err)
+		} else {
+			for _, c := range cl {
+				d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel(c.Source),
+					Created: c.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), Deletable: c.Source != "static"})
+				if c.Source == "static" {
+					d.Clients = d.Clients[:len(d.Clients)-1] // listed from the configuration above
+				}
+			}
+		}
+		if q := r.URL.Query().Get("deleted"); q != "" {
+			page.Notice = "Client " + q + " was deleted: it can no longer start a sign-in."
 		}
 		switch r.URL.Path {
 		case "/admin", "/admin/":
@@ -243,4 +285,82 @@ func (a *App) simulate(r *http.Request, f simForm) (*simResult, string) {
 		res.Rules = append(res.Rules, row)
 	}
 	return res, ""
+}
+
+func sourceLabel(s string) string {
+	switch s {
+	case "dcr":
+		return "itself (dynamic registration)"
+	case "cimd":
+		return "its metadata document"
+	case "static":
+		return "configuration"
+	}
+	return cmp.Or(s, "configuration")
+}
+
+const consoleCSRFCookie = "mcpgate_admin_csrf"
+
+// consoleCSRF is a double-submit token: a random SameSite=Strict cookie repeated in
+// each form. It holds on every replica (no server state), and POSTs also need a
+// same-origin Origin header.
+func (a *App) consoleCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(consoleCSRFCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b) + "0000000"
+	http.SetCookie(w, &http.Cookie{Name: consoleCSRFCookie, Value: v, Path: "/admin", HttpOnly: true, Secure: strings.HasPrefix(a.base, "https://"), SameSite: http.SameSiteStrictMode})
+	return v
+}
+
+func (a *App) consoleCSRFOK(r *http.Request) bool {
+	// Referrer-Policy no-referrer makes browsers send "Origin: null" on form posts; the
+	// SameSite=Strict cookie and its copy in the form still bind the post to this site.
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != a.base {
+		return false
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	c, err := r.Cookie(consoleCSRFCookie)
+	return err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) == 1
+}
+
+// consoleDeleteClient deletes a registered (not configured) client, and audits it.
+func (a *App) consoleDeleteClient(w http.ResponseWriter, r *http.Request, sub, email string) {
+	id := r.PostFormValue("client")
+	ev := audit.Event{Time: time.Now().UTC(), Route: "admin", User: sub, Email: email, Method: "admin/clients/delete", Resource: id}
+	fail := func(status int, msg string) {
+		ev.Decision, ev.Reason, ev.Status = "deny", msg, status
+		a.auditor.Record(ev)
+		ui.Write(w, status, ui.Page{Brand: a.as.Branding(), Title: "Not done", Error: msg, StyleURL: authserver.PathStatic + "style.css",
+			Body: `<p><a href="/admin">Back to the admin console</a></p>`})
+	}
+	if !a.consoleCSRFOK(r) {
+		fail(http.StatusForbidden, "This form expired or came from another site. Open the admin console again and use its button.")
+		return
+	}
+	c, err := a.store.GetClient(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fail(http.StatusNotFound, "No client "+id+" is registered.")
+		return
+	case err != nil:
+		fail(http.StatusServiceUnavailable, "The client cannot be read right now (storage error).")
+		return
+	case c.Source == "static":
+		fail(http.StatusBadRequest, "Client "+id+" comes from the configuration file; remove it there.")
+		return
+	}
+	if err := a.store.DeleteClient(r.Context(), id); err != nil {
+		a.log.ErrorContext(r.Context(), "admin console: deleting a client", "client_id", id, "err", err)
+		fail(http.StatusServiceUnavailable, "The client could not be deleted (storage error).")
+		return
+	}
+	ev.Decision, ev.Status, ev.ClientID = "allow", http.StatusSeeOther, id
+	a.auditor.Record(ev)
+	a.log.InfoContext(r.Context(), "admin console: client deleted", "admin", sub, "client_id", id)
+	http.Redirect(w, r, "/admin?deleted="+url.QueryEscape(id)+"#clients", http.StatusSeeOther)
 }

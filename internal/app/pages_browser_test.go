@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -34,6 +35,7 @@ func TestPagesInChromium(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	t.Setenv("TEST_PAGES_KEYS", "k1:"+base64.StdEncoding.EncodeToString(key))
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
 	hash, err := authserver.HashPassword("correct horse")
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +45,7 @@ listen: $ADDR
 publicURL: http://$ADDR
 store: {sqlite: {path: $DIR/mcpgate.db}}
 log: {level: warn}
+audit: {file: {path: `+auditPath+`}}
 authServer:
   allowInsecureHTTP: true
   branding: {name: Contoso AI gateway}
@@ -70,6 +73,20 @@ routes:
   - {name: docs, path: /docs/mcp, upstream: {url: `+up+`}}
 `, map[string]string{"HASH": hash})
 
+	// A client that registered itself, for the console to delete.
+	regResp, err := http.Post(base+"/register", "application/json", strings.NewReader(`{"client_name":"Stale Agent","redirect_uris":["http://127.0.0.1:7/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	json.NewDecoder(regResp.Body).Decode(&reg)
+	regResp.Body.Close()
+	if reg.ClientID == "" {
+		t.Fatalf("registration: %d", regResp.StatusCode)
+	}
+
 	verifier := "v3rifier-v3rifier-v3rifier-v3rifier-v3rifier-0123"
 	sum := sha256.Sum256([]byte(verifier))
 	authorize := base + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"notes-app"}, "redirect_uri": {"http://127.0.0.1:9/cb"},
@@ -84,7 +101,7 @@ routes:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "browser_pages.cjs"), base, authorize, allow, deny, shots)
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "browser_pages.cjs"), base, authorize, allow, deny, shots, reg.ClientID)
 	cmd.Env = append(cmd.Environ(), "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"), "CHROMIUM="+chromium)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -95,6 +112,8 @@ routes:
 	type violation struct{ ID, Impact, Help string }
 	var res struct {
 		Connections, ConnectionsURL                                    string
+		ClientsBefore, Deleted                                         string
+		ClientRowsAfter                                                []string
 		Landing, Consent, Admin, NonAdmin, NonAdminTitle, LandingTitle string
 		LoginAxe, ConsentAxe                                           []violation
 		AllowDecision, DenyDecision                                    string
@@ -138,6 +157,23 @@ routes:
 	has("non-admin", res.NonAdmin, "Not allowed", "gateway-admins")
 	if strings.Contains(res.NonAdmin, "Policy simulator") {
 		t.Errorf("a non-admin sees the console: %s", res.NonAdmin)
+	}
+	has("console clients", res.ClientsBefore, "Stale Agent", "itself (dynamic registration)", "Notes App", "in the configuration")
+	has("after delete", res.Deleted, "Client "+reg.ClientID+" was deleted")
+	if slices.Contains(res.ClientRowsAfter, reg.ClientID) || !slices.Contains(res.ClientRowsAfter, "notes-app") {
+		t.Errorf("client rows after delete: %v", res.ClientRowsAfter)
+	}
+	// The deletion is audited with the admin's identity.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(auditPath)
+		if strings.Contains(string(b), `"method":"admin/clients/delete"`) && strings.Contains(string(b), `"resource":"`+reg.ClientID+`"`) && strings.Contains(string(b), `"email":"alice@example.com"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit event for the deletion: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	outcome := func(rows [][2]string, name string) string {
 		for _, r := range rows {

@@ -8,7 +8,7 @@ const req = createRequire(process.env.NODE_MODULES_DIR + '/');
 const { chromium } = req('playwright-core');
 const axeSource = require('node:fs').readFileSync(req.resolve('axe-core/axe.min.js'), 'utf8');
 
-const [base, authorizeURL, allowQuery, denyQuery, shotDir] = process.argv.slice(2);
+const [base, authorizeURL, allowQuery, denyQuery, shotDir, staleClient] = process.argv.slice(2);
 const text = async (page) => (await page.textContent('body')).replace(/\s+/g, ' ').trim();
 
 async function axe(page) {
@@ -56,6 +56,10 @@ async function signIn(page, user) {
     await page.goto(base + '/admin');
     out.admin = await text(page);
     await page.screenshot({ path: shotDir + '/console-routes.png', fullPage: true });
+    out.clientsBefore = (await page.textContent('table:has(tr[data-client])')).replace(/\s+/g, ' ');
+    await Promise.all([page.waitForNavigation(), page.click(`tr[data-client="${staleClient}"] button`)]);
+    out.deleted = await text(page);
+    out.clientRowsAfter = await page.$$eval('tr[data-client]', (rows) => rows.map((r) => r.dataset.client));
     await page.goto(base + '/admin/simulate?' + allowQuery);
     out.allowDecision = await page.getAttribute('[data-decision]', 'data-decision');
     out.allowReasons = await page.$$eval('code.reason', (els) => els.map((e) => e.textContent));

@@ -114,6 +114,7 @@ routes:
 		Connections, ConnectionsURL                                    string
 		ClientsBefore, Deleted                                         string
 		ClientRowsAfter                                                []string
+		ForgedStatus                                                   int
 		Landing, Consent, Admin, NonAdmin, NonAdminTitle, LandingTitle string
 		LoginAxe, ConsentAxe                                           []violation
 		AllowDecision, DenyDecision                                    string
@@ -159,6 +160,9 @@ routes:
 		t.Errorf("a non-admin sees the console: %s", res.NonAdmin)
 	}
 	has("console clients", res.ClientsBefore, "Stale Agent", "itself (dynamic registration)", "Notes App", "in the configuration")
+	if res.ForgedStatus != 403 {
+		t.Errorf("a delete without the form token answered %d, want 403", res.ForgedStatus)
+	}
 	has("after delete", res.Deleted, "Client "+reg.ClientID+" was deleted")
 	if slices.Contains(res.ClientRowsAfter, reg.ClientID) || !slices.Contains(res.ClientRowsAfter, "notes-app") {
 		t.Errorf("client rows after delete: %v", res.ClientRowsAfter)

@@ -59,6 +59,9 @@ async function signIn(page, user) {
     out.clientsBefore = (await page.textContent('table:has(tr[data-client])')).replace(/\s+/g, ' ');
     await Promise.all([page.waitForNavigation(), page.click(`tr[data-client="${staleClient}"] button`)]);
     out.deleted = await text(page);
+    // A post without the form's token (a forged request) is refused.
+    const forged = await page.request.post(base + '/admin/clients/delete', { form: { client: 'notes-app', csrf: 'forged-forged-forged-forged-forged' }, maxRedirects: 0 });
+    out.forgedStatus = forged.status();
     out.clientRowsAfter = await page.$$eval('tr[data-client]', (rows) => rows.map((r) => r.dataset.client));
     await page.goto(base + '/admin/simulate?' + allowQuery);
     out.allowDecision = await page.getAttribute('[data-decision]', 'data-decision');

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/routepolicy"
+	"github.com/mcpgate/mcpgate/internal/ui"
 	"io"
 	"log/slog"
 	"net"
@@ -60,6 +62,7 @@ type Options struct {
 
 // App is an assembled mcpgate.
 type App struct {
+	policies  map[string]*routepolicy.Interceptor
 	cfg       *config.Config
 	log       *slog.Logger
 	base      string
@@ -155,6 +158,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 		if a.as, err = authserver.New(ctx, opts); err != nil {
 			return nil, fmt.Errorf("starting the authorization server: %w", err)
+		}
+		a.as.SetResourceDescriber(a.describeResource)
+		if b := cfg.AuthServer.Branding; b != nil {
+			a.as.SetBranding(ui.Branding{Name: b.Name, LogoURL: b.LogoURL})
 		}
 	}
 
@@ -262,7 +269,8 @@ func routeScopes(cfg *config.Config, scopes []string) []string {
 func (a *App) buildCredentials() (*upstream.Set, error) {
 	bo := upstream.BuildOptions{Logger: a.log, Store: a.connStore, Keys: a.keys, Observer: a.metrics}
 	if a.as != nil {
-		bo.CurrentUser, bo.LoginURL = a.as.CurrentUser, a.as.LoginURL
+		bo.CurrentUser, bo.LoginURL, bo.UserLabel = a.as.CurrentUser, a.as.LoginURL, a.as.UserLabel
+		bo.Branding = a.as.Branding()
 	}
 	if a.fed != nil {
 		bo.SubjectToken = a.fed.SubjectToken
@@ -408,6 +416,12 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 		return ro, err
 	}
 	ro.Interceptor, ro.Observer = in, ob
+	if ic, ok := in.(*routepolicy.Interceptor); ok {
+		if a.policies == nil {
+			a.policies = map[string]*routepolicy.Interceptor{}
+		}
+		a.policies[r.Name] = ic // the admin console's simulator decides through it
+	}
 	return ro, nil
 }
 
@@ -423,6 +437,15 @@ func (a *App) fallback() http.Handler {
 	}
 	if a.mount != nil {
 		a.mount(mux)
+	}
+	var brand ui.Branding
+	if a.as != nil {
+		brand = a.as.Branding()
+	}
+	mux.HandleFunc("GET /{$}", a.landing(brand))
+	if a.as != nil && a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
+		mux.Handle("/admin", a.console(brand))
+		mux.Handle("/admin/", a.console(brand))
 	}
 	if a.as != nil {
 		mux.Handle("/", a.as.Handler())

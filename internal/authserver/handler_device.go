@@ -25,14 +25,18 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet:
-		data.UserCode = r.URL.Query().Get("user_code")
+		data.UserCode = strings.ToUpper(strings.TrimSpace(r.URL.Query().Get("user_code")))
 		data.CSRF = s.csrfToken(w, r, "device")
+		if data.UserCode != "" && !s.deviceDetails(r, &data) {
+			data.Error = "This code is not valid, has expired or was already used. Check the code shown on your device, or start again on the device."
+		}
 		s.render(w, http.StatusOK, "device.html", data)
 	case http.MethodPost:
 		data.UserCode = strings.ToUpper(strings.TrimSpace(r.PostFormValue("user_code")))
 		data.Username = r.PostFormValue("username")
 		fail := func(status int, msg string) {
 			data.Error = msg
+			s.deviceDetails(r, &data)
 			data.CSRF = s.csrfToken(w, r, "device")
 			s.render(w, status, "device.html", data)
 		}
@@ -55,6 +59,13 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		}
 		if d.State != store.DevicePending {
 			fail(http.StatusBadRequest, "This code was already used. Start the sign-in on your device again to get a new code.")
+			return
+		}
+		if r.PostFormValue("action") == "show" {
+			// Step one: the code is valid; show what it asks for before any approval.
+			s.deviceDetails(r, &data)
+			data.CSRF = s.csrfToken(w, r, "device")
+			s.render(w, http.StatusOK, "device.html", data)
 			return
 		}
 		userID := sess.UserID
@@ -93,4 +104,27 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// deviceDetails fills what the user approves on the device page (the application, who
+// runs it, the resources and permissions) from the pending request of data.UserCode;
+// false when the code names no pending request.
+func (s *Server) deviceDetails(r *http.Request, data *pageData) bool {
+	d, err := s.store.GetDeviceAuthByUserCode(r.Context(), data.UserCode)
+	if err != nil || !s.opts.Now().Before(d.ExpiresAt) || d.State != store.DevicePending {
+		return false
+	}
+	data.Device = true
+	data.ClientID = d.ClientID
+	data.ClientName = d.ClientID
+	if c, err := s.clients.get(r.Context(), d.ClientID); err == nil {
+		if c.Name != "" {
+			data.ClientName = c.Name
+		}
+		data.Operator = s.clientOperator(c)
+	}
+	data.Resources = d.Audience
+	data.Routes = s.resourceViews(r.Context(), d.Audience, "")
+	data.Scopes = scopeViews(consentScopes(d.Scopes))
+	return true
 }

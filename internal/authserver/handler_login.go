@@ -235,7 +235,8 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		s.render(w, http.StatusOK, "consent.html", pageData{Title: "Allow access?", ClientName: client.Name, ClientID: client.ID,
 			RedirectHost: strings.Join(hosts, ", "), UserName: userName, AuthRequestID: id, Resources: a.Resources,
-			Scopes: scopeViews(scopes), LocalOnly: local, CSRF: s.csrfToken(w, r, "consent:"+id)})
+			Scopes: scopeViews(scopes), LocalOnly: local, CSRF: s.csrfToken(w, r, "consent:"+id),
+			Operator: s.clientOperator(client), Routes: s.resourceViews(ctx, a.Resources, a.UserID)})
 	case http.MethodPost:
 		if !s.checkCSRF(r, "consent:"+id) {
 			s.message(w, http.StatusForbidden, "Please try again", "The approval form expired or was opened in another window.", "Go back to the application and start the sign-in again.")

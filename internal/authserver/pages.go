@@ -3,21 +3,24 @@ package authserver
 import (
 	"embed"
 	"html/template"
-	"io/fs"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/ui"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-//go:embed static
-var staticFS embed.FS
-
-type pages struct{ t *template.Template }
+type pages struct {
+	t        *template.Template
+	brand    ui.Branding
+	describe ResourceDescriber
+}
 
 func newPages() (*pages, error) {
 	t, err := template.ParseFS(templateFS, "templates/*.html")
@@ -27,18 +30,29 @@ func newPages() (*pages, error) {
 	return &pages{t: t}, nil
 }
 
+// staticHandler serves the shared stylesheet (internal/ui) at style.css.
 func staticHandler() http.Handler {
-	sub, _ := fs.Sub(staticFS, "static")
-	fsrv := http.FileServer(http.FS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "style.css" && r.URL.Path != "/style.css" {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		fsrv.ServeHTTP(w, r)
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		io.WriteString(w, ui.CSS)
 	})
 }
+
+// SetBranding sets the operator's name and logo shown on every page.
+func (s *Server) SetBranding(b ui.Branding) { s.pages.brand = b }
+
+// Branding returns what SetBranding set.
+func (s *Server) Branding() ui.Branding { return s.pages.brand }
 
 // pageData is what every template gets.
 type pageData struct {
 	Title, Error, Notice, Issuer, CSRF string
+	Brand                              ui.Branding
 	// login
 	Action, ClientName, Username string
 	Hidden                       map[string]string
@@ -53,7 +67,12 @@ type pageData struct {
 	// SignInWith names the identity provider when consent is asked before the upstream
 	// sign-in (federation).
 	SignInWith string
-	// device
+	// Operator says who runs the application (static, DCR, CIMD host).
+	Operator string
+	// Routes describe each resource (consent: tools, upstream identity).
+	Routes []ResourceView
+	// device; Device is true when the code names a pending request (details shown).
+	Device   bool
 	UserCode string
 	SignedIn bool
 	// message
@@ -98,6 +117,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, d pageDa
 	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	d.Issuer = s.issuer
+	d.Brand = s.pages.brand
 	w.WriteHeader(status)
 	if err := s.pages.t.ExecuteTemplate(w, name, d); err != nil {
 		s.log.Error("rendering page failed", "page", name, "err", err)

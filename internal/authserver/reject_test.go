@@ -204,6 +204,18 @@ func TestDeviceFlow(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("device page: %d", resp.StatusCode)
 	}
+	// The code shows what it asks for before anything is approved.
+	for _, u := range []string{env.issuer + PathDevice + "?user_code=" + url.QueryEscape(d["user_code"].(string))} {
+		if resp, body := b.get(u); resp.StatusCode != 200 || !strings.Contains(body, "Who runs it") || !strings.Contains(body, "(tv)") || !strings.Contains(body, "Connect device") {
+			t.Fatalf("device page with the code: %d %s", resp.StatusCode, body)
+		}
+	}
+	if resp, shown := b.post(env.issuer+PathDevice, url.Values{"csrf": {csrfFrom(t, body)}, "user_code": {d["user_code"].(string)}, "action": {"show"}}); resp.StatusCode != 200 || !strings.Contains(shown, "Who runs it") {
+		t.Fatalf("device page, code entered: %d %s", resp.StatusCode, shown)
+	}
+	if _, wrong := b.get(env.issuer + PathDevice + "?user_code=NOPE-NOPE"); !strings.Contains(wrong, "not valid") {
+		t.Fatalf("unknown code: %s", wrong)
+	}
 	resp, body = b.post(env.issuer+PathDevice, url.Values{"csrf": {csrfFrom(t, body)}, "user_code": {d["user_code"].(string)}, "username": {"alice"}, "password": {testPassword}, "action": {"approve"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "Device connected") {
 		t.Fatalf("approve: %d %s", resp.StatusCode, body)

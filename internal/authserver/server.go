@@ -152,9 +152,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 func (s *Server) routes() {
 	mux := http.NewServeMux()
 	protocol := s.captureParams(s.sanitized(s.provider))
-	for _, p := range []string{PathAuthorize, PathAuthorizeCallback, PathIntrospect, PathRevoke, PathDeviceAuthorization, PathJWKS} {
+	for _, p := range []string{PathAuthorizeCallback, PathIntrospect, PathRevoke, PathDeviceAuthorization, PathJWKS} {
 		mux.Handle(p, protocol)
 	}
+	mux.Handle(PathAuthorize, s.authorizePage(protocol))
 	mux.Handle(PathUserinfo, s.checkUserinfoToken(protocol))
 	mux.Handle(PathToken, s.captureParams(s.observeToken(http.HandlerFunc(s.handleToken))))
 	mux.HandleFunc(PathEndSession, s.handleEndSession)

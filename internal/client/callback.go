@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"html/template"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+
+	"github.com/mcpgate/mcpgate/internal/ui"
 	"time"
 )
 
@@ -116,9 +120,18 @@ func (cb *callback) handle(w http.ResponseWriter, r *http.Request) {
 	cb.result <- callbackResult{code: code}
 }
 
+// page renders the loopback answer in the shared design (internal/ui), stylesheet inlined:
+// the browser is talking to the CLI, not to the gateway.
 func page(title, msg string) string {
-	return "<!doctype html><meta charset=utf-8><title>" + html.EscapeString(title) + "</title>" +
-		"<body style=\"font-family:sans-serif;margin:3em\"><h1>" + html.EscapeString(title) + "</h1><p>" + html.EscapeString(msg) + "</p>"
+	p := ui.Page{Title: title, Body: template.HTML(`<p class="lead">` + html.EscapeString(msg) + `</p>`), Footer: "mcpgate command-line sign-in"}
+	if strings.HasPrefix(title, "Signed in") {
+		p.Notice = "Sign-in complete."
+	} else {
+		p.Error = title + "."
+	}
+	var b strings.Builder
+	ui.Render(&b, p)
+	return b.String()
 }
 
 // Wait returns the authorization code, or the error of the redirect.

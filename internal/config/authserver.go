@@ -53,6 +53,12 @@ type AuthServer struct {
 	LoginRateLimit AuthServerLoginRateLimit `yaml:"loginRateLimit,omitempty" json:"loginRateLimit,omitempty"`
 	// AllowInsecureHTTP allows an http:// issuer. For local development only.
 	AllowInsecureHTTP bool `yaml:"allowInsecureHTTP,omitempty" json:"allowInsecureHTTP,omitempty"`
+	// Branding is the operator's name and logo on every page (sign-in, consent, device,
+	// connections, errors, the landing page at /). Default: "mcpgate" and a plain mark.
+	Branding *AuthServerBranding `yaml:"branding,omitempty" json:"branding,omitempty"`
+	// AdminGroups are the groups whose members may use the admin console at /admin
+	// (routes, the policy simulator). Empty: the console is off.
+	AdminGroups []string `yaml:"adminGroups,omitempty" json:"adminGroups,omitempty"`
 	// Connectors sign users in at another identity provider (Entra ID, Keycloak, Okta, any
 	// OpenID Connect provider) instead of, or besides, local users: federation, bridge
 	// mode (docs/federation.md). The redirect URI to register at the provider is
@@ -171,6 +177,10 @@ func validateAuthServer(c *Config, p *Problems) {
 			p.Add("authServer.issuer", "%q must be https; set authServer.allowInsecureHTTP: true only for local development", issuer)
 		}
 	}
+	if b := a.Branding; b != nil && b.LogoURL != "" &&
+		!(strings.HasPrefix(b.LogoURL, "/") && !strings.HasPrefix(b.LogoURL, "//")) && !strings.HasPrefix(b.LogoURL, "data:image/") {
+		p.Add("authServer.branding.logoURL", "%q must be a path on this server (/logo.svg) or a data:image/ URL: the pages only load images from their own origin", b.LogoURL)
+	}
 	if a.AllowInsecureHTTP {
 		p.Warn("authServer.allowInsecureHTTP", "is on: cookies are not Secure; use only for local development")
 	}
@@ -256,4 +266,13 @@ func checkRedirectURI(raw string) string {
 		return "must be https, or http on a loopback address"
 	}
 	return ""
+}
+
+// AuthServerBranding names the operator on the pages people see.
+type AuthServerBranding struct {
+	// Name replaces "mcpgate" in page headers and titles, e.g. "Contoso AI gateway".
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// LogoURL is an image shown before the name: a path on this server or a data: URL
+	// (the pages' Content-Security-Policy allows no other origin).
+	LogoURL string `yaml:"logoURL,omitempty" json:"logoURL,omitempty"`
 }

@@ -27,6 +27,7 @@ func TestAuthServerValidation(t *testing.T) {
     - username: carol
       passwordHash: "$argon2id$v=19$m=65536,t=3,p=2$c2FsdA$aGFzaA"
 `},
+		{name: "logo from another origin", yaml: "authServer:\n  issuer: https://mcp.example.com\n  branding: {name: Contoso, logoURL: https://cdn.example.com/l.png}\n", want: []string{"authServer.branding.logoURL", "path on this server"}},
 		{name: "http issuer", yaml: "authServer:\n  issuer: http://mcp.example.com\n", want: []string{"authServer.issuer", "must be https"}},
 		{name: "issuer with path", yaml: "authServer:\n  issuer: https://mcp.example.com/as\n", want: []string{"must not have a path"}},
 		{name: "bad alg", yaml: "authServer:\n  signingAlgorithm: HS256\n", want: []string{"signingAlgorithm"}},

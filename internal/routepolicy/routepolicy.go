@@ -62,6 +62,11 @@ func (ic *Interceptor) Intercept(ctx context.Context, c *gateway.Call) gateway.V
 	if v, limited := ic.rateLimit(ctx, c); limited {
 		return v
 	}
+	return ic.decide(ctx, c)
+}
+
+// decide applies the tools section and the policy (everything but rate limits).
+func (ic *Interceptor) decide(ctx context.Context, c *gateway.Call) gateway.Verdict {
 	if ic.authz == nil {
 		return gateway.Verdict{}
 	}

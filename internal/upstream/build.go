@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/ui"
 	"log/slog"
 	"net/http"
 	"os"
@@ -34,6 +35,10 @@ type BuildOptions struct {
 	CurrentUser func(r *http.Request) (subject string, ok bool)
 	// LoginURL sends anonymous visitors of the pages to sign in (optional).
 	LoginURL func(returnTo string) string
+	// UserLabel names the signed-in user on the pages (optional; default the subject).
+	UserLabel func(r *http.Request, subject string) string
+	// Branding is the operator's name and logo on the pages.
+	Branding ui.Branding
 	// SubjectToken, when set, supplies the obo assertion and the tokenExchange subject
 	// token of every route (bridge mode: the user's upstream IdP token from
 	// internal/authserver/federation, Set.SubjectToken; "" = the caller's token).
@@ -123,7 +128,7 @@ func Build(uc Options, o BuildOptions) (*Set, error) {
 			return nil, errors.New("upstream: connections are configured but no connection store was given")
 		}
 		cs, err := NewConnections(ConnectionsConfig{Apps: uc.Connections, Store: o.Store, Keys: keys, BaseURL: strings.TrimRight(uc.PublicURL, "/") + s.ConnectionsPath,
-			CurrentUser: o.CurrentUser, LoginURL: o.LoginURL, RefreshSkew: uc.RefreshSkew, HTTP: o.HTTP, Logger: log, Now: o.Now})
+			CurrentUser: o.CurrentUser, LoginURL: o.LoginURL, UserLabel: o.UserLabel, Branding: o.Branding, RefreshSkew: uc.RefreshSkew, HTTP: o.HTTP, Logger: log, Now: o.Now})
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/ui"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -70,6 +71,11 @@ type ConnectionsConfig struct {
 	// LoginURL, when set, is where an anonymous visitor is sent (with the page to return
 	// to); otherwise the page answers 401 with instructions.
 	LoginURL func(returnTo string) string
+	// UserLabel, when set, names the signed-in user on the pages (a name or email)
+	// instead of the internal subject id.
+	UserLabel func(r *http.Request, subject string) string
+	// Branding is the operator's name and logo in the page header.
+	Branding ui.Branding
 	// RefreshSkew: refresh when the access token expires within this. Default 60s.
 	RefreshSkew time.Duration
 	// LeaseTTL bounds how long one replica may hold the refresh lease. Default 30s.

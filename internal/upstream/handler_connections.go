@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/ui"
 	"html/template"
 	"io"
 	"net/http"
@@ -50,7 +51,7 @@ func (cs *Connections) secureHeaders(next http.Handler) http.Handler {
 	// No form-action directive: browsers apply it to the whole redirect chain that follows
 	// the connect form, and a third party's sign-in may hop across hosts we cannot list.
 	// The pages' forms only ever post to this handler.
-	csp := "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+	csp := "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
@@ -72,7 +73,7 @@ func (cs *Connections) user(w http.ResponseWriter, r *http.Request) (string, boo
 		http.Redirect(w, r, cs.c.LoginURL(r.URL.RequestURI()), http.StatusFound)
 		return "", false
 	}
-	d := pageData{Title: "Sign in first", Error: "You are not signed in to mcpgate. Sign in, then open this page again."}
+	d := pageData{Title: "Sign in first", Error: "You are not signed in. Sign in, then open this page again."}
 	if cs.c.LoginURL != nil {
 		// A form posted without a session (it expired): sign in, then back to the page
 		// that holds the form (the connect page, or the list for a disconnect).
@@ -80,7 +81,7 @@ func (cs *Connections) user(w http.ResponseWriter, r *http.Request) (string, boo
 		if r.PathValue("provider") == "" || strings.HasSuffix(back, "/disconnect") {
 			back = cs.cookiePath()
 		}
-		d.Error = "You are not signed in to mcpgate (your session may have expired)."
+		d.Error = "You are not signed in (your session may have expired)."
 		d.SignIn = cs.c.LoginURL(back)
 	}
 	cs.page(w, http.StatusUnauthorized, d)
@@ -180,11 +181,25 @@ type rowData struct {
 
 func (cs *Connections) page(w http.ResponseWriter, status int, d pageData) {
 	d.Base = cs.c.BaseURL
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if err := pageTmpl.Execute(w, d); err != nil {
+	var body strings.Builder
+	if err := pageTmpl.Execute(&body, d); err != nil {
 		cs.log.Error("rendering connections page", "err", err)
 	}
+	p := ui.Page{Brand: cs.c.Branding, Title: d.Title, User: d.User, Error: d.Error, Notice: d.Notice, Wide: d.Rows != nil,
+		Body: template.HTML(body.String())}
+	if err := ui.Write(w, status, p); err != nil {
+		cs.log.Error("rendering connections page", "err", err)
+	}
+}
+
+// label names the user on the pages: a name or email when UserLabel knows one.
+func (cs *Connections) label(r *http.Request, sub string) string {
+	if cs.c.UserLabel != nil {
+		if l := cs.c.UserLabel(r, sub); l != "" {
+			return l
+		}
+	}
+	return sub
 }
 
 func (cs *Connections) handleList(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +222,7 @@ func (cs *Connections) handleList(w http.ResponseWriter, r *http.Request) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	d := pageData{Title: "My connections", User: sub, CSRF: cs.csrfToken(sub)}
+	d := pageData{Title: "My connections", User: cs.label(r, sub), CSRF: cs.csrfToken(sub)}
 	for _, n := range names {
 		a := cs.apps[n]
 		row := rowData{Name: n, Display: a.display(), Status: "Not connected", ConnectURL: cs.ConnectURL(n), DisconnectURL: cs.c.BaseURL + "/" + url.PathEscape(n) + "/disconnect"}
@@ -250,7 +265,7 @@ func (cs *Connections) handleConnectPage(w http.ResponseWriter, r *http.Request)
 	}
 	u, _ := url.Parse(a.AuthorizeURL)
 	cs.page(w, http.StatusOK, pageData{
-		Title: "Connect " + a.display(), User: sub, CSRF: cs.csrfToken(sub),
+		Title: "Connect " + a.display(), User: cs.label(r, sub), CSRF: cs.csrfToken(sub),
 		App:      &appView{Name: a.Name, Display: a.display(), Scopes: strings.Join(a.Scopes, " "), Resource: a.Resource, Host: u.Host},
 		Returned: safeReturn(r.URL.Query().Get("return")),
 	})
@@ -445,46 +460,34 @@ func (cs *Connections) revoke(r *http.Request, a *connApp, tok, hint string) {
 	}
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} · mcpgate</title>
-<style>
-body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1f2328}
-h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
-.err{background:#ffebe9;border:1px solid #ff8182;padding:.75rem;border-radius:6px}.ok{background:#dafbe1;border:1px solid #4ac26b;padding:.75rem;border-radius:6px}
-.broken{color:#cf222e;font-weight:600}button,.btn{font:inherit;padding:.35rem .9rem;border-radius:6px;border:1px solid #8c959f;background:#f6f8fa;cursor:pointer;text-decoration:none;color:inherit}
-.primary{background:#1f883d;color:#fff;border-color:#1a7f37}small{color:#59636e}code{background:#f6f8fa;padding:0 .25rem}
-</style></head><body>
-<h1>{{.Title}}</h1>
-{{if .User}}<p><small>Signed in as <strong>{{.User}}</strong></small></p>{{end}}
-{{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
-{{if .Notice}}<p class="ok" role="status">{{.Notice}}</p>{{end}}
-{{with .App}}
-<p>Connecting lets tools you use through mcpgate act <strong>as you</strong> at <strong>{{.Display}}</strong> ({{.Host}}).</p>
-<ul>
+// pageTmpl is the body of the connection pages; ui.Page adds the shared layout (title,
+// user, alerts).
+var pageTmpl = template.Must(template.New("page").Parse(`{{with .App}}
+<p class="lead">Connecting lets tools you use through this gateway act <strong>as you</strong> at <strong>{{.Display}}</strong> ({{.Host}}).</p>
+<ul class="plain">
 <li>You will sign in at {{.Display}} and approve access{{if .Scopes}} to: <code>{{.Scopes}}</code>{{end}}.</li>
 {{if .Resource}}<li>Access is limited to <code>{{.Resource}}</code>.</li>{{end}}
-<li>mcpgate stores the tokens encrypted and renews them automatically. Your {{.Display}} password never reaches mcpgate.</li>
+<li>The gateway stores the tokens encrypted and renews them automatically. Your {{.Display}} password never reaches it.</li>
 <li>You can disconnect at any time on <a href="{{$.Base}}/">My connections</a>.</li>
 </ul>
 <form method="post" action="{{$.Base}}/{{.Name}}/connect">
 <input type="hidden" name="csrf" value="{{$.CSRF}}">
 {{if $.Returned}}<input type="hidden" name="return" value="{{$.Returned}}">{{end}}
-<button class="primary" type="submit">Connect {{.Display}}</button> <a class="btn" href="{{$.Base}}/">Cancel</a>
+<div class="buttons"><a class="btn" href="{{$.Base}}/">Cancel</a> <button class="primary" type="submit">Connect {{.Display}}</button></div>
 </form>
 {{end}}
 {{if .Rows}}
-<table><thead><tr><th>Service</th><th>Status</th><th>Access</th><th></th></tr></thead><tbody>
+<p class="lead">Services that tools may use as you. Connect one when an agent asks you to; remove it again at any time to take that access back.</p>
+<table><thead><tr><th scope="col">Service</th><th scope="col">Status</th><th scope="col">Access</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
 {{range .Rows}}<tr>
 <td><strong>{{.Display}}</strong></td>
-<td>{{if .Broken}}<span class="broken">{{.Status}}</span>{{else}}{{.Status}}{{end}}{{if .Since}}<br><small>since {{.Since}}</small>{{end}}</td>
+<td>{{if .Broken}}<span class="broken">{{.Status}}</span>{{else}}{{.Status}}{{end}}{{if .Since}}<br><small class="muted">since {{.Since}}</small>{{end}}</td>
 <td>{{if .Scope}}<code>{{.Scope}}</code>{{end}}</td>
 <td>{{if or (not .Connected) .Broken}}<a class="btn primary" href="{{.ConnectURL}}">{{if .Broken}}Reconnect{{else}}Connect{{end}}</a>{{end}}
-{{if .Connected}}<form method="post" action="{{.DisconnectURL}}" style="display:inline"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">Disconnect</button></form>{{end}}</td>
+{{if .Connected}}<form method="post" action="{{.DisconnectURL}}"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">Disconnect</button></form>{{end}}</td>
 </tr>{{end}}
 </tbody></table>
 {{end}}
-{{if .SignIn}}<p><a class="btn primary" href="{{.SignIn}}">Sign in</a></p>{{end}}
+{{if .SignIn}}<p><a class="button primary" href="{{.SignIn}}">Sign in</a></p>{{end}}
 {{if .Back}}<p><a href="{{.Back}}">Back</a></p>{{end}}
-</body></html>
 `))

@@ -1,0 +1,366 @@
+package app
+
+import (
+	"cmp"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/url"
+
+	"encoding/json"
+	"github.com/mcpgate/mcpgate/internal/audit"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/mcp"
+	"github.com/mcpgate/mcpgate/internal/ui"
+)
+
+type consoleRoute struct {
+	Name, URL, Auth, Upstream string
+	Policy                    bool
+}
+
+type simForm struct {
+	User, Claims, Client, Route, Method, Tool, Args, Scopes string
+}
+
+type simResult struct {
+	Who      string
+	Decision string
+	Reasons  []string
+	Deciding []string // the audit event's rules
+	Exposed  bool
+	Rules    []ruleRow
+	Message  string
+	NoPolicy bool
+}
+
+type ruleRow struct{ Name, Effect, Outcome, Detail, Class string }
+
+type consoleClient struct {
+	ID, Name, Source, Created string
+	Deletable                 bool
+}
+
+type consoleData struct {
+	Clients []consoleClient
+	CSRF    string
+	Routes  []consoleRoute
+	Form    simForm
+	Result  *simResult
+	Error   string
+}
+
+var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">Routes, and the policy simulator: why a user may or may not call a tool.</p>
+<h2>Routes</h2>
+<table><thead><tr><th scope="col">Route</th><th scope="col">Sign-in</th><th scope="col">Upstream identity</th><th scope="col">Policy</th></tr></thead><tbody>
+{{range .Routes}}<tr><td><strong>{{.Name}}</strong><br><code>{{.URL}}</code></td><td>{{.Auth}}</td><td>{{.Upstream}}</td><td>{{if .Policy}}yes{{else}}<span class="muted">none</span>{{end}}</td></tr>
+{{end}}</tbody></table>
+<h2 id="clients">Registered clients</h2>
+<table><thead><tr><th scope="col">Application</th><th scope="col">Registered by</th><th scope="col">Since</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
+{{range .Clients}}<tr data-client="{{.ID}}"><td><strong>{{.Name}}</strong><br><code>{{.ID}}</code></td><td>{{.Source}}</td><td>{{.Created}}</td><td>{{if .Deletable}}<form method="post" action="/admin/clients/delete"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="client" value="{{.ID}}"><button type="submit" aria-label="Delete {{.Name}}">Delete</button></form>{{else}}<span class="muted">in the configuration</span>{{end}}</td></tr>
+{{end}}</tbody></table>
+<h2 id="simulator">Policy simulator</h2>
+<form method="get" action="/admin/simulate#result">
+<label for="sim-user">User (username or subject)</label>
+<input id="sim-user" name="user" type="text" value="{{.Form.User}}">
+<label for="sim-claims">…or claims (JSON: sub, email, groups, roles)</label>
+<input id="sim-claims" name="claims" type="text" value="{{.Form.Claims}}" placeholder='{"sub":"bob","groups":["eng"]}'>
+<label for="sim-client">Client ID</label>
+<input id="sim-client" name="client" type="text" value="{{.Form.Client}}">
+<label for="sim-scopes">Token scopes (space separated)</label>
+<input id="sim-scopes" name="scopes" type="text" value="{{.Form.Scopes}}">
+<label for="sim-route">Route</label>
+<select id="sim-route" name="route">{{range .Routes}}<option value="{{.Name}}"{{if eq .Name $.Form.Route}} selected{{end}}>{{.Name}}</option>{{end}}</select>
+<label for="sim-method">Method</label>
+<input id="sim-method" name="method" type="text" value="{{.Form.Method}}">
+<label for="sim-tool">Tool</label>
+<input id="sim-tool" name="tool" type="text" value="{{.Form.Tool}}">
+<label for="sim-args">Arguments (JSON object)</label>
+<input id="sim-args" name="args" type="text" value="{{.Form.Args}}">
+<div class="buttons"><button type="submit" class="primary">Simulate</button></div>
+</form>
+{{with .Result}}
+<h2 id="result">Decision: <span class="{{if eq .Decision "allow"}}ok{{else}}broken{{end}}" data-decision="{{.Decision}}">{{.Decision}}</span></h2>
+<p>For {{.Who}}.{{if .Deciding}} Deciding rules (the audit event's <code>rules</code>): {{range $i, $r := .Deciding}}{{if $i}}, {{end}}<code class="deciding">{{$r}}</code>{{end}}.{{end}}{{if .Reasons}} Reason: {{range $i, $r := .Reasons}}{{if $i}}; {{end}}<code class="reason">{{$r}}</code>{{end}}.{{end}}</p>
+{{if .Message}}<p class="muted">The client is told: {{.Message}}</p>{{end}}
+{{if not .Exposed}}<p class="broken">The tools section of the route hides this tool.</p>{{end}}
+{{if .NoPolicy}}<p class="muted">This route has no policy or tools section: every call is allowed.</p>{{end}}
+{{if .Rules}}<table class="rules"><thead><tr><th scope="col">Rule</th><th scope="col">Effect</th><th scope="col">Outcome</th><th scope="col">Why</th></tr></thead><tbody>
+{{range .Rules}}<tr data-rule="{{.Name}}"><td><code>{{.Name}}</code></td><td>{{.Effect}}</td><td class="{{.Class}}">{{.Outcome}}</td><td>{{.Detail}}</td></tr>
+{{end}}</tbody></table>{{end}}
+{{end}}
+`))
+
+// console serves /admin to members of authServer.adminGroups: the routes and the policy
+// simulator, which decides through each route's own interceptor (routepolicy.Simulate).
+// It only reads; it changes nothing, so it needs no CSRF token. Each use is logged.
+func (a *App) console(brand ui.Branding) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		page := ui.Page{Brand: brand, Title: "Admin console", Wide: true, StyleURL: authserver.PathStatic + "style.css"}
+		sub, ok := a.as.CurrentUser(r)
+		if !ok {
+			http.Redirect(w, r, a.as.LoginURL(r.URL.RequestURI()), http.StatusFound)
+			return
+		}
+		me, found := a.as.FindUser(r.Context(), sub)
+		page.User = cmp.Or(a.as.UserLabel(r, sub), sub)
+		if !found || !slices.ContainsFunc(me.Groups, func(g string) bool { return slices.Contains(a.cfg.AuthServer.AdminGroups, g) }) {
+			a.log.WarnContext(r.Context(), "admin console refused", "sub", sub, "path", r.URL.Path)
+			page.Title = "Not allowed"
+			page.Error = "The admin console is for members of " + strings.Join(a.cfg.AuthServer.AdminGroups, ", ") + ". You are signed in, but not in one of these groups."
+			page.Body = `<p><a href="/">Back to the start page</a></p>`
+			ui.Write(w, http.StatusForbidden, page)
+			return
+		}
+		if r.Method == http.MethodPost && r.URL.Path == "/admin/clients/delete" {
+			a.consoleDeleteClient(w, r, sub, me.Email)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		d := consoleData{Form: simForm{Method: "tools/call"}}
+		for _, rt := range a.cfg.Routes {
+			cr := consoleRoute{Name: rt.Name, URL: a.base + rt.Path, Auth: cmp.Or(rt.Auth.Mode, "strict"), Upstream: "gateway's own", Policy: rt.Policy != nil || rt.Tools != nil}
+			if m := a.describeUpstream(rt.Name); m != "" {
+				cr.Upstream = m
+			}
+			d.Routes = append(d.Routes, cr)
+		}
+		d.CSRF = a.consoleCSRF(w, r)
+		for _, c := range a.cfg.AuthServer.Clients {
+			d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel("static")})
+		}
+		if cl, err := a.store.ListClients(r.Context()); err != nil {
+			page.Error = "The registered clients cannot be read right now (storage error)."
+			a.log.ErrorContext(r.Context(), "admin console: listing clients", "err", err)
+		} else {
+			for _, c := range cl {
+				d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel(c.Source),
+					Created: c.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), Deletable: c.Source != "static"})
+				if c.Source == "static" {
+					d.Clients = d.Clients[:len(d.Clients)-1] // listed from the configuration above
+				}
+			}
+		}
+		if q := r.URL.Query().Get("deleted"); q != "" {
+			page.Notice = "Client " + q + " was deleted: it can no longer start a sign-in."
+		}
+		switch r.URL.Path {
+		case "/admin", "/admin/":
+		case "/admin/simulate":
+			q := r.URL.Query()
+			d.Form = simForm{User: q.Get("user"), Claims: q.Get("claims"), Client: q.Get("client"), Route: q.Get("route"),
+				Method: cmp.Or(q.Get("method"), "tools/call"), Tool: q.Get("tool"), Args: q.Get("args"), Scopes: q.Get("scopes")}
+			res, err := a.simulate(r, d.Form)
+			if err != "" {
+				page.Error = err
+			}
+			d.Result = res
+			a.log.InfoContext(r.Context(), "admin console: policy simulated", "admin", sub, "route", d.Form.Route, "user", d.Form.User, "tool", d.Form.Tool)
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		var body strings.Builder
+		if err := consoleTmpl.Execute(&body, d); err != nil {
+			a.log.ErrorContext(r.Context(), "rendering the admin console", "err", err)
+		}
+		page.Body = template.HTML(body.String())
+		ui.Write(w, http.StatusOK, page)
+	})
+}
+
+func (a *App) describeUpstream(route string) string {
+	for _, rt := range a.cfg.Routes {
+		if rt.Name != route || rt.UpstreamAuth == nil {
+			continue
+		}
+		ua := rt.UpstreamAuth
+		switch {
+		case ua.OBO != nil:
+			return "on-behalf-of (Entra)"
+		case ua.TokenExchange != nil:
+			return "token exchange"
+		case ua.Connection != nil:
+			return "user's connection"
+		case ua.Passthrough:
+			return "passthrough"
+		case ua.ClientCredentials != nil:
+			return "client credentials"
+		case ua.GatewayJWT != nil:
+			return "gateway JWT"
+		case ua.Static != nil:
+			return "static secret"
+		}
+	}
+	return ""
+}
+
+// simulate builds the call the form describes and decides it through the route's
+// interceptor.
+func (a *App) simulate(r *http.Request, f simForm) (*simResult, string) {
+	p := &authn.Principal{ClientID: f.Client, Scopes: strings.Fields(f.Scopes), Issuer: a.as.Issuer()}
+	switch {
+	case strings.TrimSpace(f.Claims) != "":
+		var c struct {
+			Sub    string   `json:"sub"`
+			Email  string   `json:"email"`
+			Name   string   `json:"name"`
+			Groups []string `json:"groups"`
+			Roles  []string `json:"roles"`
+		}
+		if err := json.Unmarshal([]byte(f.Claims), &c); err != nil {
+			return nil, "The claims are not a JSON object: " + err.Error()
+		}
+		p.Subject, p.Email, p.Name, p.Groups, p.Roles = c.Sub, c.Email, c.Name, c.Groups, c.Roles
+	case f.User != "":
+		id, ok := a.as.FindUser(r.Context(), f.User)
+		if !ok {
+			return nil, "No user " + f.User + " is known to this server; paste their claims instead."
+		}
+		p.Subject, p.Email, p.Name, p.Groups = id.UserID, id.Email, id.Name, id.Groups
+	default:
+		return nil, "Pick a user or paste claims."
+	}
+	params := map[string]any{}
+	if f.Tool != "" {
+		params["name"] = f.Tool
+	}
+	if strings.TrimSpace(f.Args) != "" {
+		var args map[string]any
+		if err := json.Unmarshal([]byte(f.Args), &args); err != nil {
+			return nil, "The arguments are not a JSON object: " + err.Error()
+		}
+		params["arguments"] = args
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": f.Method, "params": params})
+	msgs, batch, err := mcp.ParseRequest(body, jsonlimit.Limits{})
+	if err != nil {
+		return nil, "The call cannot be built: " + err.Error()
+	}
+	who := cmp.Or(p.Email, p.Subject) + " (groups " + strings.Join(p.Groups, ", ") + ")"
+	ic, ok := a.policies[f.Route]
+	if !ok {
+		for _, rt := range a.cfg.Routes {
+			if rt.Name == f.Route {
+				return &simResult{Who: who, Decision: "allow", Exposed: true, NoPolicy: true}, ""
+			}
+		}
+		return nil, "No route named " + f.Route + "."
+	}
+	c := &gateway.Call{Route: f.Route, HTTPMethod: http.MethodPost, Principal: p, Messages: msgs, Batch: batch, Time: time.Now()}
+	s := ic.Simulate(r.Context(), c)
+	res := &simResult{Who: who, Decision: cmp.Or(s.Verdict.Decision, "allow"), Reasons: s.Verdict.Reasons, Deciding: s.Verdict.Rules, Exposed: s.Exposed}
+	if s.Verdict.Deny != nil {
+		res.Message = s.Verdict.Deny.Message
+	}
+	for _, t := range s.Rules {
+		row := ruleRow{Name: t.Name, Effect: string(t.Effect), Outcome: t.Outcome, Detail: t.Detail}
+		if t.Outcome == "matched" || t.Outcome == "failed" {
+			row.Class = "broken"
+			if t.Effect == "allow" {
+				row.Class = "ok"
+			}
+		}
+		res.Rules = append(res.Rules, row)
+	}
+	return res, ""
+}
+
+func sourceLabel(s string) string {
+	switch s {
+	case "dcr":
+		return "itself (dynamic registration)"
+	case "cimd":
+		return "its metadata document"
+	case "static":
+		return "configuration"
+	}
+	return cmp.Or(s, "configuration")
+}
+
+const consoleCSRFCookie = "mcpgate_admin_csrf"
+
+// consoleCSRF is a double-submit token: a random SameSite=Strict cookie repeated in
+// each form. It holds on every replica (no server state), and POSTs also need a
+// same-origin Origin header.
+func (a *App) consoleCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(consoleCSRFCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b) + "0000000"
+	http.SetCookie(w, &http.Cookie{Name: consoleCSRFCookie, Value: v, Path: "/admin", HttpOnly: true, Secure: strings.HasPrefix(a.base, "https://"), SameSite: http.SameSiteStrictMode})
+	return v
+}
+
+func (a *App) consoleCSRFOK(r *http.Request) bool {
+	// Referrer-Policy no-referrer makes browsers send "Origin: null" on form posts; the
+	// SameSite=Strict cookie and its copy in the form still bind the post to this site.
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != a.base {
+		return false
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	c, err := r.Cookie(consoleCSRFCookie)
+	return err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) == 1
+}
+
+// consoleDeleteClient deletes a registered (not configured) client, and audits it.
+func (a *App) consoleDeleteClient(w http.ResponseWriter, r *http.Request, sub, email string) {
+	id := r.PostFormValue("client")
+	ev := audit.Event{Time: time.Now().UTC(), Route: "admin", User: sub, Email: email, Method: "admin/clients/delete", Resource: id}
+	fail := func(status int, msg string) {
+		ev.Decision, ev.Reason, ev.Status = "deny", msg, status
+		a.auditor.Record(ev)
+		ui.Write(w, status, ui.Page{Brand: a.as.Branding(), Title: "Not done", Error: msg, StyleURL: authserver.PathStatic + "style.css",
+			Body: `<p><a href="/admin">Back to the admin console</a></p>`})
+	}
+	if !a.consoleCSRFOK(r) {
+		fail(http.StatusForbidden, "This form expired or came from another site. Open the admin console again and use its button.")
+		return
+	}
+	c, err := a.store.GetClient(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fail(http.StatusNotFound, "No client "+id+" is registered.")
+		return
+	case err != nil:
+		fail(http.StatusServiceUnavailable, "The client cannot be read right now (storage error).")
+		return
+	case c.Source == "static":
+		fail(http.StatusBadRequest, "Client "+id+" comes from the configuration file; remove it there.")
+		return
+	}
+	if err := a.store.DeleteClient(r.Context(), id); err != nil {
+		a.log.ErrorContext(r.Context(), "admin console: deleting a client", "client_id", id, "err", err)
+		fail(http.StatusServiceUnavailable, "The client could not be deleted (storage error).")
+		return
+	}
+	ev.Decision, ev.Status, ev.ClientID = "allow", http.StatusSeeOther, id
+	a.auditor.Record(ev)
+	a.log.InfoContext(r.Context(), "admin console: client deleted", "admin", sub, "client_id", id)
+	http.Redirect(w, r, "/admin?deleted="+url.QueryEscape(id)+"#clients", http.StatusSeeOther)
+}

@@ -1,0 +1,204 @@
+package app_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/testutil"
+)
+
+// TestPagesInChromium: the landing page, sign-in (keyboard only) and consent for a route
+// with a policy and on-behalf-of, axe-core on both, the admin console refused to a
+// non-admin and allowed to an admin, and the simulator explaining an allow and a deny
+// with the rule names the gateway's audit records. MCPGATE_UPDATE_SCREENSHOTS=1 writes
+// docs/screenshots.
+func TestPagesInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	nodeDir := testutil.NodeModules(t)
+	chromium := testutil.Chromium(t)
+	up := upstream(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	t.Setenv("TEST_PAGES_KEYS", "k1:"+base64.StdEncoding.EncodeToString(key))
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	hash, err := authserver.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, `
+listen: $ADDR
+publicURL: http://$ADDR
+store: {sqlite: {path: $DIR/mcpgate.db}}
+log: {level: warn}
+audit: {file: {path: `+auditPath+`}}
+authServer:
+  allowInsecureHTTP: true
+  branding: {name: Contoso AI gateway}
+  adminGroups: [gateway-admins]
+  clients:
+    - {id: notes-app, name: Notes App, redirectURIs: ["http://127.0.0.1:9/cb"]}
+  users:
+    - {username: alice, name: Alice Liddell, email: alice@example.com, passwordHash: "${HASH}", groups: [finance, gateway-admins]}
+    - {username: bob, name: Bob Builder, email: bob@example.com, passwordHash: "${HASH}", groups: [eng]}
+upstreamCredentials:
+  secrets: {keysEnv: TEST_PAGES_KEYS}
+  connections:
+    - {name: tasks, displayName: Contoso Tasks, authorizeURL: "http://127.0.0.1:9/authorize", tokenURL: "http://127.0.0.1:9/token", clientId: c, clientSecret: s, scopes: [tasks.read]}
+routes:
+  - name: crm
+    path: /crm/mcp
+    upstream: {url: `+up+`}
+    upstreamAuth: {obo: {tenant: contoso.example, clientId: gw, clientSecret: s, scope: "api://crm/.default"}}
+    policy:
+      default: deny
+      rules:
+        - {name: big-refunds, deny: 'mcp.tool == "refund" && mcp.arguments.amount > 1000'}
+        - {name: finance-refunds, allow: 'mcp.tool == "refund" && "finance" in user.groups'}
+        - {name: everyone-reads, allow: 'mcp.tool.startsWith("get_")'}
+  - {name: docs, path: /docs/mcp, upstream: {url: `+up+`}}
+`, map[string]string{"HASH": hash})
+
+	// A client that registered itself, for the console to delete.
+	regResp, err := http.Post(base+"/register", "application/json", strings.NewReader(`{"client_name":"Stale Agent","redirect_uris":["http://127.0.0.1:7/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	json.NewDecoder(regResp.Body).Decode(&reg)
+	regResp.Body.Close()
+	if reg.ClientID == "" {
+		t.Fatalf("registration: %d", regResp.StatusCode)
+	}
+
+	verifier := "v3rifier-v3rifier-v3rifier-v3rifier-v3rifier-0123"
+	sum := sha256.Sum256([]byte(verifier))
+	authorize := base + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"notes-app"}, "redirect_uri": {"http://127.0.0.1:9/cb"},
+		"state": {"s"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"resource": {base + "/crm/mcp"}, "scope": {"openid offline_access"}}.Encode()
+	allow := url.Values{"user": {"alice"}, "client": {"notes-app"}, "route": {"crm"}, "method": {"tools/call"}, "tool": {"refund"}, "args": {`{"amount": 20}`}}.Encode()
+	deny := url.Values{"user": {"alice"}, "client": {"notes-app"}, "route": {"crm"}, "method": {"tools/call"}, "tool": {"refund"}, "args": {`{"amount": 5000}`}}.Encode()
+
+	shots := t.TempDir()
+	if os.Getenv("MCPGATE_UPDATE_SCREENSHOTS") == "1" {
+		shots = filepath.Join(testutil.RepoRoot(t), "docs", "screenshots")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "browser_pages.cjs"), base, authorize, allow, deny, shots, reg.ClientID)
+	cmd.Env = append(cmd.Environ(), "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"), "CHROMIUM="+chromium)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("browser driver: %v\n%s", err, stderr.String())
+	}
+	type violation struct{ ID, Impact, Help string }
+	var res struct {
+		Connections, ConnectionsURL                                    string
+		ClientsBefore, Deleted                                         string
+		ClientRowsAfter                                                []string
+		ForgedStatus                                                   int
+		Landing, Consent, Admin, NonAdmin, NonAdminTitle, LandingTitle string
+		LoginAxe, ConsentAxe                                           []violation
+		AllowDecision, DenyDecision                                    string
+		AllowDeciding, DenyDeciding                                    []string
+		AllowReasons, DenyReasons                                      []string
+		AllowRules, DenyRules                                          [][2]string
+		ConsoleErrors                                                  []string
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	has := func(what, s string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s lacks %q: %s", what, w, s)
+			}
+		}
+	}
+	has("landing", res.Landing, "Contoso AI gateway", "MCP gateway", base+"/crm/mcp", base+"/docs/mcp", "claude mcp add", "Sign in")
+	has("consent", res.Consent, "Notes App", "Who runs it", "configured by this server's administrator", "Will return you to", "127.0.0.1:9",
+		"It will call these MCP servers as you", "crm", "rules big-refunds, finance-refunds, everyone-reads", "what no rule allows is refused",
+		"Acts as you upstream:", "on-behalf-of", "To take this access back", "Alice Liddell <alice@example.com>")
+	for name, vs := range map[string][]violation{"sign-in": res.LoginAxe, "consent": res.ConsentAxe} {
+		for _, v := range vs {
+			if v.Impact == "serious" || v.Impact == "critical" {
+				t.Errorf("axe-core on %s: %s (%s): %s", name, v.ID, v.Impact, v.Help)
+			}
+		}
+	}
+	has("admin", res.Admin, "Admin console", "Policy simulator", "on-behalf-of (Entra)", "Signed in as Alice Liddell")
+	has("landing", res.Landing, "My connections")
+	// The connections page sends an anonymous visitor to sign in and back, and names the user.
+	if res.ConnectionsURL != base+"/connections/" {
+		t.Errorf("after signing in from the connections page, at %s", res.ConnectionsURL)
+	}
+	has("connections", res.Connections, "My connections", "Signed in as Bob Builder (bob@example.com)", "Contoso Tasks", "Not connected", "Connect")
+	if strings.Contains(res.Connections, "config:bob") {
+		t.Errorf("the connections page shows the subject id: %s", res.Connections)
+	}
+	has("non-admin", res.NonAdmin, "Not allowed", "gateway-admins")
+	if strings.Contains(res.NonAdmin, "Policy simulator") {
+		t.Errorf("a non-admin sees the console: %s", res.NonAdmin)
+	}
+	has("console clients", res.ClientsBefore, "Stale Agent", "itself (dynamic registration)", "Notes App", "in the configuration")
+	if res.ForgedStatus != 403 {
+		t.Errorf("a delete without the form token answered %d, want 403", res.ForgedStatus)
+	}
+	has("after delete", res.Deleted, "Client "+reg.ClientID+" was deleted")
+	if slices.Contains(res.ClientRowsAfter, reg.ClientID) || !slices.Contains(res.ClientRowsAfter, "notes-app") {
+		t.Errorf("client rows after delete: %v", res.ClientRowsAfter)
+	}
+	// The deletion is audited with the admin's identity.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(auditPath)
+		if strings.Contains(string(b), `"method":"admin/clients/delete"`) && strings.Contains(string(b), `"resource":"`+reg.ClientID+`"`) && strings.Contains(string(b), `"email":"alice@example.com"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit event for the deletion: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	outcome := func(rows [][2]string, name string) string {
+		for _, r := range rows {
+			if r[0] == name {
+				return r[1]
+			}
+		}
+		return ""
+	}
+	if !slices.Equal(res.AllowDeciding, []string{"finance-refunds"}) || !slices.Equal(res.DenyDeciding, []string{"big-refunds"}) {
+		t.Errorf("deciding rules: allow %v, deny %v", res.AllowDeciding, res.DenyDeciding)
+	}
+	if res.AllowDecision != "allow" || !slices.Equal(res.AllowReasons, []string{"allowed by rule finance-refunds"}) ||
+		outcome(res.AllowRules, "finance-refunds") != "matched" || outcome(res.AllowRules, "big-refunds") != "no match" {
+		t.Errorf("simulated allow: %s %v %v", res.AllowDecision, res.AllowReasons, res.AllowRules)
+	}
+	if res.DenyDecision != "deny" || !slices.Equal(res.DenyReasons, []string{"denied by rule big-refunds"}) ||
+		outcome(res.DenyRules, "big-refunds") != "matched" || outcome(res.DenyRules, "finance-refunds") != "not reached" {
+		t.Errorf("simulated deny: %s %v %v", res.DenyDecision, res.DenyReasons, res.DenyRules)
+	}
+	if len(res.ConsoleErrors) > 0 {
+		t.Errorf("console errors: %v", res.ConsoleErrors)
+	}
+}

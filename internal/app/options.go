@@ -315,3 +315,28 @@ func issuerOf(is config.Issuer) authn.Issuer {
 	}
 	return o
 }
+
+// RequestScopes returns the scopes route i tells clients to request (auth.requestScopes, or
+// auth.scopes qualified for an Entra issuer) and the prefix that qualifies bare scope names
+// for it (empty when its first issuer is not Entra). See config.Auth.RequestScopes.
+func RequestScopes(cfg *config.Config, i int) (prefix string, scopes []string) {
+	r := cfg.Routes[i]
+	entra := false
+	for _, name := range r.Auth.Issuers {
+		for _, is := range cfg.Issuers {
+			if is.Name != name || entra {
+				continue
+			}
+			if p, ok := authn.EntraScopePrefix(issuerOf(is), r.Auth.Audiences); ok {
+				prefix, entra = p, true
+			}
+		}
+	}
+	if len(r.Auth.RequestScopes) > 0 {
+		return prefix, r.Auth.RequestScopes
+	}
+	for _, s := range r.Auth.Scopes {
+		scopes = append(scopes, authn.QualifyEntraScope(prefix, s))
+	}
+	return prefix, scopes
+}

@@ -267,7 +267,19 @@ func checkRoute(r *Report, cfg *config.Config, rt config.Route, base string) {
 	}
 	advertised := rt.Auth.ScopesSupported
 	if len(advertised) == 0 {
-		advertised = rt.Auth.Scopes
+		advertised = rt.Auth.RequestScopes
+	}
+	if len(advertised) == 0 {
+		// mcpgate qualifies auth.scopes with the API's App ID URI when it knows it.
+		prefix := ""
+		for _, is := range append(slices.Clone(entraPreset), entraPlain...) {
+			if p, _ := authn.EntraScopePrefix(authn.Issuer{Issuer: is.Issuer, Audiences: is.Audiences, Entra: entraOf(is)}, rt.Auth.Audiences); p != "" && prefix == "" {
+				prefix = p
+			}
+		}
+		for _, s := range rt.Auth.Scopes {
+			advertised = append(advertised, authn.QualifyEntraScope(prefix, s))
+		}
 	}
 	var bare []string
 	for _, s := range advertised {
@@ -283,7 +295,7 @@ func checkRoute(r *Report, cfg *config.Config, rt config.Route, base string) {
 			}
 		}
 		r.warn(sid, "route "+rt.Name+" advertises "+strings.Join(bare, " ")+" to clients that sign in at Entra directly: bare names resolve to Microsoft Graph",
-			"set auth.scopesSupported to the fully qualified names ("+uri+"/"+bare[0]+"); auth.scopes stays bare, as Entra writes scp")
+			"set auth.requestScopes (and scopesSupported) to the fully qualified names ("+uri+"/"+bare[0]+"), or give the issuer entra.appIdUri; auth.scopes stays bare, as Entra writes scp")
 		return
 	}
 	r.ok(sid, "route "+rt.Name+" advertises "+orNone(strings.Join(advertised, " ")))
@@ -361,4 +373,12 @@ func loadSealingKeys(cfg *config.Config) error {
 		_, err = secrets.KeyringFromEnv(env, sk.Primary)
 	}
 	return err
+}
+
+// entraOf converts the preset for authn's helpers (nil for a plain issuer).
+func entraOf(is config.Issuer) *authn.EntraIssuer {
+	if e := is.Entra; e != nil {
+		return &authn.EntraIssuer{Tenant: e.Tenant, ClientID: e.ClientID, AppIDURI: e.AppIDURI, Authority: e.Authority}
+	}
+	return nil
 }

@@ -67,9 +67,13 @@ func TestCheckConfigMatrix(t *testing.T) {
 		expect(t, r, "audience/weather", doctor.StatusFail)
 	})
 	t.Run("bare scopes advertised to Entra clients", func(t *testing.T) {
-		r := doctor.CheckConfig(ctx, write(t, preset, rt("contoso", ", scopes: [access_as_user]"), ""), doctor.Options{})
+		r := doctor.CheckConfig(ctx, write(t, preset, rt("contoso", ", scopes: [access_as_user], scopesSupported: [access_as_user]"), ""), doctor.Options{})
 		golden(t, r, g.Base)
 		expect(t, r, "route-scopes/weather", doctor.StatusWarn)
+	})
+	t.Run("scopes qualified with the App ID URI", func(t *testing.T) {
+		r := doctor.CheckConfig(ctx, write(t, preset, rt("contoso", ", scopes: [access_as_user]"), ""), doctor.Options{})
+		expect(t, r, "route-scopes/weather", doctor.StatusOK)
 	})
 	t.Run("Redis unreachable", func(t *testing.T) {
 		f := write(t, preset, rt("contoso", ""), "")

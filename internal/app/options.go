@@ -304,7 +304,7 @@ func Issuers(issuers []config.Issuer) []authn.Issuer {
 }
 
 func issuerOf(is config.Issuer) authn.Issuer {
-	o := authn.Issuer{Name: is.Name, Issuer: is.Issuer, JWKSURL: is.JWKSURL, JWKSFile: is.JWKSFile, JWKS: is.JWKS,
+	o := authn.Issuer{Name: is.Name, Issuer: is.Issuer, JWKSURL: is.JWKSURL, JWKSFile: is.JWKSFile, JWKS: is.JWKS, CAFile: is.CAFile,
 		Audiences: is.Audiences, Algorithms: is.Algorithms, ClockSkew: is.ClockSkew.D(), RefreshInterval: is.RefreshInterval.D(),
 		UnknownKIDRefreshInterval: is.UnknownKIDRefreshInterval.D(), RequiredClaims: is.RequiredClaims}
 	if c := is.Claims; c != nil {

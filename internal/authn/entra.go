@@ -3,6 +3,7 @@ package authn
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -49,7 +50,7 @@ func isMultiTenant(t string) bool {
 // version is recognised, then rejected with version_not_allowed), key sets for the allowed
 // versions, and the clientId/appIdUri audiences (both forms are accepted for both versions,
 // as Entra can emit either).
-func (r *Registry) buildEntra(rt *issuer, is Issuer,
+func (r *Registry) buildEntra(rt *issuer, is Issuer, hc *http.Client,
 	explicitKeys func() (*KeySet, bool, error),
 	mk func(string, func(context.Context) ([]byte, error), jwkset.Storage, string) (*KeySet, error)) error {
 	e := is.Entra
@@ -112,7 +113,7 @@ func (r *Registry) buildEntra(rt *issuer, is Issuer,
 		if slices.Contains(versions, f.version) {
 			if hasExplicit {
 				form.keys = explicit
-			} else if form.keys, err = mk("url:"+f.url, urlLoader(r.opts.HTTPClient, f.url), nil, ""); err != nil {
+			} else if form.keys, err = mk("url:"+f.url, urlLoader(hc, f.url), nil, ""); err != nil {
 				return err
 			}
 		}

@@ -286,6 +286,15 @@ func (is *Issuer) validate(path string, p *Problems) {
 			p.Add(path+".jwksFile", "cannot read %s: %v", is.JWKSFile, e)
 		}
 	}
+	if is.CAFile != "" {
+		if _, e := os.Stat(is.CAFile); e != nil {
+			p.Add(path+".caFile", "cannot read %s: %v", is.CAFile, e)
+		} else if b, e := os.ReadFile(is.CAFile); e != nil {
+			p.Add(path+".caFile", "cannot read %s: %v", is.CAFile, e)
+		} else if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
+			p.Add(path+".caFile", "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", is.CAFile)
+		}
+	}
 	for _, a := range is.Algorithms {
 		switch {
 		case strings.EqualFold(a, "none"):

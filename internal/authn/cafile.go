@@ -8,10 +8,10 @@ import (
 	"os"
 )
 
-// withCAFile returns a copy of base whose TLS trust is the system roots plus the PEM
+// WithCAFile returns a copy of base whose TLS trust is the system roots plus the PEM
 // certificates in file, for an issuer behind a private CA. Without it, the only way to trust
 // such an issuer was SSL_CERT_FILE, which replaces the roots of every outbound connection.
-func withCAFile(base *http.Client, file string) (*http.Client, error) {
+func WithCAFile(base *http.Client, file string) (*http.Client, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("caFile: %w", err)

@@ -56,7 +56,7 @@ func TestIssuerCAFile(t *testing.T) {
 			}
 		})
 	}
-	if _, err := withCAFile(&http.Client{}, filepath.Join(t.TempDir(), "none.pem")); err == nil {
+	if _, err := WithCAFile(&http.Client{}, filepath.Join(t.TempDir(), "none.pem")); err == nil {
 		t.Error("a missing caFile must be an error")
 	}
 }

@@ -244,7 +244,7 @@ func (r *Registry) build(is Issuer, static jwkset.Storage, fn func(context.Conte
 	hc := r.opts.HTTPClient
 	if is.CAFile != "" {
 		var err error
-		if hc, err = withCAFile(hc, is.CAFile); err != nil {
+		if hc, err = WithCAFile(hc, is.CAFile); err != nil {
 			return nil, err
 		}
 	}

@@ -59,6 +59,10 @@ type AuthServerConnector struct {
 	// AllowPrivateAddresses lets mcpgate reach the provider on loopback/private addresses
 	// and over http (the SSRF guard is off). For local development and tests only.
 	AllowPrivateAddresses bool `yaml:"allowPrivateAddresses,omitempty" json:"allowPrivateAddresses,omitempty"`
+	// CAFile is a PEM file of CA certificates trusted, besides the system roots, when
+	// mcpgate talks to this provider (discovery, keys, token endpoint): a provider behind a
+	// private CA, without SSL_CERT_FILE for the whole process.
+	CAFile string `yaml:"caFile,omitempty" json:"caFile,omitempty"`
 }
 
 // EntraConnector is the Entra ID preset of a connector.

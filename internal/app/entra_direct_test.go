@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -60,7 +61,14 @@ routes:
     upstream: {url: `+up+`}
     auth: {issuers: [contoso], scopes: [mcp_access]}
 `, nil)
-	mcpURL := base + "/weather/mcp"
+	signInDirect(t, base, base+"/weather/mcp", clientID, "http://127.0.0.1:33418/callback", "api://weather-mcp/mcp_access", base+"/entra/"+tenant+"/v2.0")
+}
+
+// signInDirect is the spec-following client: it checks that the challenge names scope and
+// the metadata authorizationServer, then signs in with the challenge's scope verbatim
+// (authorization code, PKCE, resource) and initializes a session with the token.
+func signInDirect(t *testing.T, base, mcpURL, clientID, redirect, wantScope, authorizationServer string) {
+	t.Helper()
 	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
 	post := func(token string) *http.Response {
 		req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(initialize))
@@ -81,8 +89,8 @@ routes:
 	resp.Body.Close()
 	wa := resp.Header.Get("WWW-Authenticate")
 	m := regexp.MustCompile(`scope="([^"]*)"`).FindStringSubmatch(wa)
-	if resp.StatusCode != http.StatusUnauthorized || m == nil || m[1] != "api://weather-mcp/mcp_access" {
-		t.Fatalf("challenge = %d %q, want scope api://weather-mcp/mcp_access", resp.StatusCode, wa)
+	if resp.StatusCode != http.StatusUnauthorized || m == nil || m[1] != wantScope {
+		t.Fatalf("challenge = %d %q, want scope %s", resp.StatusCode, wa, wantScope)
 	}
 	scope := m[1]
 	md := regexp.MustCompile(`resource_metadata="([^"]*)"`).FindStringSubmatch(wa)[1]
@@ -94,7 +102,7 @@ routes:
 		ScopesSupported      []string `json:"scopes_supported"`
 	}
 	getJSON(t, md, &prm)
-	if len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != base+"/entra/"+tenant+"/v2.0" ||
+	if len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != authorizationServer ||
 		len(prm.ScopesSupported) != 1 || prm.ScopesSupported[0] != scope {
 		t.Fatalf("PRM = %+v", prm)
 	}
@@ -111,7 +119,6 @@ routes:
 	rand.Read(vb)
 	verifier := base64.RawURLEncoding.EncodeToString(vb)
 	sum := sha256.Sum256([]byte(verifier))
-	redirect := "http://127.0.0.1:33418/callback"
 	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "scope": {scope},
 		"state": {"s1"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 		"resource": {prm.Resource}}
@@ -165,4 +172,19 @@ routes:
 		}
 		break
 	}
+}
+
+// TestRecipeEntraSSOGateway runs examples/recipe-entra-sso-gateway.yaml (docs/recipes/
+// entra-sso-gateway.md) as a reader would: the article's registrations on the emulator, v1
+// tokens (accessTokenAcceptedVersion unset), your own client using the challenge's scope.
+func TestRecipeEntraSSOGateway(t *testing.T) {
+	raw, err := os.ReadFile("../../examples/recipe-entra-sso-gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.NewReplacer("127.0.0.1:8080", "$ADDR", "http://127.0.0.1:9001/mcp", upstream(t)).Replace(string(raw))
+	base := serve(t, y, nil)
+	const tenant = "5e7d8166-7876-4755-a1a4-b476d4a344f6"
+	signInDirect(t, base, base+"/mcp", "7c0f1a2b-0000-4000-8000-0000000000c1", "http://localhost:6274/oauth/callback/debug",
+		"api://b92d6e60-86ff-4359-b971-04404fe079ec/mcp_access", base+"/entra/"+tenant+"/v2.0")
 }

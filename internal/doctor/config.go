@@ -73,6 +73,14 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 func checkIssuer(ctx context.Context, r *Report, is config.Issuer, o Options) {
 	id := StepIssuer + "/" + is.Name
 	jid := StepJWKS + "/" + is.Name
+	if is.CAFile != "" { // fetch as the gateway does: trusting the issuer's private CA
+		hc, err := authn.WithCAFile(o.http(), is.CAFile)
+		if err != nil {
+			r.fail(jid, "the issuer's caFile does not load: "+err.Error(), "point caFile at a PEM file of the CA certificates that issued the issuer's TLS certificate")
+			return
+		}
+		o.HTTPClient = hc
+	}
 	if e := is.Entra; e != nil {
 		v1, v2 := authn.EntraIssuers(e.Authority, strings.ToLower(e.Tenant))
 		authority := strings.TrimRight(e.Authority, "/")

@@ -353,6 +353,7 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 		ListTTL:              r.Limits.ListTTL.D(),
 		Mode:                 gateway.AuthMode(r.Auth.Mode),
 		Scopes:               r.Auth.Scopes,
+		RequestScopes:        r.Auth.RequestScopes,
 		ScopesSupported:      r.Auth.ScopesSupported,
 		AuthorizationServers: r.Auth.AuthorizationServers,
 		AllowedOrigins:       r.AllowedOrigins,
@@ -388,6 +389,7 @@ func (a *App) routeOptions(i int) (gateway.RouteOptions, error) {
 				}
 			}
 		}
+		ro.ScopePrefix, ro.RequestScopes = RequestScopes(a.cfg, i)
 	case a.as != nil:
 		ro.Verifier = a.as.Verifier(resource)
 		if len(r.Auth.Audiences) > 0 {

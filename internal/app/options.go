@@ -365,7 +365,7 @@ func Issuers(issuers []config.Issuer) []authn.Issuer {
 }
 
 func issuerOf(is config.Issuer) authn.Issuer {
-	o := authn.Issuer{Name: is.Name, Issuer: is.Issuer, JWKSURL: is.JWKSURL, JWKSFile: is.JWKSFile, JWKS: is.JWKS,
+	o := authn.Issuer{Name: is.Name, Issuer: is.Issuer, JWKSURL: is.JWKSURL, JWKSFile: is.JWKSFile, JWKS: is.JWKS, CAFile: is.CAFile,
 		Audiences: is.Audiences, Algorithms: is.Algorithms, ClockSkew: is.ClockSkew.D(), RefreshInterval: is.RefreshInterval.D(),
 		UnknownKIDRefreshInterval: is.UnknownKIDRefreshInterval.D(), RequiredClaims: is.RequiredClaims}
 	if c := is.Claims; c != nil {
@@ -375,4 +375,29 @@ func issuerOf(is config.Issuer) authn.Issuer {
 		o.Entra = &authn.EntraIssuer{Tenant: e.Tenant, AllowedTenants: e.AllowedTenants, Versions: e.Versions, ClientID: e.ClientID, AppIDURI: e.AppIDURI, Authority: e.Authority}
 	}
 	return o
+}
+
+// RequestScopes returns the scopes route i tells clients to request (auth.requestScopes, or
+// auth.scopes qualified for an Entra issuer) and the prefix that qualifies bare scope names
+// for it (empty when its first issuer is not Entra). See config.Auth.RequestScopes.
+func RequestScopes(cfg *config.Config, i int) (prefix string, scopes []string) {
+	r := cfg.Routes[i]
+	entra := false
+	for _, name := range r.Auth.Issuers {
+		for _, is := range cfg.Issuers {
+			if is.Name != name || entra {
+				continue
+			}
+			if p, ok := authn.EntraScopePrefix(issuerOf(is), r.Auth.Audiences); ok {
+				prefix, entra = p, true
+			}
+		}
+	}
+	if len(r.Auth.RequestScopes) > 0 {
+		return prefix, r.Auth.RequestScopes
+	}
+	for _, s := range r.Auth.Scopes {
+		scopes = append(scopes, authn.QualifyEntraScope(prefix, s))
+	}
+	return prefix, scopes
 }

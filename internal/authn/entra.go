@@ -3,6 +3,7 @@ package authn
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -49,7 +50,7 @@ func isMultiTenant(t string) bool {
 // version is recognised, then rejected with version_not_allowed), key sets for the allowed
 // versions, and the clientId/appIdUri audiences (both forms are accepted for both versions,
 // as Entra can emit either).
-func (r *Registry) buildEntra(rt *issuer, is Issuer,
+func (r *Registry) buildEntra(rt *issuer, is Issuer, hc *http.Client,
 	explicitKeys func() (*KeySet, bool, error),
 	mk func(string, func(context.Context) ([]byte, error), jwkset.Storage, string) (*KeySet, error)) error {
 	e := is.Entra
@@ -112,7 +113,7 @@ func (r *Registry) buildEntra(rt *issuer, is Issuer,
 		if slices.Contains(versions, f.version) {
 			if hasExplicit {
 				form.keys = explicit
-			} else if form.keys, err = mk("url:"+f.url, urlLoader(r.opts.HTTPClient, f.url), nil, ""); err != nil {
+			} else if form.keys, err = mk("url:"+f.url, urlLoader(hc, f.url), nil, ""); err != nil {
 				return err
 			}
 		}
@@ -145,8 +146,22 @@ func (e *entraRules) issuerFor(version int, tid string) string {
 // Metadata (RFC 9728 authorization_servers): is.Issuer, or for an Entra preset the v2
 // authority {authority}/{tenant}/v2.0 (with organizations/common kept as given), whose
 // /.well-known/openid-configuration MCP clients can read.
+//
+// A plain issuer in Entra's v1 form (https://sts.windows.net/{tid}/) is not an authorization
+// server: nothing is served there that an MCP client can sign in with. It is published as the
+// v2 authority of the same tenant, on the host its jwksUrl names when that is an Entra keys
+// URL ({authority}/{tid}/discovery/keys, as for the emulator), else login.microsoftonline.com.
 func AuthorizationServer(is Issuer) string {
 	if is.Entra == nil {
+		if tid, ok := EntraV1Tenant(is.Issuer); ok {
+			authority := DefaultEntraAuthority
+			for _, suffix := range []string{"/" + tid + "/discovery/keys", "/" + tid + "/discovery/v2.0/keys"} {
+				if a, found := strings.CutSuffix(strings.ToLower(is.JWKSURL), suffix); found && a != "" {
+					authority = is.JWKSURL[:len(a)]
+				}
+			}
+			return trimSlash(authority) + "/" + tid + "/v2.0"
+		}
 		return is.Issuer
 	}
 	authority := trimSlash(is.Entra.Authority)
@@ -154,4 +169,72 @@ func AuthorizationServer(is Issuer) string {
 		authority = DefaultEntraAuthority
 	}
 	return authority + "/" + strings.ToLower(is.Entra.Tenant) + "/v2.0"
+}
+
+// EntraV1Tenant returns the tenant of an Entra v1 issuer (https://sts.windows.net/{tid}/).
+func EntraV1Tenant(iss string) (string, bool) {
+	rest, ok := strings.CutPrefix(iss, EntraV1IssuerPrefix)
+	if !ok {
+		return "", false
+	}
+	tid := strings.TrimSuffix(rest, "/")
+	if !guid.Valid(tid) {
+		return "", false
+	}
+	return strings.ToLower(tid), true
+}
+
+// EntraV2Tenant returns the tenant of an Entra v2 issuer on the public cloud
+// (https://login.microsoftonline.com/{tid}/v2.0).
+func EntraV2Tenant(iss string) (string, bool) {
+	rest, ok := strings.CutPrefix(iss, DefaultEntraAuthority+"/")
+	if !ok {
+		return "", false
+	}
+	tid, ok := strings.CutSuffix(strings.TrimSuffix(rest, "/"), "/v2.0")
+	if !ok || !guid.Valid(tid) {
+		return "", false
+	}
+	return strings.ToLower(tid), true
+}
+
+// EntraScopePrefix returns the prefix that qualifies the route's bare scope names for an
+// Entra issuer, so that a client asking Entra for them names mcpgate's API (a bare name
+// resolves to Microsoft Graph, AADSTS650053): the preset's appIdUri, else its clientId, else
+// the first audience of the route that is an App ID URI or a GUID. ok is false for issuers
+// that are not Entra.
+func EntraScopePrefix(is Issuer, audiences []string) (prefix string, ok bool) {
+	if e := is.Entra; e != nil {
+		switch {
+		case e.AppIDURI != "":
+			return trimSlash(e.AppIDURI), true
+		case e.ClientID != "":
+			return e.ClientID, true
+		}
+	} else {
+		_, v1 := EntraV1Tenant(is.Issuer)
+		_, v2 := EntraV2Tenant(is.Issuer)
+		if !v1 && !v2 {
+			return "", false
+		}
+	}
+	for _, a := range append(slices.Clone(audiences), is.Audiences...) {
+		if strings.HasPrefix(a, "api://") || guid.Valid(a) {
+			return trimSlash(a), true
+		}
+	}
+	return "", true
+}
+
+// QualifyEntraScope returns prefix/s for a bare scope name; scopes that already name a
+// resource (contain "/"), the OpenID Connect scopes and an empty prefix leave s unchanged.
+func QualifyEntraScope(prefix, s string) string {
+	switch s {
+	case "openid", "profile", "email", "offline_access":
+		return s
+	}
+	if prefix == "" || strings.Contains(s, "/") {
+		return s
+	}
+	return prefix + "/" + s
 }

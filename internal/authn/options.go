@@ -14,6 +14,9 @@ type Issuer struct {
 	JWKSURL  string
 	JWKSFile string
 	JWKS     string
+	// CAFile is a PEM bundle of CA certificates trusted, besides the system roots, for this
+	// issuer's HTTPS fetches (JWKS, discovery): an issuer behind a private CA.
+	CAFile string
 	// Audiences accepted for tokens of this issuer (in addition to the route's).
 	Audiences []string
 	// Algorithms allowed.

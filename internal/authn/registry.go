@@ -241,6 +241,13 @@ func (r *Registry) build(is Issuer, static jwkset.Storage, fn func(context.Conte
 	if len(rt.algs) == 0 {
 		rt.algs = defaultAlgorithms
 	}
+	hc := r.opts.HTTPClient
+	if is.CAFile != "" {
+		var err error
+		if hc, err = WithCAFile(hc, is.CAFile); err != nil {
+			return nil, err
+		}
+	}
 	for _, a := range rt.algs {
 		if strings.EqualFold(a, "none") || strings.HasPrefix(strings.ToUpper(a), "HS") {
 			return nil, fmt.Errorf("algorithm %s is never allowed: use RS256, PS256 or ES256", a)
@@ -302,7 +309,7 @@ func (r *Registry) build(is Issuer, static jwkset.Storage, fn func(context.Conte
 			k, err := mk("func:"+is.Name, fn, nil, "")
 			return k, true, err
 		case is.JWKSURL != "":
-			k, err := mk("url:"+is.JWKSURL, urlLoader(r.opts.HTTPClient, is.JWKSURL), nil, "")
+			k, err := mk("url:"+is.JWKSURL, urlLoader(hc, is.JWKSURL), nil, "")
 			return k, true, err
 		case is.JWKSFile != "":
 			k, err := mk("file:"+is.JWKSFile, fileLoader(is.JWKSFile), nil, "")
@@ -314,7 +321,7 @@ func (r *Registry) build(is Issuer, static jwkset.Storage, fn func(context.Conte
 		return nil, false, nil
 	}
 	if is.Entra != nil {
-		return rt, r.buildEntra(rt, is, explicitKeys, mk)
+		return rt, r.buildEntra(rt, is, hc, explicitKeys, mk)
 	}
 	if is.Issuer == "" {
 		return nil, errors.New("issuer (the exact iss value) is required")
@@ -324,7 +331,7 @@ func (r *Registry) build(is Issuer, static jwkset.Storage, fn func(context.Conte
 		return nil, err
 	}
 	if !ok {
-		ks, err = mk("discovery:"+is.Issuer, discoveryLoader(r.opts.HTTPClient, is.Issuer), nil, "")
+		ks, err = mk("discovery:"+is.Issuer, discoveryLoader(hc, is.Issuer), nil, "")
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package authn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -199,6 +200,11 @@ func (st *verifyState) keyfunc(t *jwt.Token) (any, error) {
 		}
 	}
 	if st.is == nil {
+		if ver := versionFromClaim(claims["ver"]); ver != 0 {
+			if tidClaim, _ := claims["tid"].(string); tidClaim != "" {
+				return nil, Reject(ReasonWrongIssuer, "%s", entraVersionHint(iss, ver, tidClaim, displayIssuers(v.issuers)))
+			}
+		}
 		return nil, Reject(ReasonWrongIssuer, "the token issuer is %s but this route accepts tokens from %s: sign in with one of those, or, if %s is trusted, add it under issuers and to this route's auth.issuers", clean(iss), displayIssuers(v.issuers), clean(iss))
 	}
 	is, form := st.is, st.form
@@ -360,4 +366,19 @@ func (st *verifyState) wrongAudience(aud []string) error {
 		}
 	}
 	return Reject(ReasonWrongAudience, "the token audience is %s but this route accepts %s: %s", got, cleanList(accepted), fix)
+}
+
+// entraVersionHint explains a wrong_issuer for an Entra token: the two issuer forms are the
+// two token versions, and the API app's accessTokenAcceptedVersion decides which one Entra
+// issues, whichever endpoint the client used.
+func entraVersionHint(iss string, ver int, tid, accepted string) string {
+	other := 2
+	if ver == 2 {
+		other = 1
+	}
+	return fmt.Sprintf("the token is an Entra v%d access token (ver %d.0, issuer %s) but this route accepts tokens from %s: "+
+		"the API app's accessTokenAcceptedVersion (requestedAccessTokenVersion in the manifest) decides the version "+
+		"(null or 1: v1, issuer https://sts.windows.net/%s/; 2: v2, issuer https://login.microsoftonline.com/%s/v2.0), not the endpoint the client used; "+
+		"use the entra: issuer preset (tenant, clientId, appIdUri), which accepts both versions, or configure the v%d issuer, or set accessTokenAcceptedVersion to %d",
+		ver, ver, clean(iss), accepted, clean(tid), clean(tid), ver, other)
 }

@@ -129,11 +129,15 @@ func TestClientCredentialsAndTokenExchange(t *testing.T) {
 	}{
 		{"wrong secret", "svc", "nope", env.resource, "invalid_client"},
 		{"unknown resource", "svc", "s3cret", "https://x.example/mcp", "invalid_target"},
+		{"an Entra App ID URI as resource", "svc", "s3cret", "api://mcpgate", "invalid_target"},
 		{"grant not allowed", "agent", "agent-secret", env.resource, "invalid_client"},
 	} {
 		tr := env.token(url.Values{"grant_type": {"client_credentials"}, "resource": {bad.resource}}, bad.user, bad.pass)
 		if tr.Error != bad.want || tr.ErrorDescription == "" {
 			t.Errorf("%s: got %+v, want %s", bad.name, tr, bad.want)
+		}
+		if strings.HasPrefix(bad.resource, "api://") && (!strings.Contains(tr.ErrorDescription, "App ID URI") || !strings.Contains(tr.ErrorDescription, env.resource)) {
+			t.Errorf("%s: the answer should say what to send instead: %s", bad.name, tr.ErrorDescription)
 		}
 	}
 

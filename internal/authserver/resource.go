@@ -60,6 +60,15 @@ func (s *Server) resolveResources(requested []string) ([]string, *oidc.Error) {
 	served := s.servedResources()
 	out := make([]string, 0, len(requested))
 	for _, r := range requested {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(r)), "api://") {
+			// The Power Apps / Entra habit: a custom connector's "Resource URL" is the API
+			// app's App ID URI. mcpgate's tokens are for MCP server URLs (RFC 8707).
+			example := "the MCP server URL from the protected resource metadata"
+			if len(served) > 0 {
+				example = served[0]
+			}
+			return nil, errInvalidTarget("resource %s is an Entra App ID URI (a connector's \"Resource URL\" as for Entra ID); mcpgate's authorization server issues tokens for MCP server URLs: set the Resource URL to %s, or leave it empty when the connector reaches one route", clip.String(r), example)
+		}
 		c, err := CanonicalResource(r)
 		if err != nil {
 			return nil, errInvalidTarget("%s; send the MCP server URL, for example https://gateway.example.com/mcp", err)

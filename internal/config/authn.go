@@ -13,6 +13,11 @@ type Issuer struct {
 	JWKSFile string `yaml:"jwksFile,omitempty" json:"jwksFile,omitempty"`
 	// JWKS is an inline JWKS document (JSON).
 	JWKS string `yaml:"jwks,omitempty" json:"jwks,omitempty"`
+	// CAFile is a PEM file of CA certificates trusted, in addition to the system roots, when
+	// mcpgate fetches this issuer's keys and discovery document over HTTPS: an issuer (or
+	// an Entra emulator, a corporate TLS proxy) behind a private CA. Only this issuer's
+	// fetches trust it, unlike SSL_CERT_FILE, which replaces the roots of every connection.
+	CAFile string `yaml:"caFile,omitempty" json:"caFile,omitempty"`
 	// Audiences accepted for tokens of this issuer (in addition to the route's).
 	Audiences []string `yaml:"audiences,omitempty" json:"audiences,omitempty"`
 	// Algorithms allowed. Default RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,

@@ -70,6 +70,10 @@ type AuthServerConnector struct {
 	// keep working until the last successful check is older than revalidateAfter +
 	// revalidateGrace; then they are refused until the provider answers. Default 15m.
 	RevalidateGrace Duration `yaml:"revalidateGrace,omitempty" json:"revalidateGrace,omitempty"`
+	// CAFile is a PEM file of CA certificates trusted, besides the system roots, when
+	// mcpgate talks to this provider (discovery, keys, token endpoint): a provider behind a
+	// private CA, without SSL_CERT_FILE for the whole process.
+	CAFile string `yaml:"caFile,omitempty" json:"caFile,omitempty"`
 }
 
 // Defaults of AuthServerConnector.RevalidateAfter and RevalidateGrace.

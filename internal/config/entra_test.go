@@ -58,3 +58,32 @@ func TestParseEntra(t *testing.T) {
 		})
 	}
 }
+
+// TestEntraIssuerVersionWarnings: a plain issuer in one of Entra's forms accepts one token
+// version; config validate names the version, accessTokenAcceptedVersion and the preset.
+func TestEntraIssuerVersionWarnings(t *testing.T) {
+	const tid = "7a1e5f00-0000-4000-8000-00000000c0de"
+	cases := []struct{ issuer, extra, want string }{
+		{"https://sts.windows.net/" + tid + "/", "", "Entra v1 token issuer: only v1 access tokens (ver 1.0) match"},
+		{"https://login.microsoftonline.com/" + tid + "/v2.0", "", "Entra v2 token issuer: only v2 access tokens (ver 2.0) match"},
+		{"https://login.microsoftonline.com/" + tid + "/v2.0", ", authorizationServers: [https://sts.windows.net/" + tid + "/]", "not an authorization server"},
+	}
+	for _, c := range cases {
+		doc := `
+issuers: [{name: e, issuer: "` + c.issuer + `", jwksURL: https://login.microsoftonline.com/` + tid + `/discovery/v2.0/keys}]
+routes:
+  - {name: r, path: /r/mcp, upstream: {url: http://127.0.0.1:9/mcp}, auth: {issuers: [e], audiences: [api://x]` + c.extra + `}}
+`
+		_, warnings, err := Parse("t.yaml", []byte(doc), env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined := strings.Join(warnings, "\n")
+		if !strings.Contains(joined, c.want) {
+			t.Errorf("%s: warnings lack %q: %v", c.issuer, c.want, warnings)
+		}
+		if !strings.Contains(c.want, "authorization server") && (!strings.Contains(joined, "accessTokenAcceptedVersion") || !strings.Contains(joined, "entra: preset")) {
+			t.Errorf("%s: warnings should name accessTokenAcceptedVersion and the entra: preset: %v", c.issuer, warnings)
+		}
+	}
+}

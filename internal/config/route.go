@@ -76,8 +76,17 @@ type Auth struct {
 	Audiences []string `yaml:"audiences,omitempty" json:"audiences,omitempty"`
 	// Scopes every token must carry (403 insufficient_scope otherwise).
 	Scopes []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
-	// ScopesSupported is published in the protected resource metadata. Default: scopes.
+	// ScopesSupported is published in the protected resource metadata. Default:
+	// requestScopes.
 	ScopesSupported []string `yaml:"scopesSupported,omitempty" json:"scopesSupported,omitempty"`
+	// RequestScopes are the scopes a client is told to request, in the 401/403 challenge's
+	// scope (and, by default, scopes_supported), as opposed to scopes, the values the token
+	// must carry. Default: scopes; for an Entra issuer (the entra: preset, or a plain
+	// sts.windows.net / login.microsoftonline.com issuer) each bare name qualified with the
+	// API's App ID URI (appIdUri, else clientId, else an api:// audience), because Entra
+	// writes scp bare (mcp_access) but resolves a bare requested scope against Microsoft
+	// Graph (AADSTS650053): scopes [mcp_access] gives requestScopes [api://…/mcp_access].
+	RequestScopes []string `yaml:"requestScopes,omitempty" json:"requestScopes,omitempty"`
 	// AuthorizationServers published in the protected resource metadata. Default: the
 	// route's issuers (or mcpgate's own authorization server).
 	AuthorizationServers []string `yaml:"authorizationServers,omitempty" json:"authorizationServers,omitempty"`

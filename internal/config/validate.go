@@ -273,6 +273,9 @@ func (is *Issuer) validate(path string, p *Problems) {
 			p.Add(path+".issuer", "%q is not an absolute URL", is.Issuer)
 		}
 	}
+	if is.Entra == nil {
+		entraPlainWarning(path, is.Issuer, p)
+	}
 	if is.JWKSURL != "" {
 		if u, e := url.Parse(is.JWKSURL); e != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			p.Add(path+".jwksURL", "%q is not an absolute http(s) URL", is.JWKSURL)
@@ -281,6 +284,15 @@ func (is *Issuer) validate(path string, p *Problems) {
 	if is.JWKSFile != "" {
 		if _, e := os.Stat(is.JWKSFile); e != nil {
 			p.Add(path+".jwksFile", "cannot read %s: %v", is.JWKSFile, e)
+		}
+	}
+	if is.CAFile != "" {
+		if _, e := os.Stat(is.CAFile); e != nil {
+			p.Add(path+".caFile", "cannot read %s: %v", is.CAFile, e)
+		} else if b, e := os.ReadFile(is.CAFile); e != nil {
+			p.Add(path+".caFile", "cannot read %s: %v", is.CAFile, e)
+		} else if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
+			p.Add(path+".caFile", "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", is.CAFile)
 		}
 	}
 	for _, a := range is.Algorithms {
@@ -339,6 +351,11 @@ func (r *Route) validate(path string, c *Config, issuers map[string]bool, p *Pro
 		p.Add(path+".path", "%q is reserved for metadata", r.Path)
 	case strings.ContainsAny(r.Path, "?#"):
 		p.Add(path+".path", "%q must not contain a query or fragment", r.Path)
+	}
+	for _, as := range r.Auth.AuthorizationServers {
+		if strings.HasPrefix(strings.ToLower(as), "https://sts.windows.net/") {
+			p.Warn(path+".auth.authorizationServers", "%s is the Entra v1 token issuer, not an authorization server: clients find no sign-in there. Publish the v2 authority https://login.microsoftonline.com/<tenant>/v2.0, or remove authorizationServers (mcpgate derives it from the issuer)", as)
+		}
 	}
 	if len(r.Upstreams) > 0 {
 		r.validateUpstreams(path, p)
@@ -410,4 +427,22 @@ func issuerList(c *Config) string {
 func validOrigin(o string) bool {
 	u, err := url.Parse(o)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && (u.Path == "" || u.Path == "/")
+}
+
+// entraPlainWarning warns about a plain issuer in one of Entra's two forms: it accepts one
+// token version only, which the API app's accessTokenAcceptedVersion decides.
+func entraPlainWarning(path, iss string, p *Problems) {
+	const v1Prefix, v2Prefix = "https://sts.windows.net/", "https://login.microsoftonline.com/"
+	if rest, ok := strings.CutPrefix(iss, v1Prefix); ok && IsGUID(strings.TrimSuffix(rest, "/")) {
+		tid := strings.TrimSuffix(rest, "/")
+		p.Warn(path+".issuer", "%s is the Entra v1 token issuer: only v1 access tokens (ver 1.0) match, which Entra issues while the API app's accessTokenAcceptedVersion is null or 1; "+
+			"with 2 its tokens carry iss %s%s/v2.0 and are refused. Use the entra: preset instead (entra: {tenant: %s, clientId: <API app id>, appIdUri: <App ID URI>}): it accepts both versions, checks the tenant and publishes the v2 authority to clients", iss, v2Prefix, tid, tid)
+		return
+	}
+	if rest, ok := strings.CutPrefix(iss, v2Prefix); ok {
+		if tid, ok := strings.CutSuffix(strings.TrimSuffix(rest, "/"), "/v2.0"); ok && IsGUID(tid) {
+			p.Warn(path+".issuer", "%s is the Entra v2 token issuer: only v2 access tokens (ver 2.0) match, which Entra issues only when the API app's accessTokenAcceptedVersion is 2; "+
+				"with null or 1 its tokens carry iss %s%s/ and are refused. Use the entra: preset instead (entra: {tenant: %s, clientId: <API app id>, appIdUri: <App ID URI>}): it accepts both versions and checks the tenant", iss, v1Prefix, tid, tid)
+		}
+	}
 }

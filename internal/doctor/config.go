@@ -84,6 +84,14 @@ func CheckConfig(ctx context.Context, file string, o Options) *Report {
 func checkIssuer(ctx context.Context, r *Report, is config.Issuer, o Options) {
 	id := StepIssuer + "/" + is.Name
 	jid := StepJWKS + "/" + is.Name
+	if is.CAFile != "" { // fetch as the gateway does: trusting the issuer's private CA
+		hc, err := authn.WithCAFile(o.http(), is.CAFile)
+		if err != nil {
+			r.fail(jid, "the issuer's caFile does not load: "+err.Error(), "point caFile at a PEM file of the CA certificates that issued the issuer's TLS certificate")
+			return
+		}
+		o.HTTPClient = hc
+	}
 	if e := is.Entra; e != nil {
 		v1, v2 := authn.EntraIssuers(e.Authority, strings.ToLower(e.Tenant))
 		authority := strings.TrimRight(e.Authority, "/")
@@ -278,7 +286,19 @@ func checkRoute(r *Report, cfg *config.Config, rt config.Route, base string) {
 	}
 	advertised := rt.Auth.ScopesSupported
 	if len(advertised) == 0 {
-		advertised = rt.Auth.Scopes
+		advertised = rt.Auth.RequestScopes
+	}
+	if len(advertised) == 0 {
+		// mcpgate qualifies auth.scopes with the API's App ID URI when it knows it.
+		prefix := ""
+		for _, is := range append(slices.Clone(entraPreset), entraPlain...) {
+			if p, _ := authn.EntraScopePrefix(authn.Issuer{Issuer: is.Issuer, Audiences: is.Audiences, Entra: entraOf(is)}, rt.Auth.Audiences); p != "" && prefix == "" {
+				prefix = p
+			}
+		}
+		for _, s := range rt.Auth.Scopes {
+			advertised = append(advertised, authn.QualifyEntraScope(prefix, s))
+		}
 	}
 	var bare []string
 	for _, s := range advertised {
@@ -294,7 +314,7 @@ func checkRoute(r *Report, cfg *config.Config, rt config.Route, base string) {
 			}
 		}
 		r.warn(sid, "route "+rt.Name+" advertises "+strings.Join(bare, " ")+" to clients that sign in at Entra directly: bare names resolve to Microsoft Graph",
-			"set auth.scopesSupported to the fully qualified names ("+uri+"/"+bare[0]+"); auth.scopes stays bare, as Entra writes scp")
+			"set auth.requestScopes (and scopesSupported) to the fully qualified names ("+uri+"/"+bare[0]+"), or give the issuer entra.appIdUri; auth.scopes stays bare, as Entra writes scp")
 		return
 	}
 	r.ok(sid, "route "+rt.Name+" advertises "+orNone(strings.Join(advertised, " ")))
@@ -361,4 +381,12 @@ func loadSealingKeys(cfg *config.Config) error {
 	sk := cfg.SealingKeys()
 	_, err := secrets.Load(secrets.Source{File: sk.KeysFile, Env: sk.KeysEnv, Primary: sk.Primary})
 	return err
+}
+
+// entraOf converts the preset for authn's helpers (nil for a plain issuer).
+func entraOf(is config.Issuer) *authn.EntraIssuer {
+	if e := is.Entra; e != nil {
+		return &authn.EntraIssuer{Tenant: e.Tenant, ClientID: e.ClientID, AppIDURI: e.AppIDURI, Authority: e.Authority}
+	}
+	return nil
 }

@@ -44,7 +44,7 @@ func TestCheckConfigMatrix(t *testing.T) {
 	t.Run("v1 issuer configured", func(t *testing.T) {
 		r := doctor.CheckConfig(ctx, write(t, "  - {name: v1, issuer: https://sts.windows.net/$TENANT/, jwksURL: http://$ADDR/entra/$TENANT/discovery/keys, audiences: [$API]}\n", rt("v1", ""), ""), doctor.Options{})
 		golden(t, r, g.Base)
-		expect(t, r, "issuer/v1", doctor.StatusWarn)
+		expect(t, r, "issuer/v1", doctor.StatusWarn, doctor.StepConfig) // config validate warns too
 	})
 	t.Run("issuer string off by a trailing slash", func(t *testing.T) {
 		r := doctor.CheckConfig(ctx, write(t, "  - {name: v2, issuer: http://$ADDR/entra/$TENANT/v2.0/, audiences: [$API]}\n", rt("v2", ""), ""), doctor.Options{})
@@ -67,9 +67,13 @@ func TestCheckConfigMatrix(t *testing.T) {
 		expect(t, r, "audience/weather", doctor.StatusFail)
 	})
 	t.Run("bare scopes advertised to Entra clients", func(t *testing.T) {
-		r := doctor.CheckConfig(ctx, write(t, preset, rt("contoso", ", scopes: [access_as_user]"), ""), doctor.Options{})
+		r := doctor.CheckConfig(ctx, write(t, preset, rt("contoso", ", scopes: [access_as_user], scopesSupported: [access_as_user]"), ""), doctor.Options{})
 		golden(t, r, g.Base)
 		expect(t, r, "route-scopes/weather", doctor.StatusWarn)
+	})
+	t.Run("scopes qualified with the App ID URI", func(t *testing.T) {
+		r := doctor.CheckConfig(ctx, write(t, preset, rt("contoso", ", scopes: [access_as_user]"), ""), doctor.Options{})
+		expect(t, r, "route-scopes/weather", doctor.StatusOK)
 	})
 	t.Run("Redis unreachable", func(t *testing.T) {
 		f := write(t, preset, rt("contoso", ""), "")

@@ -79,7 +79,7 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 			if r.Header.Get("Authorization") != "" {
 				desc = "route " + quoteName(o.Name) + " accepts only Bearer tokens in the Authorization header"
 			}
-			rt.challenge(w, rec, base, http.StatusUnauthorized, "", desc, o.Scopes)
+			rt.challenge(w, rec, base, http.StatusUnauthorized, "", desc, o.RequestScopes)
 			return nil, false
 		}
 		return nil, true
@@ -129,11 +129,11 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 		}
 		switch ae.Code {
 		case authn.CodeInsufficientScope:
-			rt.challenge(w, rec, base, http.StatusForbidden, authn.CodeInsufficientScope, desc, o.Scopes)
+			rt.challenge(w, rec, base, http.StatusForbidden, authn.CodeInsufficientScope, desc, o.RequestScopes)
 		case authn.CodeInvalidRequest:
 			rt.challenge(w, rec, base, http.StatusBadRequest, authn.CodeInvalidRequest, desc, nil)
 		default:
-			rt.challenge(w, rec, base, http.StatusUnauthorized, authn.CodeInvalidToken, desc, o.Scopes)
+			rt.challenge(w, rec, base, http.StatusUnauthorized, authn.CodeInvalidToken, desc, o.RequestScopes)
 		}
 		return nil, false
 	}
@@ -142,7 +142,7 @@ func (rt *route) authenticate(w http.ResponseWriter, r *http.Request, rec *Event
 		rec.Principal = p
 		rt.challenge(w, rec, base, http.StatusForbidden, authn.CodeInsufficientScope,
 			"the token lacks the scope(s) "+strings.Join(missing, ", ")+" required by route "+quoteName(o.Name)+"; sign in again granting them",
-			unionScopes(o.Scopes, p.Scopes))
+			unionScopes(o.RequestScopes, qualified(o.ScopePrefix, p.Scopes)))
 		return nil, false
 	}
 	return p, true
@@ -156,6 +156,19 @@ func unionScopes(want, granted []string) []string {
 		if g != "" && !slices.Contains(out, g) {
 			out = append(out, g)
 		}
+	}
+	return out
+}
+
+// qualified returns the granted scopes as a client must request them again: each bare
+// name prefixed (Entra), or unchanged without a prefix.
+func qualified(prefix string, granted []string) []string {
+	if prefix == "" {
+		return granted
+	}
+	out := make([]string, 0, len(granted))
+	for _, g := range granted {
+		out = append(out, authn.QualifyEntraScope(prefix, g))
 	}
 	return out
 }

@@ -194,7 +194,7 @@ func (rt *route) deny(w http.ResponseWriter, rec *Event, base string, c *Call, d
 		if msg == "" {
 			msg = "this request needs more scopes; sign in again granting them"
 		}
-		rt.challenge(w, rec, base, http.StatusForbidden, "insufficient_scope", msg, unionScopes(d.InsufficientScope, granted))
+		rt.challenge(w, rec, base, http.StatusForbidden, "insufficient_scope", msg, unionScopes(qualified(rt.opts.ScopePrefix, d.InsufficientScope), qualified(rt.opts.ScopePrefix, granted)))
 		return
 	}
 	var id []byte

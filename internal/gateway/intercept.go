@@ -170,6 +170,34 @@ type CredentialError interface {
 	GatewayResponse(c *Call) Response
 }
 
+// CredentialDeferrer may be implemented by a CredentialError whose failure matters only to
+// calls that act on the upstream (tools/call, resources/read, …): for a discovery call
+// (initialize, ping, the list methods, notifications) that returns true from
+// DeferCredential, the gateway forwards the call without the credential instead of failing
+// it, so that a client can connect and list tools before, say, consent is granted. The
+// upstream must answer those methods without a credential of its own.
+type CredentialDeferrer interface {
+	DeferCredential() bool
+}
+
+// discoveryCall reports whether every message of c is a method that needs no upstream
+// credential to be answered: initialize, ping, the list methods and notifications.
+func discoveryCall(c *Call) bool {
+	if c.HTTPMethod != http.MethodPost || len(c.Messages) == 0 {
+		return false
+	}
+	for _, m := range c.Messages {
+		switch {
+		case m.Method == "initialize", m.Method == "ping", m.Method == "tools/list", m.Method == "prompts/list",
+			m.Method == "resources/list", m.Method == "resources/templates/list":
+		case strings.HasPrefix(m.Method, "notifications/"):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Response is a rendered answer to a call that did not reach the upstream.
 type Response struct {
 	// Status is the HTTP status. Default 200 when the call has a JSON-RPC id, else 502.

@@ -138,7 +138,14 @@ type RouteOptions struct {
 	Verifier authn.Verifier
 	// Scopes every token must carry (403 insufficient_scope otherwise).
 	Scopes []string
-	// ScopesSupported is published in the metadata. Default Scopes.
+	// RequestScopes are the scopes the challenge tells a client to request. Default Scopes.
+	// They differ from Scopes for Entra, where the token's scp is bare (mcp_access) but the
+	// client must request the qualified name (api://app/mcp_access).
+	RequestScopes []string
+	// ScopePrefix qualifies the bare scopes a token already holds when a 403 challenge asks
+	// for them again beside RequestScopes (the App ID URI for Entra; empty: as granted).
+	ScopePrefix string
+	// ScopesSupported is published in the metadata. Default RequestScopes.
 	ScopesSupported []string
 	// AuthorizationServers are published in the metadata (issuer URLs).
 	AuthorizationServers []string

@@ -206,6 +206,14 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 			credSpan.SetStatus(codes.Error, "no credential")
 		}
 		credSpan.End()
+		var cd CredentialDeferrer
+		if err != nil && errors.As(err, &cd) && cd.DeferCredential() && discoveryCall(call) {
+			// Discovery before the credential exists (consent not yet granted): forward
+			// without it; the failure is recorded and tools/call still reports it.
+			rt.s.log.InfoContext(r.Context(), "upstream credential not available; discovery call forwarded without it", "route", rt.opts.Name, "err", err)
+			rec.Reasons = append(rec.Reasons, "credential-deferred")
+			err, hdr = nil, nil
+		}
 		if err != nil {
 			rt.credentialError(w, r, rec, call, err)
 			return

@@ -86,8 +86,11 @@ func newRoute(s *Server, o RouteOptions) (*route, error) {
 	if o.ListTTL <= 0 {
 		o.ListTTL = defaultListTTL // protocol.go
 	}
+	if len(o.RequestScopes) == 0 {
+		o.RequestScopes = o.Scopes
+	}
 	if len(o.ScopesSupported) == 0 {
-		o.ScopesSupported = o.Scopes
+		o.ScopesSupported = o.RequestScopes
 	}
 	if o.ResourceName == "" {
 		o.ResourceName = o.Name

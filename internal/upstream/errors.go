@@ -28,23 +28,94 @@ func (e *NeedsUserAction) Error() string {
 
 // ConsentRequired means the identity provider refused because consent for the downstream
 // API was never granted (Entra AADSTS65001, suberror consent_required). OBO cannot prompt,
-// so an administrator must grant consent for App and Scope.
+// so consent must exist beforehand: an administrator grants it, the downstream API
+// pre-authorizes mcpgate's app, or the user consents once through knownClientApplications.
 type ConsentRequired struct {
 	// App is the middle-tier client id that lacks consent.
 	App string
+	// AppName is the application's display name, as Entra names it in its description
+	// ("…the application with ID '…' named 'mcpgate'"); empty when unknown.
+	AppName string
 	// Scope is the requested downstream scope.
 	Scope string
 	// Codes are the IdP's error codes (AADSTS numbers), for diagnostics.
 	Codes []int
+	// TraceID and CorrelationID are Entra's ids of the failed request, which its support
+	// and the sign-in logs (Entra ID > Sign-in logs) are searched by.
+	TraceID, CorrelationID string
+	// Description is the IdP's error_description (secrets scrubbed).
+	Description string
+}
+
+// ConsentCode is the AADSTS code of a consent failure: the first of Codes, else 65001.
+func (e *ConsentRequired) ConsentCode() string {
+	if len(e.Codes) > 0 {
+		return fmt.Sprintf("AADSTS%d", e.Codes[0])
+	}
+	return "AADSTS65001"
+}
+
+// appLabel is "name (id)", or the id alone.
+func (e *ConsentRequired) appLabel() string {
+	if e.AppName != "" {
+		return fmt.Sprintf("%q (%s)", e.AppName, e.App)
+	}
+	return e.App
+}
+
+// Fixes lists every change that makes the exchange work, in the order an administrator
+// would try them. Each is enough on its own.
+func (e *ConsentRequired) Fixes() []string {
+	name := e.AppName
+	if name == "" {
+		name = e.App
+	}
+	api := e.Scope
+	if i := strings.LastIndex(api, "/"); i > 0 {
+		api = api[:i]
+	}
+	return []string{
+		fmt.Sprintf("admin consent: an administrator grants consent to %s for %s (Entra ID > Enterprise applications > %s > Permissions > Grant admin consent, or App registrations > %s > API permissions > Grant admin consent)", name, e.Scope, name, name),
+		fmt.Sprintf("pre-authorize mcpgate on the API: in the registration of %s, Expose an API > Authorized client applications > add %s for the scope", api, e.App),
+		fmt.Sprintf("user consent through knownClientApplications: add the MCP client's app id to knownClientApplications in the manifest of %s, and have the client ask for %s/.default at sign-in, so that one consent covers the client, mcpgate and the API", name, e.App),
+	}
 }
 
 func (e *ConsentRequired) Error() string {
-	return fmt.Sprintf("consent_required: admin consent is missing for app %s scope %s: an administrator must grant consent (Entra: Enterprise applications > %s > Permissions > Grant admin consent)", e.App, e.Scope, e.App)
+	return fmt.Sprintf("consent_required (%s): app %s has no consent for scope %s%s; fixes: %s", e.ConsentCode(), e.appLabel(), e.Scope, e.ids(), strings.Join(e.Fixes(), "; "))
+}
+
+// ids renders the trace and correlation ids, if any.
+func (e *ConsentRequired) ids() string {
+	var b strings.Builder
+	if e.TraceID != "" {
+		fmt.Fprintf(&b, ", trace id %s", e.TraceID)
+	}
+	if e.CorrelationID != "" {
+		fmt.Fprintf(&b, ", correlation id %s", e.CorrelationID)
+	}
+	return b.String()
 }
 
 // Message is the user-facing sentence.
 func (e *ConsentRequired) Message() string {
-	return fmt.Sprintf("admin consent is missing for app %s scope %s; ask an administrator to grant it", e.App, e.Scope)
+	return fmt.Sprintf("%s: consent is missing for app %s scope %s%s; ask an administrator to fix it (%s)", e.ConsentCode(), e.appLabel(), e.Scope, e.ids(), strings.Join(e.Fixes(), "; "))
+}
+
+// entraAppName finds the display name in Entra's consent description ("… the application
+// with ID '<id>' named '<name>' …").
+func entraAppName(desc string) string {
+	const marker = " named '"
+	i := strings.Index(desc, marker)
+	if i < 0 {
+		return ""
+	}
+	rest := desc[i+len(marker):]
+	j := strings.Index(rest, "'")
+	if j <= 0 || j > 256 {
+		return ""
+	}
+	return rest[:j]
 }
 
 // ClaimsChallenge means the IdP requires more interaction (Entra interaction_required:

@@ -58,7 +58,8 @@ func explain(route string, err error) outcome {
 			Message:       fmt.Sprintf("%s. Open %s, then retry.", capitalize(nua.Message), nua.URL)}
 	case errors.As(err, &cr):
 		return outcome{Kind: outcomeConsentRequired, Reason: "consent_required", HTTPStatus: http.StatusForbidden,
-			Message: fmt.Sprintf("Route %s: admin consent is missing for app %s scope %s. An administrator must grant admin consent to app %s for %s; signing in again will not help.", route, cr.App, cr.Scope, cr.App, cr.Scope)}
+			Message: fmt.Sprintf("Route %s: %s: consent is missing for app %s scope %s%s. Signing in again will not help (On-Behalf-Of cannot ask for consent); any one of these fixes it: %s.",
+				route, cr.ConsentCode(), cr.appLabel(), cr.Scope, cr.ids(), strings.Join(cr.Fixes(), "; "))}
 	case errors.As(err, &cc):
 		return outcome{Kind: outcomeInsufficientClaims, Reason: "interaction_required", HTTPStatus: http.StatusUnauthorized, Claims: cc.Claims,
 			Message: fmt.Sprintf("Route %s: your organisation requires additional sign-in (for example multi-factor authentication) for this tool. Sign in again.", route)}

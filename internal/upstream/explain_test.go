@@ -17,7 +17,7 @@ func TestExplain(t *testing.T) {
 	}{
 		{"missing connection", &NeedsUserAction{Provider: "gh", URL: "https://mcp.example.com/connections/gh/connect", Reason: "connection_missing", Message: "connect your GitHub account to mcpgate first"},
 			outcomeUserAction, 200, []string{"Connect your GitHub account", "https://mcp.example.com/connections/gh/connect", "retry"}},
-		{"consent", &ConsentRequired{App: "app-1", Scope: "api://files/.default"}, outcomeConsentRequired, 403, []string{"admin consent is missing for app app-1 scope api://files/.default"}},
+		{"consent", &ConsentRequired{App: "app-1", Scope: "api://files/.default"}, outcomeConsentRequired, 403, []string{"AADSTS65001: consent is missing for app app-1 scope api://files/.default", "Grant admin consent", "Authorized client applications", "knownClientApplications"}},
 		{"claims", &ClaimsChallenge{Claims: `{"access_token":{}}`}, outcomeInsufficientClaims, 401, []string{"additional sign-in"}},
 		{"idp down", &Failure{Reason: ReasonIdPUnreachable}, outcomeFailure, 503, []string{"unavailable", "Try again"}},
 		{"refused", &Failure{Reason: ReasonExchangeRefused, Permanent: true, IdPError: "invalid_grant"}, outcomeFailure, 502, []string{"refused", "invalid_grant"}},

@@ -131,7 +131,22 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 			res.Header = http.Header{"Www-Authenticate": {cc.WWWAuthenticate(e.authorizationURI)}}
 		}
 		res.Error = &mcp.ErrorObject{Code: mcp.CodeUnauthorized, Message: o.Message, Data: data}
-	default: // consent_required (403) and failures (401, 502, 503)
+	case outcomeConsentRequired:
+		var cr *ConsentRequired
+		if errors.As(e.err, &cr) {
+			data["aadsts"], data["appId"], data["scope"], data["fixes"] = cr.ConsentCode(), cr.App, cr.Scope, cr.Fixes()
+			if cr.AppName != "" {
+				data["appName"] = cr.AppName
+			}
+			if cr.TraceID != "" {
+				data["traceId"] = cr.TraceID
+			}
+			if cr.CorrelationID != "" {
+				data["correlationId"] = cr.CorrelationID
+			}
+		}
+		res.Error = &mcp.ErrorObject{Code: mcp.CodeUnauthorized, Message: o.Message, Data: data}
+	default: // failures (401, 502, 503)
 		code := mcp.CodeServerError
 		if o.HTTPStatus == http.StatusUnauthorized || o.HTTPStatus == http.StatusForbidden {
 			code = mcp.CodeUnauthorized
@@ -144,8 +159,17 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 	return res
 }
 
+// DeferCredential implements gateway.CredentialDeferrer: missing consent does not stop a
+// client from initializing and listing tools on an On-Behalf-Of route (only calls that use
+// the upstream credential report it).
+func (e *credentialError) DeferCredential() bool {
+	var cr *ConsentRequired
+	return errors.As(e.err, &cr)
+}
+
 // Interface guards
 var (
 	_ gateway.CredentialError    = (*credentialError)(nil)
 	_ gateway.ConnectionRequired = (*credentialError)(nil)
+	_ gateway.CredentialDeferrer = (*credentialError)(nil)
 )

@@ -257,12 +257,25 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 				t.Fatalf("answer = %v", msg)
 			}
 		}},
-		{"admin consent missing: 403", "reports", alice, "2025-06-18", callBody, 403, func(t *testing.T, _ *http.Response, msg map[string]any) {
+		{"admin consent missing: 403 with the code, the ids, the app and every fix", "reports", alice, "2025-06-18", callBody, 403, func(t *testing.T, _ *http.Response, msg map[string]any) {
 			_, m := apptest.ErrorOf(msg)
-			if !strings.Contains(m, "admin consent is missing for app "+mcpAPIID+" scope api://reports/.default") || !strings.Contains(m, "administrator") {
+			for _, want := range []string{"AADSTS65001", `"MCP API" (` + mcpAPIID + ")", "scope api://reports/.default", "trace id ", "correlation id ",
+				"Grant admin consent", "Authorized client applications", "knownClientApplications"} {
+				if !strings.Contains(m, want) {
+					t.Errorf("message lacks %q: %s", want, m)
+				}
+			}
+			d := msg["error"].(map[string]any)["data"].(map[string]any)
+			if d["aadsts"] != "AADSTS65001" || d["appId"] != mcpAPIID || d["appName"] != "MCP API" || d["traceId"] == nil || d["correlationId"] == nil || len(d["fixes"].([]any)) != 3 {
+				t.Fatalf("data = %v", d)
+			}
+		}},
+		{"admin consent missing: initialize still works", "reports", alice, "", initBody("2025-06-18"), 200, func(t *testing.T, _ *http.Response, msg map[string]any) {
+			if msg["result"] == nil {
 				t.Fatalf("answer = %v", msg)
 			}
 		}},
+
 		{"conditional access: 401 claims challenge", "files", bob, "2025-06-18", callBody, 401, func(t *testing.T, resp *http.Response, msg map[string]any) {
 			wa := resp.Header.Get("WWW-Authenticate")
 			if !strings.Contains(wa, `error="insufficient_claims"`) || !strings.Contains(wa, `claims="`) ||
@@ -363,6 +376,17 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("admin consent missing: a session lists tools, and only the call fails", func(t *testing.T) {
+		c := apptest.NewClient(t, h.URL+"/reports/mcp", alice) // initialize + notifications/initialized
+		if tools := c.ListTools(2); len(tools) == 0 {
+			t.Fatal("no tools listed before consent")
+		}
+		resp, msg := c.CallTool(3, "balance", "{}")
+		if _, m := apptest.ErrorOf(msg); resp.StatusCode != http.StatusForbidden || !strings.Contains(m, "AADSTS65001") {
+			t.Fatalf("tools/call before consent: %d %v", resp.StatusCode, msg)
+		}
+	})
+
 	t.Run("audit and log carry the reason, never a secret", func(t *testing.T) {
 		h.WaitAudit(t, func(e audit.Event) bool { return e.Route == "down" })
 		h.Auditor.Close(context.Background())
@@ -396,6 +420,19 @@ func TestUpstreamCredentialErrors(t *testing.T) {
 			if !strings.Contains(h.Logs.String(), `"reason":"`+reason+`"`) {
 				t.Errorf("the log has no line with reason %s", reason)
 			}
+		}
+		// The consent failure's code, ids and fixes reach the audit event and the log.
+		for _, ev := range events {
+			if ev.Route == "reports" && ev.Decision == "upstream_credential_error" {
+				for _, want := range []string{"AADSTS65001", "trace id", "correlation id", "knownClientApplications", "MCP API"} {
+					if !strings.Contains(ev.Error, want) {
+						t.Errorf("audit error lacks %q: %s", want, ev.Error)
+					}
+				}
+			}
+		}
+		if !strings.Contains(h.Logs.String(), "AADSTS65001") || !strings.Contains(h.Logs.String(), "correlation id") {
+			t.Errorf("the log lacks the AADSTS code or the correlation id")
 		}
 	})
 }

@@ -183,7 +183,7 @@ func TestExchangeErrors(t *testing.T) {
 	}{
 		{"consent_required", entraError(400, "invalid_grant", []int{65001}, map[string]any{"suberror": "consent_required"}), func(t *testing.T, err error) {
 			var cr *ConsentRequired
-			if !errors.As(err, &cr) || cr.App != "middle-app" || cr.Scope != "api://weather/.default" || !strings.Contains(cr.Error(), "admin consent is missing for app middle-app scope api://weather/.default") {
+			if !errors.As(err, &cr) || cr.App != "middle-app" || cr.Scope != "api://weather/.default" || !strings.Contains(cr.Error(), "app middle-app has no consent for scope api://weather/.default, trace id t, correlation id c") {
 				t.Fatalf("err = %v", err)
 			}
 		}, true},

@@ -266,7 +266,8 @@ func (c *tokenClient) classify(status int, raw []byte, secrets []string, scope s
 		if c.auth != nil {
 			app = c.auth.clientID()
 		}
-		return &ConsentRequired{App: app, Scope: scope, Codes: oe.Codes}
+		return &ConsentRequired{App: app, AppName: entraAppName(desc), Scope: scope, Codes: oe.Codes,
+			TraceID: oe.TraceID, CorrelationID: oe.Correlation, Description: desc}
 	case oe.Error == "interaction_required" && oe.Claims != "":
 		return &ClaimsChallenge{Claims: oe.Claims, Codes: oe.Codes}
 	case oe.Error == "invalid_client":

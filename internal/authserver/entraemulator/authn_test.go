@@ -3,6 +3,7 @@ package entraemulator
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,30 @@ func TestGatewayEntraPreset(t *testing.T) {
 		{"tenant not on the allow-list", "mcp-contoso-only", daveV2, "", authn.ReasonTenantNotAllowed},
 		{"token for another API", "mcp-single", aliceV1, "", authn.ReasonWrongAudience},
 	}
+	// A plain issuer in the v2 form meets a v1 token: the rejection names the token version,
+	// the setting that decides it and the preset that accepts both.
+	t.Run("v1 token on a plain v2 issuer", func(t *testing.T) {
+		plain, err := authn.NewRegistry(ctx, []authn.Issuer{{Name: "v2-only", Issuer: e.em.V2Issuer(contosoID),
+			JWKSURL: e.srv.URL + "/" + contosoID + "/discovery/v2.0/keys", Audiences: []string{"api://files"}}}, authn.Options{HTTPClient: e.srv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = plain.Close() })
+		v, err := plain.Verifier([]string{"v2-only"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(ctx, aliceV1)
+		var ae *authn.Error
+		if !errors.As(err, &ae) || ae.Reason != authn.ReasonWrongIssuer {
+			t.Fatalf("want wrong_issuer, got %v", err)
+		}
+		for _, want := range []string{"Entra v1 access token (ver 1.0", "accessTokenAcceptedVersion", "entra: issuer preset", "accepts both versions"} {
+			if !strings.Contains(ae.Description, want) {
+				t.Errorf("rejection lacks %q: %s", want, ae.Description)
+			}
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := verifier(c.verifier).Verify(ctx, c.token)

@@ -106,6 +106,13 @@ func New(o Options) (*Connector, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = authserver.GuardedHTTPClient(10*time.Second, c.AllowPrivateAddresses)
 	}
+	if c.CAFile != "" {
+		hc, err := authn.WithCAFile(o.HTTPClient, c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: %w", c.ID, err)
+		}
+		o.HTTPClient = hc
+	}
 	cn := &Connector{cfg: c, opts: o, log: o.Logger.With("connector", c.ID), http: o.HTTPClient, now: o.Now, name: c.Name}
 	if cn.name == "" {
 		cn.name = map[string]string{config.ConnectorEntra: "Microsoft Entra ID", config.ConnectorKeycloak: "Keycloak",

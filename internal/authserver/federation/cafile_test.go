@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/upstream"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // TestConnectorCAFile: a connector's caFile makes its HTTP client trust a provider behind a
@@ -21,7 +21,7 @@ func TestConnectorCAFile(t *testing.T) {
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
 	mk := func(caFile string) (*Connector, error) {
 		return New(Options{Config: config.AuthServerConnector{ID: "corp", Type: "oidc", Issuer: srv.URL, ClientID: "x", AllowPrivateAddresses: true, CAFile: caFile},
-			Store: upstream.NewMemoryConnectionStore(), Keys: keyring(t)})
+			Store: store.NewMemory(), Keys: keyring(t)})
 	}
 	with, err := mk(ca)
 	if err != nil {

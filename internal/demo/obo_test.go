@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -214,8 +215,13 @@ func TestDemoConnectionSurvivesRestart(t *testing.T) {
 	d := startDemoIn(t, dir)
 	base := strings.TrimSuffix(d.routes["tasks"], "/tasks/mcp")
 	alice := &testutil.Person{Username: demo.ContosoUPN("alice"), Password: d.passwords["alice"], Federated: demo.ContosoConnectorName}
-	if _, err := personConnect(t, ctx, d.routes["tasks"], alice, ""); err == nil || !strings.Contains(err.Error(), "/connections/tasks/connect") {
-		t.Fatalf("tasks before linking: want the connect URL, got %v", err)
+	// Before linking, the server connects and lists its tools; the first call asks to link.
+	cs, err := personConnect(t, ctx, d.routes["tasks"], alice, "")
+	if err != nil {
+		t.Fatalf("tasks before linking: connect: %v", err)
+	}
+	if _, res, err := identity(t, ctx, cs); !strings.Contains(fmt.Sprint(err, res), "/connections/tasks/connect") {
+		t.Fatalf("tasks before linking: want the connect URL, got %v %v", err, res)
 	}
 	alice.StopAt = base + "/connections/?"
 	if back, err := alice.Authorize(ctx, base+"/connections/tasks/connect"); err != nil || !strings.Contains(back, "connected=tasks") {

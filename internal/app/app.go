@@ -113,7 +113,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if o.Store != nil {
 		a.store = o.Store
 	} else if needStore {
-		if a.store, err = store.Open(ctx, StoreBackend(cfg.Store), log); err != nil {
+		b := StoreBackend(cfg.Store)
+		b.Observe = a.metrics.StoreQuery
+		if a.store, err = store.Open(ctx, b, log); err != nil {
 			return nil, fmt.Errorf("opening store: %w", err)
 		}
 		a.ownsStore = true

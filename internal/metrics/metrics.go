@@ -167,6 +167,8 @@ type authMetrics struct {
 	redisDuration  *prometheus.HistogramVec
 	redisErrors    *prometheus.CounterVec
 	credentials    *prometheus.CounterVec
+	storeDuration  *prometheus.HistogramVec
+	storeErrors    *prometheus.CounterVec
 }
 
 func newAuthMetrics(reg prometheus.Registerer) authMetrics {
@@ -193,7 +195,16 @@ func newAuthMetrics(reg prometheus.Registerer) authMetrics {
 		Name: "mcpgate_upstream_credentials_total",
 		Help: "Upstream credentials obtained per request, by route, mode (obo, tokenExchange, connection...), result (ok or the failure's reason) and cache (hit, miss).",
 	}, []string{"route", "mode", "result", "cache"})
-	reg.MustRegister(m.signIns, m.tokenResponses, m.redisDuration, m.redisErrors, m.credentials)
+	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "mcpgate_store_query_duration_seconds",
+		Help:    "PostgreSQL store statement latency, by statement kind (select, insert, update, delete, with, other).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"statement"})
+	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mcpgate_store_errors_total",
+		Help: "PostgreSQL store statements that failed, by statement kind.",
+	}, []string{"statement"})
+	reg.MustRegister(m.signIns, m.tokenResponses, m.redisDuration, m.redisErrors, m.credentials, m.storeDuration, m.storeErrors)
 	return m
 }
 
@@ -256,4 +267,12 @@ func (m *Metrics) UpstreamCredential(route, mode, result string, cached bool) {
 		cache = "hit"
 	}
 	m.credentials.WithLabelValues(route, mode, result, cache).Inc()
+}
+
+// StoreQuery is store.Backend.Observe: one PostgreSQL statement.
+func (m *Metrics) StoreQuery(statement string, took time.Duration, err error) {
+	m.storeDuration.WithLabelValues(statement).Observe(took.Seconds())
+	if err != nil {
+		m.storeErrors.WithLabelValues(statement).Inc()
+	}
 }

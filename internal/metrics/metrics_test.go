@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/testutil"
 )
 
@@ -64,5 +65,23 @@ func TestSignInsAndTokenResponses(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// PostgreSQL statements of the store are timed and their failures counted.
+func TestStoreQueries(t *testing.T) {
+	dsn := testutil.PostgresDSN(t)
+	m := New()
+	st, err := store.Open(context.Background(), store.Backend{PostgresDSN: dsn, Observe: m.StoreQuery}, nil)
+	if err != nil {
+		testutil.Unavailable(t, "postgres: %v", err)
+	}
+	defer st.(interface{ Close() error }).Close()
+	if _, err := st.GetClient(context.Background(), "no-such-client"); err == nil {
+		t.Fatal("an unknown client was found")
+	}
+	text := scrape(t, m)
+	if !strings.Contains(text, `mcpgate_store_query_duration_seconds_count{statement="select"}`) {
+		t.Errorf("no select timed:\n%s", text)
 	}
 }

@@ -12,6 +12,10 @@ type Backend struct {
 	Memory      bool
 	SQLitePath  string
 	PostgresDSN string
+	// Observe, when set, is told the kind of every PostgreSQL statement (select, insert,
+	// update, delete, other), how long it took and its error (metrics). SQLite statements
+	// are not observed.
+	Observe func(statement string, took time.Duration, err error)
 }
 
 // Open opens the selected backend, applying its migrations. It is the one place a
@@ -22,7 +26,7 @@ func Open(ctx context.Context, b Backend, logger *slog.Logger) (Store, error) {
 	case b.Memory:
 		return NewMemory(), nil
 	case b.PostgresDSN != "":
-		return OpenPostgres(ctx, b.PostgresDSN, logger)
+		return openPostgres(ctx, b.PostgresDSN, logger, b.Observe)
 	case b.SQLitePath != "":
 		return OpenSQLite(ctx, b.SQLitePath, logger)
 	default:

@@ -13,8 +13,8 @@ func (st *verifyState) principal(claims jwt.MapClaims, token string) *Principal 
 		Subject:   str(claims[n.subject]),
 		Email:     firstStr(claims, n.email),
 		Name:      str(claims[n.name]),
-		Groups:    strList(claims[n.groups], false),
-		Roles:     strList(claims[n.roles], false),
+		Groups:    ClaimStrings(claims[n.groups], false),
+		Roles:     ClaimStrings(claims[n.roles], false),
 		ClientID:  firstStr(claims, n.clientID),
 		Issuer:    str(claims["iss"]),
 		Audience:  st.aud,
@@ -29,7 +29,7 @@ func (st *verifyState) principal(claims jwt.MapClaims, token string) *Principal 
 	}
 	for _, c := range n.scopes {
 		if v, ok := claims[c]; ok {
-			p.Scopes = strList(v, true)
+			p.Scopes = ClaimStrings(v, true)
 			break
 		}
 	}
@@ -50,9 +50,9 @@ func firstStr(claims jwt.MapClaims, names []string) string {
 	return ""
 }
 
-// strList reads a claim that is an array of strings or a single string; with split, a
+// ClaimStrings reads a claim that is an array of strings or a single string; with split, a
 // string is space-separated (the OAuth scope syntax, RFC 6749 §3.3, and Entra's scp).
-func strList(v any, split bool) []string {
+func ClaimStrings(v any, split bool) []string {
 	switch t := v.(type) {
 	case string:
 		if split {

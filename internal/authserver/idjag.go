@@ -352,7 +352,7 @@ func (s *Server) idjagUser(ctx context.Context, idp *trustedIdP, c map[string]an
 	id.Username = firstClaim(c, m.Username, "preferred_username", "email")
 	id.Email = firstClaim(c, m.Email, "email")
 	id.Name = firstClaim(c, m.Name, "name")
-	groups := append(claimList(c, orDefaultClaim(m.Groups, "groups")), claimList(c, orDefaultClaim(m.Roles, "roles"))...)
+	groups := append(authn.ClaimStrings(c[orDefaultClaim(m.Groups, "groups")], true), authn.ClaimStrings(c[orDefaultClaim(m.Roles, "roles")], true)...)
 	id.Groups = mapGroups(groups, idp.GroupMapping, idp.DropUnmappedGroups)
 	return id, nil
 }
@@ -401,22 +401,6 @@ func orDefaultClaim(v, d string) string {
 		return v
 	}
 	return d
-}
-
-func claimList(c map[string]any, name string) []string {
-	switch v := c[name].(type) {
-	case string:
-		return strings.Fields(v)
-	case []any:
-		var out []string
-		for _, x := range v {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // mapGroups applies a group mapping the way connectors do (federation's groupMapping):

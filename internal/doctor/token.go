@@ -393,17 +393,8 @@ func issuerMatches(want, iss string, claims map[string]any) bool {
 
 func tokenScopes(c map[string]any) []string {
 	for _, k := range []string{"scope", "scp"} {
-		switch v := c[k].(type) {
-		case string:
-			return strings.Fields(v)
-		case []any:
-			var out []string
-			for _, x := range v {
-				if s, ok := x.(string); ok {
-					out = append(out, s)
-				}
-			}
-			return out
+		if v, ok := c[k]; ok {
+			return authn.ClaimStrings(v, true)
 		}
 	}
 	return nil

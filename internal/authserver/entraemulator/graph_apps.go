@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
@@ -273,7 +274,7 @@ func (em *Emulator) graphApps(w http.ResponseWriter, r *http.Request) (*tenant, 
 		return nil, nil, false
 	}
 	allowed := []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-	if !slices.ContainsFunc(append(claimList(c, "scp"), claimList(c, "roles")...), func(s string) bool { return slices.Contains(allowed, s) }) {
+	if !slices.ContainsFunc(append(authn.ClaimStrings(c["scp"], true), authn.ClaimStrings(c["roles"], true)...), func(s string) bool { return slices.Contains(allowed, s) }) {
 		em.graphError(w, r, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 		return nil, nil, false
 	}

@@ -65,22 +65,6 @@ func (em *Emulator) graphCaller(w http.ResponseWriter, r *http.Request) (jwt.Map
 	return c, true
 }
 
-func claimList(c jwt.MapClaims, name string) []string {
-	switch v := c[name].(type) {
-	case string:
-		return strings.Fields(v)
-	case []any:
-		var out []string
-		for _, x := range v {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
-
 func (em *Emulator) handleGraphMemberObjects(me bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, ok := em.graphCaller(w, r)
@@ -93,7 +77,7 @@ func (em *Emulator) handleGraphMemberObjects(me bool) http.HandlerFunc {
 			em.graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. The tenant of the token is unknown.")
 			return
 		}
-		scp, roles := claimList(c, "scp"), claimList(c, "roles")
+		scp, roles := authn.ClaimStrings(c["scp"], true), authn.ClaimStrings(c["roles"], true)
 		delegated := len(scp) > 0
 		callerOID, _ := c["oid"].(string)
 		target := strings.ToLower(r.PathValue("id"))

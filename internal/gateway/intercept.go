@@ -129,20 +129,21 @@ type Denial struct {
 // found with errors.As, so it may be wrapped) to choose how the gateway answers the
 // client, instead of the default 502 upstream_credential. The adapter lives with the
 // credential provider (internal/app), so that the gateway stays independent of it.
-// ConnectionRequired is implemented by a CredentialError that only means the user has not
-// connected (or must reconnect) their account for the route. Calls that need no user
-// credential (NeedsNoCredential) then reach the upstream without one, so that a client can
-// discover and list before the user connects; only a call that needs the credential is
-// answered with the error.
-type ConnectionRequired interface {
-	ConnectionRequired() bool
+// CredentialDeferrer may be implemented by a CredentialError whose failure matters only to
+// calls that act on the upstream for the user: the user has not connected their account
+// yet, or consent is not granted yet. Calls that need no user credential
+// (NeedsNoCredential) then reach the upstream without one, so that a client can discover
+// and list before the user connects or consents; only a call that needs the credential is
+// answered with the error (and so is a deferred call the upstream refuses with 401/403).
+type CredentialDeferrer interface {
+	DeferCredential() bool
 }
 
-// noCredentialMethods are the methods a connection route sends on without the user's
-// credential when the user has not connected: they describe the server and its
+// noCredentialMethods are the methods sent on without the user's credential while it is
+// deferred (CredentialDeferrer): they describe the server and its
 // capabilities, the same for every user, and act on nothing of the user's. Everything else
 // (tools/call, resources/read, prompts/get, completion, subscriptions, and any method the
-// gateway does not know) asks the user to connect.
+// gateway does not know) gets the credential's error.
 var noCredentialMethods = map[string]bool{
 	"server/discover": true, "initialize": true, "ping": true,
 	"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true,
@@ -168,34 +169,6 @@ type CredentialError interface {
 	// GatewayResponse renders the failure for this call. It must not put secrets in the
 	// response: it goes to the client.
 	GatewayResponse(c *Call) Response
-}
-
-// CredentialDeferrer may be implemented by a CredentialError whose failure matters only to
-// calls that act on the upstream (tools/call, resources/read, …): for a discovery call
-// (initialize, ping, the list methods, notifications) that returns true from
-// DeferCredential, the gateway forwards the call without the credential instead of failing
-// it, so that a client can connect and list tools before, say, consent is granted. The
-// upstream must answer those methods without a credential of its own.
-type CredentialDeferrer interface {
-	DeferCredential() bool
-}
-
-// discoveryCall reports whether every message of c is a method that needs no upstream
-// credential to be answered: initialize, ping, the list methods and notifications.
-func discoveryCall(c *Call) bool {
-	if c.HTTPMethod != http.MethodPost || len(c.Messages) == 0 {
-		return false
-	}
-	for _, m := range c.Messages {
-		switch {
-		case m.Method == "initialize", m.Method == "ping", m.Method == "tools/list", m.Method == "prompts/list",
-			m.Method == "resources/list", m.Method == "resources/templates/list":
-		case strings.HasPrefix(m.Method, "notifications/"):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Response is a rendered answer to a call that did not reach the upstream.

@@ -194,10 +194,12 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	if c := rt.opts.Credentials; c != nil {
 		cctx, credSpan := rt.childSpan(ctx, "upstream_credential", trace.SpanKindInternal)
 		hdr, err := c.UpstreamHeaders(cctx, p, r)
-		var cr ConnectionRequired
-		if errors.As(err, &cr) && cr.ConnectionRequired() && call.NeedsNoCredential() {
-			// Not connected yet, but discovery and lists need no user credential: the
-			// upstream gets the call without Authorization (docs/upstream.md).
+		var cd CredentialDeferrer
+		if errors.As(err, &cd) && cd.DeferCredential() && call.NeedsNoCredential() {
+			// Not connected or consented yet, but discovery and lists need no user
+			// credential: the upstream gets the call without Authorization
+			// (docs/upstream.md); a call that needs the credential still reports the error.
+			rt.s.log.InfoContext(r.Context(), "upstream credential not available; call forwarded without it", "route", rt.opts.Name, "err", err)
 			rec.Reasons = append(rec.Reasons, "sent_without_user_credential")
 			withoutCredential = err
 			hdr, err = nil, nil
@@ -206,14 +208,6 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 			credSpan.SetStatus(codes.Error, "no credential")
 		}
 		credSpan.End()
-		var cd CredentialDeferrer
-		if err != nil && errors.As(err, &cd) && cd.DeferCredential() && discoveryCall(call) {
-			// Discovery before the credential exists (consent not yet granted): forward
-			// without it; the failure is recorded and tools/call still reports it.
-			rt.s.log.InfoContext(r.Context(), "upstream credential not available; discovery call forwarded without it", "route", rt.opts.Name, "err", err)
-			rec.Reasons = append(rec.Reasons, "credential-deferred")
-			err, hdr = nil, nil
-		}
 		if err != nil {
 			rt.credentialError(w, r, rec, call, err)
 			return

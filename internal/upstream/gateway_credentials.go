@@ -92,12 +92,6 @@ type credentialError struct {
 func (e *credentialError) Error() string { return e.err.Error() }
 func (e *credentialError) Unwrap() error { return e.err }
 
-// ConnectionRequired implements gateway.ConnectionRequired: the user must connect (or
-// reconnect) their account, so calls that need no credential may go on without one.
-func (e *credentialError) ConnectionRequired() bool {
-	return explain(e.route, e.err).Kind == outcomeUserAction
-}
-
 // GatewayResponse implements gateway.CredentialError.
 func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 	o := explain(e.route, e.err)
@@ -159,17 +153,16 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 	return res
 }
 
-// DeferCredential implements gateway.CredentialDeferrer: missing consent does not stop a
-// client from initializing and listing tools on an On-Behalf-Of route (only calls that use
-// the upstream credential report it).
+// DeferCredential implements gateway.CredentialDeferrer: an account not connected yet
+// (connection routes) or consent not granted yet (On-Behalf-Of) does not stop a client from
+// initializing and listing tools; only calls that use the upstream credential report it.
 func (e *credentialError) DeferCredential() bool {
 	var cr *ConsentRequired
-	return errors.As(e.err, &cr)
+	return errors.As(e.err, &cr) || explain(e.route, e.err).Kind == outcomeUserAction
 }
 
 // Interface guards
 var (
 	_ gateway.CredentialError    = (*credentialError)(nil)
-	_ gateway.ConnectionRequired = (*credentialError)(nil)
 	_ gateway.CredentialDeferrer = (*credentialError)(nil)
 )

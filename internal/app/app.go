@@ -73,7 +73,6 @@ type App struct {
 	registry  *authn.Registry
 	creds     *upstream.Set
 	fed       *federation.Set
-	connStore upstream.ConnectionStore
 	keys      *secrets.Keyring
 	auditor   *audit.Auditor
 	redis     *redis.Client // store.redis: shared rate limits and exchanged-token cache
@@ -127,14 +126,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 
 	if usesConnections(cfg) || usesFederation(cfg) {
 		// Connections and federated sign-ins keep their tokens in the store, beside the
-		// rest of the state (memory, SQLite or PostgreSQL).
-		a.connStore = a.store
+		// rest of the state (memory, SQLite or PostgreSQL), sealed with these keys.
 		if a.keys, err = LoadSealingKeys(cfg); err != nil {
 			return nil, fmt.Errorf("loading the keys that seal stored tokens: %w", err)
 		}
 	}
 	if usesFederation(cfg) {
-		if a.fed, err = Federation(cfg, federation.Deps{Store: a.connStore, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
+		if a.fed, err = Federation(cfg, federation.Deps{Store: a.store, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
 			return nil, fmt.Errorf("configuring sign-in connectors: %w", err)
 		}
 	}
@@ -269,7 +267,7 @@ func routeScopes(cfg *config.Config, scopes []string) []string {
 }
 
 func (a *App) buildCredentials() (*upstream.Set, error) {
-	bo := upstream.BuildOptions{Logger: a.log, Store: a.connStore, Keys: a.keys, Observer: a.metrics}
+	bo := upstream.BuildOptions{Logger: a.log, Store: a.store, Keys: a.keys, Observer: a.metrics}
 	if a.as != nil {
 		bo.CurrentUser, bo.LoginURL, bo.UserLabel = a.as.CurrentUser, a.as.LoginURL, a.as.UserLabel
 		bo.Branding = a.as.Branding()

@@ -194,12 +194,7 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		err = s.upstreamError(ctx, t.up, "tools/call", err)
-		var te *toolErrorResult
-		if errors.As(err, &te) {
-			return te.res, nil
-		}
-		return nil, err
+		return s.callFailure(ctx, t.up, err)
 	}
 	defer done()
 	p := &mcp.CallToolParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta}
@@ -214,14 +209,20 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	defer cancel()
 	res, err := cs.CallTool(cctx, p)
 	if err != nil {
-		err = s.upstreamError(ctx, t.up, "tools/call", err)
-		var te *toolErrorResult
-		if errors.As(err, &te) {
-			return te.res, nil
-		}
-		return nil, err
+		return s.callFailure(ctx, t.up, err)
 	}
 	return res, nil
+}
+
+// callFailure answers a tools/call the upstream could not serve: as a tool error result
+// when upstreamError chose one, else as the error.
+func (s *Server) callFailure(ctx context.Context, up *Upstream, err error) (mcp.Result, error) {
+	err = s.upstreamError(ctx, up, "tools/call", err)
+	var te *toolErrorResult
+	if errors.As(err, &te) {
+		return te.res, nil
+	}
+	return nil, err
 }
 
 func (s *Server) getPrompt(ctx context.Context, r *mcp.GetPromptRequest) (mcp.Result, error) {

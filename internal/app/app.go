@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}
 	if usesFederation(cfg) {
-		if a.fed, err = Federation(cfg, federation.Deps{Store: a.store, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
+		if a.fed, err = Federation(cfg, federation.Deps{Store: a.store, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log, Audit: a.recordAudit}); err != nil {
 			return nil, fmt.Errorf("configuring sign-in connectors: %w", err)
 		}
 	}
@@ -555,5 +555,13 @@ func (a *App) Close() {
 			c.Close()
 		}
 		a.store = nil
+	}
+}
+
+// recordAudit records an event that is not an MCP request (a federated sign-in lacking
+// mapped claims) once the audit sinks are open; before, it is dropped.
+func (a *App) recordAudit(e audit.Event) {
+	if au := a.auditor; au != nil {
+		au.Record(e)
 	}
 }

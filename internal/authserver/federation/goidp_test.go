@@ -38,6 +38,9 @@ type goIdP struct {
 	down      bool              // every endpoint answers 503
 	noRefresh bool              // the token endpoint issues no refresh token
 	refreshN  int               // refresh grants answered
+	// userinfo, when set, answers the userinfo endpoint instead of the user's claims (fault
+	// injection: another user's sub, a malformed or oversized body).
+	userinfoFault func(u *idpUser) (status int, body string)
 }
 
 type idpUser struct {
@@ -195,6 +198,13 @@ func (p *goIdP) userinfo(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSON(w, 401, map[string]string{"error": "invalid_token"})
+		return
+	}
+	if p.userinfoFault != nil {
+		status, body := p.userinfoFault(u)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write([]byte(body))
 		return
 	}
 	writeJSON(w, 200, map[string]any{"sub": u.Sub, "email": u.Email, "name": u.Name, "groups": u.Groups})

@@ -163,7 +163,8 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 }
 
 // upstreamRefresh redeems rec's refresh token at the provider (the caller holds c.userLock(subject)),
-// re-reads the user from the new id_token when the provider sends one (claims, groups), and
+// re-reads the user from the new id_token (merged with userinfo) when the provider sends one
+// (claims, groups), and
 // stores the result as confirmed now.
 func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec record) (record, error) {
 	ep, err := c.endpoints(ctx)
@@ -191,7 +192,11 @@ func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec rec
 		if refresh == "" {
 			refresh = rec.RefreshToken
 		}
-		if ident, err = c.identity(ctx, ep.TokenURL, p.Claims, refresh); err != nil {
+		claims, err := c.withUserinfo(ctx, ep, tr.AccessToken, p.Claims)
+		if err != nil {
+			return rec, err
+		}
+		if ident, err = c.identity(ctx, ep.TokenURL, claims, refresh); err != nil {
 			return rec, err
 		}
 		if ident.UserID != subject {

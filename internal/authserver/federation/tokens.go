@@ -163,9 +163,8 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 }
 
 // upstreamRefresh redeems rec's refresh token at the provider (the caller holds c.userLock(subject)),
-// re-reads the user from the new id_token (merged with userinfo) when the provider sends one
-// (claims, groups), and
-// stores the result as confirmed now.
+// re-reads the user from the new id_token, merged with userinfo, when the provider sends one
+// (claims, groups), and stores the result as confirmed now.
 func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec record) (record, error) {
 	ep, err := c.endpoints(ctx)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpgate/mcpgate/internal/aadsts"
 	"github.com/mcpgate/mcpgate/internal/authz"
 	"github.com/mcpgate/mcpgate/internal/client"
 )
@@ -121,8 +122,8 @@ func scopeNote(s string) string {
 
 // loginFix turns a sign-in error into a fix, using the AADSTS table when Entra answered.
 func loginFix(msg string) string {
-	for _, code := range ParseAADSTS(msg) {
-		if e, ok := AADSTS(code); ok {
+	for _, code := range aadsts.Parse(msg) {
+		if e, ok := aadsts.Explain(code); ok {
 			return fmt.Sprintf("AADSTS%d: %s", code, e.Fix)
 		}
 	}

@@ -79,6 +79,7 @@ type endpoints struct {
 	TokenURL         string `json:"token_endpoint"`
 	JWKSURL          string `json:"jwks_uri"`
 	UserinfoURL      string `json:"userinfo_endpoint"`
+	EndSessionURL    string `json:"end_session_endpoint"`
 }
 
 // New builds a connector. It does not contact the provider (discovery and keys load on
@@ -139,10 +140,11 @@ func New(o Options) (*Connector, error) {
 		}
 		t := c.Entra.Tenant
 		cn.ep = &endpoints{Issuer: a + "/" + t + "/v2.0", AuthorizationURL: a + "/" + t + "/oauth2/v2.0/authorize",
-			TokenURL: a + "/" + t + "/oauth2/v2.0/token", JWKSURL: a + "/" + t + "/discovery/v2.0/keys"}
+			TokenURL: a + "/" + t + "/oauth2/v2.0/token", JWKSURL: a + "/" + t + "/discovery/v2.0/keys",
+			EndSessionURL: a + "/" + t + "/oauth2/v2.0/logout"}
 	}
 	if c.AuthorizationURL != "" && c.TokenURL != "" && c.JWKSURL != "" {
-		cn.ep = &endpoints{Issuer: c.Issuer, AuthorizationURL: c.AuthorizationURL, TokenURL: c.TokenURL, JWKSURL: c.JWKSURL}
+		cn.ep = &endpoints{Issuer: c.Issuer, AuthorizationURL: c.AuthorizationURL, TokenURL: c.TokenURL, JWKSURL: c.JWKSURL, EndSessionURL: c.EndSessionURL}
 	}
 	return cn, nil
 }
@@ -332,7 +334,7 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 		return authserver.Identity{}, err
 	}
 	c.warnMissingClaims(ctx, ident, claims)
-	if err := c.save(ctx, ident, tr, ""); err != nil {
+	if err := c.save(ctx, ident, tr, record{}); err != nil {
 		return authserver.Identity{}, fmt.Errorf("keeping the upstream tokens: %w", err)
 	}
 	c.log.InfoContext(ctx, "federated sign-in", "sub", ident.UserID, "id_token", authn.HashToken(tr.IDToken)[:16], "refresh_token", tr.RefreshToken != "")

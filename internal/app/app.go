@@ -84,6 +84,7 @@ type App struct {
 	virtuals  []*virtual.Server // aggregating routes' upstreams
 	resources []string
 	mount     func(*http.ServeMux)
+	health    healthCache // the admin console's upstream probes
 }
 
 // New assembles everything. On error, whatever was opened is closed again.
@@ -450,6 +451,8 @@ func (a *App) fallback() http.Handler {
 		mux.Handle("/admin/", a.console(brand))
 	}
 	if a.as != nil {
+		mux.Handle("/account", a.account(brand))
+		mux.Handle("/account/", a.account(brand))
 		mux.Handle("/", a.as.Handler())
 	} else {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -2,21 +2,14 @@ package app
 
 import (
 	"cmp"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
-	"errors"
-	"net/url"
-
 	"encoding/json"
-	"github.com/mcpgate/mcpgate/internal/audit"
-	"github.com/mcpgate/mcpgate/internal/store"
 	"html/template"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/gateway"
@@ -28,6 +21,7 @@ import (
 type consoleRoute struct {
 	Name, URL, Auth, Upstream string
 	Policy                    bool
+	Health                    health
 }
 
 type simForm struct {
@@ -61,10 +55,10 @@ type consoleData struct {
 	Error   string
 }
 
-var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">Routes, and the policy simulator: why a user may or may not call a tool.</p>
+var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">Routes with their upstream health, registered clients, and the policy simulator: why a user may or may not call a tool.</p>
 <h2>Routes</h2>
-<table><thead><tr><th scope="col">Route</th><th scope="col">Sign-in</th><th scope="col">Upstream identity</th><th scope="col">Policy</th></tr></thead><tbody>
-{{range .Routes}}<tr><td><strong>{{.Name}}</strong><br><code>{{.URL}}</code></td><td>{{.Auth}}</td><td>{{.Upstream}}</td><td>{{if .Policy}}yes{{else}}<span class="muted">none</span>{{end}}</td></tr>
+<table><thead><tr><th scope="col">Route</th><th scope="col">Sign-in</th><th scope="col">Upstream identity</th><th scope="col">Policy</th><th scope="col">Upstream health</th></tr></thead><tbody>
+{{range .Routes}}<tr data-route="{{.Name}}"><td><strong>{{.Name}}</strong><br><code>{{.URL}}</code></td><td>{{.Auth}}</td><td>{{.Upstream}}</td><td>{{if .Policy}}yes{{else}}<span class="muted">none</span>{{end}}</td><td class="health {{.Health.Class}}">{{.Health.Text}}</td></tr>
 {{end}}</tbody></table>
 <h2 id="clients">Registered clients</h2>
 <table><thead><tr><th scope="col">Application</th><th scope="col">Registered by</th><th scope="col">Since</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
@@ -102,20 +96,20 @@ var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">R
 {{end}}
 `))
 
-// console serves /admin to members of authServer.adminGroups: the routes and the policy
-// simulator, which decides through each route's own interceptor (routepolicy.Simulate).
-// It only reads; it changes nothing, so it needs no CSRF token. Each use is logged.
+// console serves /admin to members of authServer.adminGroups: routes and clients with the
+// policy simulator (which decides through each route's own interceptor,
+// routepolicy.Simulate), the audit trail, users and sign-ins, and the signing keys. Pages
+// only read; every change is a POST with the console's form token, and is audited.
 func (a *App) console(brand ui.Branding) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
+		pageHeaders(w)
 		page := ui.Page{Brand: brand, Title: "Admin console", Wide: true, StyleURL: authserver.PathStatic + "style.css"}
 		sub, ok := a.as.CurrentUser(r)
 		if !ok {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				a.consoleRefuse(w, page, http.StatusForbidden, "Sign in first, then use the console's buttons.")
+				return
+			}
 			http.Redirect(w, r, a.as.LoginURL(r.URL.RequestURI()), http.StatusFound)
 			return
 		}
@@ -123,71 +117,121 @@ func (a *App) console(brand ui.Branding) http.Handler {
 		page.User = cmp.Or(a.as.UserLabel(r, sub), sub)
 		if !found || !slices.ContainsFunc(me.Groups, func(g string) bool { return slices.Contains(a.cfg.AuthServer.AdminGroups, g) }) {
 			a.log.WarnContext(r.Context(), "admin console refused", "sub", sub, "path", r.URL.Path)
+			if r.Method == http.MethodPost {
+				a.auditor.Record(audit.Event{Time: time.Now().UTC(), Route: "admin", User: sub, Email: me.Email, Method: "admin" + strings.TrimPrefix(r.URL.Path, "/admin"),
+					Decision: "deny", Reason: "not in an admin group", Status: http.StatusForbidden})
+			}
 			page.Title = "Not allowed"
-			page.Error = "The admin console is for members of " + strings.Join(a.cfg.AuthServer.AdminGroups, ", ") + ". You are signed in, but not in one of these groups."
-			page.Body = `<p><a href="/">Back to the start page</a></p>`
-			ui.Write(w, http.StatusForbidden, page)
+			a.consoleRefuse(w, page, http.StatusForbidden, "The admin console is for members of "+strings.Join(a.cfg.AuthServer.AdminGroups, ", ")+". You are signed in, but not in one of these groups.")
 			return
 		}
-		if r.Method == http.MethodPost && r.URL.Path == "/admin/clients/delete" {
-			a.consoleDeleteClient(w, r, sub, me.Email)
+		admin := actor{sub: sub, email: me.Email}
+		if r.Method == http.MethodPost {
+			a.consolePost(w, r, admin)
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			w.Header().Set("Allow", "GET, POST")
+			page.Title = "Not allowed"
+			a.consoleRefuse(w, page, http.StatusMethodNotAllowed, "The console's pages are opened (GET) and its buttons post forms (POST); nothing else.")
 			return
 		}
-		d := consoleData{Form: simForm{Method: "tools/call"}}
-		for _, rt := range a.cfg.Routes {
-			cr := consoleRoute{Name: rt.Name, URL: a.base + rt.Path, Auth: cmp.Or(rt.Auth.Mode, "strict"), Upstream: "gateway's own", Policy: rt.Policy != nil || rt.Tools != nil}
-			if m := a.describeUpstream(rt.Name); m != "" {
-				cr.Upstream = m
-			}
-			d.Routes = append(d.Routes, cr)
-		}
-		d.CSRF = a.consoleCSRF(w, r)
-		for _, c := range a.cfg.AuthServer.Clients {
-			d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel("static")})
-		}
-		if cl, err := a.store.ListClients(r.Context()); err != nil {
-			page.Error = "The registered clients cannot be read right now (storage error)."
-			a.log.ErrorContext(r.Context(), "admin console: listing clients", "err", err)
-		} else {
-			for _, c := range cl {
-				d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel(c.Source),
-					Created: c.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), Deletable: c.Source != "static"})
-				if c.Source == "static" {
-					d.Clients = d.Clients[:len(d.Clients)-1] // listed from the configuration above
-				}
-			}
-		}
-		if q := r.URL.Query().Get("deleted"); q != "" {
-			page.Notice = "Client " + q + " was deleted: it can no longer start a sign-in."
-		}
+		page.Notice = consoleNotice(r.URL.Query())
+		csrf := a.formToken(w, r, consoleCSRFCookie, "/admin")
 		switch r.URL.Path {
-		case "/admin", "/admin/":
-		case "/admin/simulate":
-			q := r.URL.Query()
-			d.Form = simForm{User: q.Get("user"), Claims: q.Get("claims"), Client: q.Get("client"), Route: q.Get("route"),
-				Method: cmp.Or(q.Get("method"), "tools/call"), Tool: q.Get("tool"), Args: q.Get("args"), Scopes: q.Get("scopes")}
-			res, err := a.simulate(r, d.Form)
-			if err != "" {
-				page.Error = err
-			}
-			d.Result = res
-			a.log.InfoContext(r.Context(), "admin console: policy simulated", "admin", sub, "route", d.Form.Route, "user", d.Form.User, "tool", d.Form.Tool)
+		case "/admin", "/admin/", "/admin/simulate":
+			a.consoleOverview(w, r, page, csrf, sub)
+		case "/admin/audit":
+			a.consoleAudit(w, r, page)
+		case "/admin/users":
+			a.consoleUsers(w, r, page)
+		case "/admin/user":
+			a.consoleUser(w, r, page, csrf)
+		case "/admin/keys":
+			a.consoleKeys(w, r, page, csrf)
 		default:
-			http.NotFound(w, r)
-			return
+			page.Title = "Not found"
+			a.consoleRefuse(w, page, http.StatusNotFound, "The console has no page at "+r.URL.Path+".")
 		}
-		var body strings.Builder
-		if err := consoleTmpl.Execute(&body, d); err != nil {
-			a.log.ErrorContext(r.Context(), "rendering the admin console", "err", err)
-		}
-		page.Body = template.HTML(body.String())
-		ui.Write(w, http.StatusOK, page)
 	})
+}
+
+// pageHeaders are the console's and account pages' security headers: no script at all.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+}
+
+func (a *App) consoleRefuse(w http.ResponseWriter, page ui.Page, status int, msg string) {
+	page.Error = msg
+	page.Body = `<p><a href="/">Back to the start page</a></p>`
+	ui.Write(w, status, page)
+}
+
+// consoleSections are the console's pages, in the order of its navigation.
+var consoleSections = []struct{ Path, Label string }{
+	{"/admin", "Routes, clients and simulator"},
+	{"/admin/audit", "Audit trail"},
+	{"/admin/users", "Users and sign-ins"},
+	{"/admin/keys", "Signing keys"},
+}
+
+var navTmpl = template.Must(template.New("nav").Parse(`<nav class="tabs" aria-label="Console sections"><ul>{{range .Sections}}<li><a href="{{.Path}}"{{if eq .Path $.Current}} aria-current="page"{{end}}>{{.Label}}</a></li>{{end}}</ul></nav>
+`))
+
+// consoleWrite renders one console section: the navigation, then tmpl with data.
+func (a *App) consoleWrite(w http.ResponseWriter, r *http.Request, page ui.Page, current string, tmpl *template.Template, data any) {
+	var body strings.Builder
+	navTmpl.Execute(&body, map[string]any{"Sections": consoleSections, "Current": current})
+	if err := tmpl.Execute(&body, data); err != nil {
+		a.log.ErrorContext(r.Context(), "rendering the admin console", "path", r.URL.Path, "err", err)
+	}
+	page.Body = template.HTML(body.String())
+	ui.Write(w, http.StatusOK, page)
+}
+
+// consoleOverview is the first section: routes, registered clients, the simulator.
+func (a *App) consoleOverview(w http.ResponseWriter, r *http.Request, page ui.Page, csrf, sub string) {
+	d := consoleData{Form: simForm{Method: "tools/call"}, CSRF: csrf}
+	health := a.upstreamHealth(r.Context())
+	for _, rt := range a.cfg.Routes {
+		cr := consoleRoute{Name: rt.Name, URL: a.base + rt.Path, Auth: cmp.Or(rt.Auth.Mode, "strict"), Upstream: "gateway's own", Policy: rt.Policy != nil || rt.Tools != nil, Health: health[rt.Name]}
+		if m := a.describeUpstream(rt.Name); m != "" {
+			cr.Upstream = m
+		}
+		d.Routes = append(d.Routes, cr)
+	}
+	for _, c := range a.cfg.AuthServer.Clients {
+		d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel("static")})
+	}
+	if cl, err := a.store.ListClients(r.Context()); err != nil {
+		page.Error = "The registered clients cannot be read right now (storage error)."
+		a.log.ErrorContext(r.Context(), "admin console: listing clients", "err", err)
+	} else {
+		for _, c := range cl {
+			if c.Source == "static" {
+				continue // listed from the configuration above
+			}
+			d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel(c.Source),
+				Created: c.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), Deletable: true})
+		}
+	}
+	if r.URL.Path == "/admin/simulate" {
+		q := r.URL.Query()
+		d.Form = simForm{User: q.Get("user"), Claims: q.Get("claims"), Client: q.Get("client"), Route: q.Get("route"),
+			Method: cmp.Or(q.Get("method"), "tools/call"), Tool: q.Get("tool"), Args: q.Get("args"), Scopes: q.Get("scopes")}
+		res, err := a.simulate(r, d.Form)
+		if err != "" {
+			page.Error = err
+		}
+		d.Result = res
+		a.log.InfoContext(r.Context(), "admin console: policy simulated", "admin", sub, "route", d.Form.Route, "user", d.Form.User, "tool", d.Form.Tool)
+	}
+	a.consoleWrite(w, r, page, "/admin", consoleTmpl, d)
 }
 
 func (a *App) describeUpstream(route string) string {
@@ -297,70 +341,4 @@ func sourceLabel(s string) string {
 		return "configuration"
 	}
 	return cmp.Or(s, "configuration")
-}
-
-const consoleCSRFCookie = "mcpgate_admin_csrf"
-
-// consoleCSRF is a double-submit token: a random SameSite=Strict cookie repeated in
-// each form. It holds on every replica (no server state), and POSTs also need a
-// same-origin Origin header.
-func (a *App) consoleCSRF(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(consoleCSRFCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	b := make([]byte, 24)
-	rand.Read(b)
-	v := base64.RawURLEncoding.EncodeToString(b) + "0000000"
-	http.SetCookie(w, &http.Cookie{Name: consoleCSRFCookie, Value: v, Path: "/admin", HttpOnly: true, Secure: strings.HasPrefix(a.base, "https://"), SameSite: http.SameSiteStrictMode})
-	return v
-}
-
-func (a *App) consoleCSRFOK(r *http.Request) bool {
-	// Referrer-Policy no-referrer makes browsers send "Origin: null" on form posts; the
-	// SameSite=Strict cookie and its copy in the form still bind the post to this site.
-	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != a.base {
-		return false
-	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return false
-	}
-	c, err := r.Cookie(consoleCSRFCookie)
-	return err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) == 1
-}
-
-// consoleDeleteClient deletes a registered (not configured) client, and audits it.
-func (a *App) consoleDeleteClient(w http.ResponseWriter, r *http.Request, sub, email string) {
-	id := r.PostFormValue("client")
-	ev := audit.Event{Time: time.Now().UTC(), Route: "admin", User: sub, Email: email, Method: "admin/clients/delete", Resource: id}
-	fail := func(status int, msg string) {
-		ev.Decision, ev.Reason, ev.Status = "deny", msg, status
-		a.auditor.Record(ev)
-		ui.Write(w, status, ui.Page{Brand: a.as.Branding(), Title: "Not done", Error: msg, StyleURL: authserver.PathStatic + "style.css",
-			Body: `<p><a href="/admin">Back to the admin console</a></p>`})
-	}
-	if !a.consoleCSRFOK(r) {
-		fail(http.StatusForbidden, "This form expired or came from another site. Open the admin console again and use its button.")
-		return
-	}
-	c, err := a.store.GetClient(r.Context(), id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		fail(http.StatusNotFound, "No client "+id+" is registered.")
-		return
-	case err != nil:
-		fail(http.StatusServiceUnavailable, "The client cannot be read right now (storage error).")
-		return
-	case c.Source == "static":
-		fail(http.StatusBadRequest, "Client "+id+" comes from the configuration file; remove it there.")
-		return
-	}
-	if err := a.store.DeleteClient(r.Context(), id); err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: deleting a client", "client_id", id, "err", err)
-		fail(http.StatusServiceUnavailable, "The client could not be deleted (storage error).")
-		return
-	}
-	ev.Decision, ev.Status, ev.ClientID = "allow", http.StatusSeeOther, id
-	a.auditor.Record(ev)
-	a.log.InfoContext(r.Context(), "admin console: client deleted", "admin", sub, "client_id", id)
-	http.Redirect(w, r, "/admin?deleted="+url.QueryEscape(id)+"#clients", http.StatusSeeOther)
 }

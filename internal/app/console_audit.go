@@ -55,7 +55,7 @@ var auditTmpl = template.Must(template.New("audit").Parse(`<p class="lead">Every
 </div>
 <div class="buttons"><a class="btn" href="/admin/audit">Clear</a><button type="submit" class="primary">Filter</button></div>
 </form>
-{{if .Rows}}<table class="audit"><caption class="muted">{{len .Rows}} events{{if .Form.Before}} before {{.Form.Before}}{{end}}</caption>
+{{if .Rows}}<table class="audit"><caption class="muted">{{len .Rows}} shown, newest first{{if .Form.Before}}, before {{.Form.Before}}{{end}}</caption>
 <thead><tr><th scope="col">Time (UTC)</th><th scope="col">Who</th><th scope="col">Route</th><th scope="col">Call</th><th scope="col">Decision</th></tr></thead><tbody>
 {{range .Rows}}<tr data-decision="{{.Decision}}"><td>{{.Time}}</td><td>{{.Who}}{{if .Client}}<br><span class="muted">via {{.Client}}</span>{{end}}</td><td>{{.Route}}</td><td><code>{{.Method}}</code>{{if .Target}} <code>{{.Target}}</code>{{end}}{{if .Status}}<br><span class="muted">HTTP {{.Status}}{{if .UpstreamStatus}}, upstream {{.UpstreamStatus}}{{end}}</span>{{end}}</td>
 <td><span class="{{.Class}}">{{.Decision}}</span>{{if or .Denied .Reason .Error}}<details class="why"><summary>Why?</summary>

@@ -1,6 +1,7 @@
 // Drives mcpgate's pages in real headless Chromium (playwright-core, Debian's chromium;
 // never a downloaded browser): the landing page, sign-in and consent (with an axe-core
-// scan), the admin console refused and allowed, and the policy simulator.
+// scan), consent by keyboard only, the admin console refused and allowed, the policy
+// simulator, the console's store-backed sections and their actions, and My account.
 //
 // Usage: NODE_MODULES_DIR=... CHROMIUM=/usr/bin/chromium node browser_pages.cjs <base URL> <authorize URL> <allow sim query> <deny sim query> <screenshot dir>
 const { createRequire } = require('node:module');
@@ -9,6 +10,7 @@ const { chromium } = req('playwright-core');
 const axeSource = require('node:fs').readFileSync(req.resolve('axe-core/axe.min.js'), 'utf8');
 
 const [base, authorizeURL, allowQuery, denyQuery, shotDir, staleClient] = process.argv.slice(2);
+const verifier = process.env.VERIFIER;
 const text = async (page) => (await page.textContent('body')).replace(/\s+/g, ' ').trim();
 
 async function axe(page) {
@@ -22,6 +24,21 @@ async function signIn(page, user) {
   await page.fill('#username', user);
   await page.fill('#password', 'correct horse');
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+}
+
+// exchange redeems the authorization code of a callback URL at the token endpoint.
+async function exchange(callback) {
+  const code = new URL(callback).searchParams.get('code');
+  const r = await fetch(base + '/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:9/cb', client_id: 'notes-app', code_verifier: verifier }) });
+  const j = await r.json();
+  j.status = r.status;
+  return j;
+}
+
+async function refresh(token) {
+  return fetch(base + '/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: 'notes-app' }) });
 }
 
 (async () => {
@@ -52,6 +69,23 @@ async function signIn(page, user) {
     out.consent = await text(page);
     out.consentAxe = await axe(page);
     await page.screenshot({ path: shotDir + '/authserver-consent.png', fullPage: true });
+    // Keyboard only: Tab walks the page's controls and reaches Deny, then Allow; Enter on
+    // Allow approves and the browser is sent back to the application.
+    out.consentTabOrder = [];
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const f = await page.evaluate(() => { const e = document.activeElement; return e ? e.tagName + ':' + (e.textContent || '').trim() : ''; });
+      out.consentTabOrder.push(f);
+      if (f === 'BUTTON:Allow') break;
+    }
+    const [cb] = await Promise.all([page.waitForRequest(/127\.0\.0\.1:9\/cb/), page.keyboard.press('Enter')]);
+    await page.waitForURL(/^chrome-error:/).catch(() => {}); // port 9 is one Chromium never opens: the code is in the request
+    const alice = await exchange(cb.url());
+    out.aliceToken = alice.status;
+    // A call the route's policy denies, for the audit trail.
+    const call = await fetch(base + '/crm/mcp', { method: 'POST', headers: { authorization: 'Bearer ' + alice.access_token, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'refund', arguments: { amount: 5000 } } }) });
+    out.denyCall = call.status + ' ' + (await call.text()).slice(0, 300);
 
     await page.goto(base + '/admin');
     out.admin = await text(page);
@@ -76,6 +110,53 @@ async function signIn(page, user) {
     await page.locator('#result').scrollIntoViewIfNeeded();
     await page.screenshot({ path: shotDir + '/console-simulator.png', fullPage: true });
 
+    out.adminAxe = await axe(page);
+
+    // The audit trail: the denied call with its reason, its rules and the simulator link.
+    await page.goto(base + '/admin/audit?decision=deny&route=crm');
+    out.auditAxe = await axe(page);
+    out.auditRows = await page.$$eval('table.audit tbody tr', (rows) => rows.map((r) => r.textContent.replace(/\s+/g, ' ').trim()));
+    const why = page.locator('table.audit details.why').first();
+    await why.locator('summary').focus();
+    await page.keyboard.press('Enter'); // keyboard opens "Why?"
+    out.auditReason = await why.locator('.reason').textContent();
+    out.auditRules = await why.locator('code.rule').allTextContents();
+    await page.screenshot({ path: shotDir + '/console-audit.png', fullPage: true });
+    await Promise.all([page.waitForNavigation(), why.locator('a').click()]);
+    out.whyDecision = await page.getAttribute('[data-decision]', 'data-decision');
+    out.whyDeciding = await page.$$eval('code.deciding', (els) => els.map((e) => e.textContent));
+    // Paging: one page of 50 at most, and a bounded filter.
+    const bad = await page.goto(base + '/admin/audit?before=yesterday');
+    out.badCursor = await text(page);
+
+    // Users, groups and sign-ins; one user's grants, sign-ins and connections.
+    await page.goto(base + '/admin/users');
+    out.usersAxe = await axe(page);
+    out.users = await text(page);
+    await page.screenshot({ path: shotDir + '/console-users.png', fullPage: true });
+    await Promise.all([page.waitForNavigation(), page.click('tr[data-user="config:alice"] a')]);
+    out.userAxe = await axe(page);
+    out.user = await text(page);
+    await page.screenshot({ path: shotDir + '/console-user.png', fullPage: true });
+    await Promise.all([page.waitForNavigation(), page.click('tr[data-connection="tasks"] button')]);
+    out.connRevoked = await text(page);
+    out.connRowsAfter = await page.$$eval('tr[data-connection]', (rows) => rows.map((r) => r.dataset.connection));
+    await Promise.all([page.waitForNavigation(), page.click('tr[data-grant="notes-app"] button')]);
+    out.grantRevoked = await text(page);
+    out.signInRowsAfter = await page.$$eval('tr[data-signin]', (rows) => rows.length);
+    out.aliceRefreshAfter = (await refresh(alice.refresh_token)).status;
+
+    // Signing keys: rotate.
+    await page.goto(base + '/admin/keys');
+    out.keysAxe = await axe(page);
+    out.keysBefore = await page.$$eval('tr[data-key]', (rows) => rows.map((r) => r.children[2].textContent));
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/admin/keys/rotate"] button')]);
+    out.keysRotated = await text(page);
+    out.keysAfter = await page.$$eval('tr[data-key]', (rows) => rows.map((r) => r.children[2].textContent));
+    await page.screenshot({ path: shotDir + '/console-keys.png', fullPage: true });
+    const jwks = await (await fetch(base + '/jwks')).json();
+    out.jwksKeys = jwks.keys.length;
+
     // Someone outside the admin groups.
     const other = await browser.newContext({ viewport: { width: 900, height: 700 } });
     const p2 = await other.newPage();
@@ -84,6 +165,29 @@ async function signIn(page, user) {
     out.nonAdminStatus = (await p2.waitForLoadState()) || null;
     out.nonAdmin = await text(p2);
     out.nonAdminTitle = await p2.title();
+    await p2.goto(base + '/admin/audit');
+    out.nonAdminAudit = await text(p2);
+    const forgedRotate = await p2.request.post(base + '/admin/keys/rotate', { form: { csrf: 'x'.repeat(40) }, maxRedirects: 0 });
+    out.nonAdminRotate = forgedRotate.status();
+
+    // My account (bob): allow Notes App first, then revoke it and sign out everywhere.
+    await p2.goto(authorizeURL);
+    const [cb2] = await Promise.all([p2.waitForRequest(/127\.0\.0\.1:9\/cb/), p2.click('button[value=approve]')]);
+    await p2.waitForURL(/^chrome-error:/).catch(() => {}); // port 9 is one Chromium never opens: the code is in the request
+    const bob = await exchange(cb2.url());
+    await p2.goto(base + '/account');
+    out.accountAxe = await axe(p2);
+    out.account = await text(p2);
+    await p2.screenshot({ path: shotDir + '/account.png', fullPage: true });
+    await Promise.all([p2.waitForNavigation(), p2.click('tr[data-connection="legacy"] button')]);
+    out.accountDisconnected = await text(p2);
+    await Promise.all([p2.waitForNavigation(), p2.click('tr[data-grant="notes-app"] button')]);
+    out.accountRevoked = await text(p2);
+    out.bobRefreshAfter = (await refresh(bob.refresh_token)).status;
+    await Promise.all([p2.waitForNavigation(), p2.click('form[action="/account/signout-everywhere"] button')]);
+    out.afterSignOutURL = p2.url();
+    await p2.goto(base + '/account');
+    out.accountAfterSignOut = p2.url();
 
     // My connections, opened signed out: sign in, then back to the page.
     const third = await browser.newContext({ viewport: { width: 760, height: 560 } });

@@ -43,7 +43,7 @@ type ruleRow struct{ Name, Effect, Outcome, Detail, Class string }
 
 type consoleClient struct {
 	ID, Name, Source, Created string
-	Deletable                 bool
+	Deletable, Disabled       bool
 }
 
 type consoleData struct {
@@ -62,7 +62,7 @@ var consoleTmpl = template.Must(template.New("console").Parse(`<p class="lead">R
 {{end}}</tbody></table>
 <h2 id="clients">Registered clients</h2>
 <table><thead><tr><th scope="col">Application</th><th scope="col">Registered by</th><th scope="col">Since</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
-{{range .Clients}}<tr data-client="{{.ID}}"><td><strong>{{.Name}}</strong><br><code>{{.ID}}</code></td><td>{{.Source}}</td><td>{{.Created}}</td><td>{{if .Deletable}}<form method="post" action="/admin/clients/delete"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="client" value="{{.ID}}"><button type="submit" aria-label="Delete {{.Name}}">Delete</button></form>{{else}}<span class="muted">in the configuration</span>{{end}}</td></tr>
+{{range .Clients}}<tr data-client="{{.ID}}"{{if .Disabled}} data-disabled="true"{{end}}><td><strong>{{.Name}}</strong>{{if .Disabled}} <span class="broken">disabled</span>{{end}}<br><code>{{.ID}}</code></td><td>{{.Source}}</td><td>{{.Created}}</td><td>{{if .Deletable}}<form method="post" action="/admin/clients/disable"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="client" value="{{.ID}}"><input type="hidden" name="disabled" value="{{if .Disabled}}false{{else}}true{{end}}"><button type="submit" class="toggle" aria-label="{{if .Disabled}}Enable{{else}}Disable{{end}} {{.Name}}">{{if .Disabled}}Enable{{else}}Disable{{end}}</button></form> <form method="post" action="/admin/clients/delete"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="client" value="{{.ID}}"><button type="submit" class="delete" aria-label="Delete {{.Name}}">Delete</button></form>{{else}}<span class="muted">in the configuration</span>{{end}}</td></tr>
 {{end}}</tbody></table>
 <h2 id="simulator">Policy simulator</h2>
 <form method="get" action="/admin/simulate#result">
@@ -217,7 +217,7 @@ func (a *App) consoleOverview(w http.ResponseWriter, r *http.Request, page ui.Pa
 				continue // listed from the configuration above
 			}
 			d.Clients = append(d.Clients, consoleClient{ID: c.ID, Name: cmp.Or(c.Name, c.ID), Source: sourceLabel(c.Source),
-				Created: c.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), Deletable: true})
+				Created: c.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), Deletable: true, Disabled: c.Disabled})
 		}
 	}
 	if r.URL.Path == "/admin/simulate" {

@@ -40,6 +40,8 @@ func failed(status int, msg string) outcome { return outcome{status: status, fai
 // and the object, never free text from the URL.
 var consoleNotices = map[string]string{
 	"client-deleted":     "Client %s was deleted: it can no longer start a sign-in.",
+	"client-disabled":    "Client %s was disabled: it can no longer start a sign-in or refresh its tokens.",
+	"client-enabled":     "Client %s was enabled again.",
 	"connection-revoked": "The connection to %s was revoked: the user must connect again.",
 	"signins-ended":      "Sign-ins ended: %s.",
 	"grant-revoked":      "Access of %s was revoked: its tokens no longer work and the next sign-in asks for consent again.",
@@ -69,6 +71,7 @@ func clipParam(s string) string {
 // consoleActions are the console's POST endpoints.
 var consoleActions = map[string]func(a *App, r *http.Request) outcome{
 	"/admin/clients/delete":     (*App).consoleDeleteClient,
+	"/admin/clients/disable":    (*App).consoleDisableClient,
 	"/admin/connections/revoke": (*App).consoleRevokeConnection,
 	"/admin/signins/revoke":     (*App).consoleEndSignIns,
 	"/admin/grants/revoke":      (*App).consoleRevokeGrant,
@@ -166,6 +169,30 @@ func (a *App) consoleDeleteClient(r *http.Request) outcome {
 		return outcome{status: http.StatusServiceUnavailable, failure: "The client could not be deleted (storage error).", what: id}
 	}
 	return outcome{done: "client-deleted", what: id, back: "/admin#clients"}
+}
+
+// consoleDisableClient disables a registered (not configured) client, or enables it
+// again: a disabled client can neither start a sign-in nor refresh.
+func (a *App) consoleDisableClient(r *http.Request) outcome {
+	id := clipParam(r.PostFormValue("client"))
+	disable := r.PostFormValue("disabled") != "false"
+	c, err := a.store.GetClient(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return outcome{status: http.StatusNotFound, failure: "No client " + id + " is registered.", what: id}
+	case err != nil:
+		return outcome{status: http.StatusServiceUnavailable, failure: "The client cannot be read right now (storage error).", what: id}
+	case c.Source == "static":
+		return outcome{status: http.StatusBadRequest, failure: "Client " + id + " comes from the configuration file; change it there.", what: id}
+	}
+	if err := a.store.SetClientDisabled(r.Context(), id, disable); err != nil {
+		a.log.ErrorContext(r.Context(), "admin console: disabling a client", "client_id", id, "err", err)
+		return outcome{status: http.StatusServiceUnavailable, failure: "The client could not be changed (storage error).", what: id}
+	}
+	if disable {
+		return outcome{done: "client-disabled", what: id, back: "/admin#clients"}
+	}
+	return outcome{done: "client-enabled", what: id, back: "/admin#clients"}
 }
 
 // consoleRevokeConnection deletes a user's connection to a third party: the gateway

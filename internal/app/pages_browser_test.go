@@ -151,7 +151,8 @@ routes:
 		AuditReason, WhyDecision, KeysRotated                       string
 		SignInRowsAfter                                             int
 		KeysBefore, KeysAfter                                       []string
-		NonAdminAudit                                               string
+		NonAdminAudit, Disabled, DisabledRow, EnabledRow            string
+		DisabledAuthorize                                           int
 		NonAdminRotate                                              int
 		Account, AccountDisconnected, AccountRevoked                string
 		AfterSignOutURL, AccountAfterSignOut                        string
@@ -198,6 +199,11 @@ routes:
 	if res.ForgedStatus != 403 {
 		t.Errorf("a delete without the form token answered %d, want 403", res.ForgedStatus)
 	}
+	has("after disable", res.Disabled, "Client "+reg.ClientID+" was disabled")
+	if res.DisabledRow != "true" || res.EnabledRow != "" || res.DisabledAuthorize != http.StatusBadRequest {
+		t.Errorf("disable/enable: row %q then %q, authorize while disabled answered %d", res.DisabledRow, res.EnabledRow, res.DisabledAuthorize)
+	}
+	waitAudit(t, auditPath, `"method":"admin/clients/disable"`)
 	has("after delete", res.Deleted, "Client "+reg.ClientID+" was deleted")
 	if slices.Contains(res.ClientRowsAfter, reg.ClientID) || !slices.Contains(res.ClientRowsAfter, "notes-app") {
 		t.Errorf("client rows after delete: %v", res.ClientRowsAfter)

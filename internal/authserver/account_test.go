@@ -180,3 +180,27 @@ func TestPagesRefuseOtherMethods(t *testing.T) {
 		})
 	}
 }
+
+// TestDisabledClientRefused: a client an administrator disabled can neither start a
+// sign-in nor refresh; enabled again, it can.
+func TestDisabledClientRefused(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	redirect := "http://127.0.0.1:5555/cb"
+	client := env.register(redirect)
+	tr := env.codeFlow(client, redirect)
+	if err := env.store.SetClientDisabled(ctx, client, true); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := env.browser(redirect).get(env.authorizeURL(client, redirect, newPKCE(), nil))
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Unknown application") {
+		t.Errorf("authorize with a disabled client: %d\n%s", resp.StatusCode, body)
+	}
+	if r := env.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {client}}, "", ""); r.status == http.StatusOK {
+		t.Error("a disabled client refreshed its token")
+	}
+	if err := env.store.SetClientDisabled(ctx, client, false); err != nil {
+		t.Fatal(err)
+	}
+	env.codeFlow(client, redirect)
+}

@@ -93,3 +93,27 @@ func (s *SQL) RetireSigningKey(ctx context.Context, id string, retireAt, expires
 	n, err := affected(s.exec(ctx, `UPDATE signing_keys SET expires_at = ?, data = ? WHERE id = ?`, ts(expiresAt), mustJSON(k), id))
 	return notFoundIfNone("signing key", n, err)
 }
+
+// SetClientDisabled implements Store.
+func (m *Memory) SetClientDisabled(_ context.Context, id string, disabled bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.clients[id]
+	if !ok || expired(c.ExpiresAt, time.Now()) {
+		return nf("client")
+	}
+	c.Disabled = disabled
+	m.clients[id] = c
+	return nil
+}
+
+// SetClientDisabled implements Store.
+func (s *SQL) SetClientDisabled(ctx context.Context, id string, disabled bool) error {
+	c, err := s.GetClient(ctx, id)
+	if err != nil {
+		return err
+	}
+	c.Disabled = disabled
+	n, err := affected(s.exec(ctx, `UPDATE clients SET data = ? WHERE id = ?`, mustJSON(c), id))
+	return notFoundIfNone("client", n, err)
+}

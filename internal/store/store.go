@@ -29,6 +29,9 @@ type Store interface {
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	DeleteClient(ctx context.Context, id string) error
+	// SetClientDisabled disables (or enables again) a client: a disabled client is kept,
+	// listed, and refused by the authorization server. ErrNotFound when there is none.
+	SetClientDisabled(ctx context.Context, id string, disabled bool) error
 
 	// Authorization requests (pending sign-ins) and their codes.
 	CreateAuthRequest(ctx context.Context, a AuthRequest) error
@@ -172,6 +175,8 @@ type Client struct {
 	CreatedAt  time.Time       `json:"createdAt"`
 	// ExpiresAt is zero for clients that never expire.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	// Disabled clients are refused (an administrator disabled them; SetClientDisabled).
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Public reports whether the client has no secret.

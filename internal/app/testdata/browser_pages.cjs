@@ -91,7 +91,14 @@ async function refresh(token) {
     out.admin = await text(page);
     await page.screenshot({ path: shotDir + '/console-routes.png', fullPage: true });
     out.clientsBefore = (await page.textContent('table:has(tr[data-client])')).replace(/\s+/g, ' ');
-    await Promise.all([page.waitForNavigation(), page.click(`tr[data-client="${staleClient}"] button`)]);
+    // Disable the self-registered client, enable it again, then delete it.
+    await Promise.all([page.waitForNavigation(), page.click(`tr[data-client="${staleClient}"] button.toggle`)]);
+    out.disabled = await text(page);
+    out.disabledRow = await page.getAttribute(`tr[data-client="${staleClient}"]`, 'data-disabled');
+    out.disabledAuthorize = (await fetch(base + '/authorize?' + new URLSearchParams({ response_type: 'code', client_id: staleClient, redirect_uri: 'http://127.0.0.1:7/cb', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }), { redirect: 'manual' })).status;
+    await Promise.all([page.waitForNavigation(), page.click(`tr[data-client="${staleClient}"] button.toggle`)]);
+    out.enabledRow = await page.getAttribute(`tr[data-client="${staleClient}"]`, 'data-disabled');
+    await Promise.all([page.waitForNavigation(), page.click(`tr[data-client="${staleClient}"] button.delete`)]);
     out.deleted = await text(page);
     // A post without the form's token (a forged request) is refused.
     const forged = await page.request.post(base + '/admin/clients/delete', { form: { client: 'notes-app', csrf: 'forged-forged-forged-forged-forged' }, maxRedirects: 0 });

@@ -90,3 +90,27 @@ func testRetireSigningKey(t *testing.T, s store.Store) {
 	}
 	wantErr(t, s.RetireSigningKey(ctx, "missing", retire, exp), store.ErrNotFound)
 }
+
+// testClientDisabled: a disabled client is still read and listed, with Disabled set, and
+// can be enabled again; the rest of the client is unchanged.
+func testClientDisabled(t *testing.T, s store.Store) {
+	now := time.Now().Truncate(time.Millisecond)
+	c := store.Client{ID: "c1", Name: "One", RedirectURIs: []string{"http://127.0.0.1/cb"}, Source: "dcr", CreatedAt: now}
+	must(t, s.CreateClient(ctx, c))
+	must(t, s.SetClientDisabled(ctx, "c1", true))
+	got, err := s.GetClient(ctx, "c1")
+	must(t, err)
+	if !got.Disabled || got.Name != "One" || !slices.Equal(got.RedirectURIs, c.RedirectURIs) || !got.CreatedAt.Equal(now) {
+		t.Fatalf("disabled client = %+v", got)
+	}
+	list, err := s.ListClients(ctx)
+	must(t, err)
+	if len(list) != 1 || !list[0].Disabled {
+		t.Fatalf("list = %+v", list)
+	}
+	must(t, s.SetClientDisabled(ctx, "c1", false))
+	if got, _ := s.GetClient(ctx, "c1"); got.Disabled {
+		t.Fatal("still disabled after enabling")
+	}
+	wantErr(t, s.SetClientDisabled(ctx, "nope", true), store.ErrNotFound)
+}

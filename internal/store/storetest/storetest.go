@@ -25,6 +25,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"Clients", testClients},
+		{"ClientDisabled", testClientDisabled},
 		{"AuthRequests", testAuthRequests},
 		{"AuthRequestCodeUnique", testAuthRequestCodeUnique},
 		{"RefreshRotation", testRefreshRotation},

@@ -84,7 +84,6 @@ type App struct {
 	virtuals  []*virtual.Server // aggregating routes' upstreams
 	resources []string
 	mount     func(*http.ServeMux)
-	health    healthCache // the admin console's upstream probes
 }
 
 // New assembles everything. On error, whatever was opened is closed again.
@@ -446,13 +445,14 @@ func (a *App) fallback() http.Handler {
 		brand = a.as.Branding()
 	}
 	mux.HandleFunc("GET /{$}", a.landing(brand))
-	if a.as != nil && a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
-		mux.Handle("/admin", a.console(brand))
-		mux.Handle("/admin/", a.console(brand))
-	}
 	if a.as != nil {
-		mux.Handle("/account", a.account(brand))
-		mux.Handle("/account/", a.account(brand))
+		con := a.console()
+		if a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
+			mux.Handle("/admin", con.Admin(brand))
+			mux.Handle("/admin/", con.Admin(brand))
+		}
+		mux.Handle("/account", con.Account(brand))
+		mux.Handle("/account/", con.Account(brand))
 		mux.Handle("/", a.as.Handler())
 	} else {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

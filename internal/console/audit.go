@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"cmp"
@@ -71,13 +71,13 @@ const localMinute = "2006-01-02T15:04"
 
 // consoleAudit is the audit browser: filters (user, route, tool, decision, since), pages
 // of auditPageSize events, newest first, paged back by time.
-func (a *App) consoleAudit(w http.ResponseWriter, r *http.Request, page ui.Page) {
+func (con *Console) consoleAudit(w http.ResponseWriter, r *http.Request, page ui.Page) {
 	page.Title = "Audit trail"
 	q := r.URL.Query()
 	f := auditForm{User: clipParam(strings.TrimSpace(q.Get("user"))), Route: clipParam(q.Get("route")), Tool: clipParam(strings.TrimSpace(q.Get("tool"))),
 		Decision: clipParam(q.Get("decision")), Since: clipParam(q.Get("since")), Before: clipParam(q.Get("before"))}
 	d := auditData{Form: f, Decisions: auditDecisions}
-	for _, rt := range a.cfg.Routes {
+	for _, rt := range con.cfg.Routes {
 		d.Routes = append(d.Routes, rt.Name)
 	}
 	d.Routes = append(d.Routes, "admin", "account")
@@ -102,18 +102,18 @@ func (a *App) consoleAudit(w http.ResponseWriter, r *http.Request, page ui.Page)
 	}
 	if len(bad) > 0 {
 		page.Error = "Cannot filter: " + strings.Join(bad, "; ") + "."
-		a.consoleWrite(w, r, page, "/admin/audit", auditTmpl, d)
+		con.consoleWrite(w, r, page, "/admin/audit", auditTmpl, d)
 		return
 	}
-	events, source, err := a.queryAudit(r.Context(), filter)
+	events, source, err := con.queryAudit(r.Context(), filter)
 	d.Source = source
 	if err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: reading the audit trail", "err", err)
+		con.log.ErrorContext(r.Context(), "admin console: reading the audit trail", "err", err)
 		page.Error = "The audit trail cannot be read right now: " + err.Error() + "."
 		if errors.Is(err, errNoAuditTrail) {
 			page.Error = "This server keeps no audit trail the console can read. Set audit.store: true (kept in the store) or audit.file."
 		}
-		a.consoleWrite(w, r, page, "/admin/audit", auditTmpl, d)
+		con.consoleWrite(w, r, page, "/admin/audit", auditTmpl, d)
 		return
 	}
 	more := len(events) > auditPageSize
@@ -122,7 +122,7 @@ func (a *App) consoleAudit(w http.ResponseWriter, r *http.Request, page ui.Page)
 	}
 	slices.Reverse(events)
 	for _, e := range events {
-		d.Rows = append(d.Rows, a.auditRow(e))
+		d.Rows = append(d.Rows, con.auditRow(e))
 	}
 	link := func(before string) string {
 		v := url.Values{}
@@ -139,16 +139,16 @@ func (a *App) consoleAudit(w http.ResponseWriter, r *http.Request, page ui.Page)
 	if f.Before != "" {
 		d.Newest = link("")
 	}
-	a.consoleWrite(w, r, page, "/admin/audit", auditTmpl, d)
+	con.consoleWrite(w, r, page, "/admin/audit", auditTmpl, d)
 }
 
 var errNoAuditTrail = errors.New("no readable audit trail")
 
 // queryAudit reads the trail where this server keeps it: the store (audit.store), else
 // the audit file and its rotated predecessors.
-func (a *App) queryAudit(ctx context.Context, f audit.Filter) ([]audit.Event, string, error) {
-	ac := a.cfg.Audit
-	if s, ok := a.store.(audit.Store); ok && ac != nil && ac.Store {
+func (con *Console) queryAudit(ctx context.Context, f audit.Filter) ([]audit.Event, string, error) {
+	ac := con.cfg.Audit
+	if s, ok := con.store.(audit.Store); ok && ac != nil && ac.Store {
 		ev, err := s.QueryAudit(ctx, f)
 		return ev, "from the store", err
 	}
@@ -161,7 +161,7 @@ func (a *App) queryAudit(ctx context.Context, f audit.Filter) ([]audit.Event, st
 	return nil, "", errNoAuditTrail
 }
 
-func (a *App) auditRow(e audit.Event) auditRow {
+func (con *Console) auditRow(e audit.Event) auditRow {
 	row := auditRow{Time: e.Time.UTC().Format("2006-01-02 15:04:05"), Route: e.Route, Who: cmp.Or(e.Email, e.User, "anonymous"), Client: e.ClientID,
 		Method: e.Method, Target: cmp.Or(e.Tool, e.Prompt, e.Resource), Decision: e.Decision, Status: e.Status, UpstreamStatus: e.UpstreamStatus,
 		Reason: e.Reason, Rules: e.Rules, Error: e.Error}

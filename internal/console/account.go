@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"cmp"
@@ -42,33 +42,33 @@ var accountTmpl = template.Must(template.New("account").Parse(`<p class="lead">W
 
 // accountActions are the account page's POST endpoints; each acts on the signed-in user
 // only.
-var accountActions = map[string]func(a *App, w http.ResponseWriter, r *http.Request, sub string) outcome{
-	"/account/apps/revoke":            (*App).accountRevokeApp,
-	"/account/signins/revoke":         (*App).accountEndSignIn,
-	"/account/signout-everywhere":     (*App).accountSignOutEverywhere,
-	"/account/connections/disconnect": (*App).accountDisconnect,
+var accountActions = map[string]func(con *Console, w http.ResponseWriter, r *http.Request, sub string) outcome{
+	"/account/apps/revoke":            (*Console).accountRevokeApp,
+	"/account/signins/revoke":         (*Console).accountEndSignIn,
+	"/account/signout-everywhere":     (*Console).accountSignOutEverywhere,
+	"/account/connections/disconnect": (*Console).accountDisconnect,
 }
 
-// account serves /account, "My account" of the signed-in user: the applications they
+// Account serves /account, "My account" of the signed-in user: the applications they
 // allowed (revoke), their sign-ins (sign out of one, or everywhere) and their connected
 // services (disconnect). Changes are POSTs with the page's form token, audited as route
 // account.
-func (a *App) account(brand ui.Branding) http.Handler {
+func (con *Console) Account(brand ui.Branding) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pageHeaders(w)
 		page := ui.Page{Brand: brand, Title: "My account", Wide: true, StyleURL: authserver.PathStatic + "style.css"}
-		sub, ok := a.as.CurrentUser(r)
+		sub, ok := con.as.CurrentUser(r)
 		if !ok {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				http.Redirect(w, r, a.as.LoginURL("/account"), http.StatusFound)
+				http.Redirect(w, r, con.as.LoginURL("/account"), http.StatusFound)
 				return
 			}
-			a.consoleRefuse(w, page, http.StatusForbidden, "You are not signed in any more. Open My account again.")
+			con.consoleRefuse(w, page, http.StatusForbidden, "You are not signed in any more. Open My account again.")
 			return
 		}
-		page.User = cmp.Or(a.as.UserLabel(r, sub), sub)
+		page.User = cmp.Or(con.as.UserLabel(r, sub), sub)
 		who := actor{sub: sub}
-		if id, ok := a.as.FindUser(r.Context(), sub); ok {
+		if id, ok := con.as.FindUser(r.Context(), sub); ok {
 			who.email = id.Email
 		}
 		switch {
@@ -78,41 +78,39 @@ func (a *App) account(brand ui.Branding) http.Handler {
 			switch {
 			case !ok:
 				res = failed(http.StatusNotFound, "My account has no action at "+r.URL.Path+".")
-			case !a.formTokenOK(r, accountCSRFCookie):
+			case !con.formTokenOK(r, accountCSRFCookie):
 				res = failed(http.StatusForbidden, "This form expired or came from another site. Open My account again and use its button.")
 			default:
-				res = act(a, w, r, sub)
+				res = act(con, w, r, sub)
 			}
-			a.finishAction(w, r, "account", "account"+strings.TrimPrefix(r.URL.Path, "/account"), who, res, "/account", "Back to My account")
+			con.finishAction(w, r, "account", "account"+strings.TrimPrefix(r.URL.Path, "/account"), who, res, "/account", "Back to My account")
 			return
 		case r.Method != http.MethodGet && r.Method != http.MethodHead:
 			w.Header().Set("Allow", "GET, POST")
-			a.consoleRefuse(w, page, http.StatusMethodNotAllowed, "This page is opened (GET) and its buttons post forms (POST); nothing else.")
+			con.consoleRefuse(w, page, http.StatusMethodNotAllowed, "This page is opened (GET) and its buttons post forms (POST); nothing else.")
 			return
 		case r.URL.Path != "/account" && r.URL.Path != "/account/":
 			page.Title = "Not found"
-			a.consoleRefuse(w, page, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
+			con.consoleRefuse(w, page, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 			return
 		}
 		page.Notice = consoleNotice(r.URL.Query())
-		d := accountData{CSRF: a.formToken(w, r, accountCSRFCookie, "/account")}
-		if a.creds != nil && a.creds.Connections != nil {
-			d.ConnectionsURL = a.creds.ConnectionsPath + "/"
-		}
+		d := accountData{CSRF: con.formToken(w, r, accountCSRFCookie, "/account")}
+		d.ConnectionsURL = con.connectionsURL
 		ctx := r.Context()
 		var errs []string
-		consents, err := a.store.ListConsents(ctx, sub)
+		consents, err := con.store.ListConsents(ctx, sub)
 		if err != nil {
-			a.log.ErrorContext(ctx, "my account: listing consents", "err", err)
+			con.log.ErrorContext(ctx, "my account: listing consents", "err", err)
 			errs = append(errs, "applications")
 		}
 		for _, c := range consents {
-			d.Apps = append(d.Apps, grantRow{Client: c.ClientID, Name: a.clientName(ctx, c.ClientID), Scopes: strings.Join(c.Scopes, " "), Granted: fmtTime(c.GrantedAt)})
+			d.Apps = append(d.Apps, grantRow{Client: c.ClientID, Name: con.clientName(ctx, c.ClientID), Scopes: strings.Join(c.Scopes, " "), Granted: fmtTime(c.GrantedAt)})
 		}
-		if d.SignIns, err = a.signInRows(ctx, sub, 0, false); err != nil {
+		if d.SignIns, err = con.signInRows(ctx, sub, 0, false); err != nil {
 			errs = append(errs, "sign-ins")
 		}
-		if d.Connections, err = a.connectionRows(ctx, sub); err != nil {
+		if d.Connections, err = con.connectionRows(ctx, sub); err != nil {
 			errs = append(errs, "connected services")
 		}
 		if len(errs) > 0 {
@@ -120,53 +118,53 @@ func (a *App) account(brand ui.Branding) http.Handler {
 		}
 		var body strings.Builder
 		if err := accountTmpl.Execute(&body, d); err != nil {
-			a.log.ErrorContext(ctx, "rendering my account", "err", err)
+			con.log.ErrorContext(ctx, "rendering my account", "err", err)
 		}
 		page.Body = template.HTML(body.String())
 		ui.Write(w, http.StatusOK, page)
 	})
 }
 
-func (a *App) accountRevokeApp(_ http.ResponseWriter, r *http.Request, sub string) outcome {
+func (con *Console) accountRevokeApp(_ http.ResponseWriter, r *http.Request, sub string) outcome {
 	client := clipParam(r.PostFormValue("client"))
-	if _, err := a.store.GetConsent(r.Context(), sub, client); errors.Is(err, store.ErrNotFound) {
+	if _, err := con.store.GetConsent(r.Context(), sub, client); errors.Is(err, store.ErrNotFound) {
 		return outcome{status: http.StatusNotFound, failure: "You have not allowed this application.", what: client}
 	}
-	if _, _, err := a.as.RevokeGrant(r.Context(), sub, client); err != nil {
-		a.log.ErrorContext(r.Context(), "my account: revoking a grant", "client_id", client, "err", err)
+	if _, _, err := con.as.RevokeGrant(r.Context(), sub, client); err != nil {
+		con.log.ErrorContext(r.Context(), "my account: revoking a grant", "client_id", client, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The access could not be revoked (storage error). Try again.", what: client}
 	}
-	return outcome{done: "grant-revoked", what: a.clientName(r.Context(), client), back: "/account#apps"}
+	return outcome{done: "grant-revoked", what: con.clientName(r.Context(), client), back: "/account#apps"}
 }
 
-func (a *App) accountEndSignIn(_ http.ResponseWriter, r *http.Request, sub string) outcome {
+func (con *Console) accountEndSignIn(_ http.ResponseWriter, r *http.Request, sub string) outcome {
 	handle := clipParam(r.PostFormValue("signin"))
 	if handle == "all" {
 		return failed(http.StatusBadRequest, "Use Sign out everywhere.")
 	}
-	what, res := a.endSignIns(r, sub, handle)
+	what, res := con.endSignIns(r, sub, handle)
 	if res.failure != "" {
 		return res
 	}
 	return outcome{done: "signins-ended", what: what, back: "/account#signins"}
 }
 
-func (a *App) accountSignOutEverywhere(w http.ResponseWriter, r *http.Request, sub string) outcome {
-	what, res := a.endSignIns(r, sub, "all")
+func (con *Console) accountSignOutEverywhere(w http.ResponseWriter, r *http.Request, sub string) outcome {
+	what, res := con.endSignIns(r, sub, "all")
 	if res.failure != "" {
 		return res
 	}
-	a.as.EndBrowserSession(w)
+	con.as.EndBrowserSession(w)
 	return outcome{done: "signins-ended", what: what, back: "/"}
 }
 
-func (a *App) accountDisconnect(_ http.ResponseWriter, r *http.Request, sub string) outcome {
+func (con *Console) accountDisconnect(_ http.ResponseWriter, r *http.Request, sub string) outcome {
 	provider := clipParam(r.PostFormValue("provider"))
-	if _, err := a.store.GetConnection(r.Context(), sub, provider); errors.Is(err, store.ErrNotFound) {
+	if _, err := con.store.GetConnection(r.Context(), sub, provider); errors.Is(err, store.ErrNotFound) {
 		return outcome{status: http.StatusNotFound, failure: "No service " + provider + " is connected.", what: provider}
 	}
-	if err := a.disconnect(r.Context(), sub, provider); err != nil {
-		a.log.ErrorContext(r.Context(), "my account: disconnecting", "provider", provider, "err", err)
+	if err := con.disconnect(r.Context(), sub, provider); err != nil {
+		con.log.ErrorContext(r.Context(), "my account: disconnecting", "provider", provider, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The service could not be disconnected (storage error). Try again.", what: provider}
 	}
 	return outcome{done: "connection-revoked", what: provider, back: "/account#connections"}

@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"context"
@@ -27,11 +27,11 @@ type healthCache struct {
 // port of each URL (an MCP endpoint answers GET with a stream, so an HTTP probe would
 // hang or need credentials), within two seconds for all of them. stdio upstreams are
 // started per session and not probed. Results are reused for healthTTL.
-func (a *App) upstreamHealth(ctx context.Context) map[string]health {
-	a.health.mu.Lock()
-	defer a.health.mu.Unlock()
-	if a.health.res != nil && time.Since(a.health.at) < healthTTL {
-		return a.health.res
+func (con *Console) upstreamHealth(ctx context.Context) map[string]health {
+	con.health.mu.Lock()
+	defer con.health.mu.Unlock()
+	if con.health.res != nil && time.Since(con.health.at) < healthTTL {
+		return con.health.res
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -40,7 +40,7 @@ func (a *App) upstreamHealth(ctx context.Context) map[string]health {
 	}
 	var probes []probe
 	stdio := map[string]int{}
-	for _, rt := range a.cfg.Routes {
+	for _, rt := range con.cfg.Routes {
 		if rt.Upstream.URL != "" {
 			probes = append(probes, probe{rt.Name, "", rt.Upstream.URL})
 		}
@@ -59,7 +59,7 @@ func (a *App) upstreamHealth(ctx context.Context) map[string]health {
 	}
 	wg.Wait()
 	res := map[string]health{}
-	for _, rt := range a.cfg.Routes {
+	for _, rt := range con.cfg.Routes {
 		var bad []string
 		n := 0
 		for i, p := range probes {
@@ -80,7 +80,7 @@ func (a *App) upstreamHealth(ctx context.Context) map[string]health {
 			res[rt.Name] = health{Text: "reachable", Class: "ok"}
 		}
 	}
-	a.health.res, a.health.at = res, time.Now()
+	con.health.res, con.health.at = res, time.Now()
 	return res
 }
 

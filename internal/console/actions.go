@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"context"
@@ -69,47 +69,47 @@ func clipParam(s string) string {
 }
 
 // consoleActions are the console's POST endpoints.
-var consoleActions = map[string]func(a *App, r *http.Request) outcome{
-	"/admin/clients/delete":     (*App).consoleDeleteClient,
-	"/admin/clients/disable":    (*App).consoleDisableClient,
-	"/admin/connections/revoke": (*App).consoleRevokeConnection,
-	"/admin/signins/revoke":     (*App).consoleEndSignIns,
-	"/admin/grants/revoke":      (*App).consoleRevokeGrant,
-	"/admin/keys/rotate":        (*App).consoleRotateKeys,
+var consoleActions = map[string]func(con *Console, r *http.Request) outcome{
+	"/admin/clients/delete":     (*Console).consoleDeleteClient,
+	"/admin/clients/disable":    (*Console).consoleDisableClient,
+	"/admin/connections/revoke": (*Console).consoleRevokeConnection,
+	"/admin/signins/revoke":     (*Console).consoleEndSignIns,
+	"/admin/grants/revoke":      (*Console).consoleRevokeGrant,
+	"/admin/keys/rotate":        (*Console).consoleRotateKeys,
 }
 
 // consolePost runs one console action: the form token first, then the action; each
 // attempt, done or refused, is an audit event (route admin, method admin/<action>).
-func (a *App) consolePost(w http.ResponseWriter, r *http.Request, who actor) {
+func (con *Console) consolePost(w http.ResponseWriter, r *http.Request, who actor) {
 	act, ok := consoleActions[r.URL.Path]
 	method := "admin" + r.URL.Path[len("/admin"):]
 	var res outcome
 	switch {
 	case !ok:
 		res = failed(http.StatusNotFound, "The console has no action at "+r.URL.Path+".")
-	case !a.formTokenOK(r, consoleCSRFCookie):
+	case !con.formTokenOK(r, consoleCSRFCookie):
 		res = failed(http.StatusForbidden, "This form expired or came from another site. Open the admin console again and use its button.")
 	default:
-		res = act(a, r)
+		res = act(con, r)
 	}
-	a.finishAction(w, r, "admin", method, who, res, "/admin", "Back to the admin console")
+	con.finishAction(w, r, "admin", method, who, res, "/admin", "Back to the admin console")
 }
 
 // finishAction records the audit event of an action and answers: a redirect with the
 // notice, or the failure page.
-func (a *App) finishAction(w http.ResponseWriter, r *http.Request, route, method string, who actor, res outcome, home, homeLabel string) {
+func (con *Console) finishAction(w http.ResponseWriter, r *http.Request, route, method string, who actor, res outcome, home, homeLabel string) {
 	ev := audit.Event{Time: time.Now().UTC(), Route: route, User: who.sub, Email: who.email, Method: method, Resource: clipParam(res.what)}
 	if res.failure != "" {
 		ev.Decision, ev.Reason, ev.Status = "deny", res.failure, res.status
-		a.auditor.Record(ev)
-		a.log.WarnContext(r.Context(), route+": action refused", "path", r.URL.Path, "sub", who.sub, "status", res.status, "reason", res.failure)
-		ui.Write(w, res.status, ui.Page{Brand: a.as.Branding(), Title: "Not done", Error: res.failure, StyleURL: authserver.PathStatic + "style.css",
+		con.auditor.Record(ev)
+		con.log.WarnContext(r.Context(), route+": action refused", "path", r.URL.Path, "sub", who.sub, "status", res.status, "reason", res.failure)
+		ui.Write(w, res.status, ui.Page{Brand: con.as.Branding(), Title: "Not done", Error: res.failure, StyleURL: authserver.PathStatic + "style.css",
 			Body: template.HTML(`<p><a href="` + template.HTMLEscapeString(home) + `">` + template.HTMLEscapeString(homeLabel) + `</a></p>`)})
 		return
 	}
 	ev.Decision, ev.Status = "allow", http.StatusSeeOther
-	a.auditor.Record(ev)
-	a.log.InfoContext(r.Context(), route+": "+method, "sub", who.sub, "resource", res.what)
+	con.auditor.Record(ev)
+	con.log.InfoContext(r.Context(), route+": "+method, "sub", who.sub, "resource", res.what)
 	back, frag := res.back, ""
 	if i := strings.IndexByte(back, '#'); i >= 0 {
 		back, frag = back[:i], back[i:]
@@ -126,23 +126,23 @@ const consoleCSRFCookie = "mcpgate_admin_csrf"
 // formToken is a double-submit token: a random SameSite=Strict cookie (scoped to path)
 // repeated in each form. It holds on every replica (no server state); posts also need a
 // same-origin Origin header (formTokenOK).
-func (a *App) formToken(w http.ResponseWriter, r *http.Request, cookie, path string) string {
+func (con *Console) formToken(w http.ResponseWriter, r *http.Request, cookie, path string) string {
 	if c, err := r.Cookie(cookie); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
 	b := make([]byte, 24)
 	rand.Read(b)
 	v := base64.RawURLEncoding.EncodeToString(b) + "0000000"
-	http.SetCookie(w, &http.Cookie{Name: cookie, Value: v, Path: path, HttpOnly: true, Secure: a.secureCookies(), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: cookie, Value: v, Path: path, HttpOnly: true, Secure: con.secureCookies(), SameSite: http.SameSiteStrictMode})
 	return v
 }
 
-func (a *App) secureCookies() bool { return strings.HasPrefix(a.base, "https://") }
+func (con *Console) secureCookies() bool { return strings.HasPrefix(con.base, "https://") }
 
-func (a *App) formTokenOK(r *http.Request, cookie string) bool {
+func (con *Console) formTokenOK(r *http.Request, cookie string) bool {
 	// Referrer-Policy no-referrer makes browsers send "Origin: null" on form posts; the
 	// SameSite=Strict cookie and its copy in the form still bind the post to this site.
-	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != a.base {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != con.base {
 		return false
 	}
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
@@ -153,9 +153,9 @@ func (a *App) formTokenOK(r *http.Request, cookie string) bool {
 }
 
 // consoleDeleteClient deletes a registered (not configured) client.
-func (a *App) consoleDeleteClient(r *http.Request) outcome {
+func (con *Console) consoleDeleteClient(r *http.Request) outcome {
 	id := clipParam(r.PostFormValue("client"))
-	c, err := a.store.GetClient(r.Context(), id)
+	c, err := con.store.GetClient(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return outcome{status: http.StatusNotFound, failure: "No client " + id + " is registered.", what: id}
@@ -164,8 +164,8 @@ func (a *App) consoleDeleteClient(r *http.Request) outcome {
 	case c.Source == "static":
 		return outcome{status: http.StatusBadRequest, failure: "Client " + id + " comes from the configuration file; remove it there.", what: id}
 	}
-	if err := a.store.DeleteClient(r.Context(), id); err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: deleting a client", "client_id", id, "err", err)
+	if err := con.store.DeleteClient(r.Context(), id); err != nil {
+		con.log.ErrorContext(r.Context(), "admin console: deleting a client", "client_id", id, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The client could not be deleted (storage error).", what: id}
 	}
 	return outcome{done: "client-deleted", what: id, back: "/admin#clients"}
@@ -173,10 +173,10 @@ func (a *App) consoleDeleteClient(r *http.Request) outcome {
 
 // consoleDisableClient disables a registered (not configured) client, or enables it
 // again: a disabled client can neither start a sign-in nor refresh.
-func (a *App) consoleDisableClient(r *http.Request) outcome {
+func (con *Console) consoleDisableClient(r *http.Request) outcome {
 	id := clipParam(r.PostFormValue("client"))
 	disable := r.PostFormValue("disabled") != "false"
-	c, err := a.store.GetClient(r.Context(), id)
+	c, err := con.store.GetClient(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return outcome{status: http.StatusNotFound, failure: "No client " + id + " is registered.", what: id}
@@ -185,8 +185,8 @@ func (a *App) consoleDisableClient(r *http.Request) outcome {
 	case c.Source == "static":
 		return outcome{status: http.StatusBadRequest, failure: "Client " + id + " comes from the configuration file; change it there.", what: id}
 	}
-	if err := a.store.SetClientDisabled(r.Context(), id, disable); err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: disabling a client", "client_id", id, "err", err)
+	if err := con.store.SetClientDisabled(r.Context(), id, disable); err != nil {
+		con.log.ErrorContext(r.Context(), "admin console: disabling a client", "client_id", id, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The client could not be changed (storage error).", what: id}
 	}
 	if disable {
@@ -197,17 +197,17 @@ func (a *App) consoleDisableClient(r *http.Request) outcome {
 
 // consoleRevokeConnection deletes a user's connection to a third party: the gateway
 // forgets its tokens, and the user connects again on next use.
-func (a *App) consoleRevokeConnection(r *http.Request) outcome {
+func (con *Console) consoleRevokeConnection(r *http.Request) outcome {
 	sub, provider := clipParam(r.PostFormValue("user")), clipParam(r.PostFormValue("provider"))
 	what := provider + " of " + sub
 	back := "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#connections"
-	if _, err := a.store.GetConnection(r.Context(), sub, provider); errors.Is(err, store.ErrNotFound) {
+	if _, err := con.store.GetConnection(r.Context(), sub, provider); errors.Is(err, store.ErrNotFound) {
 		return outcome{status: http.StatusNotFound, failure: "The user has no connection to " + provider + ".", what: what}
 	} else if err != nil {
 		return outcome{status: http.StatusServiceUnavailable, failure: "The connection cannot be read right now (storage error).", what: what}
 	}
-	if err := a.disconnect(r.Context(), sub, provider); err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: revoking a connection", "sub", sub, "provider", provider, "err", err)
+	if err := con.disconnect(r.Context(), sub, provider); err != nil {
+		con.log.ErrorContext(r.Context(), "admin console: revoking a connection", "sub", sub, "provider", provider, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The connection could not be revoked (storage error).", what: what}
 	}
 	return outcome{done: "connection-revoked", what: what, back: back}
@@ -221,10 +221,10 @@ func signInHandle(familyID string) string {
 }
 
 // endSignIns ends one of the user's sign-ins (by handle) or, with handle "all", every one.
-func (a *App) endSignIns(r *http.Request, sub, handle string) (string, outcome) {
+func (con *Console) endSignIns(r *http.Request, sub, handle string) (string, outcome) {
 	family := ""
 	if handle != "all" {
-		live, err := a.store.ListSignIns(r.Context(), sub, 0)
+		live, err := con.store.ListSignIns(r.Context(), sub, 0)
 		if err != nil {
 			return "", failed(http.StatusServiceUnavailable, "The sign-ins cannot be read right now (storage error).")
 		}
@@ -237,17 +237,17 @@ func (a *App) endSignIns(r *http.Request, sub, handle string) (string, outcome) 
 			return "", failed(http.StatusNotFound, "This sign-in has already ended.")
 		}
 	}
-	n, err := a.as.RevokeSignIns(r.Context(), sub, family)
+	n, err := con.as.RevokeSignIns(r.Context(), sub, family)
 	if err != nil {
-		a.log.ErrorContext(r.Context(), "ending sign-ins", "sub", sub, "err", err)
+		con.log.ErrorContext(r.Context(), "ending sign-ins", "sub", sub, "err", err)
 		return "", failed(http.StatusServiceUnavailable, "The sign-ins could not be ended (storage error).")
 	}
 	return fmt.Sprintf("%d of %s", n, sub), outcome{}
 }
 
-func (a *App) consoleEndSignIns(r *http.Request) outcome {
+func (con *Console) consoleEndSignIns(r *http.Request) outcome {
 	sub, handle := clipParam(r.PostFormValue("user")), clipParam(r.PostFormValue("signin"))
-	what, res := a.endSignIns(r, sub, handle)
+	what, res := con.endSignIns(r, sub, handle)
 	if res.failure != "" {
 		res.what = sub
 		return res
@@ -255,20 +255,20 @@ func (a *App) consoleEndSignIns(r *http.Request) outcome {
 	return outcome{done: "signins-ended", what: what, back: "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#signins"}
 }
 
-func (a *App) consoleRevokeGrant(r *http.Request) outcome {
+func (con *Console) consoleRevokeGrant(r *http.Request) outcome {
 	sub, client := clipParam(r.PostFormValue("user")), clipParam(r.PostFormValue("client"))
 	what := client + " for " + sub
-	if _, _, err := a.as.RevokeGrant(r.Context(), sub, client); err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: revoking a grant", "sub", sub, "client_id", client, "err", err)
+	if _, _, err := con.as.RevokeGrant(r.Context(), sub, client); err != nil {
+		con.log.ErrorContext(r.Context(), "admin console: revoking a grant", "sub", sub, "client_id", client, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The access could not be revoked (storage error).", what: what}
 	}
 	return outcome{done: "grant-revoked", what: what, back: "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#grants"}
 }
 
-func (a *App) consoleRotateKeys(r *http.Request) outcome {
-	k, err := a.as.RotateSigningKeys(r.Context())
+func (con *Console) consoleRotateKeys(r *http.Request) outcome {
+	k, err := con.as.RotateSigningKeys(r.Context())
 	if err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: rotating signing keys", "err", err)
+		con.log.ErrorContext(r.Context(), "admin console: rotating signing keys", "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The signing keys could not be rotated (storage error).", what: "signing keys"}
 	}
 	return outcome{done: "keys-rotated", what: k.ID, back: "/admin/keys"}
@@ -276,9 +276,9 @@ func (a *App) consoleRotateKeys(r *http.Request) outcome {
 
 // disconnect removes a user's connection the way the connection pages do (revoked at the
 // provider when it supports it, then deleted).
-func (a *App) disconnect(ctx context.Context, sub, provider string) error {
-	if a.creds != nil && a.creds.Connections != nil {
-		return a.creds.Connections.Disconnect(ctx, sub, provider)
+func (con *Console) disconnect(ctx context.Context, sub, provider string) error {
+	if con.conns != nil {
+		return con.conns.Disconnect(ctx, sub, provider)
 	}
-	return a.store.DeleteConnection(ctx, sub, provider)
+	return con.store.DeleteConnection(ctx, sub, provider)
 }

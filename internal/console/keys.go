@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"html/template"
@@ -22,12 +22,12 @@ var keysTmpl = template.Must(template.New("keys").Parse(`<p class="lead">The key
 `))
 
 // consoleKeys lists the signing keys (never their private halves) and offers rotation.
-func (a *App) consoleKeys(w http.ResponseWriter, r *http.Request, page ui.Page, csrf string) {
+func (con *Console) consoleKeys(w http.ResponseWriter, r *http.Request, page ui.Page, csrf string) {
 	page.Title = "Signing keys"
 	d := keysData{CSRF: csrf}
-	keys, err := a.as.SigningKeys(r.Context())
+	keys, err := con.as.SigningKeys(r.Context())
 	if err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: listing signing keys", "err", err)
+		con.log.ErrorContext(r.Context(), "admin console: listing signing keys", "err", err)
 		page.Error = "The signing keys cannot be read right now (storage error)."
 	}
 	for _, k := range keys {
@@ -42,5 +42,5 @@ func (a *App) consoleKeys(w http.ResponseWriter, r *http.Request, page ui.Page, 
 		}
 		d.Keys = append(d.Keys, row)
 	}
-	a.consoleWrite(w, r, page, "/admin/keys", keysTmpl, d)
+	con.consoleWrite(w, r, page, "/admin/keys", keysTmpl, d)
 }

@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"cmp"
@@ -63,16 +63,16 @@ func fmtTime(t time.Time) string {
 }
 
 // consoleUsers lists local users, groups and the latest live sign-ins of everyone.
-func (a *App) consoleUsers(w http.ResponseWriter, r *http.Request, page ui.Page) {
+func (con *Console) consoleUsers(w http.ResponseWriter, r *http.Request, page ui.Page) {
 	page.Title = "Users and sign-ins"
 	var d usersData
-	for _, u := range a.cfg.AuthServer.Users {
+	for _, u := range con.cfg.AuthServer.Users {
 		sub := "config:" + strings.ToLower(u.Username)
 		d.Users = append(d.Users, userRow{Subject: sub, Username: u.Username, Name: u.Name, Email: u.Email, Groups: u.Groups, Source: "configuration", Link: userLink(sub)})
 	}
-	users, err := a.store.ListUsers(r.Context())
+	users, err := con.store.ListUsers(r.Context())
 	if err != nil {
-		a.log.ErrorContext(r.Context(), "admin console: listing users", "err", err)
+		con.log.ErrorContext(r.Context(), "admin console: listing users", "err", err)
 		page.Error = "The stored users cannot be read right now (storage error)."
 	}
 	for _, u := range users {
@@ -85,25 +85,25 @@ func (a *App) consoleUsers(w http.ResponseWriter, r *http.Request, page ui.Page)
 		}
 	}
 	for g, m := range members {
-		d.Groups = append(d.Groups, groupRow{Name: g, Members: m, Admin: slices.Contains(a.cfg.AuthServer.AdminGroups, g)})
+		d.Groups = append(d.Groups, groupRow{Name: g, Members: m, Admin: slices.Contains(con.cfg.AuthServer.AdminGroups, g)})
 	}
 	slices.SortFunc(d.Groups, func(x, y groupRow) int { return strings.Compare(x.Name, y.Name) })
-	if d.SignIns, err = a.signInRows(r.Context(), "", 50, true); err != nil {
+	if d.SignIns, err = con.signInRows(r.Context(), "", 50, true); err != nil {
 		page.Error = "The sign-ins cannot be read right now (storage error)."
 	}
-	a.consoleWrite(w, r, page, "/admin/users", usersTmpl, d)
+	con.consoleWrite(w, r, page, "/admin/users", usersTmpl, d)
 }
 
 // signInRows lists live sign-ins (of sub, or everyone's) for pages.
-func (a *App) signInRows(ctx context.Context, sub string, limit int, links bool) ([]signInRow, error) {
-	live, err := a.store.ListSignIns(ctx, sub, limit)
+func (con *Console) signInRows(ctx context.Context, sub string, limit int, links bool) ([]signInRow, error) {
+	live, err := con.store.ListSignIns(ctx, sub, limit)
 	if err != nil {
-		a.log.ErrorContext(ctx, "listing sign-ins", "err", err)
+		con.log.ErrorContext(ctx, "listing sign-ins", "err", err)
 		return nil, err
 	}
 	var rows []signInRow
 	for _, t := range live {
-		row := signInRow{Handle: signInHandle(t.FamilyID), Who: a.userName(ctx, t.UserID), Client: a.clientName(ctx, t.ClientID),
+		row := signInRow{Handle: signInHandle(t.FamilyID), Who: con.userName(ctx, t.UserID), Client: con.clientName(ctx, t.ClientID),
 			SignedIn: fmtTime(t.AuthTime), Refreshed: fmtTime(t.CreatedAt), Expires: fmtTime(t.ExpiresAt)}
 		if links {
 			row.WhoLink = userLink(t.UserID)
@@ -114,8 +114,8 @@ func (a *App) signInRows(ctx context.Context, sub string, limit int, links bool)
 }
 
 // userName names a subject for pages: name and email when a connector knows them.
-func (a *App) userName(ctx context.Context, sub string) string {
-	if id, ok := a.as.FindUser(ctx, sub); ok {
+func (con *Console) userName(ctx context.Context, sub string) string {
+	if id, ok := con.as.FindUser(ctx, sub); ok {
 		switch {
 		case id.Name != "" && id.Email != "":
 			return id.Name + " (" + id.Email + ")"
@@ -127,13 +127,13 @@ func (a *App) userName(ctx context.Context, sub string) string {
 }
 
 // clientName is the client's name and ID, or its ID when it is unknown.
-func (a *App) clientName(ctx context.Context, id string) string {
-	for _, c := range a.cfg.AuthServer.Clients {
+func (con *Console) clientName(ctx context.Context, id string) string {
+	for _, c := range con.cfg.AuthServer.Clients {
 		if c.ID == id && c.Name != "" {
 			return c.Name + " (" + id + ")"
 		}
 	}
-	if c, err := a.store.GetClient(ctx, id); err == nil && c.Name != "" && c.Name != id {
+	if c, err := con.store.GetClient(ctx, id); err == nil && c.Name != "" && c.Name != id {
 		return c.Name + " (" + id + ")"
 	}
 	return id
@@ -172,46 +172,46 @@ var userTmpl = template.Must(template.New("user").Parse(`<p class="lead">{{if .K
 `))
 
 // consoleUser shows one user: groups, grants, sign-ins and connections, each revocable.
-func (a *App) consoleUser(w http.ResponseWriter, r *http.Request, page ui.Page, csrf string) {
+func (con *Console) consoleUser(w http.ResponseWriter, r *http.Request, page ui.Page, csrf string) {
 	q := clipParam(strings.TrimSpace(r.URL.Query().Get("user")))
 	page.Title = "User"
 	if q == "" {
-		a.consoleRefuse(w, page, http.StatusBadRequest, "Which user? Open one from Users and sign-ins.")
+		con.consoleRefuse(w, page, http.StatusBadRequest, "Which user? Open one from Users and sign-ins.")
 		return
 	}
 	d := userData{CSRF: csrf, Subject: q}
 	ctx := r.Context()
-	if id, ok := a.as.FindUser(ctx, q); ok {
+	if id, ok := con.as.FindUser(ctx, q); ok {
 		d.Known, d.Subject, d.Name, d.Email, d.Username, d.Groups = true, id.UserID, cmp.Or(id.Name, id.Username, id.UserID), id.Email, id.Username, id.Groups
 		page.Title = cmp.Or(id.Name, id.Username, id.Email, "User")
 	}
 	d.AuditLink = "/admin/audit?" + url.Values{"user": {d.Subject}}.Encode()
 	var errs []string
-	consents, err := a.store.ListConsents(ctx, d.Subject)
+	consents, err := con.store.ListConsents(ctx, d.Subject)
 	if err != nil {
-		a.log.ErrorContext(ctx, "admin console: listing consents", "err", err)
+		con.log.ErrorContext(ctx, "admin console: listing consents", "err", err)
 		errs = append(errs, "applications allowed")
 	}
 	for _, c := range consents {
-		d.Grants = append(d.Grants, grantRow{Client: c.ClientID, Name: a.clientName(ctx, c.ClientID), Scopes: strings.Join(c.Scopes, " "), Granted: fmtTime(c.GrantedAt)})
+		d.Grants = append(d.Grants, grantRow{Client: c.ClientID, Name: con.clientName(ctx, c.ClientID), Scopes: strings.Join(c.Scopes, " "), Granted: fmtTime(c.GrantedAt)})
 	}
-	if d.SignIns, err = a.signInRows(ctx, d.Subject, 0, false); err != nil {
+	if d.SignIns, err = con.signInRows(ctx, d.Subject, 0, false); err != nil {
 		errs = append(errs, "sign-ins")
 	}
-	if d.Connections, err = a.connectionRows(ctx, d.Subject); err != nil {
+	if d.Connections, err = con.connectionRows(ctx, d.Subject); err != nil {
 		errs = append(errs, "connections")
 	}
 	if len(errs) > 0 {
 		page.Error = "Cannot be read right now (storage error): " + strings.Join(errs, ", ") + "."
 	}
-	a.consoleWrite(w, r, page, "/admin/users", userTmpl, d)
+	con.consoleWrite(w, r, page, "/admin/users", userTmpl, d)
 }
 
 // connectionRows lists the subject's third-party connections (never their tokens).
-func (a *App) connectionRows(ctx context.Context, sub string) ([]connRow, error) {
-	conns, err := a.store.ListConnections(ctx, sub)
+func (con *Console) connectionRows(ctx context.Context, sub string) ([]connRow, error) {
+	conns, err := con.store.ListConnections(ctx, sub)
 	if err != nil {
-		a.log.ErrorContext(ctx, "listing connections", "err", err)
+		con.log.ErrorContext(ctx, "listing connections", "err", err)
 		return nil, err
 	}
 	var rows []connRow
@@ -220,7 +220,7 @@ func (a *App) connectionRows(ctx context.Context, sub string) ([]connRow, error)
 		if c.Reason != "" {
 			row.Status += " (" + c.Reason + ")"
 		}
-		if uc := a.cfg.UpstreamCredentials; uc != nil {
+		if uc := con.cfg.UpstreamCredentials; uc != nil {
 			for _, p := range uc.Connections {
 				if p.Name == c.Provider && p.DisplayName != "" {
 					row.Name = p.DisplayName

@@ -152,7 +152,7 @@ routes:
 		SignInRowsAfter                                             int
 		KeysBefore, KeysAfter                                       []string
 		NonAdminAudit, Disabled, DisabledRow, EnabledRow            string
-		DisabledAuthorize                                           int
+		DisabledAuthorize, Page1, Page2, Page2Older                 int
 		NonAdminRotate                                              int
 		Account, AccountDisconnected, AccountRevoked                string
 		AfterSignOutURL, AccountAfterSignOut                        string
@@ -249,6 +249,9 @@ routes:
 	}
 	if res.WhyDecision != "deny" || !slices.Equal(res.WhyDeciding, res.AuditRules) {
 		t.Errorf("the simulator from the audit event decided %s by %v, the gateway by %v", res.WhyDecision, res.WhyDeciding, res.AuditRules)
+	}
+	if res.Page1 != 50 || res.Page2 < 1 || res.Page1+res.Page2 > 56 || res.Page2Older != 0 {
+		t.Errorf("audit pages: %d then %d events (56 denied calls), older link on the last page: %d", res.Page1, res.Page2, res.Page2Older)
 	}
 	has("bad cursor", res.BadCursor, "Cannot filter", "the page cursor is not a time")
 	has("users", res.Users, "Alice Liddell", "Bob Builder", "gateway-admins", "(admin console)", "Recent sign-ins", "Notes App (notes-app)")

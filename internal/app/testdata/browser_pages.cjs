@@ -86,6 +86,11 @@ async function refresh(token) {
     const call = await fetch(base + '/crm/mcp', { method: 'POST', headers: { authorization: 'Bearer ' + alice.access_token, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'refund', arguments: { amount: 5000 } } }) });
     out.denyCall = call.status + ' ' + (await call.text()).slice(0, 300);
+    // 55 more, so that the audit trail has a second page.
+    for (let i = 0; i < 55; i++) {
+      await fetch(base + '/crm/mcp', { method: 'POST', headers: { authorization: 'Bearer ' + alice.access_token, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 100 + i, method: 'tools/call', params: { name: 'refund', arguments: { amount: 2000 + i } } }) }).then((r) => r.text());
+    }
 
     await page.goto(base + '/admin');
     out.admin = await text(page);
@@ -128,11 +133,17 @@ async function refresh(token) {
     await page.keyboard.press('Enter'); // keyboard opens "Why?"
     out.auditReason = await why.locator('.reason').textContent();
     out.auditRules = await why.locator('code.rule').allTextContents();
-    await page.screenshot({ path: shotDir + '/console-audit.png', fullPage: true });
+    await page.screenshot({ path: shotDir + '/console-audit.png' }); // the first rows: fifty would make a tall picture
     await Promise.all([page.waitForNavigation(), why.locator('a').click()]);
     out.whyDecision = await page.getAttribute('[data-decision]', 'data-decision');
     out.whyDeciding = await page.$$eval('code.deciding', (els) => els.map((e) => e.textContent));
-    // Paging: one page of 50 at most, and a bounded filter.
+    // Paging: 50 a page, newest first; "Older events" shows the rest.
+    await page.goto(base + '/admin/audit?decision=deny&route=crm');
+    out.page1 = await page.$$eval('table.audit tbody tr', (rows) => rows.length);
+    await Promise.all([page.waitForNavigation(), page.click('a[rel=next]')]);
+    out.page2 = await page.$$eval('table.audit tbody tr', (rows) => rows.length);
+    out.page2Older = await page.$$eval('a[rel=next]', (a) => a.length);
+    out.page2Oldest = await page.$$eval('table.audit tbody tr:last-child code', (els) => els.map((e) => e.textContent));
     const bad = await page.goto(base + '/admin/audit?before=yesterday');
     out.badCursor = await text(page);
 

@@ -256,11 +256,11 @@ routes:
 	has("bad cursor", res.BadCursor, "Cannot filter", "the page cursor is not a time")
 	has("users", res.Users, "Alice Liddell", "Bob Builder", "gateway-admins", "(admin console)", "Recent sign-ins", "Notes App (notes-app)")
 	has("user", res.User, "Alice Liddell", "Applications allowed", "Notes App (notes-app)", "Sign-ins", "Connections", "Contoso Tasks", "tasks.read")
-	has("connection revoked", res.ConnRevoked, "The connection to tasks of config:alice was revoked")
+	has("connection revoked", res.ConnRevoked, "The connection to Contoso Tasks of Alice Liddell (alice@example.com) was revoked")
 	if len(res.ConnRowsAfter) != 0 {
 		t.Errorf("connections after revoke: %v", res.ConnRowsAfter)
 	}
-	has("grant revoked", res.GrantRevoked, "Access of notes-app for config:alice was revoked")
+	has("grant revoked", res.GrantRevoked, "Access of Notes App (notes-app) for Alice Liddell (alice@example.com) was revoked")
 	if res.SignInRowsAfter != 0 || res.AliceRefreshAfter != 400 {
 		t.Errorf("after revoking the grant: %d sign-ins listed, refresh answered %d", res.SignInRowsAfter, res.AliceRefreshAfter)
 	}
@@ -276,10 +276,15 @@ routes:
 	has("my account", res.Account, "My account", "Applications you allowed", "Notes App (notes-app)", "Where you are signed in", "Sign out everywhere", "legacy")
 	has("disconnected", res.AccountDisconnected, "The connection to legacy was revoked")
 	has("app revoked", res.AccountRevoked, "Access of Notes App (notes-app) was revoked")
+	for what, page := range map[string]string{"my account": res.Account, "disconnected": res.AccountDisconnected, "app revoked": res.AccountRevoked} {
+		if strings.Contains(page, "config:bob") {
+			t.Errorf("%s shows the subject id: %s", what, page)
+		}
+	}
 	if res.BobRefreshAfter != 400 {
 		t.Errorf("bob's refresh after revoking: %d", res.BobRefreshAfter)
 	}
-	if res.AfterSignOutURL != base+"/?done=signins-ended&what=0+of+config%3Abob" && !strings.HasPrefix(res.AfterSignOutURL, base+"/?") {
+	if !strings.HasPrefix(res.AfterSignOutURL, base+"/?") || strings.Contains(res.AfterSignOutURL, "config") {
 		t.Errorf("after sign out everywhere at %s", res.AfterSignOutURL)
 	}
 	if !strings.Contains(res.AccountAfterSignOut, "/login") {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/authserver"
@@ -134,7 +135,7 @@ func (con *Console) accountRevokeApp(_ http.ResponseWriter, r *http.Request, sub
 		con.log.ErrorContext(r.Context(), "my account: revoking a grant", "client_id", client, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The access could not be revoked (storage error). Try again.", what: client}
 	}
-	return outcome{done: "grant-revoked", what: con.clientName(r.Context(), client), back: "/account#apps"}
+	return outcome{done: "grant-revoked", what: client, notice: con.clientName(r.Context(), client), back: "/account#apps"}
 }
 
 func (con *Console) accountEndSignIn(_ http.ResponseWriter, r *http.Request, sub string) outcome {
@@ -142,20 +143,22 @@ func (con *Console) accountEndSignIn(_ http.ResponseWriter, r *http.Request, sub
 	if handle == "all" {
 		return failed(http.StatusBadRequest, "Use Sign out everywhere.")
 	}
-	what, res := con.endSignIns(r, sub, handle)
+	n, res := con.endSignIns(r, sub, handle)
 	if res.failure != "" {
+		res.what = "sign-in"
 		return res
 	}
-	return outcome{done: "signins-ended", what: what, back: "/account#signins"}
+	return outcome{done: "signins-ended", what: "sign-in", notice: strconv.Itoa(n), back: "/account#signins"}
 }
 
 func (con *Console) accountSignOutEverywhere(w http.ResponseWriter, r *http.Request, sub string) outcome {
-	what, res := con.endSignIns(r, sub, "all")
+	n, res := con.endSignIns(r, sub, "all")
 	if res.failure != "" {
+		res.what = "every sign-in"
 		return res
 	}
 	con.as.EndBrowserSession(w)
-	return outcome{done: "signins-ended", what: what, back: "/"}
+	return outcome{done: "signins-ended", what: "every sign-in", notice: strconv.Itoa(n), back: "/"}
 }
 
 func (con *Console) accountDisconnect(_ http.ResponseWriter, r *http.Request, sub string) outcome {
@@ -167,5 +170,5 @@ func (con *Console) accountDisconnect(_ http.ResponseWriter, r *http.Request, su
 		con.log.ErrorContext(r.Context(), "my account: disconnecting", "provider", provider, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The service could not be disconnected (storage error). Try again.", what: provider}
 	}
-	return outcome{done: "connection-revoked", what: provider, back: "/account#connections"}
+	return outcome{done: "connection-revoked", what: provider, notice: con.connName(provider), back: "/account#connections"}
 }

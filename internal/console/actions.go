@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -30,7 +31,8 @@ type outcome struct {
 	status  int
 	failure string
 	done    string
-	what    string
+	what    string // what it acted on, as the audit event's resource
+	notice  string // what it acted on, for the person (default what)
 	back    string // path (and fragment) to return to
 }
 
@@ -118,7 +120,7 @@ func (con *Console) finishAction(w http.ResponseWriter, r *http.Request, route, 
 	if strings.IndexByte(back, '?') >= 0 {
 		sep = "&"
 	}
-	http.Redirect(w, r, back+sep+url.Values{"done": {res.done}, "what": {res.what}}.Encode()+frag, http.StatusSeeOther)
+	http.Redirect(w, r, back+sep+url.Values{"done": {res.done}, "what": {cmp.Or(res.notice, res.what)}}.Encode()+frag, http.StatusSeeOther)
 }
 
 const consoleCSRFCookie = "mcpgate_admin_csrf"
@@ -210,7 +212,7 @@ func (con *Console) consoleRevokeConnection(r *http.Request) outcome {
 		con.log.ErrorContext(r.Context(), "admin console: revoking a connection", "sub", sub, "provider", provider, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The connection could not be revoked (storage error).", what: what}
 	}
-	return outcome{done: "connection-revoked", what: what, back: back}
+	return outcome{done: "connection-revoked", what: what, notice: con.connName(provider) + " of " + con.userName(r.Context(), sub), back: back}
 }
 
 // signInHandle names a sign-in on pages and in forms without its family id (the id of
@@ -220,13 +222,14 @@ func signInHandle(familyID string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// endSignIns ends one of the user's sign-ins (by handle) or, with handle "all", every one.
-func (con *Console) endSignIns(r *http.Request, sub, handle string) (string, outcome) {
+// endSignIns ends one of the user's sign-ins (by handle) or, with handle "all", every
+// one; it returns how many it ended.
+func (con *Console) endSignIns(r *http.Request, sub, handle string) (int, outcome) {
 	family := ""
 	if handle != "all" {
 		live, err := con.store.ListSignIns(r.Context(), sub, 0)
 		if err != nil {
-			return "", failed(http.StatusServiceUnavailable, "The sign-ins cannot be read right now (storage error).")
+			return 0, failed(http.StatusServiceUnavailable, "The sign-ins cannot be read right now (storage error).")
 		}
 		for _, t := range live {
 			if signInHandle(t.FamilyID) == handle {
@@ -234,25 +237,27 @@ func (con *Console) endSignIns(r *http.Request, sub, handle string) (string, out
 			}
 		}
 		if family == "" {
-			return "", failed(http.StatusNotFound, "This sign-in has already ended.")
+			return 0, failed(http.StatusNotFound, "This sign-in has already ended.")
 		}
 	}
 	n, err := con.as.RevokeSignIns(r.Context(), sub, family)
 	if err != nil {
 		con.log.ErrorContext(r.Context(), "ending sign-ins", "sub", sub, "err", err)
-		return "", failed(http.StatusServiceUnavailable, "The sign-ins could not be ended (storage error).")
+		return 0, failed(http.StatusServiceUnavailable, "The sign-ins could not be ended (storage error).")
 	}
-	return fmt.Sprintf("%d of %s", n, sub), outcome{}
+	return n, outcome{}
 }
 
 func (con *Console) consoleEndSignIns(r *http.Request) outcome {
 	sub, handle := clipParam(r.PostFormValue("user")), clipParam(r.PostFormValue("signin"))
-	what, res := con.endSignIns(r, sub, handle)
+	what := "sign-ins of " + sub
+	n, res := con.endSignIns(r, sub, handle)
 	if res.failure != "" {
-		res.what = sub
+		res.what = what
 		return res
 	}
-	return outcome{done: "signins-ended", what: what, back: "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#signins"}
+	return outcome{done: "signins-ended", what: what, notice: fmt.Sprintf("%d of %s", n, con.userName(r.Context(), sub)),
+		back: "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#signins"}
 }
 
 func (con *Console) consoleRevokeGrant(r *http.Request) outcome {
@@ -262,7 +267,8 @@ func (con *Console) consoleRevokeGrant(r *http.Request) outcome {
 		con.log.ErrorContext(r.Context(), "admin console: revoking a grant", "sub", sub, "client_id", client, "err", err)
 		return outcome{status: http.StatusServiceUnavailable, failure: "The access could not be revoked (storage error).", what: what}
 	}
-	return outcome{done: "grant-revoked", what: what, back: "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#grants"}
+	return outcome{done: "grant-revoked", what: what, notice: con.clientName(r.Context(), client) + " for " + con.userName(r.Context(), sub),
+		back: "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#grants"}
 }
 
 func (con *Console) consoleRotateKeys(r *http.Request) outcome {
@@ -281,4 +287,16 @@ func (con *Console) disconnect(ctx context.Context, sub, provider string) error 
 		return con.conns.Disconnect(ctx, sub, provider)
 	}
 	return con.store.DeleteConnection(ctx, sub, provider)
+}
+
+// connName is a connection provider's display name.
+func (con *Console) connName(provider string) string {
+	if uc := con.cfg.UpstreamCredentials; uc != nil {
+		for _, p := range uc.Connections {
+			if p.Name == provider {
+				return cmp.Or(p.DisplayName, provider)
+			}
+		}
+	}
+	return provider
 }

@@ -216,16 +216,9 @@ func (con *Console) connectionRows(ctx context.Context, sub string) ([]connRow, 
 	}
 	var rows []connRow
 	for _, c := range conns {
-		row := connRow{Provider: c.Provider, Name: c.Provider, Status: cmp.Or(c.Status, "active"), Scope: c.Scope, Since: fmtTime(c.CreatedAt)}
+		row := connRow{Provider: c.Provider, Name: con.connName(c.Provider), Status: cmp.Or(c.Status, "active"), Scope: c.Scope, Since: fmtTime(c.CreatedAt)}
 		if c.Reason != "" {
 			row.Status += " (" + c.Reason + ")"
-		}
-		if uc := con.cfg.UpstreamCredentials; uc != nil {
-			for _, p := range uc.Connections {
-				if p.Name == c.Provider && p.DisplayName != "" {
-					row.Name = p.DisplayName
-				}
-			}
 		}
 		rows = append(rows, row)
 	}

@@ -22,7 +22,7 @@ const auditPageSize = 50
 var auditDecisions = []string{"allow", "deny", "insufficient_scope", "unauthenticated", "rate_limited", "error", "interrupted"}
 
 type auditRow struct {
-	Time, Route, Who, Client, Method, Target, Decision, Class string
+	Time, Route, Who, WhoLink, Client, Method, Target, Decision, Class string
 	Status, UpstreamStatus                                    int
 	Reason, Error                                             string
 	Rules                                                     []string
@@ -57,7 +57,7 @@ var auditTmpl = template.Must(template.New("audit").Parse(`<p class="lead">Every
 </form>
 {{if .Rows}}<table class="audit"><caption class="muted">{{len .Rows}} shown, newest first{{if .Form.Before}}, before {{.Form.Before}}{{end}}</caption>
 <thead><tr><th scope="col">Time (UTC)</th><th scope="col">Who</th><th scope="col">Route</th><th scope="col">Call</th><th scope="col">Decision</th></tr></thead><tbody>
-{{range .Rows}}<tr data-decision="{{.Decision}}"><td>{{.Time}}</td><td>{{.Who}}{{if .Client}}<br><span class="muted">via {{.Client}}</span>{{end}}</td><td>{{.Route}}</td><td><code>{{.Method}}</code>{{if .Target}} <code>{{.Target}}</code>{{end}}{{if .Status}}<br><span class="muted">HTTP {{.Status}}{{if .UpstreamStatus}}, upstream {{.UpstreamStatus}}{{end}}</span>{{end}}</td>
+{{range .Rows}}<tr data-decision="{{.Decision}}"><td>{{.Time}}</td><td>{{if .WhoLink}}<a href="{{.WhoLink}}">{{.Who}}</a>{{else}}{{.Who}}{{end}}{{if .Client}}<br><span class="muted">via {{.Client}}</span>{{end}}</td><td>{{.Route}}</td><td><code>{{.Method}}</code>{{if .Target}} <code>{{.Target}}</code>{{end}}{{if .Status}}<br><span class="muted">HTTP {{.Status}}{{if .UpstreamStatus}}, upstream {{.UpstreamStatus}}{{end}}</span>{{end}}</td>
 <td><span class="{{.Class}}">{{.Decision}}</span>{{if or .Denied .Reason .Error}}<details class="why"><summary>Why?</summary>
 {{if .Reason}}<p>Reason: <span class="reason">{{.Reason}}</span></p>{{end}}{{if .Rules}}<p>Rules: {{range $i, $r := .Rules}}{{if $i}}, {{end}}<code class="rule">{{$r}}</code>{{end}}</p>{{end}}{{if .Error}}<p>Error: {{.Error}}</p>{{end}}
 {{if .Simulate}}<p><a href="{{.Simulate}}">Run this call through the policy simulator</a></p>{{end}}</details>{{end}}</td></tr>
@@ -165,6 +165,9 @@ func (con *Console) auditRow(e audit.Event) auditRow {
 	row := auditRow{Time: e.Time.UTC().Format("2006-01-02 15:04:05"), Route: e.Route, Who: cmp.Or(e.Email, e.User, "anonymous"), Client: e.ClientID,
 		Method: e.Method, Target: cmp.Or(e.Tool, e.Prompt, e.Resource), Decision: e.Decision, Status: e.Status, UpstreamStatus: e.UpstreamStatus,
 		Reason: e.Reason, Rules: e.Rules, Error: e.Error}
+	if e.User != "" {
+		row.WhoLink = userLink(e.User)
+	}
 	switch e.Decision {
 	case "allow":
 		row.Class = "ok"

@@ -36,6 +36,7 @@ type usersData struct {
 }
 
 var usersTmpl = template.Must(template.New("users").Parse(`<p class="lead">Local users (from the configuration and <code>mcpgate users</code>), their groups, and the sign-ins that can still get tokens. Users of a company identity provider appear under sign-ins once they signed in.</p>
+<form method="get" action="/admin/user" class="lookup"><label for="u-user">Open a user by username or subject</label><input id="u-user" name="user" type="text" maxlength="256" placeholder="alice, config:alice, or a company subject"><div class="buttons"><button type="submit">Open</button></div></form>
 <h2 id="users">Users</h2>
 {{if .Users}}<table><thead><tr><th scope="col">User</th><th scope="col">Groups</th><th scope="col">Defined in</th></tr></thead><tbody>
 {{range .Users}}<tr data-user="{{.Subject}}"><td><a href="{{.Link}}"><strong>{{or .Name .Username}}</strong></a>{{if .Email}}<br><span class="muted">{{.Email}}</span>{{end}}{{if .Disabled}} <span class="broken">disabled</span>{{end}}</td><td>{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{else}}<span class="muted">none</span>{{end}}</td><td>{{.Source}}</td></tr>

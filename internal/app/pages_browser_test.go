@@ -144,6 +144,7 @@ routes:
 		AllowRules, DenyRules                                          [][2]string
 		ConsoleErrors                                                  []string
 
+		DeniedCallback                                              string
 		ConsentTabOrder                                             []string
 		AliceToken, AliceRefreshAfter, BobRefreshAfter, JWKSKeys    int
 		DenyCall, BadCursor, Users, User, ConnRevoked, GrantRevoked string
@@ -240,6 +241,9 @@ routes:
 		t.Errorf("simulated deny: %s %v %v", res.DenyDecision, res.DenyReasons, res.DenyRules)
 	}
 	checkConsole(t, res.ConsentTabOrder, res.AliceToken, res.DenyCall)
+	if !strings.Contains(res.DeniedCallback, "error=access_denied") {
+		t.Errorf("Deny by keyboard sent the browser to %q", res.DeniedCallback)
+	}
 	// Audit trail: the denied call, why, and the simulator agreeing with the gateway.
 	if len(res.AuditRows) == 0 || !strings.Contains(res.AuditRows[0], "refund") || !strings.Contains(res.AuditRows[0], "alice@example.com") {
 		t.Errorf("audit rows (deny, crm): %v", res.AuditRows)

@@ -26,6 +26,17 @@ async function signIn(page, user) {
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
 }
 
+// toApp runs act, which sends the browser back to the application's redirect URI, and
+// returns that URL. Port 9 is one Chromium never opens: the request carries the answer,
+// then Chromium shows its error page, which is waited for so that the next navigation
+// is not interrupted by it.
+async function toApp(page, act) {
+  const shown = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame() && f.url().startsWith('chrome-error') });
+  const [req] = await Promise.all([page.waitForRequest(/127\.0\.0\.1:9\/cb/), act()]);
+  await shown;
+  return req.url();
+}
+
 // exchange redeems the authorization code of a callback URL at the token endpoint.
 async function exchange(callback) {
   const code = new URL(callback).searchParams.get('code');
@@ -78,9 +89,7 @@ async function refresh(token) {
       out.consentTabOrder.push(f);
       if (f === 'BUTTON:Allow') break;
     }
-    const [cb] = await Promise.all([page.waitForRequest(/127\.0\.0\.1:9\/cb/), page.keyboard.press('Enter')]);
-    await page.waitForURL(/^chrome-error:/).catch(() => {}); // port 9 is one Chromium never opens: the code is in the request
-    const alice = await exchange(cb.url());
+    const alice = await exchange(await toApp(page, () => page.keyboard.press('Enter')));
     out.aliceToken = alice.status;
     // A call the route's policy denies, for the audit trail.
     const call = await fetch(base + '/crm/mcp', { method: 'POST', headers: { authorization: 'Bearer ' + alice.access_token, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
@@ -189,10 +198,15 @@ async function refresh(token) {
     out.nonAdminRotate = forgedRotate.status();
 
     // My account (bob): allow Notes App first, then revoke it and sign out everywhere.
+    // Keyboard only, Deny: the application is told access_denied.
     await p2.goto(authorizeURL);
-    const [cb2] = await Promise.all([p2.waitForRequest(/127\.0\.0\.1:9\/cb/), p2.click('button[value=approve]')]);
-    await p2.waitForURL(/^chrome-error:/).catch(() => {}); // port 9 is one Chromium never opens: the code is in the request
-    const bob = await exchange(cb2.url());
+    for (let i = 0; i < 40; i++) {
+      await p2.keyboard.press('Tab');
+      if (await p2.evaluate(() => document.activeElement && document.activeElement.textContent.trim() === 'Deny')) break;
+    }
+    out.deniedCallback = await toApp(p2, () => p2.keyboard.press('Enter'));
+    await p2.goto(authorizeURL);
+    const bob = await exchange(await toApp(p2, () => p2.click('button[value=approve]')));
     await p2.goto(base + '/account');
     out.accountAxe = await axe(p2);
     out.account = await text(p2);

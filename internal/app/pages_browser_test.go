@@ -144,7 +144,8 @@ routes:
 		AllowRules, DenyRules                                          [][2]string
 		ConsoleErrors                                                  []string
 
-		DeniedCallback                                              string
+		DeniedCallback, KeyRemoved, Leaked                          string
+		KeysAfterRemove, JWKSAfterRemove                            []string
 		ConsentTabOrder                                             []string
 		AliceToken, AliceRefreshAfter, BobRefreshAfter, JWKSKeys    int
 		DenyCall, BadCursor, Users, User, ConnRevoked, GrantRevoked string
@@ -272,6 +273,12 @@ routes:
 		t.Errorf("keys: before %v, after %v, %d published", res.KeysBefore, res.KeysAfter, res.JWKSKeys)
 	}
 	has("rotated", res.KeysRotated, "A new signing key")
+	has("removed", res.KeyRemoved, "Signing key "+res.Leaked+" was removed")
+	if len(res.KeysAfterRemove) != 1 || !strings.HasSuffix(res.KeysAfterRemove[0], ":signing") || strings.HasPrefix(res.KeysAfterRemove[0], res.Leaked) ||
+		len(res.JWKSAfterRemove) != 1 || res.JWKSAfterRemove[0] == res.Leaked {
+		t.Errorf("after removing %s: keys %v, published %v", res.Leaked, res.KeysAfterRemove, res.JWKSAfterRemove)
+	}
+	waitAudit(t, auditPath, `"method":"admin/keys/remove"`)
 	has("non-admin audit", res.NonAdminAudit, "Not allowed")
 	if res.NonAdminRotate != 403 {
 		t.Errorf("a non-admin's rotate answered %d", res.NonAdminRotate)

@@ -136,3 +136,19 @@ func (s *Server) RotateSigningKeys(ctx context.Context) (KeyInfo, error) {
 	s.log.InfoContext(ctx, "signing keys rotated", "kid", newest.ID, "previous_retire_at", retire)
 	return KeyInfo{ID: newest.ID, Algorithm: newest.Algorithm, CreatedAt: newest.CreatedAt, RetireAt: newest.RetireAt, ExpiresAt: newest.ExpiresAt, State: "next"}, nil
 }
+
+// RemoveSigningKey deletes a signing key at once (after a leak): it leaves the published
+// key set, so every token it signed stops verifying once verifiers fetch the key set again.
+// When it was the key signing, the next key signs right away, or a new one is created (no
+// overlap: a verifier meeting an unknown key ID fetches the key set again). Other replicas
+// drop the key at their next reload (30 seconds at most).
+func (s *Server) RemoveSigningKey(ctx context.Context, id string) error {
+	if err := s.store.DeleteSigningKey(ctx, id); err != nil {
+		return fmt.Errorf("deleting signing key %s: %w", id, err)
+	}
+	if _, err := s.keys.load(ctx, true); err != nil {
+		return err
+	}
+	s.log.WarnContext(ctx, "signing key removed: the tokens it signed no longer verify", "kid", id)
+	return nil
+}

@@ -204,3 +204,36 @@ func TestDisabledClientRefused(t *testing.T) {
 	}
 	env.codeFlow(client, redirect)
 }
+
+// TestRemoveSigningKey: a removed key leaves the key set at once and the next key signs;
+// removing the only key makes a new one.
+func TestRemoveSigningKey(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	first, _ := env.as.SigningKeys(ctx)
+	next, err := env.as.RotateSigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.as.RemoveSigningKey(ctx, first[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := env.as.keys.signing(ctx)
+	if err != nil || cur.meta.ID != next.ID {
+		t.Fatalf("signing with %s (%v), want the next key %s", cur.meta.ID, err, next.ID)
+	}
+	set, _ := env.as.PublicKeys(ctx)
+	if len(set.Keys) != 1 || set.Keys[0].KeyID != next.ID {
+		t.Errorf("published after removal: %+v", set.Keys)
+	}
+	if err := env.as.RemoveSigningKey(ctx, next.ID); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := env.as.SigningKeys(ctx)
+	if len(keys) != 1 || keys[0].ID == next.ID || keys[0].State != "signing" {
+		t.Errorf("after removing the only key: %+v", keys)
+	}
+	if err := env.as.RemoveSigningKey(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("removing an unknown key: %v", err)
+	}
+}

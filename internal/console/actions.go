@@ -48,6 +48,7 @@ var consoleNotices = map[string]string{
 	"signins-ended":      "Sign-ins ended: %s.",
 	"grant-revoked":      "Access of %s was revoked: its tokens no longer work and the next sign-in asks for consent again.",
 	"keys-rotated":       "A new signing key %s was published; it signs once the key overlap has passed.",
+	"key-removed":        "Signing key %s was removed: the tokens it signed no longer verify.",
 }
 
 func consoleNotice(q url.Values) string {
@@ -78,6 +79,7 @@ var consoleActions = map[string]func(con *Console, r *http.Request) outcome{
 	"/admin/signins/revoke":     (*Console).consoleEndSignIns,
 	"/admin/grants/revoke":      (*Console).consoleRevokeGrant,
 	"/admin/keys/rotate":        (*Console).consoleRotateKeys,
+	"/admin/keys/remove":        (*Console).consoleRemoveKey,
 }
 
 // consolePost runs one console action: the form token first, then the action; each
@@ -299,4 +301,15 @@ func (con *Console) connName(provider string) string {
 		}
 	}
 	return provider
+}
+
+func (con *Console) consoleRemoveKey(r *http.Request) outcome {
+	id := clipParam(r.PostFormValue("key"))
+	if err := con.as.RemoveSigningKey(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+		return outcome{status: http.StatusNotFound, failure: "No signing key " + id + ".", what: id}
+	} else if err != nil {
+		con.log.ErrorContext(r.Context(), "admin console: removing a signing key", "kid", id, "err", err)
+		return outcome{status: http.StatusServiceUnavailable, failure: "The signing key could not be removed (storage error).", what: id}
+	}
+	return outcome{done: "key-removed", what: id, back: "/admin/keys"}
 }

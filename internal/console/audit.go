@@ -23,11 +23,11 @@ var auditDecisions = []string{"allow", "deny", "insufficient_scope", "unauthenti
 
 type auditRow struct {
 	Time, Route, Who, WhoLink, Client, Method, Target, Decision, Class string
-	Status, UpstreamStatus                                    int
-	Reason, Error                                             string
-	Rules                                                     []string
-	Denied                                                    bool
-	Simulate                                                  string // the simulator's URL for this call, "" when it cannot be replayed
+	Status, UpstreamStatus                                             int
+	Reason, Error                                                      string
+	Rules                                                              []string
+	Denied                                                             bool
+	Simulate                                                           string // the simulator's URL for this call, "" when it cannot be replayed
 }
 
 type auditForm struct {

@@ -14,11 +14,12 @@ type keysData struct {
 	Keys []keyRow
 }
 
-var keysTmpl = template.Must(template.New("keys").Parse(`<p class="lead">The keys that sign this server's tokens (their public halves are at <a href="/jwks"><code>/jwks</code></a>). A new key is published a key overlap before it signs, so that verifiers caching the key set know it first; a retired key stays published until every token it signed has expired. Keys rotate on their own; rotate now after a suspected leak.</p>
-<table><thead><tr><th scope="col">Key ID</th><th scope="col">Algorithm</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Stops signing</th><th scope="col">Unpublished</th></tr></thead><tbody>
-{{range .Keys}}<tr data-key="{{.ID}}"><td><code>{{.ID}}</code></td><td>{{.Algorithm}}</td><td class="{{.Class}}">{{.State}}</td><td>{{.Created}}</td><td>{{.Retires}}</td><td>{{.Expires}}</td></tr>
+var keysTmpl = template.Must(template.New("keys").Parse(`<p class="lead">The keys that sign this server's tokens (their public halves are at <a href="/jwks"><code>/jwks</code></a>). A new key is published a key overlap before it signs, so that verifiers caching the key set know it first; a retired key stays published until every token it signed has expired. Keys rotate on their own.</p>
+<table><thead><tr><th scope="col">Key ID</th><th scope="col">Algorithm</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Stops signing</th><th scope="col">Unpublished</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
+{{range .Keys}}<tr data-key="{{.ID}}"><td><code>{{.ID}}</code></td><td>{{.Algorithm}}</td><td class="{{.Class}}">{{.State}}</td><td>{{.Created}}</td><td>{{.Retires}}</td><td>{{.Expires}}</td><td><form method="post" action="/admin/keys/remove"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="key" value="{{.ID}}"><button type="submit" aria-label="Remove key {{.ID}} now">Remove</button></form></td></tr>
 {{end}}</tbody></table>
 <form method="post" action="/admin/keys/rotate" class="buttons"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" class="primary">Rotate now</button></form>
+<p class="muted"><strong>Rotate now</strong> starts the next rotation early: tokens already issued keep working. <strong>Remove</strong> is for a key that leaked: it leaves the key set at once, every token it signed stops working, and the next key signs immediately.</p>
 `))
 
 // consoleKeys lists the signing keys (never their private halves) and offers rotation.

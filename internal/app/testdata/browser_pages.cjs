@@ -183,6 +183,13 @@ async function refresh(token) {
     await page.screenshot({ path: shotDir + '/console-keys.png', fullPage: true });
     const jwks = await (await fetch(base + '/jwks')).json();
     out.jwksKeys = jwks.keys.length;
+    // The key that signed so far leaked: remove it; the new one signs at once.
+    const leaked = await page.$eval('tr[data-key]:has(td.ok)', (r) => r.dataset.key);
+    await Promise.all([page.waitForNavigation(), page.click(`tr[data-key="${leaked}"] button`)]);
+    out.keyRemoved = await text(page);
+    out.keysAfterRemove = await page.$$eval('tr[data-key]', (rows) => rows.map((r) => r.dataset.key + ':' + r.children[2].textContent));
+    out.jwksAfterRemove = (await (await fetch(base + '/jwks')).json()).keys.map((k) => k.kid);
+    out.leaked = leaked;
 
     // Someone outside the admin groups.
     const other = await browser.newContext({ viewport: { width: 900, height: 700 } });

@@ -445,11 +445,14 @@ func (a *App) fallback() http.Handler {
 		brand = a.as.Branding()
 	}
 	mux.HandleFunc("GET /{$}", a.landing(brand))
-	if a.as != nil && a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
-		mux.Handle("/admin", a.console(brand))
-		mux.Handle("/admin/", a.console(brand))
-	}
 	if a.as != nil {
+		con := a.console()
+		if a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
+			mux.Handle("/admin", con.Admin(brand))
+			mux.Handle("/admin/", con.Admin(brand))
+		}
+		mux.Handle("/account", con.Account(brand))
+		mux.Handle("/account/", con.Account(brand))
 		mux.Handle("/", a.as.Handler())
 	} else {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -357,6 +357,9 @@ func (rt *route) credentialError(w http.ResponseWriter, r *http.Request, rec *Ev
 	if len(call.Messages) == 1 {
 		id = call.Messages[0].ID
 	}
+	if rt.askInput(w, r, rec, call, res.Input) { // requeststate.go: 2026-07-28 input-required result
+		return
+	}
 	status := res.Status
 	if status == 0 {
 		status = http.StatusBadGateway

@@ -66,9 +66,9 @@ func TestRequestState(t *testing.T) {
 		}
 	}
 	checks := []struct {
-		name                          string
+		name                         string
 		owner, route, method, target string
-		reason                        string
+		reason                       string
 	}{
 		{"same", "alice", "tracker", "tools/call", "balance", ""},
 		{"another user", "bob", "tracker", "tools/call", "balance", "request_state_other_user"},

@@ -40,10 +40,11 @@ type Server struct {
 	mux      *http.ServeMux
 	// revocations is the in-memory access-token revocation list (revocation.go).
 	revocations *revocationList
+	idjag       *idjagState // trusted enterprise IdPs (idjag.go); nil without any
+
 	// jwksCache holds private_key_jwt clients' key sets from their jwks_uri
 	// (client_assertion_jwks.go).
 	jwksCache jwksCache
-	idjag       *idjagState // trusted enterprise IdPs (idjag.go); nil without any
 }
 
 // New builds a Server: it loads (or creates) signing keys and upserts static clients.

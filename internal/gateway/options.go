@@ -89,6 +89,11 @@ type Options struct {
 	// RequestStateTTL is how long such a requestState stays valid: the time a user has to
 	// finish what was asked (connect an account) before the client retries. Default 15m.
 	RequestStateTTL time.Duration
+	// InputWait is how long a retry whose user accepted the gateway's input request waits
+	// for it to be done (the account connected) before being asked again: clients retry as
+	// soon as the browser opened, and 2026-07-28 lets the server hold the retry until the
+	// interaction completes. Checked every 2s. Default 30s; negative: no wait.
+	InputWait time.Duration
 }
 
 // RouteOptions configure one route.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -49,6 +50,10 @@ const (
 	maxWrapped = 32 << 10
 	// defaultStateTTL is how long the user has to connect before the client retries.
 	defaultStateTTL = 15 * time.Minute
+	// defaultInputWait and inputPoll: how long, and how often, a retry whose user accepted
+	// looks for the condition to be met before it is asked again.
+	defaultInputWait = 30 * time.Second
+	inputPoll        = 2 * time.Second
 )
 
 // URLInput is something the user must do in a browser before a call can succeed (for
@@ -64,12 +69,19 @@ type URLInput struct {
 type stateSealer struct {
 	keys *secrets.Keyring
 	ttl  time.Duration
+	wait time.Duration // Options.InputWait (0: no wait)
 }
 
-func (s *stateSealer) init(keys *secrets.Keyring, ttl time.Duration) error {
-	s.keys, s.ttl = keys, ttl
+func (s *stateSealer) init(keys *secrets.Keyring, ttl, wait time.Duration) error {
+	s.keys, s.ttl, s.wait = keys, ttl, wait
 	if s.ttl <= 0 {
 		s.ttl = defaultStateTTL
+	}
+	switch {
+	case s.wait == 0:
+		s.wait = defaultInputWait
+	case s.wait < 0:
+		s.wait = 0
 	}
 	if s.keys == nil {
 		k := make([]byte, secrets.KeySize)
@@ -243,4 +255,42 @@ func (rt *route) askInput(w http.ResponseWriter, r *http.Request, rec *Event, ca
 	rec.Status = http.StatusOK
 	writeRaw(w, http.StatusOK, mcp.ResultResponse(m.ID, mcp.URLInputRequired(key, in.Message, in.URL, state)))
 	return true
+}
+
+// awaitInput holds a retry whose user accepted the gateway's input request while the
+// credential error err still asks the user to act (the account is not connected yet: the
+// client retried as soon as the browser opened): it asks creds again every inputPoll until
+// they are there, another error comes, the wait (Options.InputWait) is over or the client
+// goes away. It returns what the last attempt returned.
+func (rt *route) awaitInput(ctx context.Context, r *http.Request, call *Call, creds UpstreamCredentials, err error) (http.Header, error) {
+	wait := rt.s.states.wait
+	if call.inputAction != "accept" || wait <= 0 || !asksUser(call, err) {
+		return nil, err
+	}
+	rt.s.log.DebugContext(ctx, "waiting for the user to finish what the gateway asked", "route", rt.opts.Name, "max", wait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(inputPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-deadline.C:
+			return nil, err
+		case <-tick.C:
+		}
+		h, e := creds.UpstreamHeaders(ctx, call.Principal, r)
+		if e == nil || !asksUser(call, e) {
+			return h, e
+		}
+		err = e
+	}
+}
+
+// asksUser reports whether a credential error asks the user to do something (its Response
+// has Input).
+func asksUser(call *Call, err error) bool {
+	var ce CredentialError
+	return errors.As(err, &ce) && ce.GatewayResponse(call).Input != nil
 }

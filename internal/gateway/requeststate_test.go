@@ -19,7 +19,7 @@ func testSealer(t testing.TB, id string, ttl time.Duration) *stateSealer {
 		t.Fatal(err)
 	}
 	s := &stateSealer{}
-	if err := s.init(kr, ttl); err != nil {
+	if err := s.init(kr, ttl, 0); err != nil {
 		t.Fatal(err)
 	}
 	return s

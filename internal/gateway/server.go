@@ -82,7 +82,7 @@ func New(opts Options) (*Server, error) {
 	if s.sessions == nil {
 		s.sessions = mcpsession.NewMemory(0)
 	}
-	if err := s.states.init(opts.RequestStateKeys, opts.RequestStateTTL); err != nil {
+	if err := s.states.init(opts.RequestStateKeys, opts.RequestStateTTL, opts.InputWait); err != nil {
 		return nil, err
 	}
 	s.trusted = opts.TrustedProxies

@@ -115,6 +115,7 @@ type mrtrEnv struct {
 }
 
 func newMRTREnv(t *testing.T, e *entraEnv, up *mrtrUpstream, ttl time.Duration) *mrtrEnv {
+	const wait = 3 * time.Second // gateway.Options.InputWait: a still-unconnected retry is asked again after it
 	t.Helper()
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
@@ -135,7 +136,7 @@ func newMRTREnv(t *testing.T, e *entraEnv, up *mrtrUpstream, ttl time.Duration) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := apptest.NewHarness(t, y, apptest.Options{Reg: e.registry(t), Creds: set, RequestStateTTL: ttl})
+	h := apptest.NewHarness(t, y, apptest.Options{Reg: e.registry(t), Creds: set, RequestStateTTL: ttl, InputWait: wait})
 	return &mrtrEnv{h: h, set: set, st: st, connectURL: public + "/connections/tracker/connect"}
 }
 
@@ -284,6 +285,21 @@ func TestConnectionInputRequests(t *testing.T) {
 		}
 	})
 
+	t.Run("alice's client retries as soon as the browser opens: the retry waits until she has connected", func(t *testing.T) {
+		env.unlink(t, alice)
+		var asked atomic.Int32
+		sess := sdkClient(t, alice, func(string) string {
+			asked.Add(1)
+			go func() { time.Sleep(time.Second); env.link(t, alice) }() // the user takes a while
+			return "accept"
+		})
+		start := time.Now()
+		res, err := sess.CallTool(t.Context(), &gosdk.CallToolParams{Name: "balance"})
+		if err != nil || res.IsError || asked.Load() != 1 || time.Since(start) < time.Second {
+			t.Fatalf("result %v, err %v, asked %d times, after %s", res, err, asked.Load(), time.Since(start))
+		}
+	})
+
 	t.Run("the upstream's own MRTR passes through untouched", func(t *testing.T) {
 		sess := sdkClient(t, alice, func(string) string { t.Error("asked to connect while connected"); return "cancel" })
 		res, err := sess.CallTool(t.Context(), &gosdk.CallToolParams{Name: "confirm"})
@@ -366,7 +382,7 @@ func TestConnectionInputRequests(t *testing.T) {
 		})
 	}
 
-	t.Run("bob still not connected: his retry is asked again, with a fresh state", func(t *testing.T) {
+	t.Run("bob still not connected: his retry waits, then is asked again, with a fresh state", func(t *testing.T) {
 		_, msg := env.post2026(t, bob, 2, "balance", bobState, accept)
 		if s := env.stateOf(t, msg); s == bobState {
 			t.Fatal("the same state again")

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +30,7 @@ import (
 // The gateway's requestState is "mcpgate.rs1." followed by a value sealed with
 // RequestStateKeys (AES-256-GCM, secrets.Keyring). It holds whose it is (the
 // issuer+subject+client key that owns sessions), the route, the method and tool / prompt
-// / uri of the request, an expiry, and the upstream's own requestState and
+// / uri of the request (and a digest of a tool call's arguments), an expiry, and the upstream's own requestState and
 // inputResponses of the request it interrupted, if any. On a retry carrying it the
 // gateway opens it, refuses it (JSON-RPC -32602) when it does not open, has expired, or
 // was issued to another principal, route or request, and sends the upstream the request
@@ -101,9 +103,10 @@ type inputState struct {
 	Owner  string `json:"o"` // sessionKeys.owner(): issuer, subject and client, hashed
 	Route  string `json:"r"`
 	Method string `json:"m"`
-	Target string `json:"t"` // the tool, prompt or uri
-	Key    string `json:"k"` // the inputRequests key the gateway asked under
-	Exp    int64  `json:"e"` // Unix seconds
+	Target string `json:"t"`           // the tool, prompt or uri
+	Args   string `json:"a,omitempty"` // argsDigest of a tools/call's arguments
+	Key    string `json:"k"`           // the inputRequests key the gateway asked under
+	Exp    int64  `json:"e"`           // Unix seconds
 	// UpState and UpResponses are the upstream's requestState and inputResponses of the
 	// interrupted request, given back to the upstream on the retry.
 	UpState     string          `json:"us,omitempty"`
@@ -154,17 +157,36 @@ func (s *stateSealer) open(raw string, now time.Time) (inputState, error) {
 	return st, nil
 }
 
-// check refuses a state issued to another principal, or for another route or request.
-func (st *inputState) check(owner, route, method, target string) error {
+// check refuses a state issued to another principal, or for another route or request
+// (args is argsDigest of the request's arguments).
+func (st *inputState) check(owner, route, method, target, args string) error {
 	switch {
 	case st.Owner != owner:
 		return &stateError{"request_state_other_user", "it was issued to another user or client"}
 	case st.Route != route:
 		return &stateError{"request_state_other_route", "it was issued for another route"}
-	case st.Method != method || st.Target != target:
-		return &stateError{"request_state_other_request", "it was issued for another request (method, tool, prompt or resource)"}
+	case st.Method != method || st.Target != target || st.Args != args:
+		return &stateError{"request_state_other_request", "it was issued for another request (method, tool, prompt, resource or arguments)"}
 	}
 	return nil
+}
+
+// argsDigest identifies a tools/call's arguments whatever their formatting (member order,
+// spaces): a state is bound to the call it interrupted, as 2026-07-28 advises ("a digest of
+// its salient parameters"). "" for none.
+func argsDigest(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	b := []byte(raw)
+	var v any
+	if json.Unmarshal(raw, &v) == nil {
+		if c, err := json.Marshal(v); err == nil { // maps marshal with sorted keys
+			b = c
+		}
+	}
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // resumeInput takes the gateway's requestState off a retried request: it checks it, and
@@ -182,7 +204,7 @@ func (rt *route) resumeInput(w http.ResponseWriter, r *http.Request, rec *Event,
 	}
 	st, err := rt.s.states.open(in.RequestState, time.Now())
 	if err == nil {
-		err = st.check(rec.keys.owner(), rt.opts.Name, m.Method, m.Target())
+		err = st.check(rec.keys.owner(), rt.opts.Name, m.Method, m.Target(), argsDigest(m.Arguments))
 	}
 	var nb []byte
 	if err == nil {
@@ -241,8 +263,8 @@ func (rt *route) askInput(w http.ResponseWriter, r *http.Request, rec *Event, ca
 	if key == "" {
 		key = "mcpgate-input"
 	}
-	st := inputState{Owner: rec.keys.owner(), Route: rt.opts.Name, Method: m.Method, Target: m.Target(), Key: key,
-		Exp: time.Now().Add(rt.s.states.ttl).Unix()}
+	st := inputState{Owner: rec.keys.owner(), Route: rt.opts.Name, Method: m.Method, Target: m.Target(), Args: argsDigest(m.Arguments),
+		Key: key, Exp: time.Now().Add(rt.s.states.ttl).Unix()}
 	if len(params.RequestState)+len(params.InputResponses) <= maxWrapped {
 		st.UpState, st.UpResponses = params.RequestState, params.InputResponses
 	}

@@ -30,7 +30,7 @@ func TestRequestState(t *testing.T) {
 	s := testSealer(t, "a", time.Minute)
 	other := testSealer(t, "b", time.Minute)
 	now := time.Now()
-	st := inputState{Owner: "alice", Route: "tracker", Method: "tools/call", Target: "balance", Key: "mcpgate-1", Exp: now.Add(time.Minute).Unix(),
+	st := inputState{Owner: "alice", Route: "tracker", Method: "tools/call", Target: "balance", Args: argsDigest([]byte(`{"a":1,"b":[2]}`)), Key: "mcpgate-1", Exp: now.Add(time.Minute).Unix(),
 		UpState: "up", UpResponses: []byte(`{"q":{"action":"accept"}}`)}
 	sealed, err := s.seal(st)
 	if err != nil {
@@ -66,18 +66,21 @@ func TestRequestState(t *testing.T) {
 		}
 	}
 	checks := []struct {
-		name                         string
-		owner, route, method, target string
-		reason                       string
+		name                               string
+		owner, route, method, target, args string
+		reason                             string
 	}{
-		{"same", "alice", "tracker", "tools/call", "balance", ""},
-		{"another user", "bob", "tracker", "tools/call", "balance", "request_state_other_user"},
-		{"another route", "alice", "files", "tools/call", "balance", "request_state_other_route"},
-		{"another tool", "alice", "tracker", "tools/call", "transfer", "request_state_other_request"},
-		{"another method", "alice", "tracker", "prompts/get", "balance", "request_state_other_request"},
+		{"same", "alice", "tracker", "tools/call", "balance", `{"a":1,"b":[2]}`, ""},
+		{"same arguments, other formatting", "alice", "tracker", "tools/call", "balance", ` { "b" : [ 2 ], "a" : 1 } `, ""},
+		{"another user", "bob", "tracker", "tools/call", "balance", `{"a":1,"b":[2]}`, "request_state_other_user"},
+		{"another route", "alice", "files", "tools/call", "balance", `{"a":1,"b":[2]}`, "request_state_other_route"},
+		{"another tool", "alice", "tracker", "tools/call", "transfer", `{"a":1,"b":[2]}`, "request_state_other_request"},
+		{"another method", "alice", "tracker", "prompts/get", "balance", `{"a":1,"b":[2]}`, "request_state_other_request"},
+		{"other arguments", "alice", "tracker", "tools/call", "balance", `{"a":1000,"b":[2]}`, "request_state_other_request"},
+		{"no arguments", "alice", "tracker", "tools/call", "balance", ``, "request_state_other_request"},
 	}
 	for _, c := range checks {
-		err := got.check(c.owner, c.route, c.method, c.target)
+		err := got.check(c.owner, c.route, c.method, c.target, argsDigest([]byte(c.args)))
 		var se *stateError
 		if (c.reason == "") != (err == nil) || (err != nil && (!errors.As(err, &se) || se.Reason != c.reason)) {
 			t.Errorf("%s: check = %v, want %q", c.name, err, c.reason)
@@ -138,7 +141,7 @@ func FuzzRequestState(f *testing.F) {
 			}
 			return
 		}
-		if err != nil || got.Owner != owner || got.Target != target || got.UpState != raw || got.check(owner, "r", "tools/call", target) != nil {
+		if err != nil || got.Owner != owner || got.Target != target || got.UpState != raw || got.check(owner, "r", "tools/call", target, "") != nil {
 			t.Fatalf("round trip: %+v, %v", got, err)
 		}
 	})

@@ -155,10 +155,15 @@ func (m *mrtrEnv) unlink(t *testing.T, token string) {
 }
 
 // post2026 sends a 2026-07-28 tools/call of tool from a client that declares URL
-// elicitation, with requestState and inputResponses when given, and returns the answer.
-func (m *mrtrEnv) post2026(t *testing.T, token string, id int, tool, state, responses string) (int, map[string]any) {
+// elicitation, with requestState and inputResponses when given, and arguments (default
+// {}), and returns the answer.
+func (m *mrtrEnv) post2026(t *testing.T, token string, id int, tool, state, responses string, args ...string) (int, map[string]any) {
 	t.Helper()
-	params := map[string]any{"name": tool, "arguments": map[string]any{}, "_meta": map[string]any{
+	arguments := json.RawMessage(`{}`)
+	if len(args) > 0 {
+		arguments = json.RawMessage(args[0])
+	}
+	params := map[string]any{"name": tool, "arguments": arguments, "_meta": map[string]any{
 		"io.modelcontextprotocol/protocolVersion":    "2026-07-28",
 		"io.modelcontextprotocol/clientCapabilities": map[string]any{"elicitation": map[string]any{"url": map[string]any{}}},
 		"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "raw", "version": "1"},
@@ -363,17 +368,19 @@ func TestConnectionInputRequests(t *testing.T) {
 		token, tool, st   string
 		wantCode          int
 		wantReason, wantM string
+		args              []string
 	}{
-		{"tampered", env, bob, "balance", string(tampered), -32602, "request_state_invalid", "altered"},
-		{"another user's", env, alice, "balance", bobState, -32602, "request_state_other_user", "another user"},
-		{"for another tool", env, bob, "confirm", bobState, -32602, "request_state_other_request", "another request"},
-		{"expired", short, bob, "balance", expiring, -32602, "request_state_expired", "expired"},
-		{"truncated", env, bob, "balance", bobState[:len(bobState)-21], -32602, "request_state_invalid", "altered"},
-		{"sealed with an unknown key", env, bob, "balance", "mcpgate.rs1.v1.old.AAAA", -32602, "request_state_invalid", "no longer has"},
+		{"tampered", env, bob, "balance", string(tampered), -32602, "request_state_invalid", "altered", nil},
+		{"another user's", env, alice, "balance", bobState, -32602, "request_state_other_user", "another user", nil},
+		{"for another tool", env, bob, "confirm", bobState, -32602, "request_state_other_request", "another request", nil},
+		{"for other arguments", env, bob, "balance", bobState, -32602, "request_state_other_request", "arguments", []string{`{"amount":1000}`}},
+		{"expired", short, bob, "balance", expiring, -32602, "request_state_expired", "expired", nil},
+		{"truncated", env, bob, "balance", bobState[:len(bobState)-21], -32602, "request_state_invalid", "altered", nil},
+		{"sealed with an unknown key", env, bob, "balance", "mcpgate.rs1.v1.old.AAAA", -32602, "request_state_invalid", "no longer has", nil},
 	}
 	for _, tt := range tests {
 		t.Run("requestState "+tt.name+" is refused", func(t *testing.T) {
-			status, msg := tt.env.post2026(t, tt.token, 9, tt.tool, tt.st, accept)
+			status, msg := tt.env.post2026(t, tt.token, 9, tt.tool, tt.st, accept, tt.args...)
 			code, m := apptest.ErrorOf(msg)
 			d, _ := msg["error"].(map[string]any)["data"].(map[string]any)
 			if status != 200 || code != tt.wantCode || d["reason"] != tt.wantReason || !strings.Contains(m, tt.wantM) || msg["id"] != float64(9) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -180,7 +181,9 @@ func argsDigest(raw json.RawMessage) string {
 	}
 	b := []byte(raw)
 	var v any
-	if json.Unmarshal(raw, &v) == nil {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber() // numbers keep their digits: 10000000000000001 is not 10000000000000000
+	if d.Decode(&v) == nil {
 		if c, err := json.Marshal(v); err == nil { // maps marshal with sorted keys
 			b = c
 		}
@@ -218,8 +221,8 @@ func (rt *route) resumeInput(w http.ResponseWriter, r *http.Request, rec *Event,
 		}
 	}
 	if err != nil {
-		se, ok := err.(*stateError)
-		if !ok {
+		var se *stateError
+		if !errors.As(err, &se) {
 			var le *jsonlimit.Error
 			se = &stateError{"request_state_invalid", "the request could not be restored from it"}
 			if errors.As(err, &le) {

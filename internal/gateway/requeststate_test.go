@@ -78,6 +78,7 @@ func TestRequestState(t *testing.T) {
 		{"another method", "alice", "tracker", "prompts/get", "balance", `{"a":1,"b":[2]}`, "request_state_other_request"},
 		{"other arguments", "alice", "tracker", "tools/call", "balance", `{"a":1000,"b":[2]}`, "request_state_other_request"},
 		{"no arguments", "alice", "tracker", "tools/call", "balance", ``, "request_state_other_request"},
+		{"a number beyond float64's digits", "alice", "tracker", "tools/call", "balance", `{"a":10000000000000001,"b":[2]}`, "request_state_other_request"},
 	}
 	for _, c := range checks {
 		err := got.check(c.owner, c.route, c.method, c.target, argsDigest([]byte(c.args)))

@@ -201,6 +201,9 @@ func (rt *route) resumeInput(w http.ResponseWriter, r *http.Request, rec *Event,
 		return true
 	}
 	m := &call.Messages[0]
+	if !bytes.Contains(m.Params, []byte(statePrefix)) && !bytes.Contains(m.Params, []byte(`\u`)) {
+		return true // the usual case, found without decoding (the prefix can only be spelled otherwise with \u escapes)
+	}
 	in := m.Input()
 	if !strings.HasPrefix(in.RequestState, statePrefix) {
 		return true // none, or the upstream's own

@@ -389,6 +389,23 @@ func TestConnectionInputRequests(t *testing.T) {
 		})
 	}
 
+	t.Run("a state spelled with JSON escapes is still recognised as mcpgate's", func(t *testing.T) {
+		body := `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"balance","arguments":{},` +
+			`"requestState":"\u006d` + strings.TrimPrefix(bobState, "m") + `","inputResponses":` + accept + `,` +
+			`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{"url":{}}}}}}`
+		c := &apptest.Client{T: t, URL: env.h.URL + "/tracker/mcp", Token: alice}
+		resp, err := c.Do(http.MethodPost, body, map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "balance"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var msg map[string]any
+		json.NewDecoder(resp.Body).Decode(&msg)
+		if d, _ := msg["error"].(map[string]any)["data"].(map[string]any); d["reason"] != "request_state_other_user" {
+			t.Fatalf("answer %v", msg)
+		}
+	})
+
 	t.Run("bob still not connected: his retry waits, then is asked again, with a fresh state", func(t *testing.T) {
 		_, msg := env.post2026(t, bob, 2, "balance", bobState, accept)
 		if s := env.stateOf(t, msg); s == bobState {

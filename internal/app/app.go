@@ -300,6 +300,9 @@ func (a *App) gatewayOptions() (gateway.Options, error) {
 		Sessions:        mcpsession.NewMemory(cfg.Limits.SessionIdleTimeout.D()),
 		Observer:        a.metrics,
 	}
+	// The requestState of the gateway's input requests (connect your account) is sealed with
+	// the keys of stored tokens, so every replica opens what another issued.
+	o.RequestStateKeys = a.keys
 	if a.tracing != nil {
 		o.TracerProvider = a.tracing
 	}

@@ -159,3 +159,46 @@ func primitiveEqual(header string, raw json.RawMessage) bool {
 	}
 	return false
 }
+
+// ParamHeaders returns the Mcp-Param-* headers a 2026-07-28 client sends with a
+// tools/call, given the tool's bindings, as the Go SDK client makes them: for each bound
+// argument that is present, not null and a string, boolean or safe integer, its text
+// (=?base64?...?= when not plain ASCII). Nothing for other arguments, which
+// CheckParamHeaders refuses as the Go SDK server does.
+func ParamHeaders(m *Request, bindings []ParamBinding) map[string]string {
+	if len(bindings) == 0 || len(m.Arguments) == 0 {
+		return nil
+	}
+	var args map[string]json.RawMessage
+	if decode(m.Arguments, &args) != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, b := range bindings {
+		raw, found := lookupArgument(args, b.Path)
+		if !found {
+			continue
+		}
+		var v any
+		if decode(raw, &v) != nil {
+			continue
+		}
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case bool:
+			s = strconv.FormatBool(v)
+		case float64:
+			const maxSafe = 1<<53 - 1
+			if math.IsNaN(v) || math.IsInf(v, 0) || v != math.Trunc(v) || math.Abs(v) > maxSafe {
+				continue
+			}
+			s = strconv.FormatInt(int64(v), 10)
+		default:
+			continue
+		}
+		out[HeaderParamPrefix+b.Header] = EncodeHeaderValue(s)
+	}
+	return out
+}

@@ -31,35 +31,14 @@ const (
 	toolsRelistInterval = 30 * time.Second
 	// maxToolPages bounds the pages of one such listing.
 	maxToolPages = 20
-	// maxBridgeTools bounds the tools whose bindings the bridge remembers.
-	maxBridgeTools = 10_000
 )
 
-// toolBindings are the Mcp-Param-* bindings of the server's tools, by name.
+// toolBindings are the Mcp-Param-* bindings of the server's tools, by name, and when the
+// bridge last listed them itself.
 type toolBindings struct {
+	mcp.ToolParams
 	mu       sync.Mutex
-	m        map[string][]mcp.ParamBinding
 	listedAt time.Time // the bridge's own last listing
-}
-
-func (t *toolBindings) get(name string) ([]mcp.ParamBinding, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b, ok := t.m[name]
-	return b, ok
-}
-
-func (t *toolBindings) learn(tools map[string][]mcp.ParamBinding) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.m == nil {
-		t.m = make(map[string][]mcp.ParamBinding, len(tools))
-	}
-	for name, b := range tools {
-		if _, ok := t.m[name]; ok || len(t.m) < maxBridgeTools {
-			t.m[name] = b
-		}
-	}
 }
 
 // mayList reports whether the bridge may list the tools itself now, and if so notes it.
@@ -98,10 +77,10 @@ func (b *Bridge) setMCPHeaders(ctx context.Context, h http.Header, line []byte) 
 	if m.Method != "tools/call" {
 		return
 	}
-	bindings, known := b.tools.get(m.Tool)
+	bindings, known := b.tools.Get(m.Tool)
 	if !known && b.tools.mayList(time.Now()) {
 		b.listTools(ctx, m)
-		bindings, _ = b.tools.get(m.Tool)
+		bindings, _ = b.tools.Get(m.Tool)
 	}
 	for k, v := range mcp.ParamHeaders(m, bindings) {
 		h.Set(k, v)
@@ -114,7 +93,7 @@ func (b *Bridge) noteTools(h rpcHead, msg []byte) {
 		return
 	}
 	if tools, ok := mcp.ListParamBindings(msg); ok {
-		b.tools.learn(tools)
+		b.tools.Learn(tools)
 	}
 }
 
@@ -159,7 +138,7 @@ func (b *Bridge) listTools(ctx context.Context, m *mcp.Request) {
 			log.Warn("listing tools for their Mcp-Param headers failed", "status", resp.StatusCode)
 			return
 		}
-		b.tools.learn(tools)
+		b.tools.Learn(tools)
 		var next struct {
 			Result struct {
 				NextCursor string `json:"nextCursor"`

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
@@ -16,6 +17,41 @@ import (
 type ParamBinding struct {
 	Path   []string
 	Header string
+}
+
+// MaxToolParams bounds ToolParams: a server listing more tools gets the rest of its calls
+// checked by itself only.
+const MaxToolParams = 10_000
+
+// ToolParams remembers the Mcp-Param-* bindings of a server's tools, by the name clients
+// call them, as learned from the 2026-07-28 tools/list results seen (ParamBindingsOfList),
+// for up to MaxToolParams tools. The zero value is empty and ready; safe for concurrent use.
+type ToolParams struct {
+	mu sync.RWMutex
+	m  map[string][]ParamBinding
+}
+
+// Get returns the bindings of tool, and whether the tool was seen listed.
+func (p *ToolParams) Get(tool string) ([]ParamBinding, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b, ok := p.m[tool]
+	return b, ok
+}
+
+// Learn records the bindings of listed tools (a tool already known is updated; new ones
+// only while fewer than MaxToolParams are known).
+func (p *ToolParams) Learn(tools map[string][]ParamBinding) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[string][]ParamBinding, len(tools))
+	}
+	for name, b := range tools {
+		if _, ok := p.m[name]; ok || len(p.m) < MaxToolParams {
+			p.m[name] = b
+		}
+	}
 }
 
 type schemaProperty struct {

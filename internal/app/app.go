@@ -498,6 +498,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if v := a.cfg.Runtime.GCMinHeap; v != nil {
 		floor = int64(*v)
 	}
+	gctune.Settle() // start-up garbage back to the system before the floor (if any) keeps it
 	stopGC, gc := gctune.Start(floor)
 	defer stopGC()
 	if gc.Active {

@@ -499,6 +499,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		floor = int64(*v)
 	}
 	gctune.Settle() // start-up garbage back to the system before the floor (if any) keeps it
+	go gctune.ReleaseWhenIdle(ctx, gctune.IdleOptions{}, func(r uint64) {
+		a.log.DebugContext(ctx, "idle: heap returned to the system", "reclaimable_bytes", r)
+	})
 	stopGC, gc := gctune.Start(floor)
 	defer stopGC()
 	if gc.Active {

@@ -55,7 +55,7 @@ func main() {
 	bin := flag.String("bin", "", "the mcpgate binary to measure (default: build ./cmd/mcpgate as the Dockerfile does)")
 	routeCounts := flag.String("routes", "1,1000", "route counts to start mcpgate with, comma-separated")
 	runs := flag.Int("runs", 5, "start-ups per configuration (the spread of start-up times)")
-	idle := flag.Duration("idle", 5*time.Second, "how long a process idles before its memory is read")
+	idle := flag.Duration("idle", 10*time.Second, "how long a process idles before its memory is read")
 	streams := flag.Int("streams", 2000, "idle SSE streams to open through each proxy (0: none)")
 	flag.Parse()
 	if *role == "bare" {
@@ -159,8 +159,10 @@ func run(ctx context.Context, o opts) error {
 			return err
 		}
 	}
-	fmt.Printf("\n%d idle SSE streams (GET text/event-stream, HTTP/1.1 upstream), default settings, no forced collection:\n\n", o.streams)
-	fmt.Println("| process | VmRSS before | VmRSS with the streams open | per stream |")
+	fmt.Println()
+	fmt.Printf("%d idle SSE streams (GET text/event-stream, HTTP/1.1 upstream), default settings, no forced collection;\n", o.streams)
+	fmt.Printf("VmRSS 2 s after the last stream opened, and %s later:\n\n", o.idle)
+	fmt.Println("| process | VmRSS before | VmRSS with the streams open (2 s, later) | per stream later (2 s) |")
 	fmt.Println("|---|---|---|---|")
 	for _, t := range []struct {
 		name  string
@@ -324,13 +326,21 @@ func measureStreams(ctx context.Context, name string, o opts, start func() (*pro
 	if f := failed.Load(); f > 0 {
 		return fmt.Errorf("%s: %d of %d streams failed, first: %v", name, f, o.streams, firstErr.Load())
 	}
-	time.Sleep(o.idle) // the streams idle
-	after, err := p.status()
+	time.Sleep(2 * time.Second) // the streams are open and idle
+	soon, err := p.status()
 	if err != nil {
 		return err
 	}
-	per := float64(after["VmRSS"]-before["VmRSS"]) / float64(o.streams)
-	fmt.Printf("| %s | %s | %s | **%.1f KB** |\n", name, mb(before["VmRSS"]), mb(after["VmRSS"]), per/1000)
+	time.Sleep(o.idle) // the process is idle too
+	later, err := p.status()
+	if err != nil {
+		return err
+	}
+	per := func(m map[string]int64) string {
+		return fmt.Sprintf("%.1f KB", float64(m["VmRSS"]-before["VmRSS"])/float64(o.streams)/1000)
+	}
+	fmt.Printf("| %s | %s | %s, %s | **%s** (%s) |\n", name, mb(before["VmRSS"]),
+		mb(soon["VmRSS"]), mb(later["VmRSS"]), per(later), per(soon))
 	return nil
 }
 

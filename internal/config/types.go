@@ -80,8 +80,8 @@ type Runtime struct {
 	// GCMinHeap is the heap size below which the garbage collector does not start a
 	// collection (default 0: no floor, Go's default pacing). With a small live heap, Go's
 	// default pacing collects every few MB allocated, about every 300 requests; a floor
-	// such as 64MiB makes that every few thousand, for about 2.5% less CPU per request,
-	// at the cost of up to this much memory, held after any burst of traffic. Once the
+	// such as 64MiB makes that every few thousand, for a few percent less CPU per request,
+	// at the cost of up to this much memory, held while traffic lasts. Once the
 	// live heap passes half the floor the default pacing applies again. Ignored when the
 	// GOGC environment variable is set; the memory limit (GOMEMLIMIT, or 90% of the
 	// container's cgroup limit) still bounds the heap.

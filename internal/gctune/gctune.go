@@ -7,10 +7,10 @@
 // would collect every 50-100 ms. An operator may set a floor (server option
 // runtime.gcMinHeap, off by default) that keeps the heap goal at least at that size: while
 // the live heap is small, collections come 10-20 times less often (a 64 MiB floor saved
-// about 2.5% of CPU per request in the load test, with no p99 difference outside the
+// a few percent of CPU per request in the load test, with no p99 difference outside the
 // noise); once the live heap exceeds half the floor, pacing is GOGC=100's again. The price
-// is memory: after a burst of traffic the process holds about the floor, idle or not, which
-// is why it is off by default.
+// is memory: while traffic lasts the process holds about the floor (ReleaseWhenIdle gives
+// it back once traffic stops), which is why it is off by default.
 //
 // The floor is set after every collection: a finalizer on a sentinel object runs once per
 // cycle, reads the live heap (runtime/metrics) and sets GOGC so that the next goal is

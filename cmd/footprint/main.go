@@ -182,10 +182,23 @@ func run(ctx context.Context, o opts) error {
 
 // proc is a started proxy: its process, its address and how to stop it.
 type proc struct {
-	cmd   *exec.Cmd
-	addr  string        // the proxy's listener
-	ready time.Duration // from exec to ready
-	stop  func()
+	cmd    *exec.Cmd
+	addr   string        // the proxy's listener
+	ready  time.Duration // from exec to ready
+	exited chan struct{} // closed when the process has exited
+}
+
+// newProc watches the started cmd serving on addr.
+func newProc(cmd *exec.Cmd, addr string) *proc {
+	p := &proc{cmd: cmd, addr: addr, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p
+}
+
+// stop kills the process (SIGTERM would wait for mcpgate's drain delay) and waits for it.
+func (p *proc) stop() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
 }
 
 func (p *proc) status() (map[string]int64, error) {
@@ -356,11 +369,8 @@ func startMcpgate(ctx context.Context, bin, cfg string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, addr: addr, stop: func() {
-		_ = cmd.Process.Kill() // SIGTERM would wait for the drain delay
-		_ = cmd.Wait()
-	}}
-	if err := waitReady(ctx, "http://"+admin+"/readyz", cmd); err != nil {
+	p := newProc(cmd, addr)
+	if err := waitReady(ctx, "http://"+admin+"/readyz", p.exited); err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -381,8 +391,8 @@ func startBare(ctx context.Context, self, upstream string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, addr: addr, stop: func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }}
-	if err := waitReady(ctx, "http://"+addr+"/ready", cmd); err != nil {
+	p := newProc(cmd, addr)
+	if err := waitReady(ctx, "http://"+addr+"/ready", p.exited); err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -391,7 +401,7 @@ func startBare(ctx context.Context, self, upstream string) (*proc, error) {
 }
 
 // waitReady polls u every 2 ms until it answers 200 (at most 30 s).
-func waitReady(ctx context.Context, u string, cmd *exec.Cmd) error {
+func waitReady(ctx context.Context, u string, exited <-chan struct{}) error {
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -401,8 +411,10 @@ func waitReady(ctx context.Context, u string, cmd *exec.Cmd) error {
 				return nil
 			}
 		}
-		if cmd.ProcessState != nil {
+		select {
+		case <-exited:
 			return errors.New("the process exited")
+		default:
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

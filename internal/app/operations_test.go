@@ -122,6 +122,13 @@ routes:
         - {name: no-admin-tool, allow: 'mcp.tool != "admin_tool"'}
 `, map[string]string{"CAROL_HASH": hash})
 	adminURL := "http://" + admin
+	// serve waits for the public port only; the admin listener starts beside it.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", admin, time.Second); err == nil {
+			c.Close()
+			break
+		}
+	}
 	if code, _ := getText(t, adminURL+"/livez"); code != 200 {
 		t.Fatalf("/livez = %d", code)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -35,10 +36,15 @@ func TestTraceOfToolCall(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	spans := rec.Ended()
+	// The server span ends when the handler returns, which can be after the client has
+	// read the response: wait for it.
+	var spans []sdktrace.ReadOnlySpan
 	byName := map[string]sdktrace.ReadOnlySpan{}
-	for _, s := range spans {
-		byName[s.Name()] = s
+	for deadline := time.Now().Add(5 * time.Second); byName["POST /mcp"] == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		spans = rec.Ended()
+		for _, s := range spans {
+			byName[s.Name()] = s
+		}
 	}
 	root := byName["POST /mcp"]
 	if root == nil {

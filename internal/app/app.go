@@ -506,6 +506,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	go func() { // beside serving, not before: readiness does not wait for a collection
 		gctune.Settle() // start-up garbage back to the system
+		if n, err := gctune.ReleaseExecutablePages(); err != nil { // and the executable's pages only start-up used
+			a.log.DebugContext(ctx, "releasing the executable's start-up pages failed", "err", err)
+		} else {
+			a.log.DebugContext(ctx, "executable's start-up pages released", "mapped_bytes", n)
+		}
 		gctune.ReleaseWhenIdle(ctx, gctune.IdleOptions{}, func(r uint64) {
 			a.log.DebugContext(ctx, "idle: heap returned to the system", "reclaimable_bytes", r)
 		})

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -38,6 +39,23 @@ type OAuthApp struct {
 	Resource string
 	// AuthParams are extra authorize parameters (e.g. prompt=consent, access_type=offline).
 	AuthParams map[string]string
+	// Issuer, when known, is the authorization server's issuer: a callback's RFC 9207 iss
+	// must equal it (otherwise only its host must match AuthorizeURL's).
+	Issuer string
+
+	// MCPServer, when set, makes the connection discovered: it is the URL of the MCP
+	// server the tokens are for, whose protected resource metadata (RFC 9728) names the
+	// authorization server, whose metadata (RFC 8414 or OpenID Connect) gives the
+	// endpoints. AuthorizeURL, TokenURL, RevocationURL and Resource are then discovered,
+	// Scopes default to the server's scopes_supported, and without ClientID mcpgate
+	// registers itself (client ID metadata document, else dynamic registration).
+	MCPServer string
+	// MetadataHosts is the allow-list of hosts discovery, registration and token requests
+	// of a discovered connection may reach (default: MCPServer's host). Private and
+	// loopback addresses are refused unless listed as IP addresses or localhost.
+	MetadataHosts []string
+	// DiscoveryTimeout bounds each discovery request (default DefaultDiscoveryTimeout).
+	DiscoveryTimeout time.Duration
 }
 
 func (a OAuthApp) display() string {
@@ -97,6 +115,8 @@ type Connections struct {
 type connApp struct {
 	OAuthApp
 	tc *tokenClient
+	// resolved caches a discovered app's endpoints (MCPServer set).
+	resolved atomic.Pointer[resolvedApp]
 }
 
 // NewConnections validates the configuration and returns the manager.
@@ -123,13 +143,25 @@ func NewConnections(c ConnectionsConfig) (*Connections, error) {
 	}
 	cs := &Connections{c: c, apps: map[string]*connApp{}, log: c.Logger}
 	for _, a := range c.Apps {
-		if a.Name == "" || a.AuthorizeURL == "" || a.TokenURL == "" || a.ClientID == "" {
-			return nil, fmt.Errorf("connections: app %q needs name, authorizeURL, tokenURL and clientId", a.Name)
+		switch {
+		case a.MCPServer != "":
+			if _, err := canonicalResource(a.MCPServer); err != nil || a.Name == "" {
+				return nil, fmt.Errorf("connections: app %q needs a name and an absolute http(s) mcpServer URL", a.Name)
+			}
+			if u, _ := url.Parse(a.MCPServer); len(a.MetadataHosts) == 0 && internalHost(u.Hostname()) {
+				return nil, fmt.Errorf("connections: app %q: mcpServer %s is on a loopback or private address: list its host in metadataHosts to allow discovery there", a.Name, u.Host)
+			}
+		case a.Name == "" || a.AuthorizeURL == "" || a.TokenURL == "" || a.ClientID == "":
+			return nil, fmt.Errorf("connections: app %q needs name, authorizeURL, tokenURL and clientId (or mcpServer to discover them)", a.Name)
 		}
 		if _, dup := cs.apps[a.Name]; dup {
 			return nil, fmt.Errorf("connections: app %q is configured twice", a.Name)
 		}
-		cs.apps[a.Name] = &connApp{OAuthApp: a, tc: newTokenClient(ModeConnection, a.TokenURL, a.clientAuth(), c.HTTP, c.Logger, c.Now)}
+		ca := &connApp{OAuthApp: a}
+		if a.MCPServer == "" {
+			ca.tc = newTokenClient(ModeConnection, a.TokenURL, a.clientAuth(), c.HTTP, c.Logger, c.Now)
+		}
+		cs.apps[a.Name] = ca
 	}
 	return cs, nil
 }
@@ -170,21 +202,41 @@ func (cs *Connections) Provider(app string) (Provider, error) {
 	if !ok {
 		return nil, fmt.Errorf("connection: provider %q is not configured under upstreamCredentials.connections", app)
 	}
-	return ProviderFunc(func(ctx context.Context, req Request) (Credential, error) {
-		sub := req.subject()
-		if sub == "" {
-			return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonNoPrincipal, Permanent: true,
-				Description: "connections belong to a signed-in user, but the request is anonymous: use auth mode strict on the route"}
-		}
-		c, err := cs.credential(ctx, a, sub)
-		var nua *NeedsUserAction
-		if safeReturn(req.ReturnURL) != "" && errors.As(err, &nua) {
-			cp := *nua // the error may be shared by concurrent callers
-			cp.URL += "?return=" + url.QueryEscape(safeReturn(req.ReturnURL))
-			return c, &cp
-		}
-		return c, err
-	}), nil
+	return connectionProvider{cs: cs, a: a}, nil
+}
+
+// connectionProvider is the provider of one connection: the user's linked token, and a
+// reconnect prompt when the upstream refuses it (Challenger).
+type connectionProvider struct {
+	cs *Connections
+	a  *connApp
+}
+
+// Credential implements Provider.
+func (p connectionProvider) Credential(ctx context.Context, req Request) (Credential, error) {
+	cs, a := p.cs, p.a
+	sub := req.subject()
+	if sub == "" {
+		return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonNoPrincipal, Permanent: true,
+			Description: "connections belong to a signed-in user, but the request is anonymous: use auth mode strict on the route"}
+	}
+	c, err := cs.credential(ctx, a, sub)
+	var nua *NeedsUserAction
+	if safeReturn(req.ReturnURL) != "" && errors.As(err, &nua) {
+		cp := *nua // the error may be shared by concurrent callers
+		cp.URL = addQuery(cp.URL, "return", safeReturn(req.ReturnURL))
+		return c, &cp
+	}
+	return c, err
+}
+
+// addQuery adds one query parameter to u.
+func addQuery(u, k, v string) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + url.QueryEscape(k) + "=" + url.QueryEscape(v)
 }
 
 func (cs *Connections) needsAction(a *connApp, reason, msg string) *NeedsUserAction {
@@ -271,6 +323,20 @@ func (cs *Connections) credentialOnce(ctx context.Context, a *connApp, sub strin
 }
 
 func (cs *Connections) refresh(ctx context.Context, a *connApp, leased store.Connection, toks sealedTokens) (Credential, error) {
+	if ra, err := cs.resolve(ctx, a); err != nil {
+		// Discovery failed (transient): release the lease, use the token while it lasts.
+		next := leased
+		next.Version, next.LeaseUntil = leased.Version+1, time.Time{}
+		if cerr := cs.c.Store.CompareAndSwapConnection(ctx, leased.Version, next); cerr != nil {
+			cs.log.WarnContext(ctx, "releasing refresh lease failed", "provider", a.Name, "err", cerr)
+		}
+		if cs.c.Now().Before(leased.ExpiresAt) {
+			return Credential{Header: bearer(toks.AccessToken), Mode: ModeConnection, ExpiresAt: leased.ExpiresAt}, nil
+		}
+		return Credential{}, err
+	} else {
+		a = ra
+	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {toks.RefreshToken}}
 	if a.Resource != "" {
 		form.Set("resource", a.Resource) // x/oauth2 omits it on refresh (docker/mcp-gateway#563)
@@ -377,3 +443,9 @@ func (cs *Connections) Link(ctx context.Context, provider, subject, accessToken,
 	}
 	return cs.link(ctx, a, subject, token{AccessToken: accessToken, RefreshToken: refreshToken, Scope: scope, ExpiresAt: expiresAt})
 }
+
+// Interface guards
+var (
+	_ Provider   = connectionProvider{}
+	_ Challenger = connectionProvider{}
+)

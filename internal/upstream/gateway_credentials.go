@@ -71,13 +71,43 @@ func CredentialErrors(route string, c gateway.UpstreamCredentials, authorization
 	if c == nil {
 		return nil
 	}
-	return gateway.UpstreamCredentialsFunc(func(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
-		h, err := c.UpstreamHeaders(ctx, p, r)
-		if err != nil {
-			return nil, &credentialError{route: route, err: err, authorizationURI: authorizationURI}
-		}
-		return h, nil
-	})
+	return credentialErrors{route: route, c: c, authorizationURI: authorizationURI}
+}
+
+// credentialErrors renders c's typed errors (CredentialErrors).
+type credentialErrors struct {
+	route            string
+	c                gateway.UpstreamCredentials
+	authorizationURI string
+}
+
+// UpstreamHeaders implements gateway.UpstreamCredentials.
+func (ce credentialErrors) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
+	h, err := ce.c.UpstreamHeaders(ctx, p, r)
+	if err != nil {
+		return nil, &credentialError{route: ce.route, err: err, authorizationURI: ce.authorizationURI}
+	}
+	return h, nil
+}
+
+// upstreamChallenged is RouteCredentials' ability to turn an upstream's own challenge
+// into an answer for the user.
+type upstreamChallenged interface {
+	UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error
+}
+
+// UpstreamChallenge passes an upstream's own 401/403 challenge to the wrapped source and
+// renders what it answers like its other errors (a reconnect prompt becomes a URL
+// elicitation); nil when the source has nothing to say.
+func (ce credentialErrors) UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error {
+	uc, ok := ce.c.(upstreamChallenged)
+	if !ok {
+		return nil
+	}
+	if err := uc.UpstreamChallenge(ctx, p, r, status, wwwAuthenticate); err != nil {
+		return &credentialError{route: ce.route, err: err, authorizationURI: ce.authorizationURI}
+	}
+	return nil
 }
 
 // urlElicitationVersion is the first MCP version with URL elicitation (-32042).
@@ -163,6 +193,8 @@ func (e *credentialError) DeferCredential() bool {
 
 // Interface guards
 var (
+	_ upstreamChallenged         = RouteCredentials{}
+	_ upstreamChallenged         = credentialErrors{}
 	_ gateway.CredentialError    = (*credentialError)(nil)
 	_ gateway.CredentialDeferrer = (*credentialError)(nil)
 )

@@ -1,12 +1,14 @@
 package virtual
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 )
 
@@ -77,6 +79,15 @@ type Upstream struct {
 	ConnectTimeout time.Duration
 	// CallTimeout bounds each upstream request. Default DefaultCallTimeout.
 	CallTimeout time.Duration
+}
+
+// Challenged is an optional ability of Upstream.Credentials: told that the upstream
+// refused the credential with HTTP 401 or 403 and a WWW-Authenticate challenge (for
+// example insufficient_scope), it returns the error to answer the caller with (a
+// gateway.CredentialError, such as a prompt to connect the account again with more
+// scopes), or nil to let the refusal stand.
+type Challenged interface {
+	UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error
 }
 
 // IdentityEnv names the environment variables that carry a user's identity to a

@@ -194,7 +194,7 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		return s.callFailure(ctx, t.up, err)
+		return s.callFailure(ctx, t.up, c, err)
 	}
 	defer done()
 	p := &mcp.CallToolParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta}
@@ -209,15 +209,15 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	defer cancel()
 	res, err := cs.CallTool(cctx, p)
 	if err != nil {
-		return s.callFailure(ctx, t.up, err)
+		return s.callFailure(ctx, t.up, c, err)
 	}
 	return res, nil
 }
 
 // callFailure answers a tools/call the upstream could not serve: as a tool error result
 // when upstreamError chose one, else as the error.
-func (s *Server) callFailure(ctx context.Context, up *Upstream, err error) (mcp.Result, error) {
-	err = s.upstreamError(ctx, up, "tools/call", err)
+func (s *Server) callFailure(ctx context.Context, up *Upstream, c *gateway.Caller, err error) (mcp.Result, error) {
+	err = s.upstreamError(ctx, up, c, "tools/call", err)
 	var te *toolErrorResult
 	if errors.As(err, &te) {
 		return te.res, nil
@@ -238,14 +238,14 @@ func (s *Server) getPrompt(ctx context.Context, r *mcp.GetPromptRequest) (mcp.Re
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "prompts/get", err)
+		return nil, s.upstreamError(ctx, t.up, c, "prompts/get", err)
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
 	res, err := cs.GetPrompt(cctx, &mcp.GetPromptParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta})
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "prompts/get", err)
+		return nil, s.upstreamError(ctx, t.up, c, "prompts/get", err)
 	}
 	return res, nil
 }
@@ -261,14 +261,14 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "resources/read", err)
+		return nil, s.upstreamError(ctx, t.up, c, "resources/read", err)
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
 	res, err := cs.ReadResource(cctx, &mcp.ReadResourceParams{URI: r.Params.URI, Meta: r.Params.Meta})
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "resources/read", err)
+		return nil, s.upstreamError(ctx, t.up, c, "resources/read", err)
 	}
 	return res, nil
 }
@@ -276,10 +276,10 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 // upstreamError passes an upstream's own JSON-RPC error on as it is and turns anything
 // else (connection refused, process crashed, timeout) into an internal error naming the
 // upstream; the detail goes to the log only.
-func (s *Server) upstreamError(ctx context.Context, u *Upstream, method string, err error) error {
+func (s *Server) upstreamError(ctx context.Context, u *Upstream, c *gateway.Caller, method string, err error) error {
 	var ce gateway.CredentialError
 	if errors.As(err, &ce) {
-		return s.credentialAnswer(ctx, u, method, ce)
+		return s.credentialAnswer(ctx, u, c, method, ce)
 	}
 	var we *jsonrpc.Error
 	if errors.As(err, &we) && we.Code != codeRejected {

@@ -233,7 +233,22 @@ func (t *credentialTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	for k, vs := range hdr {
 		r.Header[textproto.CanonicalMIMEHeaderKey(k)] = vs
 	}
-	return t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
+		return resp, err
+	}
+	// The upstream refused the credential: its own challenge may mean something the
+	// user can fix (connect again, grant more scopes), which the provider says.
+	ch, ok := creds.(Challenged)
+	www := resp.Header.Get("Www-Authenticate")
+	if !ok || www == "" {
+		return resp, nil
+	}
+	if cerr := ch.UpstreamChallenge(r.Context(), p, in, resp.StatusCode, www); cerr != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("upstream %q refused the credential (HTTP %d): %w", t.c.up.Name, resp.StatusCode, cerr)
+	}
+	return resp, nil
 }
 
 // reap closes sessions unused for IdleTimeout (stopping their processes).

@@ -53,6 +53,9 @@ type AggregatedUpstream struct {
 	// MaxLineBytes bounds one message (one line) a command may write on its standard
 	// output; a longer one ends the process and fails the call. Default 4 MiB.
 	MaxLineBytes int `yaml:"maxLineBytes,omitempty" json:"maxLineBytes,omitempty"`
+	// MaxOutputRate bounds how fast the command's output is read, in bytes per second
+	// (faster output waits in the pipe). Default 8 MiB/s; -1: no bound.
+	MaxOutputRate int `yaml:"maxOutputRate,omitempty" json:"maxOutputRate,omitempty"`
 }
 
 // IdentityEnv names environment variables set from the user's identity.
@@ -112,8 +115,8 @@ func (r *Route) validateUpstreams(path string, p *Problems) {
 			if pu, e := url.Parse(u.URL); e != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 				p.Add(up+".url", "%q is not an absolute http(s) URL", u.URL)
 			}
-			if len(u.Args) > 0 || len(u.Env) > 0 || len(u.PassEnv) > 0 || u.IdentityEnv != nil || u.Shared || u.Dir != "" || u.MaxProcesses != 0 || u.MaxLineBytes != 0 {
-				p.Add(up, "args, dir, env, passEnv, identityEnv, shared, maxProcesses and maxLineBytes are for a command, not a url")
+			if len(u.Args) > 0 || len(u.Env) > 0 || len(u.PassEnv) > 0 || u.IdentityEnv != nil || u.Shared || u.Dir != "" || u.MaxProcesses != 0 || u.MaxLineBytes != 0 || u.MaxOutputRate != 0 {
+				p.Add(up, "args, dir, env, passEnv, identityEnv, shared, maxProcesses, maxLineBytes and maxOutputRate are for a command, not a url")
 			}
 		default:
 			if strings.ContainsAny(u.Command, " \t") && !strings.Contains(u.Command, "/") {
@@ -149,6 +152,9 @@ func (r *Route) validateUpstreams(path string, p *Problems) {
 			}
 			if u.MaxLineBytes < 0 {
 				p.Add(up+".maxLineBytes", "must not be negative")
+			}
+			if u.MaxOutputRate < -1 {
+				p.Add(up+".maxOutputRate", "must be a number of bytes per second, or -1 for no bound")
 			}
 		}
 		if u.ConnectTimeout < 0 {

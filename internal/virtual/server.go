@@ -85,6 +85,12 @@ func New(o Options) (*Server, error) {
 		if u.CallTimeout <= 0 {
 			u.CallTimeout = DefaultCallTimeout
 		}
+		if u.MaxLineBytes <= 0 {
+			u.MaxLineBytes = DefaultMaxLineBytes
+		}
+		if u.MaxOutputRate == 0 {
+			u.MaxOutputRate = DefaultMaxOutputRate
+		}
 		s.ups = append(s.ups, &u)
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "mcpgate-virtual-" + o.Route, Version: "1"}, &mcp.ServerOptions{
@@ -302,6 +308,8 @@ func kindOf(err error) string {
 		return "its command could not be started"
 	case errors.Is(err, errTooManyProcesses):
 		return "too many processes"
+	case errors.Is(err, errOutputTooLong):
+		return errOutputTooLong.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out"
 	case errors.Is(err, mcp.ErrConnectionClosed), strings.Contains(err.Error(), "connection closed"):

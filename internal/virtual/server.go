@@ -48,6 +48,8 @@ type Server struct {
 	indexes  map[string]*index
 	closed   bool
 
+	notifyMu sync.Mutex // one list-change notification at a time (listchanged.go)
+
 	progress sync.Map // upstream progress token → progressTarget
 	nextTok  atomic.Int64
 	stop     chan struct{}
@@ -95,9 +97,9 @@ func New(o Options) (*Server, error) {
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "mcpgate-virtual-" + o.Route, Version: "1"}, &mcp.ServerOptions{
 		Capabilities: &mcp.ServerCapabilities{
-			Tools:     &mcp.ToolCapabilities{},
-			Prompts:   &mcp.PromptCapabilities{},
-			Resources: &mcp.ResourceCapabilities{},
+			Tools:     &mcp.ToolCapabilities{ListChanged: true},
+			Prompts:   &mcp.PromptCapabilities{ListChanged: true},
+			Resources: &mcp.ResourceCapabilities{ListChanged: true},
 		},
 	})
 	s.mcp.AddReceivingMiddleware(s.dispatch)
@@ -183,7 +185,11 @@ func (s *Server) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ReadResourceRequest:
 			return s.readResource(ctx, r)
 		}
-		return next(ctx, method, req)
+		res, err := next(ctx, method, req)
+		if dr, ok := res.(*mcp.DiscoverResult); ok && err == nil && method == "server/discover" {
+			s.discover(ctx, callerOf(req.GetExtra()), dr)
+		}
+		return res, err
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -44,7 +44,7 @@ func TestMergedListsAndDispatch(t *testing.T) {
 	}})
 
 	names, res := toolNames(t, cs)
-	want := []string{"alpha_delete_all", "alpha_echo", "alpha_slow", "beta_delete_all", "beta_echo", "beta_slow", "local_crash", "local_whoami"}
+	want := []string{"alpha_delete_all", "alpha_echo", "alpha_slow", "beta_delete_all", "beta_echo", "beta_slow", "local_crash", "local_flood", "local_whoami"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools = %v, want %v", names, want)
 	}
@@ -211,7 +211,7 @@ func TestStdioLimitAndCrash(t *testing.T) {
 	alice, bob := connect(t, url, "alice", nil), connect(t, url, "bob", nil)
 	whoami(t, alice)
 	if _, err := call(t, bob, "local_whoami", nil); err == nil || !strings.Contains(err.Error(), "too many processes") {
-		t.Errorf("bob over the limit: %v", err)
+		t.Errorf("bob over the limit: %v\n%s", err, logs)
 	}
 
 	// A crash mid-call is an error for the caller, not a hang; the process is started again.

@@ -162,10 +162,12 @@ func (s *Server) ended(k connKey, c *conn, cs *mcp.ClientSession) {
 
 func (s *Server) connect(ctx context.Context, k connKey, c *conn) (*mcp.ClientSession, error) {
 	u := c.up
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: "virtual"}, &mcp.ClientOptions{
-		ProgressNotificationHandler: s.onProgress,
-	})
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.ConnectTimeout)
+	co := &mcp.ClientOptions{ProgressNotificationHandler: s.onProgress}
+	s.clientHandlers(k, co)
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: "virtual"}, co)
+	// A fresh context: the upstream session outlives this request, and must not inherit
+	// what the SDK keeps in the client request's context (its protocol version).
+	cctx, cancel := context.WithTimeout(context.Background(), u.ConnectTimeout)
 	defer cancel()
 	if !u.stdio() {
 		hc := u.HTTPClient

@@ -110,7 +110,7 @@ type process struct {
 	max   int
 	lim   *rate.Limiter
 	log   *slog.Logger
-	line  int // bytes since the last newline
+	line  int           // bytes since the last newline
 	done  chan struct{} // closed when cmd.Wait returned
 	once  sync.Once
 }

@@ -228,6 +228,14 @@ type ConnectionProvider struct {
 	// mcpServer connection may reach (default: mcpServer's host). Addresses that are
 	// loopback or private are refused unless listed here as an IP address or localhost.
 	MetadataHosts []string `yaml:"metadataHosts,omitempty" json:"metadataHosts,omitempty"`
+	// OfferTo offers the connection only to users in one of these groups (the groups
+	// claim): others neither see nor link it, and are told it is not offered to them.
+	// Default: everyone.
+	OfferTo []string `yaml:"offerTo,omitempty" json:"offerTo,omitempty"`
+	// RequiredFor are groups whose users must link the connection: until they do, a route
+	// that uses it asks them to on every request (initialize and lists included), not only
+	// on the calls that need it, and the connections page marks it required.
+	RequiredFor []string `yaml:"requiredFor,omitempty" json:"requiredFor,omitempty"`
 }
 
 // Defaults of the upstream credential settings.
@@ -327,6 +335,11 @@ func validateUpstreamCredentials(c *Config, p *Problems) {
 				}
 			}
 			checkURL(p, path+".revocationURL", cp.RevocationURL, false)
+			for _, g := range cp.RequiredFor {
+				if len(cp.OfferTo) > 0 && !slices.Contains(cp.OfferTo, g) {
+					p.Add(path+".requiredFor", "group %q is required to link %s, which is offered only to %s: add it to offerTo", g, cp.Name, strings.Join(cp.OfferTo, ", "))
+				}
+			}
 			if cp.Resource != "" && !absURI(cp.Resource) {
 				p.Add(path+".resource", "%q is not an absolute URI", cp.Resource)
 			}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,34 @@ type OAuthApp struct {
 	MetadataHosts []string
 	// DiscoveryTimeout bounds each discovery request (default DefaultDiscoveryTimeout).
 	DiscoveryTimeout time.Duration
+
+	// OfferTo, when set, offers the connection only to users in one of these groups:
+	// others do not see it on their connections page, cannot link it, and are told it is
+	// not offered to them instead of being asked to link it. Empty: offered to everyone.
+	OfferTo []string
+	// RequiredFor are groups whose users must link the connection: until they do, every
+	// request on a route that uses it (initialize and lists included) asks them to, rather
+	// than only the calls that need it; the connections page marks it as required.
+	RequiredFor []string
+}
+
+// offered reports whether the app is offered to a user in groups.
+func (a OAuthApp) offered(groups []string) bool {
+	return len(a.OfferTo) == 0 || intersects(a.OfferTo, groups)
+}
+
+// required reports whether a user in groups must link the app.
+func (a OAuthApp) required(groups []string) bool {
+	return intersects(a.RequiredFor, groups)
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a OAuthApp) display() string {
@@ -92,6 +121,10 @@ type ConnectionsConfig struct {
 	// UserLabel, when set, names the signed-in user on the pages (a name or email)
 	// instead of the internal subject id.
 	UserLabel func(r *http.Request, subject string) string
+	// UserGroups, when set, returns the signed-in user's groups, for the connections
+	// offered to or required of some groups only (OAuthApp.OfferTo, RequiredFor).
+	// Without it, the pages show every connection and mark none required.
+	UserGroups func(r *http.Request, subject string) []string
 	// Branding is the operator's name and logo in the page header.
 	Branding ui.Branding
 	// RefreshSkew: refresh when the access token expires within this. Default 60s.
@@ -220,11 +253,25 @@ func (p connectionProvider) Credential(ctx context.Context, req Request) (Creden
 		return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonNoPrincipal, Permanent: true,
 			Description: "connections belong to a signed-in user, but the request is anonymous: use auth mode strict on the route"}
 	}
+	var groups []string
+	if req.Principal != nil {
+		groups = req.Principal.Groups
+	}
+	if !a.offered(groups) {
+		return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonNotOffered, Permanent: true,
+			Description: fmt.Sprintf("%s is not offered to you: your administrator offers it to the groups %s", a.display(), strings.Join(a.OfferTo, ", "))}
+	}
 	c, err := cs.credential(ctx, a, sub)
 	var nua *NeedsUserAction
-	if safeReturn(req.ReturnURL) != "" && errors.As(err, &nua) {
+	if errors.As(err, &nua) && (safeReturn(req.ReturnURL) != "" || a.required(groups)) {
 		cp := *nua // the error may be shared by concurrent callers
-		cp.URL = addQuery(cp.URL, "return", safeReturn(req.ReturnURL))
+		if r := safeReturn(req.ReturnURL); r != "" {
+			cp.URL = addQuery(cp.URL, "return", r)
+		}
+		if a.required(groups) {
+			cp.Required = true
+			cp.Message = "your administrator requires it: " + cp.Message
+		}
 		return c, &cp
 	}
 	return c, err

@@ -188,7 +188,19 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 // initializing and listing tools; only calls that use the upstream credential report it.
 func (e *credentialError) DeferCredential() bool {
 	var cr *ConsentRequired
+	var nua *NeedsUserAction
+	if errors.As(e.err, &nua) && nua.Required {
+		return false // an administrator requires the link before anything else
+	}
 	return errors.As(e.err, &cr) || explain(e.route, e.err).Kind == outcomeUserAction
+}
+
+// RequiredLink reports whether the error asks the user to link a connection their
+// administrator requires (NeedsUserAction.Required): an aggregating route then answers
+// its lists with the prompt instead of leaving the upstream out.
+func (e *credentialError) RequiredLink() bool {
+	var nua *NeedsUserAction
+	return errors.As(e.err, &nua) && nua.Required
 }
 
 // Interface guards

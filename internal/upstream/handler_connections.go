@@ -98,6 +98,29 @@ func (cs *Connections) app(w http.ResponseWriter, r *http.Request) (*connApp, bo
 	return a, ok
 }
 
+// groups returns the signed-in user's groups (nil when unknown).
+func (cs *Connections) groups(r *http.Request, sub string) []string {
+	if cs.c.UserGroups == nil {
+		return nil
+	}
+	return cs.c.UserGroups(r, sub)
+}
+
+// offeredTo reports whether a is offered to the signed-in user; unknown groups offer
+// every connection (the provider still checks the caller's token's groups).
+func (cs *Connections) offeredTo(r *http.Request, sub string, a *connApp) bool {
+	return cs.c.UserGroups == nil || a.offered(cs.groups(r, sub))
+}
+
+// offered answers the pages of a connection not offered to the user with a refusal.
+func (cs *Connections) offered(w http.ResponseWriter, r *http.Request, sub string, a *connApp) bool {
+	if cs.offeredTo(r, sub, a) {
+		return true
+	}
+	cs.page(w, http.StatusForbidden, pageData{Title: "Connect " + a.display(), Error: fmt.Sprintf("%s is not offered to you. Your administrator offers it to some groups only.", a.display()), Back: cs.c.BaseURL + "/"})
+	return false
+}
+
 // resolvedApp is app for the pages that need the provider's endpoints: a discovered
 // connection is discovered first, and a failure is explained on the page.
 func (cs *Connections) resolvedApp(w http.ResponseWriter, r *http.Request) (*connApp, bool) {
@@ -220,6 +243,8 @@ type appView struct {
 type rowData struct {
 	Name, Display, Status, Scope, Since, Expires, ConnectURL, DisconnectURL string
 	Connected, Broken                                                       bool
+	// Required: the administrator requires this user to link it.
+	Required bool
 }
 
 func (cs *Connections) page(w http.ResponseWriter, status int, d pageData) {
@@ -266,9 +291,15 @@ func (cs *Connections) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(names)
 	d := pageData{Title: "My connections", User: cs.label(r, sub), CSRF: cs.csrfToken(sub)}
+	groups := cs.groups(r, sub)
 	for _, n := range names {
 		a := cs.apps[n]
-		row := rowData{Name: n, Display: a.display(), Status: "Not connected", ConnectURL: cs.ConnectURL(n), DisconnectURL: cs.c.BaseURL + "/" + url.PathEscape(n) + "/disconnect"}
+		if !cs.offeredTo(r, sub, a) {
+			if _, linked := byApp[n]; !linked {
+				continue
+			}
+		}
+		row := rowData{Required: a.required(groups), Name: n, Display: a.display(), Status: "Not connected", ConnectURL: cs.ConnectURL(n), DisconnectURL: cs.c.BaseURL + "/" + url.PathEscape(n) + "/disconnect"}
 		if rec, ok := byApp[n]; ok {
 			row.Connected = true
 			row.Scope = rec.Scope
@@ -303,7 +334,7 @@ func (cs *Connections) handleConnectPage(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	a, ok := cs.resolvedApp(w, r)
-	if !ok {
+	if !ok || !cs.offered(w, r, sub, a) {
 		return
 	}
 	u, _ := url.Parse(a.AuthorizeURL)
@@ -329,7 +360,7 @@ func (cs *Connections) handleConnectStart(w http.ResponseWriter, r *http.Request
 		return
 	}
 	a, ok := cs.resolvedApp(w, r)
-	if !ok {
+	if !ok || !cs.offered(w, r, sub, a) {
 		return
 	}
 	if err := cs.checkCSRF(r, sub); err != nil {
@@ -530,7 +561,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`{{with .App}}
 <p class="lead">Services that tools may use as you. Connect one when an agent asks you to; remove it again at any time to take that access back.</p>
 <table><thead><tr><th scope="col">Service</th><th scope="col">Status</th><th scope="col">Access</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
 {{range .Rows}}<tr>
-<td><strong>{{.Display}}</strong></td>
+<td><strong>{{.Display}}</strong>{{if .Required}}<br><small class="muted">Required by your administrator</small>{{end}}</td>
 <td>{{if .Broken}}<span class="broken">{{.Status}}</span>{{else}}{{.Status}}{{end}}{{if .Since}}<br><small class="muted">since {{.Since}}</small>{{end}}</td>
 <td>{{if .Scope}}<code>{{.Scope}}</code>{{end}}</td>
 <td>{{if or (not .Connected) .Broken}}<a class="btn primary" href="{{.ConnectURL}}">{{if .Broken}}Reconnect{{else}}Connect{{end}}</a>{{end}}

@@ -102,6 +102,13 @@ type Challenged interface {
 	UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error
 }
 
+// requiredLink is an optional ability of a credential error: the user must link an
+// account their administrator requires before using the route, so lists answer with the
+// prompt (the error) instead of leaving the upstream out.
+type requiredLink interface {
+	RequiredLink() bool
+}
+
 // IdentityEnv names the environment variables that carry a user's identity to a
 // per-user stdio process.
 type IdentityEnv struct {

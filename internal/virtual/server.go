@@ -167,16 +167,28 @@ func (s *Server) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch r := req.(type) {
 		case *mcp.ListToolsRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListToolsResult{Tools: res.tools, Meta: res.meta()}, nil
 		case *mcp.ListPromptsRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListPromptsResult{Prompts: res.prompts, Meta: res.meta()}, nil
 		case *mcp.ListResourcesRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListResourcesResult{Resources: res.resources, Meta: res.meta()}, nil
 		case *mcp.ListResourceTemplatesRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListResourceTemplatesResult{ResourceTemplates: res.templates, Meta: res.meta()}, nil
 		case *mcp.CallToolRequest:
 			return s.callTool(ctx, r)
@@ -191,6 +203,20 @@ func (s *Server) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return res, err
 	}
+}
+
+// list merges the upstreams' lists; an upstream whose account the user is required to
+// link answers the list with its prompt instead of being left out.
+func (s *Server) list(ctx context.Context, c *gateway.Caller, method string) (*merged, error) {
+	m, _ := s.listAll(ctx, c)
+	for _, u := range s.ups {
+		err, failed := m.failed[u]
+		var rl requiredLink
+		if failed && errors.As(err, &rl) && rl.RequiredLink() {
+			return nil, s.upstreamError(ctx, u, c, method, err)
+		}
+	}
+	return m, nil
 }
 
 func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Result, error) {

@@ -163,7 +163,7 @@ const (
 	// ReasonNotOffered: the connection is offered to some groups only, and the user is in
 	// none of them.
 	ReasonNotOffered = "not_offered"
-	ReasonStore              = "store"  // the connection store failed (transient)
+	ReasonStore      = "store" // the connection store failed (transient)
 )
 
 // Failure is an upstream credential failure with a stable reason code. Description never

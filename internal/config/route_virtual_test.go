@@ -125,6 +125,10 @@ upstreamCredentials:
 `, []string{`(notes).mcpServer: "http://mcp.notes.example/mcp": discovery needs https`}},
 		{"bad host", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, metadataHosts: ["https://auth.notes.example/"]}
 `, []string{`(notes).metadataHosts[0]: "https://auth.notes.example/" is not a host name`}},
+		{"provisioned to groups", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, offerTo: [eng, ops], requiredFor: [ops]}
+`, nil},
+		{"required of a group it is not offered to", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, offerTo: [eng], requiredFor: [ops]}
+`, []string{`(notes).requiredFor: group "ops" is required to link notes, which is offered only to eng: add it to offerTo`}},
 		{"metadataHosts without mcpServer", `    - {name: notes, authorizeURL: https://a/authorize, tokenURL: https://a/token, clientId: c, metadataHosts: [a]}
 `, []string{`(notes).metadataHosts: is for an mcpServer connection`}},
 	}

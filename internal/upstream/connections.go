@@ -270,7 +270,7 @@ func (p connectionProvider) Credential(ctx context.Context, req Request) (Creden
 		}
 		if a.required(groups) {
 			cp.Required = true
-			cp.Message = "your administrator requires it: " + cp.Message
+			cp.Message = fmt.Sprintf("your administrator requires your %s account to be connected: %s", a.display(), cp.Message)
 		}
 		return c, &cp
 	}

@@ -56,7 +56,7 @@ func TestConnectionProvisioning(t *testing.T) {
 				t.Fatalf("err = %v, want %s", err, tc.reason)
 			}
 			var nua *NeedsUserAction
-			if errors.As(err, &nua) && (nua.Required != tc.required || tc.required && !strings.Contains(nua.Message, "your administrator requires it")) {
+			if errors.As(err, &nua) && (nua.Required != tc.required || tc.required && !strings.Contains(nua.Message, "your administrator requires your Tickets account to be connected")) {
 				t.Fatalf("prompt = %+v", nua)
 			}
 			rc := CredentialErrors("r", RouteCredentials{Provider: p, Route: "r"}, "")

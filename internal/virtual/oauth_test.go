@@ -153,7 +153,7 @@ func newConnectionPages(t *testing.T) *connectionPages {
 
 // build makes the upstream credentials of route virt: the notes upstream's connection is
 // discovered from mcpServer, its metadata hosts allowed explicitly (loopback).
-func (p *connectionPages) build(t *testing.T, mcpServer string, st upstream.ConnectionStore, logger *slog.Logger) {
+func (p *connectionPages) build(t *testing.T, mcpServer string, st upstream.ConnectionStore, logger *slog.Logger, requiredFor ...string) {
 	t.Helper()
 	k := make([]byte, secrets.KeySize)
 	rand.Read(k)
@@ -162,7 +162,7 @@ func (p *connectionPages) build(t *testing.T, mcpServer string, st upstream.Conn
 		t.Fatal(err)
 	}
 	set, err := upstream.Build(upstream.Options{PublicURL: p.URL, ConnectionsPath: "/connections",
-		Connections: []upstream.OAuthApp{{Name: "notes", DisplayName: "Notes", MCPServer: mcpServer, MetadataHosts: []string{"127.0.0.1"}}},
+		Connections: []upstream.OAuthApp{{Name: "notes", DisplayName: "Notes", MCPServer: mcpServer, MetadataHosts: []string{"127.0.0.1"}, RequiredFor: requiredFor}},
 		Routes:      []upstream.RouteAuth{{Route: "virt/notes", Mode: upstream.ModeConnection, Connection: "notes"}},
 	}, upstream.BuildOptions{Store: st, Keys: keys, Logger: logger, CurrentUser: func(r *http.Request) (string, bool) {
 		c, err := r.Cookie("test_user")
@@ -352,5 +352,27 @@ func TestThirdPartyOAuthUpstream(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), notes.tokens[0]) {
 		t.Fatal("a linked token was logged")
+	}
+}
+
+// A connection an administrator requires of a group is asked for at once: that group's
+// users get the prompt from their first list, not only when calling one of its tools;
+// other users' lists just leave the upstream out until they link it.
+func TestRequiredConnectionPromptsOnList(t *testing.T) {
+	pages := newConnectionPages(t)
+	notes := newOAuthUpstream(t, func() []string { return nil }, authserver.Options{})
+	plain := newHTTPUpstream(t, "plain", false, nil)
+	pages.build(t, notes.URL, store.NewMemory(), slog.New(slog.DiscardHandler), "ops")
+	rc, _ := pages.Set.Gateway("virt/notes")
+	url, _, _ := newGateway(t, virtual.Options{Upstreams: []virtual.Upstream{
+		{Name: "plain", URL: plain.URL, Prefix: "plain_"},
+		{Name: "notes", URL: notes.URL, Prefix: "notes_", Credentials: upstream.CredentialErrors("virt/notes", rc, "")},
+	}})
+	if names, _ := toolNames(t, connect(t, url, "alice+eng", nil)); len(names) == 0 {
+		t.Fatal("alice, not required to link, lists nothing")
+	}
+	_, err := connect(t, url, "carol+ops", nil).ListTools(context.Background(), nil)
+	if u := elicitationURL(t, err, "Your administrator requires your Notes account to be connected"); !strings.HasPrefix(u, pages.Base+"/notes/connect") {
+		t.Fatalf("prompt URL = %s", u)
 	}
 }

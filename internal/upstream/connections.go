@@ -370,7 +370,8 @@ func (cs *Connections) credentialOnce(ctx context.Context, a *connApp, sub strin
 }
 
 func (cs *Connections) refresh(ctx context.Context, a *connApp, leased store.Connection, toks sealedTokens) (Credential, error) {
-	if ra, err := cs.resolve(ctx, a); err != nil {
+	ra, err := cs.resolve(ctx, a)
+	if err != nil {
 		// Discovery failed (transient): release the lease, use the token while it lasts.
 		next := leased
 		next.Version, next.LeaseUntil = leased.Version+1, time.Time{}
@@ -381,9 +382,8 @@ func (cs *Connections) refresh(ctx context.Context, a *connApp, leased store.Con
 			return Credential{Header: bearer(toks.AccessToken), Mode: ModeConnection, ExpiresAt: leased.ExpiresAt}, nil
 		}
 		return Credential{}, err
-	} else {
-		a = ra
 	}
+	a = ra
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {toks.RefreshToken}}
 	if a.Resource != "" {
 		form.Set("resource", a.Resource) // x/oauth2 omits it on refresh (docker/mcp-gateway#563)

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -17,10 +21,14 @@ import (
 // metadataServer serves an MCP server's protected resource metadata and an authorization
 // server's metadata from one loopback server, as documents the test shapes.
 type metadataServer struct {
-	URL  string
-	prm  func(base string) map[string]any
-	as   func(base string) map[string]any
-	regs atomic.Int32
+	URL       string
+	prm       func(base string) map[string]any
+	as        func(base string) map[string]any
+	regs      atomic.Int32
+	refreshes atomic.Int32
+	mu        sync.Mutex
+	rt        string // the current (rotating) refresh token
+	resources []string
 }
 
 func newMetadataServer(t *testing.T, prm, as func(base string) map[string]any) *metadataServer {
@@ -40,6 +48,19 @@ func newMetadataServer(t *testing.T, prm, as func(base string) map[string]any) *
 			json.NewDecoder(r.Body).Decode(&req)
 			w.WriteHeader(http.StatusCreated)
 			json.NewEncoder(w).Encode(map[string]any{"client_id": "dcr-client-1", "redirect_uris": req["redirect_uris"], "token_endpoint_auth_method": "none"})
+		case "/token":
+			r.ParseForm()
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != m.rt {
+				w.WriteHeader(http.StatusBadRequest)
+				json.NewEncoder(w).Encode(map[string]any{"error": "invalid_grant"})
+				return
+			}
+			n := m.refreshes.Add(1)
+			m.rt = fmt.Sprintf("rt-%d", n)
+			m.resources = append(m.resources, r.PostForm.Get("resource"))
+			json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("at-%d", n), "refresh_token": m.rt, "token_type": "Bearer", "expires_in": 3600})
 		default:
 			http.NotFound(w, r)
 		}
@@ -246,4 +267,54 @@ func FuzzParseAuthServerMetadata(f *testing.F) {
 			t.Fatalf("accepted registration endpoint %q", m.RegistrationEndpoint)
 		}
 	})
+}
+
+// A discovered connection refreshes exactly once across replicas (two stores on one
+// database), at the discovered token endpoint, with the discovered resource, rotating the
+// refresh token.
+func TestDiscoveredRefreshOnceAcrossReplicas(t *testing.T) {
+	ms := newMetadataServer(t, goodPRM, goodAS)
+	ms.rt = "rt-0"
+	path := filepath.Join(t.TempDir(), "c.db")
+	keys := newKeyring(t, "k1")
+	app := OAuthApp{Name: "files", MCPServer: ms.URL + "/mcp", MetadataHosts: []string{"127.0.0.1"}}
+	var replicas []*Connections
+	for range 2 {
+		st, err := store.OpenSQLite(context.Background(), path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		replicas = append(replicas, discoveredConnections(t, st, keys, app))
+	}
+	// Linked earlier; the access token has expired.
+	if err := replicas[0].Link(context.Background(), "files", "alice", "at-0", "rt-0", "files.read", time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	got := make(chan string, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			p, _ := replicas[i%2].Provider("files")
+			c, err := p.Credential(context.Background(), Request{Principal: principal("alice", "t"), Route: "r"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got <- c.Header.Get("Authorization")
+		})
+	}
+	wg.Wait()
+	close(got)
+	for h := range got {
+		if h != "Bearer at-1" {
+			t.Errorf("credential %q, want the one refreshed token", h)
+		}
+	}
+	if n := ms.refreshes.Load(); n != 1 {
+		t.Fatalf("%d refreshes, want exactly 1", n)
+	}
+	if ms.resources[0] != ms.URL+"/mcp" {
+		t.Fatalf("refresh sent resource %q", ms.resources[0])
+	}
 }

@@ -121,9 +121,9 @@ func (cs *Connections) offered(w http.ResponseWriter, r *http.Request, sub strin
 	return false
 }
 
-// resolvedApp is app for the pages that need the provider's endpoints: a discovered
+// appWithEndpoints is app for the pages that need the provider's endpoints: a discovered
 // connection is discovered first, and a failure is explained on the page.
-func (cs *Connections) resolvedApp(w http.ResponseWriter, r *http.Request) (*connApp, bool) {
+func (cs *Connections) appWithEndpoints(w http.ResponseWriter, r *http.Request) (*connApp, bool) {
 	a, ok := cs.app(w, r)
 	if !ok {
 		return nil, false
@@ -333,7 +333,7 @@ func (cs *Connections) handleConnectPage(w http.ResponseWriter, r *http.Request)
 	if !ok {
 		return
 	}
-	a, ok := cs.resolvedApp(w, r)
+	a, ok := cs.appWithEndpoints(w, r)
 	if !ok || !cs.offered(w, r, sub, a) {
 		return
 	}
@@ -359,7 +359,7 @@ func (cs *Connections) handleConnectStart(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	a, ok := cs.resolvedApp(w, r)
+	a, ok := cs.appWithEndpoints(w, r)
 	if !ok || !cs.offered(w, r, sub, a) {
 		return
 	}
@@ -412,7 +412,7 @@ func (cs *Connections) callbackURL(app string) string {
 }
 
 func (cs *Connections) handleCallback(w http.ResponseWriter, r *http.Request) {
-	a, ok := cs.resolvedApp(w, r)
+	a, ok := cs.appWithEndpoints(w, r)
 	if !ok {
 		return
 	}

@@ -19,8 +19,16 @@ import (
 
 // An upstream whose tools change tells the virtual server, which tells its clients
 // (notifications/tools/list_changed on their stream); the next list has the new tool
-// under its visible name. Likewise for prompts.
+// under its visible name. Likewise for prompts. The upstream speaks 2025-11-25 (a
+// stateful server: the change comes on its GET stream) or 2026-07-28 (a stateless one:
+// on the subscriptions/listen stream the virtual server's client opens).
 func TestListChangedMerged(t *testing.T) {
+	for name, o := range map[string]*mcp.StreamableHTTPOptions{"GET stream": nil, "subscriptions/listen": {Stateless: true}} {
+		t.Run(name, func(t *testing.T) { testListChanged(t, o) })
+	}
+}
+
+func testListChanged(t *testing.T, o *mcp.StreamableHTTPOptions) {
 	up := mcp.NewServer(&mcp.Implementation{Name: "dyn", Version: "1"}, nil)
 	mcp.AddTool(up, &mcp.Tool{Name: "first"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{}, nil, nil
@@ -28,7 +36,7 @@ func TestListChangedMerged(t *testing.T) {
 	up.AddPrompt(&mcp.Prompt{Name: "old"}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return &mcp.GetPromptResult{}, nil
 	})
-	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, o))
 	t.Cleanup(srv.Close)
 	other := newHTTPUpstream(t, "other", false, nil)
 	url, _, _ := newGateway(t, virtual.Options{Upstreams: []virtual.Upstream{

@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}
 	if usesFederation(cfg) {
-		if a.fed, err = Federation(cfg, federation.Deps{Store: a.store, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log}); err != nil {
+		if a.fed, err = Federation(cfg, federation.Deps{Store: a.store, Keys: a.keys, Issuer: cfg.AuthServer.Issuer, Logger: log, Audit: a.recordAudit}); err != nil {
 			return nil, fmt.Errorf("configuring sign-in connectors: %w", err)
 		}
 	}
@@ -449,11 +449,14 @@ func (a *App) fallback() http.Handler {
 		brand = a.as.Branding()
 	}
 	mux.HandleFunc("GET /{$}", a.landing(brand))
-	if a.as != nil && a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
-		mux.Handle("/admin", a.console(brand))
-		mux.Handle("/admin/", a.console(brand))
-	}
 	if a.as != nil {
+		con := a.console()
+		if a.cfg.AuthServer != nil && len(a.cfg.AuthServer.AdminGroups) > 0 {
+			mux.Handle("/admin", con.Admin(brand))
+			mux.Handle("/admin/", con.Admin(brand))
+		}
+		mux.Handle("/account", con.Account(brand))
+		mux.Handle("/account/", con.Account(brand))
 		mux.Handle("/", a.as.Handler())
 	} else {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -559,5 +562,13 @@ func (a *App) Close() {
 			c.Close()
 		}
 		a.store = nil
+	}
+}
+
+// recordAudit records an event that is not an MCP request (a federated sign-in lacking
+// mapped claims) once the audit sinks are open; before, it is dropped.
+func (a *App) recordAudit(e audit.Event) {
+	if au := a.auditor; au != nil {
+		au.Record(e)
 	}
 }

@@ -30,6 +30,7 @@ type landingData struct {
 	Brand       ui.Branding
 	Routes      []landingRoute
 	Connections string
+	Account     bool
 	SignIn      string
 	Script      template.JS
 	HasAS       bool
@@ -52,6 +53,7 @@ var landingTmpl = template.Must(template.New("landing").Parse(`<p class="lead">{
 <h2>Your account</h2>
 <ul class="plain">
 {{if .Connections}}<li><a href="{{.Connections}}">My connections</a>: the services tools may use as you.</li>{{end}}
+{{if .Account}}<li><a href="/account">My account</a>: the applications you allowed and where you are signed in (revoke, sign out everywhere).</li>{{end}}
 {{if .SignIn}}<li><a href="{{.SignIn}}">Sign in</a> to this server.</li>{{end}}
 </ul>
 <script>{{.Script}}</script>
@@ -75,6 +77,7 @@ func (a *App) landing(brand ui.Branding) http.HandlerFunc {
 		d.Connections = cmp.Or(uc.ConnectionsPath, config.DefaultConnectionsPath) + "/"
 	}
 	if a.as != nil {
+		d.Account = true
 		d.SignIn = authserver.PathLogin + "?" + authserver.ParamReturn + "=/"
 	}
 	styleURL := ""

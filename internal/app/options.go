@@ -160,7 +160,8 @@ func authzOptions(cfg *config.Config, i int) authz.RouteOptions {
 	r := &cfg.Routes[i]
 	o := authz.RouteOptions{Name: r.Name, At: fmt.Sprintf("routes[%d].policy", i), Tools: toolsOptions(r.Tools)}
 	if p := r.Policy; p != nil {
-		o.Policy = &authz.PolicyOptions{Include: p.Include, Rules: rulesOf(p.Rules), Default: p.Default, Refusal: authz.Refusal(p.Refusal)}
+		o.Policy = &authz.PolicyOptions{Include: p.Include, Rules: rulesOf(p.Rules), Default: p.Default, Refusal: authz.Refusal(p.Refusal),
+			ExplainHidden: p.ExplainHidden}
 	}
 	if len(cfg.RuleSets) > 0 {
 		o.RuleSets = make(map[string][]authz.Rule, len(cfg.RuleSets))

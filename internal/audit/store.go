@@ -32,6 +32,9 @@ type Filter struct {
 	Route    string
 	// Since keeps events at or after this time.
 	Since time.Time
+	// Before keeps events strictly before this time: the cursor of the next (older) page
+	// is the time of the oldest event shown.
+	Before time.Time
 	// Limit keeps the most recent events (0: 100; negative: all).
 	Limit int
 }
@@ -51,6 +54,9 @@ func (f Filter) Match(e *Event) bool {
 		return false
 	}
 	if !f.Since.IsZero() && e.Time.Before(f.Since) {
+		return false
+	}
+	if !f.Before.IsZero() && !e.Time.Before(f.Before) {
 		return false
 	}
 	return true
@@ -132,7 +138,7 @@ func ReadJSONLines(r io.Reader, f Filter) (events []Event, skipped int, err erro
 		return nil, skipped, err
 	}
 	nf := f
-	nf.User, nf.Tool, nf.Decision, nf.Route, nf.Since = "", "", "", "", time.Time{}
+	nf.User, nf.Tool, nf.Decision, nf.Route, nf.Since, nf.Before = "", "", "", "", time.Time{}, time.Time{}
 	return nf.Apply(events), skipped, nil
 }
 
@@ -168,7 +174,7 @@ func QueryFiles(path string, keep int, f Filter) ([]Event, int, error) {
 		return nil, 0, fmt.Errorf("no audit file at %s", path)
 	}
 	nf := f
-	nf.User, nf.Tool, nf.Decision, nf.Route, nf.Since = "", "", "", "", time.Time{}
+	nf.User, nf.Tool, nf.Decision, nf.Route, nf.Since, nf.Before = "", "", "", "", time.Time{}, time.Time{}
 	return nf.Apply(all), skipped, nil
 }
 

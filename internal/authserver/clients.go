@@ -76,6 +76,9 @@ func (r *clientRegistry) get(ctx context.Context, id string) (store.Client, erro
 			r.s.log.WarnContext(ctx, "client metadata document rejected", "client_id", clip.String(id), "err", err)
 			return store.Client{}, fmt.Errorf("%w: client metadata document rejected: %w", errUnknownClient, err)
 		}
+		if stored, err := r.s.store.GetClient(ctx, id); err == nil && stored.Disabled {
+			return store.Client{}, fmt.Errorf("%w: disabled by an administrator", errUnknownClient)
+		}
 		c.Trusted = slices.Contains(r.s.opts.TrustedClients, id)
 		return c, nil
 	}
@@ -85,6 +88,9 @@ func (r *clientRegistry) get(ctx context.Context, id string) (store.Client, erro
 	}
 	if err != nil {
 		return c, err
+	}
+	if c.Disabled {
+		return store.Client{}, fmt.Errorf("%w: disabled by an administrator", errUnknownClient)
 	}
 	if slices.Contains(r.s.opts.TrustedClients, id) {
 		c.Trusted = true

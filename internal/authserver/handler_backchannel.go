@@ -14,7 +14,8 @@ type BackchannelLogoutConnector interface {
 	// BackchannelLogout verifies the logout token (signature, iss, aud, exp, the logout
 	// event, no nonce) and ends the user's sign-in at this connector for every replica (the
 	// stored upstream tokens are deleted from the shared store, so every later refresh of the
-	// user's mcpgate sign-ins is refused and revoked). It returns the mcpgate subject, or
+	// user's mcpgate sign-ins is refused and revoked). It returns the mcpgate subject ("" when
+	// the token names a provider session mcpgate does not hold: nothing to end), or
 	// ErrUnknownUser when the token is not from this connector's provider.
 	BackchannelLogout(ctx context.Context, logoutToken string) (userID string, err error)
 }
@@ -53,7 +54,9 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 			fail(err.Error())
 			return
 		}
-		s.log.InfoContext(r.Context(), "back-channel logout: the user's sign-in ended at the identity provider", "connector", c.ID(), "sub", sub)
+		if sub != "" {
+			s.log.InfoContext(r.Context(), "back-channel logout: the user's sign-in ended at the identity provider", "connector", c.ID(), "sub", sub)
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}

@@ -101,8 +101,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			s.message(w, http.StatusOK, "Access denied", "You denied access. The device will not be connected.", "")
 		}
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		s.methodNotAllowed(w)
 	}
 }
 

@@ -142,8 +142,7 @@ func (s *Server) handleFederatedLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		consented = true
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		s.methodNotAllowed(w)
 		return
 	}
 	st := federatedState{AuthRequest: id, Client: a.ClientID, Connector: rc.ID(), State: randomToken(24), Nonce: randomToken(24), Verifier: randomToken(32),

@@ -89,8 +89,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.setSession(w, ident.UserID, now)
 		http.Redirect(w, r, PathConsent+"?authRequestID="+url.QueryEscape(id), http.StatusSeeOther)
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		s.methodNotAllowed(w)
 	}
 }
 
@@ -268,8 +267,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(ctx, "consent granted", "sub", a.UserID, "client_id", clip.String(a.ClientID), "scope", strings.Join(scopes, " "))
 		s.finish(w, r, a, "consent granted")
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		s.methodNotAllowed(w)
 	}
 }
 

@@ -33,6 +33,8 @@ type registrationRequest struct {
 	ApplicationType         string          `json:"application_type,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	// PostLogoutRedirectURIs: OpenID Connect RP-Initiated Logout 1.0 §3.1.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 }
 
 type registrationResponse struct {
@@ -49,6 +51,7 @@ type registrationResponse struct {
 	ApplicationType         string          `json:"application_type"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	PostLogoutRedirectURIs  []string        `json:"post_logout_redirect_uris,omitempty"`
 }
 
 // handleRegister is dynamic client registration (RFC 7591).
@@ -120,6 +123,15 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, ae.code, ae.msg)
 		return
 	}
+	// Post-logout redirect URIs follow the rules of the client's redirect URIs.
+	if _, err := resolveApplicationType(appType, req.PostLogoutRedirectURIs, allowed, s.opts.AllowInsecureHTTP); err != nil {
+		msg := err.Error()
+		if ae, ok := errors.AsType[*appTypeError](err); ok {
+			msg = ae.msg
+		}
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "post_logout_redirect_uris: "+msg)
+		return
+	}
 	if len(req.ResponseTypes) == 0 {
 		req.ResponseTypes = []string{"code"}
 	}
@@ -154,7 +166,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		name = name[:100]
 	}
 	now := s.opts.Now()
-	c := store.Client{ID: "dcr_" + randomToken(18), Name: name, RedirectURIs: req.RedirectURIs, GrantTypes: req.GrantTypes,
+	c := store.Client{ID: "dcr_" + randomToken(18), Name: name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes,
 		Source: "dcr", ApplicationType: appType, CreatedAt: now, ExpiresAt: s.registeredClientExpiry(now)}
 	if req.Scope != "" {
 		c.Scopes = strings.Fields(req.Scope)
@@ -172,7 +184,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "client registered", "client_id", c.ID, "client_name", name, "redirect_hosts", redirectHosts(c.RedirectURIs), "auth_method", method, "application_type", appType)
 	resp := registrationResponse{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: now.Unix(), RedirectURIs: c.RedirectURIs,
-		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope, ApplicationType: appType, JWKS: c.JWKS, JWKSURI: c.JWKSURI}
+		ClientName: name, GrantTypes: c.GrantTypes, ResponseTypes: req.ResponseTypes, TokenEndpointAuthMethod: method, Scope: req.Scope, ApplicationType: appType, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs}
 	if secret != "" {
 		zero := int64(0)
 		resp.ClientSecretExpiresAt = &zero

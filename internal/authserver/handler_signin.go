@@ -85,8 +85,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.setSession(w, ident.UserID, s.opts.Now())
 		http.Redirect(w, r, ret, http.StatusSeeOther)
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		s.methodNotAllowed(w)
 	}
 }
 

@@ -429,13 +429,6 @@ func (s *Server) handleTokenExchange(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleEndSession clears this browser's session cookie, then lets op finish RP-initiated
-// logout (TerminateSession revokes the user's refresh tokens for the client).
-func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	s.clearCookie(w, sessionCookie)
-	s.provider.ServeHTTP(w, r)
-}
-
 // grantTypeNames shorten the grant types the token endpoint serves, for metrics: anything
 // else is "other", so that the label stays bounded.
 var grantTypeNames = map[string]string{

@@ -31,15 +31,19 @@ const (
 	// PathBackchannelLogout receives OpenID Connect Back-Channel Logout tokens from the
 	// upstream identity providers (register {issuer}/login/backchannel-logout there).
 	PathBackchannelLogout = "/login/backchannel-logout"
-	PathStatic            = "/authserver/static/"
-	PathOAuthMetadata     = "/.well-known/oauth-authorization-server"
-	PathOIDCDiscovery     = "/.well-known/openid-configuration"
+	// PathSignedOut is where the browser lands after signing out, also coming back from an
+	// identity provider's end-session endpoint (register {issuer}/login/signed-out there as
+	// a post-logout redirect URI).
+	PathSignedOut     = "/login/signed-out"
+	PathStatic        = "/authserver/static/"
+	PathOAuthMetadata = "/.well-known/oauth-authorization-server"
+	PathOIDCDiscovery = "/.well-known/openid-configuration"
 )
 
 // Paths lists every path prefix Handler answers, for the caller's route-collision check.
 var Paths = []string{PathAuthorize, PathAuthorizeCallback, PathToken, PathRegister, PathJWKS, PathUserinfo,
 	PathIntrospect, PathRevoke, PathEndSession, PathDeviceAuthorization, PathDevice, PathLogin, PathConsent,
-	PathFederatedLogin, PathFederatedCallback, PathBackchannelLogout, PathStatic, PathOAuthMetadata, PathOIDCDiscovery}
+	PathFederatedLogin, PathFederatedCallback, PathBackchannelLogout, PathSignedOut, PathStatic, PathOAuthMetadata, PathOIDCDiscovery}
 
 // Registration policies for dynamic client registration (RFC 7591).
 const (

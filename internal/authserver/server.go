@@ -112,13 +112,15 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	var cryptoKey [32]byte
 	rand.Read(cryptoKey[:])
 	cfg := &op.Config{
-		CryptoKey:             cryptoKey,
-		CodeMethodS256:        true,
-		AuthMethodPost:        true,
-		GrantTypeRefreshToken: true,
-		SupportedUILocales:    []language.Tag{language.English},
-		SupportedScopes:       s.supportedScopes(),
-		SupportedClaims:       []string{"sub", "iss", "aud", "exp", "iat", "jti", "email", "name", "groups", "scope", "client_id", "auth_time", "amr"},
+		CryptoKey:      cryptoKey,
+		CodeMethodS256: true,
+		// Without a post_logout_redirect_uri, signing out ends on mcpgate's own page.
+		DefaultLogoutRedirectURI: s.issuer + PathSignedOut,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.English},
+		SupportedScopes:          s.supportedScopes(),
+		SupportedClaims:          []string{"sub", "iss", "aud", "exp", "iat", "jti", "email", "name", "groups", "scope", "client_id", "auth_time", "amr"},
 		DeviceAuthorization: op.DeviceAuthorizationConfig{
 			Lifetime:     opts.DeviceCodeLifetime,
 			PollInterval: 5 * time.Second,
@@ -167,6 +169,7 @@ func (s *Server) routes() {
 	mux.HandleFunc(PathFederatedLogin, s.handleFederatedLogin)
 	mux.HandleFunc(PathFederatedCallback, s.handleFederatedCallback)
 	mux.HandleFunc(PathBackchannelLogout, s.handleBackchannelLogout)
+	mux.HandleFunc(PathSignedOut, s.handleSignedOut)
 	mux.HandleFunc(PathDevice, s.handleDevice)
 	mux.Handle(PathStatic, http.StripPrefix(PathStatic, staticHandler()))
 	s.mux = mux

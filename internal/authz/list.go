@@ -43,6 +43,9 @@ type ListFilter struct {
 	listen bool
 	vars   Vars
 	vis    *visibility
+	// explain: record the hidden items and add them to the result (explain.go).
+	explain bool
+	hidden  []Hidden
 }
 
 // ListFilter returns a filter for the responses to a request of the given method, or nil
@@ -132,6 +135,9 @@ func (f *ListFilter) Filter(msg []byte) ([]byte, error) {
 		}
 	}
 	out, _, err := f.filterOne(msg, i, k)
+	if err == nil && f.explain {
+		return f.addExplanation(out)
+	}
 	return out, err
 }
 
@@ -349,6 +355,7 @@ func (f *ListFilter) item(msg []byte, s int, k *listKind) (end int, item []byte,
 	switch k.callMethod {
 	case "tools/call":
 		if !f.rt.tools.Exposed(name) {
+			f.hide(name, nil, "tool "+name+" is not exposed on this route (its tools section)")
 			return end, nil, false, nil
 		}
 		v.MCP = ruleexpr.MCP{Method: k.callMethod, Tool: name}
@@ -358,6 +365,16 @@ func (f *ListFilter) item(msg []byte, s int, k *listKind) (end int, item []byte,
 		v.MCP = ruleexpr.MCP{Method: k.callMethod, URI: name}
 	}
 	if !f.vis.visible() {
+		if f.explain {
+			rules, reason := f.vis.why()
+			shown := name
+			if k.callMethod == "tools/call" {
+				if n, _ := f.rt.tools.Presentation(name); n != "" {
+					shown = n
+				}
+			}
+			f.hide(shown, rules, reason)
+		}
 		return end, nil, false, nil
 	}
 	if k.callMethod != "tools/call" {

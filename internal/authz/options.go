@@ -26,6 +26,9 @@ type PolicyOptions struct {
 	Default string
 	// Refusal is how refusals are answered (default RefusalReveal).
 	Refusal Refusal
+	// ExplainHidden lets callers ask which list items the policy hides from them and why
+	// (Route.ExplainListFilter).
+	ExplainHidden bool
 }
 
 // ToolsOptions are a route's tools section.

@@ -16,6 +16,8 @@ type Route struct {
 	policy  *Policy
 	tools   *Tools
 	refusal Refusal
+	// explain: callers may ask which list items are hidden from them (ExplainListFilter).
+	explain bool
 	log     *slog.Logger
 }
 
@@ -32,6 +34,7 @@ func NewRoute(o RouteOptions, log *slog.Logger) (*Route, error) {
 	if o.Policy != nil && o.Policy.Refusal == RefusalMask {
 		rt.refusal = RefusalMask
 	}
+	rt.explain = o.Policy != nil && o.Policy.ExplainHidden && rt.refusal != RefusalMask
 	return rt, nil
 }
 

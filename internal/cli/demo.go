@@ -40,6 +40,8 @@ and ready-to-copy snippets for VS Code, Claude Desktop and MCP Inspector. Ctrl+C
 	cmd.Flags().StringVar(&o.DataDir, "data-dir", filepath.Join(".mcpgate", "demo"), "folder for the demo's database, audit log and generated keys")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every request")
 	cmd.Flags().BoolVar(&o.TLS, "tls", false, "serve https with a self-signed certificate (needed by MSAL and the web canvas at /canvas/)")
+	cmd.Flags().StringVar(&o.WebChatDir, "webchat-dir", os.Getenv(demo.WebChatDirEnv),
+		"the dist folder of the botframework-webchat npm package: the web canvas renders the real Bot Framework Web Chat (default $"+demo.WebChatDirEnv+"; empty: a stand-in chat)")
 	return cmd
 }
 

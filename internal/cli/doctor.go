@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpgate/mcpgate/internal/aadsts"
 	"github.com/mcpgate/mcpgate/internal/client"
 	"github.com/mcpgate/mcpgate/internal/doctor"
 )
@@ -217,8 +218,8 @@ func newDoctorAADSTSCmd() *cobra.Command {
 			if all {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "CODE\tERROR\tCAUSE")
-				for _, c := range doctor.AADSTSCodes() {
-					e, _ := doctor.AADSTS(c)
+				for _, c := range aadsts.Codes() {
+					e, _ := aadsts.Explain(c)
 					fmt.Fprintf(tw, "AADSTS%d\t%s\t%s\n", c, e.Error, e.Cause)
 				}
 				return tw.Flush()
@@ -233,7 +234,7 @@ func newDoctorAADSTSCmd() *cobra.Command {
 				}
 				text = string(b)
 			}
-			codes := doctor.ParseAADSTS(text)
+			codes := aadsts.Parse(text)
 			if len(codes) == 0 {
 				return errors.New("no AADSTS code found: give the number (65001), AADSTS65001, or paste the error body on stdin")
 			}
@@ -242,7 +243,7 @@ func newDoctorAADSTSCmd() *cobra.Command {
 				if i > 0 {
 					fmt.Fprintln(out)
 				}
-				e, ok := doctor.AADSTS(c)
+				e, ok := aadsts.Explain(c)
 				if !ok {
 					unknown = true
 					fmt.Fprintf(out, "AADSTS%d: not in mcpgate's table; see https://login.microsoftonline.com/error?code=%d\n", c, c)

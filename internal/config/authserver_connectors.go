@@ -74,6 +74,17 @@ type AuthServerConnector struct {
 	// mcpgate talks to this provider (discovery, keys, token endpoint): a provider behind a
 	// private CA, without SSL_CERT_FILE for the whole process.
 	CAFile string `yaml:"caFile,omitempty" json:"caFile,omitempty"`
+	// EndSessionURL is the provider's end_session_endpoint (OIDC RP-Initiated Logout), for
+	// connectors whose endpoints are given above rather than discovered. Discovered and
+	// entra connectors find it themselves.
+	EndSessionURL string `yaml:"endSessionURL,omitempty" json:"endSessionURL,omitempty"`
+	// SignOutAtProvider: signing out of mcpgate (its end_session endpoint) also ends the
+	// user's session at the provider — the browser goes to the provider's
+	// end_session_endpoint with the user's id_token as hint and comes back to
+	// {issuer}/login/signed-out, which must be registered at the provider as a post-logout
+	// redirect URI. The provider tokens mcpgate kept for the user are deleted either way.
+	// Default true; false keeps the provider session (only mcpgate's ends).
+	SignOutAtProvider *bool `yaml:"signOutAtProvider,omitempty" json:"signOutAtProvider,omitempty"`
 }
 
 // Defaults of AuthServerConnector.RevalidateAfter and RevalidateGrace.
@@ -164,6 +175,7 @@ func validateConnectors(c *Config, p *Problems) {
 		checkURL("authorizationURL", cn.AuthorizationURL)
 		checkURL("tokenURL", cn.TokenURL)
 		checkURL("jwksURL", cn.JWKSURL)
+		checkURL("endSessionURL", cn.EndSessionURL)
 		if cn.RevalidateAfter < 0 {
 			p.Add(path+".revalidateAfter", "must not be negative (default 5m: how long access outlives the sign-in at the provider)")
 		}
@@ -173,6 +185,9 @@ func validateConnectors(c *Config, p *Problems) {
 		explicit := cn.AuthorizationURL != "" || cn.TokenURL != "" || cn.JWKSURL != ""
 		if explicit && (cn.AuthorizationURL == "" || cn.TokenURL == "" || cn.JWKSURL == "") {
 			p.Add(path, "give all of authorizationURL, tokenURL and jwksURL, or none (then they are discovered from the issuer)")
+		}
+		if cn.EndSessionURL != "" && !explicit {
+			p.Add(path+".endSessionURL", "is only read with authorizationURL, tokenURL and jwksURL; a discovered provider's end_session_endpoint comes from its discovery document")
 		}
 		switch cn.Type {
 		case ConnectorEntra:

@@ -16,6 +16,7 @@ import (
 // configurations refer to as ${VAR}, with values of the right shape. A reference to any
 // other unset variable is a problem, as it is for mcpgate config validate.
 var exampleEnv = map[string]string{
+	"AGENT_CLIENT_SECRET":       "example-agent-client-secret",
 	"ATLASSIAN_CLIENT_ID":       "example-atlassian-client-id",
 	"ATLASSIAN_CLIENT_SECRET":   "example-atlassian-client-secret",
 	"ENTRA_CLIENT_SECRET":       "example-entra-client-secret",

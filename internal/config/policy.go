@@ -68,6 +68,13 @@ type RoutePolicy struct {
 	// reveal (default: "denied by policy <rule>: <message>") or mask (the error an MCP
 	// server gives for an unknown tool, prompt or resource, so the name does not leak).
 	Refusal string `yaml:"refusal,omitempty" json:"refusal,omitempty" jsonschema:"enum=reveal,enum=mask"`
+	// ExplainHidden lets a caller ask which items of a list the policy hides from them and
+	// why: a tools/list, prompts/list, resources/list or resources/templates/list request
+	// whose params._meta has "io.mcpgate/explain": true gets the hidden items' names, the
+	// rules that hid them and the reason in the result's _meta "io.mcpgate/hidden" (what
+	// `mcpgate doctor URL --login` shows). Default false: nothing about hidden items is
+	// disclosed. Not with refusal mask.
+	ExplainHidden bool `yaml:"explainHidden,omitempty" json:"explainHidden,omitempty"`
 }
 
 // ToolFilter trims what a route exposes of its upstream's tools and renames or
@@ -155,6 +162,9 @@ func validatePolicy(c *Config, p *Problems) {
 			}
 			if !slices.Contains([]string{"", "reveal", "mask"}, pol.Refusal) {
 				p.Add(base+".policy.refusal", "%q is not reveal or mask", pol.Refusal)
+			}
+			if pol.ExplainHidden && pol.Refusal == "mask" {
+				p.Add(base+".policy.explainHidden", "cannot be used with refusal: mask (mask hides the names that explainHidden would disclose)")
 			}
 			if pol.Default == "" || pol.Default == "deny" {
 				hasRules, hasAllow := false, false

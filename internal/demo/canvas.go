@@ -32,6 +32,8 @@ const (
 	// application" (and the canvas's permission on the agent), so the silent exchange fails
 	// and the page shows the sign-in card: the scenario's fallback.
 	CanvasUnauthorizedEnv = "MCPGATE_DEMO_CANVAS_UNAUTHORIZED"
+	// WebChatDirEnv is the default of `mcpgate demo --webchat-dir`.
+	WebChatDirEnv = "MCPGATE_DEMO_WEBCHAT_DIR"
 
 	agentIssuer = "contoso-entra"
 )
@@ -91,19 +93,23 @@ func addCanvas(cfg *config.Config, upstreams map[string]string, s Secrets) {
 }
 
 // newCanvas builds the canvas server for a demo configuration.
-func newCanvas(cfg *config.Config, s Secrets, log *slog.Logger) (*canvas.Server, error) {
+func newCanvas(cfg *config.Config, s Secrets, webChatDir string, log *slog.Logger) (*canvas.Server, error) {
 	base := strings.TrimRight(cfg.PublicURL, "/")
 	return canvas.New(canvas.Options{
 		BaseURL: base, Authority: base + "/entra", Tenant: ContosoTenant,
 		CanvasClientID: CanvasAppID, AgentClientID: AgentAppID, AgentSecret: agentSecret(s), AgentScope: AgentScope,
 		ToolScope: "api://mcpgate/access_as_user", ToolURL: base + AgentRoutePath, Tool: "whoami",
-		ConnectionName: "contoso", ProviderID: "entra-emulator", Logger: log,
+		ConnectionName: "contoso", ProviderID: "entra-emulator", WebChatDir: webChatDir, Logger: log,
 	})
 }
 
 // printCanvas explains the canvas in the welcome text.
 func printCanvas(w io.Writer, info Info) {
-	fmt.Fprintf(w, "\nWeb canvas (single sign-on into an agent, MSAL.js + a Web-Chat-style chat): %s/canvas/\n", info.BaseURL)
+	chat := "Bot Framework Web Chat"
+	if !info.WebChat {
+		chat = "a stand-in for Web Chat; --webchat-dir <botframework-webchat>/dist for the real one"
+	}
+	fmt.Fprintf(w, "\nWeb canvas (single sign-on into an agent, MSAL.js + %s): %s/canvas/\n", chat, info.BaseURL)
 	if strings.HasPrefix(info.BaseURL, "http://") {
 		fmt.Fprintln(w, "  MSAL.js refuses http authorities: start the demo with --tls to use it.")
 	}

@@ -22,6 +22,17 @@ var (
 	runningLine = regexp.MustCompile(`mcpgate demo is running at (https://\S+) `)
 )
 
+// webChatEnv points the demo at Bot Framework Web Chat's bundle in test/node
+// (botframework-webchat, installed with the other interop packages).
+func webChatEnv(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(testutil.NodeModules(t), "node_modules", "botframework-webchat", "dist")
+	if _, err := os.Stat(filepath.Join(dir, "webchat.js")); err != nil {
+		testutil.Unavailable(t, "botframework-webchat is not installed in test/node")
+	}
+	return demo.WebChatDirEnv + "=" + dir
+}
+
 // startTLSDemo runs `mcpgate demo --tls` and returns its base URL and the demo passwords.
 func startTLSDemo(t *testing.T, env ...string) (string, map[string]string) {
 	t.Helper()
@@ -90,6 +101,7 @@ func tail(s string, n int) string {
 type canvasUser struct {
 	UPN         string   `json:"upn"`
 	Who         string   `json:"who"`
+	Chat        string   `json:"chat"`
 	Steps       []string `json:"steps"`
 	SignInPages int      `json:"signInPages"`
 	Answer      string   `json:"answer"`
@@ -146,7 +158,7 @@ func runCanvas(t *testing.T, base string, users []map[string]string, silent bool
 // through the refresh token and through the hidden iframe (prompt=none and the session
 // cookie). Bob, in a fresh browser, gets his own identity.
 func TestCanvasSSO(t *testing.T) {
-	base, pw := startTLSDemo(t)
+	base, pw := startTLSDemo(t, webChatEnv(t))
 	users := runCanvas(t, base, []map[string]string{
 		{"upn": demo.ContosoUPN("alice"), "password": pw["alice"]},
 		{"upn": demo.ContosoUPN("bob"), "password": pw["bob"]},
@@ -155,6 +167,9 @@ func TestCanvasSSO(t *testing.T) {
 		t.Run(u.UPN, func(t *testing.T) {
 			if u.Error != "" {
 				t.Fatalf("%s\nconsole: %v", u.Error, u.Log)
+			}
+			if u.Chat != "botframework-webchat" {
+				t.Fatalf("the page rendered %q, want Bot Framework Web Chat", u.Chat)
 			}
 			if !slices.Equal(u.Steps, []string{"password"}) || u.SignInPages != 1 {
 				t.Fatalf("sign-in pages %v (want the password form once, no MFA, no consent)", u.Steps)
@@ -203,13 +218,13 @@ func TestCanvasSSO(t *testing.T) {
 // client application", no permission), the silent token request fails and the page shows
 // the OAuth card, as the article's middleware does.
 func TestCanvasFallback(t *testing.T) {
-	base, pw := startTLSDemo(t, demo.CanvasUnauthorizedEnv+"=1")
+	base, pw := startTLSDemo(t, demo.CanvasUnauthorizedEnv+"=1", webChatEnv(t))
 	users := runCanvas(t, base, []map[string]string{{"upn": demo.ContosoUPN("alice"), "password": pw["alice"]}}, false)
 	u := users[0]
 	if u.Error != "" {
 		t.Fatalf("%s\nconsole: %v", u.Error, u.Log)
 	}
-	if !u.Card || strings.Contains(u.Answer, "saw") {
-		t.Fatalf("card %v, answer %q; console %v", u.Card, u.Answer, u.Log)
+	if u.Chat != "botframework-webchat" || !u.Card || strings.Contains(u.Answer, "saw") {
+		t.Fatalf("chat %q, card %v, answer %q; console %v", u.Chat, u.Card, u.Answer, u.Log)
 	}
 }

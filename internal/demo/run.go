@@ -45,6 +45,10 @@ type RunOptions struct {
 	Ready func(Info)
 	// TLS serves the demo over https with a self-signed certificate (see demoTLS).
 	TLS bool
+	// WebChatDir is the dist folder of the botframework-webchat npm package: the web canvas
+	// then renders the real Bot Framework Web Chat (canvas.Options.WebChatDir). Empty: its
+	// stand-in chat.
+	WebChatDir string
 }
 
 // DemoUser is a demo account.
@@ -56,6 +60,8 @@ type DemoUser struct {
 // Info describes a running demo.
 type Info struct {
 	BaseURL string
+	// WebChat: the web canvas renders the real Bot Framework Web Chat (RunOptions.WebChatDir).
+	WebChat bool
 	// Routes maps route name to its MCP URL.
 	Routes map[string]string
 	Users  []DemoUser
@@ -193,7 +199,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err := ensureUsers(ctx, st, users); err != nil {
 		return err
 	}
-	cv, err := newCanvas(cfg, secrets, log)
+	cv, err := newCanvas(cfg, secrets, o.WebChatDir, log)
 	if err != nil {
 		return err
 	}
@@ -205,6 +211,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	for _, r := range cfg.Routes {
 		info.Routes[r.Name] = info.BaseURL + r.Path
 	}
+	info.WebChat = o.WebChatDir != ""
 	printWelcome(o.Out, info, o.Executable, o.DataDir)
 	if caPath != "" {
 		printTLS(o.Out, info, caPath)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/aadsts"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
@@ -126,7 +127,7 @@ func checkConnectorRedirect(ctx context.Context, r *Report, id string, cn config
 	if cn.Type == config.ConnectorEntra {
 		register = "add " + redirect + " to app " + cn.ClientID + "'s Web redirect URIs (Authentication > Add a platform > Web), exactly, scheme and path included"
 	}
-	if codes := ParseAADSTS(body); len(codes) > 0 {
+	if codes := aadsts.Parse(body); len(codes) > 0 {
 		if codes[0] == 50011 {
 			r.fail(id, "connector "+cn.ID+": Entra refuses the redirect URI mcpgate sends, "+redirect+" (AADSTS50011): every sign-in with this connector stops on Microsoft's error page", register)
 			return

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/aadsts"
 	"github.com/mcpgate/mcpgate/internal/config"
 )
 
@@ -44,7 +45,7 @@ func (a tokenAnswer) aadCode() int {
 	if len(a.Codes) > 0 {
 		return a.Codes[0]
 	}
-	if c := ParseAADSTS(a.Description); len(c) > 0 {
+	if c := aadsts.Parse(a.Description); len(c) > 0 {
 		return c[0]
 	}
 	return 0
@@ -77,7 +78,7 @@ func (a tokenAnswer) badClient() bool {
 
 // aadFix is the fix for an AADSTS answer from the doctor's table, with a fallback.
 func aadFix(a tokenAnswer, fallback string) (cause, fix string) {
-	if e, ok := AADSTS(a.aadCode()); ok {
+	if e, ok := aadsts.Explain(a.aadCode()); ok {
 		return fmt.Sprintf("AADSTS%d, %s", e.Code, e.Cause), e.Fix
 	}
 	return a.summary(), fallback

@@ -639,9 +639,22 @@ func checkConsent(r *Report, client, res *entraApp) {
 			user = append(user, s.Value)
 		}
 	}
-	fixes := fmt.Sprintf("grant admin consent for the tenant (the client's API permissions > Grant admin consent, or az ad app permission admin-consent --id %s); or pre-authorize the client (the API's Expose an API > Add a client application: %s with %s); or list %s in the API's knownClientApplications and have the client ask for %s/.default (one combined consent)",
-		client.AppID, client.AppID, strings.Join(append(admin, user...), ", "), client.AppID, res.resourceID())
+	var missingIDs []string
+	for _, s := range scopes {
+		if !slices.Contains(pre, s.ID) {
+			missingIDs = append(missingIDs, s.ID)
+		}
+	}
+	entry, _ := json.Marshal(map[string]any{"appId": client.AppID, "delegatedPermissionIds": missingIDs})
+	fixes := fmt.Sprintf("grant admin consent for the tenant (the client's API permissions > Grant admin consent, or az ad app permission admin-consent --id %s); or pre-authorize the client (the API's Expose an API > Add a client application: %s with %s — api.preAuthorizedApplications entry %s); or list %s in the API's knownClientApplications and have the client ask for %s/.default (one combined consent)",
+		client.AppID, client.AppID, strings.Join(append(admin, user...), ", "), entry, client.AppID, res.resourceID())
 	switch {
+	case len(client.SPA) > 0 && len(admin)+len(user) > 0:
+		// A single-page app that hands its signed-in user on (a web canvas: MSAL.js
+		// acquireTokenSilent for the agent's scope, then signin/tokenExchange) asks without
+		// any prompt: a missing pre-authorization is the canvas showing its sign-in card.
+		r.warn(StepConsent, fmt.Sprintf("%s (a single-page app) is not an authorized client application of %s for %s: its silent token requests (MSAL.js acquireTokenSilent, ssoSilent — a web canvas handing its user to an agent) cannot show a consent prompt, so every user who has not consented gets AADSTS65001 and the canvas falls back to the sign-in card; the missing api.preAuthorizedApplications entry is %s",
+			client.label(), res.label(), strings.Join(append(admin, user...), ", "), entry), fixes)
 	case len(admin) > 0:
 		r.fail(StepConsent, fmt.Sprintf("%s is not a pre-authorized client of %s, and %s is Admin-only: no user can consent to it, so every user fails (AADSTS90094, or AADSTS65001 where no prompt can be shown) unless an administrator granted consent for the tenant — the \"second user\" case: it works for whoever consented as an admin and for nobody else",
 			client.label(), res.label(), strings.Join(admin, ", ")), fixes)

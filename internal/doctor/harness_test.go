@@ -82,6 +82,14 @@ routes:
   - name: calendar
     path: /calendar/mcp
     upstream: {url: $UP}
+  - name: forecasts
+    path: /forecasts/mcp
+    upstream: {url: $UP}
+    policy:
+      explainHidden: true
+      rules:
+        - {name: forecasts-for-admins, deny: 'mcp.tool == "get_forecast" && !("admins" in user.groups)', description: forecasts are for administrators}
+        - {name: everyone, allow: "true"}
 `
 
 var carolHash string

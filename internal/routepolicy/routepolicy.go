@@ -123,7 +123,10 @@ func (ic *Interceptor) one(c *gateway.Call, vars func() *authz.Vars) gateway.Ver
 	if res.Message != nil {
 		v.Body = res.Message
 	}
-	if authz.IsListMethod(m.Method) {
+	if authz.IsListMethod(m.Method) && ic.authz.Explains() && authz.WantsExplanation(m.Params) {
+		// policy.explainHidden: the caller asked which items are hidden and why.
+		v.Rewrite = filterRewriter(ic.authz.ExplainListFilter(vars(), m.Method))
+	} else if authz.IsListMethod(m.Method) {
 		if f := ic.authz.ListFilter(vars(), m.Method); f != nil {
 			v.Rewrite = filterRewriter(f)
 		}

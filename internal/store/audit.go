@@ -80,6 +80,10 @@ func (s *SQL) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Event, er
 		where = append(where, `time_ns >= ?`)
 		args = append(args, f.Since.UnixNano())
 	}
+	if !f.Before.IsZero() {
+		where = append(where, `time_ns < ?`)
+		args = append(args, f.Before.UnixNano())
+	}
 	q := `SELECT data FROM audit_events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)

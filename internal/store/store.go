@@ -29,6 +29,9 @@ type Store interface {
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	DeleteClient(ctx context.Context, id string) error
+	// SetClientDisabled disables (or enables again) a client: a disabled client is kept,
+	// listed, and refused by the authorization server. ErrNotFound when there is none.
+	SetClientDisabled(ctx context.Context, id string, disabled bool) error
 
 	// Authorization requests (pending sign-ins) and their codes.
 	CreateAuthRequest(ctx context.Context, a AuthRequest) error
@@ -83,11 +86,23 @@ type Store interface {
 	PutConsent(ctx context.Context, c Consent) error
 	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// ListConsents returns the user's unexpired consents, ordered by client ID (the
+	// "applications you allowed" page).
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+
+	// ListSignIns returns the live sign-ins: for each refresh-token family that can still
+	// be refreshed, its current token (not used, not revoked, not expired). Only userID's
+	// when userID is not empty. Most recent sign-in first (by the family's expiry, which
+	// rotation does not extend), at most limit of them (limit <= 0: 100).
+	ListSignIns(ctx context.Context, userID string, limit int) ([]RefreshToken, error)
 
 	// Signing keys.
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	DeleteSigningKey(ctx context.Context, id string) error
+	// RetireSigningKey sets the key's RetireAt and ExpiresAt (rotation ahead of plan);
+	// ErrNotFound when there is no such key.
+	RetireSigningKey(ctx context.Context, id string, retireAt, expiresAt time.Time) error
 
 	// Server secrets: named random values every replica on the same store must share (the
 	// authorization server's cookie and CSRF key). GetOrCreateSecret returns the secret
@@ -160,6 +175,8 @@ type Client struct {
 	CreatedAt  time.Time       `json:"createdAt"`
 	// ExpiresAt is zero for clients that never expire.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	// Disabled clients are refused (an administrator disabled them; SetClientDisabled).
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Public reports whether the client has no secret.

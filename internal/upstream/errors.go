@@ -181,6 +181,9 @@ type Failure struct {
 	// Codes are Entra AADSTS codes, if any.
 	Codes       []int
 	Description string
+	// Explanation says what the first known AADSTS code of Codes means and what to change
+	// ("AADSTS65005: … . …"), from internal/aadsts; empty when none is known.
+	Explanation string
 	Err         error
 }
 
@@ -198,6 +201,9 @@ func (e *Failure) Error() string {
 	}
 	if e.Description != "" {
 		b.WriteString(": " + e.Description)
+	}
+	if e.Explanation != "" {
+		b.WriteString(" — " + e.Explanation)
 	}
 	return b.String()
 }

@@ -82,6 +82,9 @@ func explain(route string, err error) outcome {
 		default:
 			o.Message = fmt.Sprintf("Route %s: mcpgate could not obtain the upstream credential (%s); this is a configuration problem, tell your administrator.", route, f.Reason)
 		}
+		if f.Explanation != "" && f.Reason != ReasonIdPUnreachable {
+			o.Message += " " + f.Explanation
+		}
 		return o
 	}
 	return outcome{Kind: outcomeFailure, Reason: "internal", HTTPStatus: http.StatusBadGateway,

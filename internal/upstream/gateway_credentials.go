@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
@@ -177,6 +178,10 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 		}
 		if o.Kind == outcomeFailure {
 			data["retryable"] = o.Retryable
+		}
+		var f *Failure
+		if errors.As(e.err, &f) && len(f.Codes) > 0 {
+			data["aadsts"] = fmt.Sprintf("AADSTS%d", f.Codes[0])
 		}
 		res.Error = &mcp.ErrorObject{Code: code, Message: o.Message, Data: data}
 	}

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -499,26 +500,44 @@ func (cs *Connections) handleDisconnect(w http.ResponseWriter, r *http.Request) 
 		cs.page(w, http.StatusForbidden, pageData{Title: "Disconnect " + a.display(), Error: "This request was refused: " + err.Error() + ". Use the button on the connections page.", Back: cs.c.BaseURL + "/"})
 		return
 	}
-	if ra, err := cs.resolve(r.Context(), a); err == nil {
-		a = ra // a discovered connection's revocation endpoint
-	}
-	if rec, err := cs.c.Store.GetConnection(r.Context(), sub, a.Name); err == nil && a.RevocationURL != "" {
-		if toks, err := cs.open(rec); err == nil && toks.RefreshToken != "" {
-			cs.revoke(r, a, toks.RefreshToken, "refresh_token")
-		}
-	}
-	if err := cs.c.Store.DeleteConnection(r.Context(), sub, a.Name); err != nil {
+	if err := cs.disconnect(r.Context(), sub, a); err != nil {
 		cs.page(w, http.StatusServiceUnavailable, pageData{Title: "Disconnect " + a.display(), Error: "The connection could not be removed (storage error). Try again.", Back: cs.c.BaseURL + "/"})
 		return
 	}
-	cs.log.InfoContext(r.Context(), "connection removed", "provider", a.Name, "subject", sub)
 	http.Redirect(w, r, cs.c.BaseURL+"/?disconnected="+url.QueryEscape(a.Name), http.StatusSeeOther)
 }
 
+// Disconnect removes the subject's connection to provider: its refresh token is revoked
+// at the provider when it supports revocation (best effort), then the stored tokens are
+// deleted. The connection pages' Disconnect button and the admin console use it. An
+// unknown provider only deletes what is stored.
+func (cs *Connections) Disconnect(ctx context.Context, subject, provider string) error {
+	if a, ok := cs.apps[provider]; ok {
+		return cs.disconnect(ctx, subject, a)
+	}
+	return cs.c.Store.DeleteConnection(ctx, subject, provider)
+}
+
+func (cs *Connections) disconnect(ctx context.Context, sub string, a *connApp) error {
+	if ra, err := cs.resolve(ctx, a); err == nil {
+		a = ra // a discovered connection's revocation endpoint
+	}
+	if rec, err := cs.c.Store.GetConnection(ctx, sub, a.Name); err == nil && a.RevocationURL != "" {
+		if toks, err := cs.open(rec); err == nil && toks.RefreshToken != "" {
+			cs.revoke(ctx, a, toks.RefreshToken, "refresh_token")
+		}
+	}
+	if err := cs.c.Store.DeleteConnection(ctx, sub, a.Name); err != nil {
+		return err
+	}
+	cs.log.InfoContext(ctx, "connection removed", "provider", a.Name, "subject", sub)
+	return nil
+}
+
 // revoke tells the provider to revoke a token (RFC 7009). Best effort.
-func (cs *Connections) revoke(r *http.Request, a *connApp, tok, hint string) {
+func (cs *Connections) revoke(ctx context.Context, a *connApp, tok, hint string) {
 	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, a.RevocationURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.RevocationURL, nil)
 	if err != nil {
 		return
 	}
@@ -531,12 +550,12 @@ func (cs *Connections) revoke(r *http.Request, a *connApp, tok, hint string) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := a.tc.http.Do(req)
 	if err != nil {
-		cs.log.WarnContext(r.Context(), "revocation failed", "provider", a.Name, "err", scrubErr(err))
+		cs.log.WarnContext(ctx, "revocation failed", "provider", a.Name, "err", scrubErr(err))
 		return
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		cs.log.WarnContext(r.Context(), "revocation refused", "provider", a.Name, "status", resp.StatusCode)
+		cs.log.WarnContext(ctx, "revocation refused", "provider", a.Name, "status", resp.StatusCode)
 	}
 }
 

@@ -197,6 +197,19 @@ func TestExchangeErrors(t *testing.T) {
 				t.Fatalf("challenge = %s", h)
 			}
 		}, true},
+		{"user declined consent", entraError(400, "invalid_grant", []int{65004}, nil), func(t *testing.T, err error) {
+			var cr *ConsentRequired
+			if !errors.As(err, &cr) || cr.ConsentCode() != "AADSTS65004" {
+				t.Fatalf("err = %v, want the consent answer with AADSTS65004", err)
+			}
+		}, true},
+		{"misconfigured app", entraError(400, "invalid_client", []int{65005}, nil), func(t *testing.T, err error) {
+			wantFailure(ReasonInvalidClient, 400, true)(t, err)
+			o := explain("weather", err)
+			if !strings.Contains(o.Message, "AADSTS65005: The app requests permissions the resource does not expose") || !strings.Contains(o.Message, "requiredResourceAccess") {
+				t.Fatalf("message = %q, want the AADSTS table's cause and fix", o.Message)
+			}
+		}, true},
 		{"expired assertion", entraError(400, "invalid_grant", []int{500133}, nil), wantFailure(ReasonExchangeRefused, 400, true), true},
 		{"bad secret", entraError(401, "invalid_client", []int{7000215}, nil), wantFailure(ReasonInvalidClient, 401, true), true},
 		{"app not in tenant", entraError(400, "unauthorized_client", []int{700016}, nil), wantFailure(ReasonUnauthorizedClient, 400, true), true},

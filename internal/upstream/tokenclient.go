@@ -23,6 +23,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/mcpgate/mcpgate/internal/aadsts"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
 
@@ -244,6 +245,12 @@ func (c *tokenClient) classify(status int, raw []byte, secrets []string, scope s
 	_ = json.Unmarshal(raw, &oe)
 	desc := scrub(oe.Description, secrets)
 	f := &Failure{Mode: c.mode, Status: status, IdPError: oe.Error, Codes: oe.Codes, Description: desc, Permanent: status < 500}
+	for _, code := range oe.Codes {
+		if e, ok := aadsts.Explain(code); ok {
+			f.Explanation = fmt.Sprintf("AADSTS%d: %s", code, e.Sentence())
+			break
+		}
+	}
 	has := func(codes ...int) bool {
 		for _, c := range codes {
 			if slices.Contains(oe.Codes, c) {
@@ -261,7 +268,7 @@ func (c *tokenClient) classify(status int, raw []byte, secrets []string, scope s
 	case oe.Error == "":
 		f.Reason = ReasonInvalidResponse
 		f.Description = fmt.Sprintf("the token endpoint answered HTTP %d without an OAuth error body", status)
-	case oe.SubError == "consent_required" || oe.Error == "consent_required" || has(65001):
+	case oe.SubError == "consent_required" || oe.Error == "consent_required" || has(65001, 65004):
 		app := ""
 		if c.auth != nil {
 			app = c.auth.clientID()

@@ -239,12 +239,16 @@ func (em *Emulator) grantCode(r *http.Request, t *tenant) (map[string]any, *aadE
 	code := f.Get("code")
 	em.mu.Lock()
 	spa := em.codes[code] != nil && em.codes[code].spa
+	var redirectOrigin string
+	if spa {
+		redirectOrigin = originOf(em.codes[code].redirect)
+	}
 	em.mu.Unlock()
 	client, acr, e := em.authClientFor(r, t, spa)
 	if e != nil {
 		return nil, e
 	}
-	if e := checkOrigin(r, spa); e != nil {
+	if e := checkOrigin(r, spa, redirectOrigin); e != nil {
 		return nil, e
 	}
 	em.mu.Lock()
@@ -310,7 +314,11 @@ func (em *Emulator) grantRefresh(r *http.Request, t *tenant) (map[string]any, *a
 	if e != nil {
 		return nil, e
 	}
-	if e := checkOrigin(r, spa); e != nil {
+	var origins []string
+	if spa {
+		origins = g.client.spaOrigins()
+	}
+	if e := checkOrigin(r, spa, origins...); e != nil {
 		return nil, e
 	}
 	if g == nil || em.now().After(g.expires) {

@@ -3,6 +3,7 @@ package entraemulator
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,16 +67,33 @@ func (em *Emulator) cors(w http.ResponseWriter, r *http.Request) bool {
 
 // checkOrigin applies Entra's rules on where a code or refresh token may be redeemed: one
 // issued to a Single-page application redirect URI only cross-origin (the browser sends
-// Origin), any other never cross-origin.
-func checkOrigin(r *http.Request, spa bool) *aadError {
+// Origin) and only from the origin of a redirect URI it may use — origins lists them: the
+// code's redirect URI, or for a refresh token every SPA redirect URI of its app — and any
+// other never cross-origin. A redemption from another origin is answered as Entra answers a
+// cross-origin request that is not a SPA's (AADSTS9002326, naming the request origin).
+func checkOrigin(r *http.Request, spa bool, origins ...string) *aadError {
 	origin := r.Header.Get("Origin")
 	switch {
 	case spa && origin == "":
 		return invalidRequest(9002327, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.")
 	case !spa && origin != "":
 		return invalidRequest(9002326, "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '%s'.", origin)
+	case spa && !slices.Contains(origins, strings.ToLower(origin)):
+		return invalidRequest(9002326, "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '%s'. "+
+			"The origin is not that of a Single-page application redirect URI the grant was issued for.", origin)
 	}
 	return nil
+}
+
+// spaOrigins are the origins of the app's Single-page application redirect URIs.
+func (a *app) spaOrigins() []string {
+	var out []string
+	for u := range a.spa {
+		if o := originOf(u); o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // authClientFor authenticates the client of a code or refresh grant. A grant issued to a

@@ -16,13 +16,15 @@ const (
 	spaID       = "aaaaaaaa-0000-4000-8000-000000000007"
 	spaRedirect = "https://canvas.example:8443/app/"
 	spaOrigin   = "https://canvas.example:8443"
+	// otherSPAOrigin is the origin of the canvas app's second SPA redirect URI.
+	otherSPAOrigin = "https://canvas2.example"
 )
 
 // withSPA adds a canvas app with a Single-page application redirect URI, pre-authorized on
 // the MCP API.
 func withSPA(c *config.Entra) {
 	c.Apps = append(c.Apps, config.EntraApp{Name: "Canvas", ClientID: spaID, Tenant: contosoID,
-		SPARedirectURIs: []string{spaRedirect}, AccessTokenAcceptedVersion: 2,
+		SPARedirectURIs: []string{spaRedirect, otherSPAOrigin + "/"}, AccessTokenAcceptedVersion: 2,
 		RequiredResourceAccess: []config.EntraRequiredAccess{{Resource: "api://mcp-api", Scopes: []string{"access_as_user"}}}})
 	c.Apps[0].PreAuthorizedApplications = append(c.Apps[0].PreAuthorizedApplications, config.EntraPreAuthorized{AppID: spaID, Scopes: []string{"access_as_user"}})
 }
@@ -125,6 +127,29 @@ func TestSPARedirect(t *testing.T) {
 		}
 		if second, _ := m2["refresh_token_expires_in"].(float64); second > first || second < first-5 {
 			t.Fatalf("refresh token lifetime slid: %v then %v", first, second)
+		}
+	})
+	t.Run("redeemed from another origin refused", func(t *testing.T) {
+		// The Origin must be the origin of the code's redirect URI (as Entra checks it); a
+		// refresh token redeems from the origin of any SPA redirect URI of its app.
+		for _, origin := range []string{"https://evil.example", otherSPAOrigin, "https://canvas.example:8444", "http://canvas.example:8443"} {
+			code, v := e.spaCode(t, true)
+			st, m, _ := e.postOrigin(t, origin, redeem(code, v))
+			if st != 400 || aadCode(m) != 9002326 || !strings.Contains(str(m, "error_description"), origin) {
+				t.Fatalf("code from %s: %d %v", origin, st, m)
+			}
+		}
+		code, v := e.spaCode(t, true)
+		st, m, _ := e.postOrigin(t, spaOrigin, redeem(code, v))
+		if st != 200 {
+			t.Fatalf("%d %v", st, m)
+		}
+		rf := url.Values{"grant_type": {"refresh_token"}, "client_id": {spaID}, "refresh_token": {str(m, "refresh_token")}, "scope": {"api://mcp-api/access_as_user offline_access"}}
+		if st, m, _ := e.postOrigin(t, "https://evil.example", rf); st != 400 || aadCode(m) != 9002326 {
+			t.Fatalf("refresh from another origin: %d %v", st, m)
+		}
+		if st, m, h := e.postOrigin(t, otherSPAOrigin, rf); st != 200 || h.Get("Access-Control-Allow-Origin") != otherSPAOrigin {
+			t.Fatalf("refresh from the app's other SPA origin: %d %v %v", st, m, h)
 		}
 	})
 	t.Run("web redirect redeemed cross-origin refused", func(t *testing.T) {

@@ -23,7 +23,7 @@ func BenchmarkUpstreamToken(b *testing.B) {
 	ctx := context.Background()
 	ident := authserver.Identity{UserID: "entra:t:o", Username: "alice@contoso.com", Email: "alice@contoso.com", Name: "Alice", Groups: []string{"g1", "g2"}}
 	// Entra access tokens are ~1.5-2.5 KB, refresh tokens ~1-1.5 KB.
-	if err := c.save(ctx, ident, tokenResponse{AccessToken: "eyJ" + strings.Repeat("a", 2000), RefreshToken: strings.Repeat("r", 1200), ExpiresIn: 3600}, ""); err != nil {
+	if err := c.save(ctx, ident, tokenResponse{AccessToken: "eyJ" + strings.Repeat("a", 2000), RefreshToken: strings.Repeat("r", 1200), ExpiresIn: 3600}, record{}); err != nil {
 		b.Fatal(err)
 	}
 	sc, _ := c.opts.Store.GetConnection(ctx, ident.UserID, StoreProvider("entra"))

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -45,6 +46,8 @@ type Options struct {
 	// PolicyClaims are the identity attributes policy rules read (PolicyClaims(cfg)): a
 	// sign-in whose user lacks one is warned about.
 	PolicyClaims []string
+	// Audit records the sign-ins that lack mapped claims (warnMissingClaims). Optional.
+	Audit func(audit.Event)
 	// RefreshSkew: a stored access token expiring within it is refreshed. Default 2m.
 	RefreshSkew time.Duration
 	Logger      *slog.Logger
@@ -76,6 +79,7 @@ type endpoints struct {
 	TokenURL         string `json:"token_endpoint"`
 	JWKSURL          string `json:"jwks_uri"`
 	UserinfoURL      string `json:"userinfo_endpoint"`
+	EndSessionURL    string `json:"end_session_endpoint"`
 }
 
 // New builds a connector. It does not contact the provider (discovery and keys load on
@@ -136,10 +140,11 @@ func New(o Options) (*Connector, error) {
 		}
 		t := c.Entra.Tenant
 		cn.ep = &endpoints{Issuer: a + "/" + t + "/v2.0", AuthorizationURL: a + "/" + t + "/oauth2/v2.0/authorize",
-			TokenURL: a + "/" + t + "/oauth2/v2.0/token", JWKSURL: a + "/" + t + "/discovery/v2.0/keys"}
+			TokenURL: a + "/" + t + "/oauth2/v2.0/token", JWKSURL: a + "/" + t + "/discovery/v2.0/keys",
+			EndSessionURL: a + "/" + t + "/oauth2/v2.0/logout"}
 	}
 	if c.AuthorizationURL != "" && c.TokenURL != "" && c.JWKSURL != "" {
-		cn.ep = &endpoints{Issuer: c.Issuer, AuthorizationURL: c.AuthorizationURL, TokenURL: c.TokenURL, JWKSURL: c.JWKSURL}
+		cn.ep = &endpoints{Issuer: c.Issuer, AuthorizationURL: c.AuthorizationURL, TokenURL: c.TokenURL, JWKSURL: c.JWKSURL, EndSessionURL: c.EndSessionURL}
 	}
 	return cn, nil
 }
@@ -292,8 +297,9 @@ func (c *Connector) AuthCodeURL(ctx context.Context, s authserver.RedirectStart)
 }
 
 // Exchange implements authserver.RedirectConnector: it redeems the code, verifies the
-// id_token (signature, issuer, audience, expiry, nonce), maps the claims to the mcpgate
-// user and keeps the upstream tokens sealed.
+// id_token (signature, issuer, audience, expiry, nonce), merges the provider's userinfo
+// into its claims (withUserinfo: id_token first, userinfo fills the gaps, same sub), maps
+// the claims to the mcpgate user and keeps the upstream tokens sealed.
 func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (authserver.Identity, error) {
 	if f.Code == "" {
 		return authserver.Identity{}, &authserver.UpstreamError{Code: "invalid_request", Description: "the provider sent neither a code nor an error",
@@ -319,12 +325,16 @@ func (c *Connector) Exchange(ctx context.Context, f authserver.RedirectFinish) (
 	if n, _ := p.Claims["nonce"].(string); n == "" || n != f.Nonce {
 		return authserver.Identity{}, errors.New("id_token refused: its nonce does not match the sign-in (replayed or injected response)")
 	}
-	ident, err := c.identity(ctx, ep.TokenURL, p.Claims, tr.RefreshToken)
+	claims, err := c.withUserinfo(ctx, ep, tr.AccessToken, p.Claims)
 	if err != nil {
 		return authserver.Identity{}, err
 	}
-	c.warnMissingClaims(ctx, ident)
-	if err := c.save(ctx, ident, tr, ""); err != nil {
+	ident, err := c.identity(ctx, ep.TokenURL, claims, tr.RefreshToken)
+	if err != nil {
+		return authserver.Identity{}, err
+	}
+	c.warnMissingClaims(ctx, ident, claims)
+	if err := c.save(ctx, ident, tr, record{}); err != nil {
 		return authserver.Identity{}, fmt.Errorf("keeping the upstream tokens: %w", err)
 	}
 	c.log.InfoContext(ctx, "federated sign-in", "sub", ident.UserID, "id_token", authn.HashToken(tr.IDToken)[:16], "refresh_token", tr.RefreshToken != "")

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/authserver/entraemulator"
@@ -106,6 +108,25 @@ type env struct {
 	cfg      *config.Config
 	keys     *secrets.Keyring
 	st       store.Store // the authorization server's store
+	audits   *auditLog   // the events the connectors recorded
+}
+
+// auditLog collects the audit events of the connectors.
+type auditLog struct {
+	mu     sync.Mutex
+	events []audit.Event
+}
+
+func (a *auditLog) record(e audit.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events = append(a.events, e)
+}
+
+func (a *auditLog) all() []audit.Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.events)
 }
 
 type clock struct{ off atomic.Int64 }
@@ -195,8 +216,8 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), nil))
-	e := &env{t: t, url: front.URL, logs: logs, tokens: store.NewMemory(), clock: &clock{}, cfg: cfg, keys: testKeys(t)}
-	fed, err := app.Federation(cfg, federation.Deps{Store: e.tokens, Keys: e.keys, Logger: logger, Now: e.clock.now})
+	e := &env{t: t, url: front.URL, logs: logs, tokens: store.NewMemory(), clock: &clock{}, cfg: cfg, keys: testKeys(t), audits: &auditLog{}}
+	fed, err := app.Federation(cfg, federation.Deps{Store: e.tokens, Keys: e.keys, Logger: logger, Now: e.clock.now, Audit: e.audits.record})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,8 +233,10 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 	if err != nil {
 		t.Fatalf("upstream.Build: %v", err)
 	}
-	creds, _ := set.Gateway(r.Name)
-	ro := gateway.RouteOptions{Name: r.Name, Path: r.Path, Upstream: r.Upstream.URL, Scopes: r.Auth.Scopes, Credentials: creds}
+	ro := gateway.RouteOptions{Name: r.Name, Path: r.Path, Upstream: r.Upstream.URL, Scopes: r.Auth.Scopes}
+	if creds, ok := set.Gateway(r.Name); ok { // as internal/app: a route without upstreamAuth has none
+		ro.Credentials = creds
+	}
 	if e.as != nil {
 		ro.Verifier, ro.AuthorizationServers = e.as.Verifier(e.resource), []string{e.as.Issuer()}
 	}
@@ -231,6 +254,9 @@ func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string
 		for _, is := range app.Issuers(cfg.Issuers) {
 			ro.AuthorizationServers = append(ro.AuthorizationServers, authn.AuthorizationServer(is))
 		}
+	}
+	if ro.Interceptor, _, err = app.RouteHooks(cfg, 0, app.HookDeps{Logger: logger}); err != nil { // the route's policy
+		t.Fatalf("route hooks: %v", err)
 	}
 	gw, err := gateway.New(gateway.Options{Logger: logger, Fallback: fallback, Routes: []gateway.RouteOptions{ro}})
 	if err != nil {

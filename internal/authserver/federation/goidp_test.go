@@ -38,6 +38,10 @@ type goIdP struct {
 	down      bool              // every endpoint answers 503
 	noRefresh bool              // the token endpoint issues no refresh token
 	refreshN  int               // refresh grants answered
+	ended     []url.Values      // end-session requests received
+	// userinfo, when set, answers the userinfo endpoint instead of the user's claims (fault
+	// injection: another user's sub, a malformed or oversized body).
+	userinfoFault func(u *idpUser) (status int, body string)
 }
 
 type idpUser struct {
@@ -45,7 +49,8 @@ type idpUser struct {
 	Groups           []string
 }
 
-type idpGrant struct{ sub, nonce string }
+// idpGrant is a code or refresh token: its user, nonce, and the provider session (sid).
+type idpGrant struct{ sub, nonce, sid string }
 
 const goIdPClient = "mcpgate"
 
@@ -59,6 +64,7 @@ func startGoIdP(t *testing.T) *goIdP {
 	mux.HandleFunc("/token", p.token)
 	mux.HandleFunc("/jwks", p.jwks)
 	mux.HandleFunc("/userinfo", p.userinfo)
+	mux.HandleFunc("/logout", p.endSession)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		down := p.down
@@ -106,7 +112,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (p *goIdP) discovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"issuer": p.URL, "authorization_endpoint": p.URL + "/authorize", "token_endpoint": p.URL + "/token",
-		"jwks_uri": p.URL + "/jwks", "userinfo_endpoint": p.URL + "/userinfo", "response_types_supported": []string{"code"},
+		"jwks_uri": p.URL + "/jwks", "userinfo_endpoint": p.URL + "/userinfo", "end_session_endpoint": p.URL + "/logout", "response_types_supported": []string{"code"},
 		"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"}})
 }
 
@@ -133,7 +139,7 @@ func (p *goIdP) authorize(w http.ResponseWriter, r *http.Request) {
 		v.Set("error_description", "The user is not assigned to this application.")
 	} else {
 		code := randomString(16)
-		p.codes[code] = idpGrant{sub: "dana", nonce: q.Get("nonce")}
+		p.codes[code] = idpGrant{sub: "dana", nonce: q.Get("nonce"), sid: "sid-" + randomString(6)}
 		v.Set("code", code)
 	}
 	p.mu.Unlock()
@@ -164,10 +170,10 @@ func (p *goIdP) token(w http.ResponseWriter, r *http.Request) {
 	}
 	at, rt := randomString(16), randomString(16)
 	p.access[at] = u.Sub
-	p.refresh[rt] = idpGrant{sub: u.Sub}
+	p.refresh[rt] = idpGrant{sub: u.Sub, sid: g.sid}
 	now := time.Now()
 	claims := jwt.MapClaims{"iss": p.URL, "aud": goIdPClient, "sub": u.Sub, "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
-		"email": u.Email, "name": u.Name, "groups": slices.Clone(u.Groups)}
+		"email": u.Email, "name": u.Name, "groups": slices.Clone(u.Groups), "sid": g.sid}
 	if g.nonce != "" {
 		claims["nonce"] = g.nonce
 	}
@@ -197,7 +203,45 @@ func (p *goIdP) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 401, map[string]string{"error": "invalid_token"})
 		return
 	}
+	if p.userinfoFault != nil {
+		status, body := p.userinfoFault(u)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+		return
+	}
 	writeJSON(w, 200, map[string]any{"sub": u.Sub, "email": u.Email, "name": u.Name, "groups": u.Groups})
+}
+
+// endSession is RP-Initiated Logout: it records the request and sends the browser to its
+// post_logout_redirect_uri with its state.
+func (p *goIdP) endSession(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p.mu.Lock()
+	p.ended = append(p.ended, q)
+	p.mu.Unlock()
+	back, err := url.Parse(q.Get("post_logout_redirect_uri"))
+	if err != nil || !back.IsAbs() {
+		http.Error(w, "You are signed out (no post_logout_redirect_uri).", http.StatusOK)
+		return
+	}
+	v := back.Query()
+	v.Set("state", q.Get("state"))
+	back.RawQuery = v.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+// sessions returns the sids of the refresh grants held for sub.
+func (p *goIdP) sessions(sub string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, g := range p.refresh {
+		if g.sub == sub && !slices.Contains(out, g.sid) {
+			out = append(out, g.sid)
+		}
+	}
+	return out
 }
 
 // logoutToken is a Back-Channel Logout token for sub, signed with the current key; change

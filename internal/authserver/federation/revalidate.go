@@ -2,16 +2,12 @@ package federation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -111,27 +107,9 @@ func (c *Connector) userinfo(ctx context.Context, subject string, rec record) er
 	if ep.UserinfoURL == "" {
 		return errors.New("the provider issued no refresh token and has no userinfo endpoint: the sign-in cannot be confirmed")
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ep.UserinfoURL, nil)
-	req.Header.Set("Authorization", "Bearer "+rec.AccessToken)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	claims, err := c.fetchUserinfo(ctx, ep.UserinfoURL, rec.AccessToken)
 	if err != nil {
-		return fmt.Errorf("userinfo %s: %w", ep.UserinfoURL, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return &authserver.UpstreamError{Code: "invalid_token", LogCode: "userinfo_" + fmt.Sprint(resp.StatusCode), Description: "userinfo refused the access token"}
-	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("userinfo %s: HTTP %d", ep.UserinfoURL, resp.StatusCode)
-	}
-	if err := jsonlimit.Check(body, jsonlimit.Limits{}); err != nil {
-		return fmt.Errorf("userinfo %s: %w", ep.UserinfoURL, err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(body, &claims); err != nil {
-		return fmt.Errorf("userinfo %s: %w", ep.UserinfoURL, err)
+		return err
 	}
 	ident, err := c.mapClaims(claims)
 	if err != nil {

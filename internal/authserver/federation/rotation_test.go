@@ -28,13 +28,21 @@ func goEnv(t *testing.T, mutate func(*config.Config)) (*env, *goIdP) {
 // signedIn is an MCP client's sign-in: its client id and tokens.
 type signedIn struct {
 	client, access, refresh string
+	// idToken is mcpgate's id_token (the id_token_hint of signing out).
+	idToken string
 }
 
 // signInTokens signs dana in through mcpgate in a new browser and redeems the code.
 func signInTokens(t *testing.T, e *env) signedIn {
 	t.Helper()
-	b := newBrowser(t, "http://127.0.0.1:5555/callback")
-	id := register(t, e.url, b.redirect, "Client")
+	redirect := "http://127.0.0.1:5555/callback"
+	return signInAs(t, e, register(t, e.url, redirect, "Client"), redirect)
+}
+
+// signInAs signs dana in through mcpgate for the registered client id in a new browser.
+func signInAs(t *testing.T, e *env, id, redirect string) signedIn {
+	t.Helper()
+	b := newBrowser(t, redirect)
 	v := make([]byte, 32)
 	rand.Read(v)
 	verifier := base64.RawURLEncoding.EncodeToString(v)
@@ -52,7 +60,8 @@ func signInTokens(t *testing.T, e *env) signedIn {
 	if status != http.StatusOK || tok["refresh_token"] == nil {
 		t.Fatalf("token: %d %v", status, tok)
 	}
-	return signedIn{client: id, access: tok["access_token"].(string), refresh: tok["refresh_token"].(string)}
+	idt, _ := tok["id_token"].(string)
+	return signedIn{client: id, access: tok["access_token"].(string), refresh: tok["refresh_token"].(string), idToken: idt}
 }
 
 func tokenRequest(t *testing.T, e *env, form url.Values) (int, map[string]any) {

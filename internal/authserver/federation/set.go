@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/audit"
 	"github.com/mcpgate/mcpgate/internal/authserver"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/secrets"
@@ -29,8 +30,10 @@ type Deps struct {
 	// PolicyClaims are the user attributes policy rules read (PolicyClaims), warned
 	// about when a sign-in lacks them.
 	PolicyClaims []string
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Audit records sign-ins that lack mapped claims. Optional.
+	Audit  func(audit.Event)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Set is the configured connectors.
@@ -44,7 +47,7 @@ type Set struct {
 func NewSet(connectors []config.AuthServerConnector, d Deps) (*Set, error) {
 	s := &Set{}
 	for _, cc := range connectors {
-		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: d.Issuer, Logger: d.Logger, Now: d.Now, PolicyClaims: d.PolicyClaims})
+		c, err := New(Options{Config: cc, Store: d.Store, Keys: d.Keys, HTTPClient: d.HTTPClient, Issuer: d.Issuer, Logger: d.Logger, Now: d.Now, PolicyClaims: d.PolicyClaims, Audit: d.Audit})
 		if err != nil {
 			s.Close()
 			return nil, err

@@ -31,6 +31,11 @@ type record struct {
 	// refresh it granted, userinfo it answered). Zero in records stored before it existed:
 	// the connection's UpdatedAt stands in.
 	ValidatedAt time.Time `json:"validatedAt,omitzero"`
+	// IDToken is the provider's latest id_token: the id_token_hint of RP-initiated logout.
+	IDToken string `json:"idToken,omitempty"`
+	// SID is the provider's session id (the id_token's sid), which sid-only back-channel
+	// logout tokens name.
+	SID string `json:"sid,omitempty"`
 }
 
 // StoreProvider is the provider name under which a connector's tokens are stored in the
@@ -41,11 +46,30 @@ func (c *Connector) aad(subject string) []byte {
 	return []byte("mcpgate-federation\x00" + c.cfg.ID + "\x00" + subject)
 }
 
-// save seals the tokens and identity for the user (replacing what was stored).
-func (c *Connector) save(ctx context.Context, ident authserver.Identity, tr tokenResponse, keepRefresh string) error {
-	rec := record{Identity: ident, AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, Scope: tr.Scope}
+// save seals the tokens and identity for the user (replacing what was stored). What the
+// token response leaves out (refresh token, id_token, session id) is kept from prev. The
+// caller has verified tr.IDToken.
+func (c *Connector) save(ctx context.Context, ident authserver.Identity, tr tokenResponse, prev record) error {
+	rec := record{Identity: ident, AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, Scope: tr.Scope,
+		IDToken: tr.IDToken, SID: jwtClaim(tr.IDToken, "sid")}
 	if rec.RefreshToken == "" {
-		rec.RefreshToken = keepRefresh
+		rec.RefreshToken = prev.RefreshToken
+	}
+	if rec.IDToken == "" {
+		rec.IDToken = prev.IDToken
+	}
+	if rec.SID == "" {
+		rec.SID = prev.SID
+	}
+	if rec.SID != "" && rec.SID != prev.SID {
+		if prev.SID == "" { // a new sign-in: drop the index entry of the session it replaces
+			if old, _, err := c.load(ctx, ident.UserID); err == nil && old.SID != "" && old.SID != rec.SID {
+				c.opts.Store.DeleteConnection(ctx, sessionIndexSubject(c.cfg.ID, old.SID), SessionIndexProvider(c.cfg.ID))
+			}
+		}
+		if err := c.indexSession(ctx, rec.SID, ident.UserID); err != nil {
+			return fmt.Errorf("recording the provider's session id: %w", err)
+		}
 	}
 	if tr.ExpiresIn > 0 {
 		rec.Expiry = c.now().Add(time.Duration(tr.ExpiresIn) * time.Second)
@@ -163,8 +187,8 @@ func (c *Connector) UpstreamToken(ctx context.Context, subject string) (string, 
 }
 
 // upstreamRefresh redeems rec's refresh token at the provider (the caller holds c.userLock(subject)),
-// re-reads the user from the new id_token when the provider sends one (claims, groups), and
-// stores the result as confirmed now.
+// re-reads the user from the new id_token, merged with userinfo, when the provider sends one
+// (claims, groups), and stores the result as confirmed now.
 func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec record) (record, error) {
 	ep, err := c.endpoints(ctx)
 	if err != nil {
@@ -191,7 +215,11 @@ func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec rec
 		if refresh == "" {
 			refresh = rec.RefreshToken
 		}
-		if ident, err = c.identity(ctx, ep.TokenURL, p.Claims, refresh); err != nil {
+		claims, err := c.withUserinfo(ctx, ep, tr.AccessToken, p.Claims)
+		if err != nil {
+			return rec, err
+		}
+		if ident, err = c.identity(ctx, ep.TokenURL, claims, refresh); err != nil {
 			return rec, err
 		}
 		if ident.UserID != subject {
@@ -199,7 +227,7 @@ func (c *Connector) upstreamRefresh(ctx context.Context, subject string, rec rec
 				Description: "the refreshed id_token names another user (" + ident.UserID + ")"}
 		}
 	}
-	if err := c.save(ctx, ident, tr, rec.RefreshToken); err != nil {
+	if err := c.save(ctx, ident, tr, rec); err != nil {
 		return rec, err
 	}
 	c.log.InfoContext(ctx, "upstream token refreshed", "sub", subject, "rotated", tr.RefreshToken != "" && tr.RefreshToken != rec.RefreshToken,
@@ -225,7 +253,13 @@ func (c *Connector) fresh(rec record) bool {
 	return rec.AccessToken != "" && (rec.Expiry.IsZero() || c.now().Add(c.opts.RefreshSkew).Before(rec.Expiry))
 }
 
-// Forget deletes the stored tokens of the user (sign-out, user removal).
+// Forget deletes the stored tokens of the user (sign-out, user removal), and the index
+// entry of their provider session.
 func (c *Connector) Forget(ctx context.Context, subject string) error {
+	if rec, _, err := c.load(ctx, subject); err == nil && rec.SID != "" {
+		if err := c.opts.Store.DeleteConnection(ctx, sessionIndexSubject(c.cfg.ID, rec.SID), SessionIndexProvider(c.cfg.ID)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			c.log.WarnContext(ctx, "deleting the provider session's index entry failed", "sub", subject, "err", err)
+		}
+	}
 	return c.opts.Store.DeleteConnection(ctx, subject, StoreProvider(c.cfg.ID))
 }

@@ -4,11 +4,14 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -41,11 +44,22 @@ type Options struct {
 	// ConnectionName and ProviderID go on the OAuth card (the Bot Framework's OAuth
 	// connection setting and its identity provider).
 	ConnectionName, ProviderID string
+	// WebChatDir, when set, is a directory holding Bot Framework Web Chat's UMD bundle
+	// webchat.js (the dist folder of the botframework-webchat npm package): the page then
+	// loads it from /canvas/webchat/webchat.js and renders the real Web Chat. Empty: the page
+	// uses its minimal stand-in with the same createStore/renderWebChat surface and says so.
+	// The bundle (about 4 MB, MIT) is not embedded in mcpgate.
+	WebChatDir string
 	// HTTPClient makes the agent's calls (token exchange, MCP). Default: 30 s timeout.
 	HTTPClient *http.Client
 	// Logger: nil discards.
 	Logger *slog.Logger
 }
+
+// webChatBundle is the file of the botframework-webchat package the page loads: the full UMD
+// bundle (window.WebChat with createStore, renderWebChat and the Adaptive Cards renderer
+// that shows the OAuth card).
+const webChatBundle = "webchat.js"
 
 // ErrSameRegistration is returned by New when the canvas and the agent share one app
 // registration, which Copilot Studio's SSO forbids: "You can't reuse the same app
@@ -60,6 +74,8 @@ type Server struct {
 	mu    sync.Mutex
 	convs map[string]*conversation
 	page  *template.Template
+	// webchat is the path of webchat.js ("" when the stand-in is used).
+	webchat string
 }
 
 // New checks the options and builds the server.
@@ -86,6 +102,13 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, convs: map[string]*conversation{}, page: page}
+	if o.WebChatDir != "" {
+		s.webchat = filepath.Join(o.WebChatDir, webChatBundle)
+		if fi, err := os.Stat(s.webchat); err != nil || fi.IsDir() {
+			return nil, fmt.Errorf("canvas: Web Chat's bundle %s is not in %s (point it at botframework-webchat's dist folder: npm install botframework-webchat, then node_modules/botframework-webchat/dist)",
+				webChatBundle, o.WebChatDir)
+		}
+	}
 	s.agent = &agent{o: o, log: o.Logger.With("component", "canvas-agent")}
 	return s, nil
 }
@@ -95,6 +118,12 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "assets")
 	files := http.StripPrefix("/canvas/", http.FileServerFS(static))
 	mux.HandleFunc("GET /canvas/{$}", s.handlePage)
+	if s.webchat != "" {
+		mux.Handle("GET /canvas/webchat/"+webChatBundle, securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			http.ServeFile(w, r, s.webchat)
+		})))
+	}
 	mux.Handle("GET /canvas/", securityHeaders(files))
 	mux.HandleFunc("POST /canvas/directline/conversations", s.handleStart)
 	mux.HandleFunc("GET /canvas/directline/conversations/{id}/stream", s.handleStream)
@@ -122,12 +151,12 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	securityHeaderValues(w)
-	_ = s.page.Execute(w, map[string]any{"Config": template.JS(cfg), "Insecure": strings.HasPrefix(s.o.BaseURL, "http://")})
+	_ = s.page.Execute(w, map[string]any{"Config": template.JS(cfg), "Insecure": strings.HasPrefix(s.o.BaseURL, "http://"), "WebChat": s.webchat != ""})
 }
 
 func securityHeaderValues(w http.ResponseWriter) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; frame-src 'self'; connect-src 'self'; img-src 'self' data:")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; frame-src 'self'; connect-src 'self'; img-src 'self' data: blob:")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 }
 

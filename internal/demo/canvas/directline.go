@@ -32,6 +32,11 @@ type Activity struct {
 	Value       json.RawMessage `json:"value,omitempty"`
 	Attachments []Attachment    `json:"attachments,omitempty"`
 	ReplyToID   string          `json:"replyToId,omitempty"`
+	// ChannelData is echoed back: Web Chat matches its clientActivityID to mark a message
+	// sent.
+	ChannelData json.RawMessage `json:"channelData,omitempty"`
+	Locale      string          `json:"locale,omitempty"`
+	TextFormat  string          `json:"textFormat,omitempty"`
 }
 
 // Account is an activity's from.

@@ -4,7 +4,7 @@
 // for the answer or the OAuth card. For the first user it also checks acquireTokenSilent
 // through the refresh token and through the hidden iframe (prompt=none + session cookie).
 // stdin: {"nodeModules", "chromium", "base", "users": [{"upn", "password"}], "question", "silentChecks"}
-// stdout: {"users": [{upn, who, steps, signInPages, answer, card, silent}]}
+// stdout: {"users": [{upn, who, chat, steps, signInPages, answer, card, silent}]}
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
@@ -58,19 +58,20 @@ try {
       }
       await page.waitForFunction(() => document.getElementById("who").textContent.startsWith("Signed in as"), null, { timeout: 20000 });
       r.who = await page.textContent("#who");
-      await page.waitForSelector("#transcript li.bot", { timeout: 20000 }); // the greeting
-      const before = await page.locator("#transcript li.bot").count();
-      await page.fill("#input", input.question);
-      await page.press("#input", "Enter");
-      // The answer (a new bot message with text) or the card.
-      await page.waitForFunction((n) => {
-        const bots = document.querySelectorAll("#transcript li.bot");
-        return document.querySelector(".oauth-card") || (bots.length > n && bots[bots.length - 1].textContent.includes("saw"));
-      }, before, { timeout: 30000 });
+      // The chat: Bot Framework Web Chat, or the page's stand-in (data-chat says which).
+      r.chat = await page.getAttribute("#webchat", "data-chat");
+      await page.waitForFunction(() => document.getElementById("webchat").textContent.includes("Hello! I am a small agent"), null, { timeout: 20000 }); // the greeting
+      const sendBox = r.chat === "stand-in" ? "#input" : '[data-id="webchat-sendbox-input"]';
+      await page.fill(sendBox, input.question);
+      await page.press(sendBox, "Enter");
+      // The answer (a bot message with "saw") or the OAuth card (its text, rendered).
+      const cardText = "Please sign in so that I can use";
+      await page.waitForFunction((card) => { const t = document.getElementById("webchat").textContent; return t.includes(card) || t.includes("saw"); },
+        cardText, { timeout: 30000 });
       await page.waitForTimeout(500); // a card that would follow an answer
-      r.card = (await page.locator(".oauth-card").count()) > 0;
-      const bots = await page.locator("#transcript li.bot .bubble").allTextContents();
-      r.answer = bots[bots.length - 1] || "";
+      r.card = (await page.textContent("#webchat")).includes(cardText);
+      const texts = await page.locator("#webchat .bubble, #webchat .webchat__text-content").allTextContents();
+      r.answer = texts.filter((t) => t.includes("saw")).pop() || texts[texts.length - 1] || "";
       if (input.silentChecks && i === 0) {
         const before = authorize.length;
         r.silent = await page.evaluate(async () => {

@@ -25,6 +25,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"Clients", testClients},
+		{"ClientDisabled", testClientDisabled},
 		{"AuthRequests", testAuthRequests},
 		{"AuthRequestCodeUnique", testAuthRequestCodeUnique},
 		{"RefreshRotation", testRefreshRotation},
@@ -34,7 +35,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"IssuedAccessTokens", testIssuedAccessTokens},
 		{"DeviceAuth", testDeviceAuth},
 		{"Consents", testConsents},
+		{"ListConsents", testListConsents},
+		{"ListSignIns", testListSignIns},
 		{"SigningKeys", testSigningKeys},
+		{"RetireSigningKey", testRetireSigningKey},
 		{"ServerSecrets", testServerSecrets},
 		{"ServerSecretsConcurrentCreate", testServerSecretsConcurrentCreate},
 		{"Users", testUsers},

@@ -4,8 +4,10 @@
 // tokenExchangeResource.uri silently and posts it back as a signin/tokenExchange invoke —
 // showing the card only when that fails. The sample's MSAL 1 calls (UserAgentApplication,
 // getAccount) are MSAL 2+'s here (PublicClientApplication, getActiveAccount).
-// window.WebChat is a minimal stand-in with Web Chat's createStore / renderWebChat
-// surface (see docs/scenarios.md for why); the DirectLine object has DirectLineJS's.
+// window.WebChat is Bot Framework Web Chat's UMD bundle when the demo serves it
+// (mcpgate demo --webchat-dir), else a minimal stand-in with the same createStore /
+// renderWebChat surface (the page says so). The DirectLine object is a custom one with
+// DirectLineJS's interface, talking to the agent inside mcpgate.
 "use strict";
 var CFG = JSON.parse(document.getElementById("canvas-config").textContent);
 var clientApplication;
@@ -135,9 +137,9 @@ CanvasDirectLine.prototype.postActivity = function (activity) {
 };
 CanvasDirectLine.prototype.end = function () { if (this.es) this.es.close(); this._setStatus(5); };
 
-// ---- A minimal stand-in for Web Chat: createStore (redux-style middleware) + rendering ----
-var WebChat = {
-  createDirectLine: function (opts) { return new CanvasDirectLine(opts); },
+// ---- A minimal stand-in for Web Chat, used when the real bundle is not served:
+// createStore (redux-style middleware) + rendering ----
+var StandInWebChat = {
   createStore: function (initialState, middleware) {
     var store = {};
     var base = function (action) { store.reduce(action); return action; };
@@ -190,18 +192,20 @@ var WebChat = {
     });
   },
 };
-window.WebChat = WebChat;
+if (!(window.WebChat && window.WebChat.renderWebChat)) window.WebChat = StandInWebChat;
 
 // ---- The sample's main(): the store middleware ----
 async function main() {
   await initMsal();
   document.getElementById("signin").onclick = signIn;
-  const directLine = window.WebChat.createDirectLine({ domain: CFG.directLine });
+  // The sample: window.WebChat.createDirectLine({ token }) — Direct Line at Microsoft. Here a
+  // Direct-Line-compatible connection to the agent inside mcpgate.
+  const directLine = new CanvasDirectLine({ domain: CFG.directLine });
   var account = clientApplication.getActiveAccount();
   var userID = account != null ?
     ("canvas-" + account.homeAccountId).substr(0, 64) :
     (Math.random().toString() + Date.now().toString()).substr(0, 64);
-  const store = WebChat.createStore({}, ({ dispatch }) => next => action => {
+  const store = window.WebChat.createStore({}, ({ dispatch }) => next => action => {
     if (action.type === "DIRECT_LINE/CONNECT_FULFILLED") {
       dispatch({ type: "WEB_CHAT/SEND_EVENT", payload: { name: "startConversation", type: "event", value: { text: "hello" } } });
       return next(action);

@@ -1,11 +1,11 @@
-package doctor_test
+package aadsts_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/mcpgate/mcpgate/internal/doctor"
+	"github.com/mcpgate/mcpgate/internal/aadsts"
 )
 
 func TestAADSTSTable(t *testing.T) {
@@ -13,7 +13,7 @@ func TestAADSTSTable(t *testing.T) {
 		50011, 50148, 240002, 700024, 650053, 50020, 50034, 50053, 50055, 50057, 50058, 50105, 50126, 50128, 50158,
 		53003, 54005, 65005, 70000, 70008, 700051, 700054, 7000112, 7000218, 90014, 90072, 900144, 9002313}
 	for _, c := range required {
-		e, ok := doctor.AADSTS(c)
+		e, ok := aadsts.Explain(c)
 		if !ok {
 			t.Errorf("AADSTS%d is not explained", c)
 			continue
@@ -22,13 +22,13 @@ func TestAADSTSTable(t *testing.T) {
 			t.Errorf("AADSTS%d: incomplete %+v", c, e)
 		}
 	}
-	if n := len(doctor.AADSTSCodes()); n < 40 {
+	if n := len(aadsts.Codes()); n < 40 {
 		t.Errorf("the table explains %d codes, want at least 40", n)
 	}
-	if !slices.IsSorted(doctor.AADSTSCodes()) {
-		t.Error("AADSTSCodes is not sorted")
+	if !slices.IsSorted(aadsts.Codes()) {
+		t.Error("Codes is not sorted")
 	}
-	if _, ok := doctor.AADSTS(1); ok {
+	if _, ok := aadsts.Explain(1); ok {
 		t.Error("AADSTS1 should be unknown")
 	}
 }
@@ -43,11 +43,11 @@ func TestParseAADSTS(t *testing.T) {
 		"AADSTS50013 then AADSTS500133": {50013, 500133},
 		"no code here":                  nil,
 	} {
-		if got := doctor.ParseAADSTS(in); !slices.Equal(got, want) {
-			t.Errorf("ParseAADSTS(%.30q) = %v, want %v", in, got, want)
+		if got := aadsts.Parse(in); !slices.Equal(got, want) {
+			t.Errorf("Parse(%.30q) = %v, want %v", in, got, want)
 		}
 	}
-	e, _ := doctor.AADSTS(9010010)
+	e, _ := aadsts.Explain(9010010)
 	if !strings.Contains(e.Fix, "identifierUris") {
 		t.Errorf("9010010 fix should name identifierUris: %s", e.Fix)
 	}

@@ -1,4 +1,4 @@
-package doctor
+package aadsts
 
 import (
 	"encoding/json"
@@ -16,34 +16,47 @@ type Explanation struct {
 	Fix   string // what to change, in one sentence
 }
 
-// AADSTS returns the explanation of a Microsoft Entra ID error code (the number after
+// Explain returns the explanation of a Microsoft Entra ID error code (the number after
 // "AADSTS"). Microsoft warns that numbers can change; branch on the OAuth error in code and
 // use this for people. Other packages (the federation error page, upstream credential errors)
 // use it to tell users what to change.
-func AADSTS(code int) (Explanation, bool) {
-	e, ok := aadstsTable[code]
+func Explain(code int) (Explanation, bool) {
+	e, ok := table[code]
 	if ok {
 		e.Code = code
 	}
 	return e, ok
 }
 
-// AADSTSCodes returns every code the table explains, in ascending order.
-func AADSTSCodes() []int {
-	out := make([]int, 0, len(aadstsTable))
-	for c := range aadstsTable {
+// Sentence is the explanation as one text for people: "Cause. Fix."
+func (e Explanation) Sentence() string {
+	c := e.Cause
+	if c != "" {
+		c = strings.ToUpper(c[:1]) + c[1:] + ". "
+	}
+	f := e.Fix
+	if f != "" {
+		f = strings.ToUpper(f[:1]) + f[1:] + "."
+	}
+	return c + f
+}
+
+// Codes returns every code the table explains, in ascending order.
+func Codes() []int {
+	out := make([]int, 0, len(table))
+	for c := range table {
 		out = append(out, c)
 	}
 	slices.Sort(out)
 	return out
 }
 
-var aadstsInText = regexp.MustCompile(`AADSTS(\d+)`)
+var inText = regexp.MustCompile(`AADSTS(\d+)`)
 
-// ParseAADSTS finds the AADSTS codes in an error: a bare number, "AADSTS65001", an
+// Parse finds the AADSTS codes in an error: a bare number, "AADSTS65001", an
 // error_description, or a whole JSON error body (error_codes and error_description). Codes
 // are returned once each, in order of appearance.
-func ParseAADSTS(text string) []int {
+func Parse(text string) []int {
 	var out []int
 	add := func(n int) {
 		for _, c := range out {
@@ -65,7 +78,7 @@ func ParseAADSTS(text string) []int {
 			add(n)
 		}
 	}
-	for _, m := range aadstsInText.FindAllStringSubmatch(t, -1) {
+	for _, m := range inText.FindAllStringSubmatch(t, -1) {
 		if n, err := strconv.Atoi(m[1]); err == nil {
 			add(n)
 		}
@@ -73,10 +86,10 @@ func ParseAADSTS(text string) []int {
 	return out
 }
 
-// aadstsTable: the codes an MCP SSO, On-Behalf-Of or consent setup meets. Causes follow
+// table: the codes an MCP SSO, On-Behalf-Of or consent setup meets. Causes follow
 // Microsoft's reference-error-codes page; fixes say where in the portal or in mcpgate's
 // configuration to change it.
-var aadstsTable = map[int]Explanation{
+var table = map[int]Explanation{
 	16000: {Error: "interaction_required", Cause: "the user is signed in with several accounts, or the account is not in the tenant the app asked for",
 		Fix: "sign in again choosing the right account (prompt=select_account), or invite the user into the tenant"},
 	20001: {Error: "invalid_request", Cause: "a federated identity provider (ADFS, another IdP) returned an error during sign-in",

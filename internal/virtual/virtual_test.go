@@ -91,7 +91,7 @@ var (
 )
 
 // stdioServer compiles testdata/stdioserver once per test binary.
-func stdioServer(t *testing.T) string {
+func stdioServer(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := filepath.Abs(filepath.Join("testdata", "stdioserver"))

@@ -91,17 +91,11 @@ func (ce credentialErrors) UpstreamHeaders(ctx context.Context, p *authn.Princip
 	return h, nil
 }
 
-// upstreamChallenged is RouteCredentials' ability to turn an upstream's own challenge
-// into an answer for the user.
-type upstreamChallenged interface {
-	UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error
-}
-
 // UpstreamChallenge passes an upstream's own 401/403 challenge to the wrapped source and
 // renders what it answers like its other errors (a reconnect prompt becomes a URL
 // elicitation); nil when the source has nothing to say.
 func (ce credentialErrors) UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error {
-	uc, ok := ce.c.(upstreamChallenged)
+	uc, ok := ce.c.(gateway.UpstreamChallenger)
 	if !ok {
 		return nil
 	}
@@ -210,8 +204,8 @@ func (e *credentialError) RequiredLink() bool {
 
 // Interface guards
 var (
-	_ upstreamChallenged         = RouteCredentials{}
-	_ upstreamChallenged         = credentialErrors{}
+	_ gateway.UpstreamChallenger = RouteCredentials{}
+	_ gateway.UpstreamChallenger = credentialErrors{}
 	_ gateway.CredentialError    = (*credentialError)(nil)
 	_ gateway.CredentialDeferrer = (*credentialError)(nil)
 )

@@ -22,7 +22,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/authserver"
+	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
@@ -374,5 +376,40 @@ func TestRequiredConnectionPromptsOnList(t *testing.T) {
 	_, err := connect(t, url, "carol+ops", nil).ListTools(context.Background(), nil)
 	if u := elicitationURL(t, err, "Your administrator requires your Notes account to be connected"); !strings.HasPrefix(u, pages.Base+"/notes/connect") {
 		t.Fatalf("prompt URL = %s", u)
+	}
+}
+
+// On an ordinary route in front of the third-party server (no virtual server), the
+// upstream's own step-up challenge becomes the same prompt to connect again.
+func TestThirdPartyOAuthOrdinaryRoute(t *testing.T) {
+	pages := newConnectionPages(t)
+	cimd := pages.Base + "/notes/client-metadata.json"
+	notes := newOAuthUpstream(t, func() []string { return []string{cimd} }, authserver.Options{})
+	pages.build(t, notes.URL, store.NewMemory(), slog.New(slog.DiscardHandler))
+	rc, _ := pages.Set.Gateway("virt/notes")
+	verifier := authn.VerifierFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
+		return &authn.Principal{Issuer: "https://idp.test", Subject: token}, nil
+	})
+	gw, err := gateway.New(gateway.Options{Routes: []gateway.RouteOptions{{Name: "notes", Path: "/mcp", Upstream: notes.URL, Verifier: verifier,
+		Credentials: upstream.CredentialErrors("notes", rc, "")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	// This server wants a token even to initialize: the first request already asks.
+	_, err = mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(),
+		&mcp.StreamableClientTransport{Endpoint: srv.URL + "/mcp", HTTPClient: &http.Client{Transport: bearer{"alice"}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Connect your Notes account") {
+		t.Fatalf("initialize before linking: %v", err)
+	}
+	link(t, pages, newBrowser(), "alice", pages.Base+"/notes/connect")
+	alice := connect(t, srv.URL+"/mcp", "alice", nil)
+	if got, err := call(t, alice, "whoami", nil); err != nil || !strings.HasPrefix(got, "alice@notes.test notes.read") {
+		t.Fatalf("whoami = %q, %v", got, err)
+	}
+	_, err = call(t, alice, "admin", nil)
+	if u := elicitationURL(t, err, "Notes needs more access (notes.read notes.admin)"); !strings.Contains(u, "scope=notes.read+notes.admin") {
+		t.Fatalf("step-up URL = %s", u)
 	}
 }

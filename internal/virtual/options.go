@@ -1,14 +1,12 @@
 package virtual
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 )
 
@@ -91,15 +89,6 @@ type Upstream struct {
 	ConnectTimeout time.Duration
 	// CallTimeout bounds each upstream request. Default DefaultCallTimeout.
 	CallTimeout time.Duration
-}
-
-// Challenged is an optional ability of Upstream.Credentials: told that the upstream
-// refused the credential with HTTP 401 or 403 and a WWW-Authenticate challenge (for
-// example insufficient_scope), it returns the error to answer the caller with (a
-// gateway.CredentialError, such as a prompt to connect the account again with more
-// scopes), or nil to let the refusal stand.
-type Challenged interface {
-	UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error
 }
 
 // requiredLink is an optional ability of a credential error: the user must link an

@@ -241,7 +241,7 @@ func (t *credentialTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	}
 	// The upstream refused the credential: its own challenge may mean something the
 	// user can fix (connect again, grant more scopes), which the provider says.
-	ch, ok := creds.(Challenged)
+	ch, ok := creds.(gateway.UpstreamChallenger)
 	www := resp.Header.Get("Www-Authenticate")
 	if !ok || www == "" {
 		return resp, nil

@@ -304,6 +304,9 @@ func (a *App) gatewayOptions() (gateway.Options, error) {
 		Sessions:        mcpsession.NewMemory(cfg.Limits.SessionIdleTimeout.D()),
 		Observer:        a.metrics,
 	}
+	// The requestState of the gateway's input requests (connect your account) is sealed with
+	// the keys of stored tokens, so every replica opens what another issued.
+	o.RequestStateKeys = a.keys
 	if a.tracing != nil {
 		o.TracerProvider = a.tracing
 	}
@@ -505,6 +508,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if v := a.cfg.Runtime.GCMinHeap; v != nil {
 		floor = int64(*v)
 	}
+	go func() { // beside serving, not before: readiness does not wait for a collection
+		gctune.Settle() // start-up garbage back to the system
+		gctune.ReleaseWhenIdle(ctx, gctune.IdleOptions{}, func(r uint64) {
+			a.log.DebugContext(ctx, "idle: heap returned to the system", "reclaimable_bytes", r)
+		})
+	}()
 	stopGC, gc := gctune.Start(floor)
 	defer stopGC()
 	if gc.Active {

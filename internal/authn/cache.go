@@ -55,11 +55,9 @@ func newTokenCache(size int, now func() time.Time) *tokenCache {
 	if size <= 0 {
 		return nil
 	}
-	c := &tokenCache{perShard: (size + cacheShards - 1) / cacheShards, now: now}
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]*cacheEntry)
-	}
-	return c
+	// The shards' maps are made by the first put: a route nobody calls costs no maps (a
+	// gateway with 1,000 routes has 1,000 caches).
+	return &tokenCache{perShard: (size + cacheShards - 1) / cacheShards, now: now}
 }
 
 func (c *tokenCache) shard(token string) *cacheShard {
@@ -109,6 +107,9 @@ func (c *tokenCache) put(token string, p *Principal, exp time.Time, keys *KeySet
 	s := c.shard(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[string]*cacheEntry)
+	}
 	if _, ok := s.m[token]; !ok {
 		for len(s.m) >= c.perShard {
 			s.evict(now.UnixNano())

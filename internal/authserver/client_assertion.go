@@ -46,12 +46,12 @@ func assertedClient(ctx context.Context) string {
 	return id
 }
 
-// authenticateAssertion verifies a token request's client assertion (RFC 7523 §3), if it
-// has one, and returns the request with client_id set, the assertion removed (op and the
-// grant handlers then see a client that authenticated like client_secret_post with an
-// empty secret) and the client recorded in the context. A request without an assertion
-// is returned as is.
-func (s *Server) authenticateAssertion(r *http.Request) (*http.Request, *oidc.Error) {
+// authenticateAssertion verifies the client assertion (RFC 7523 §3) of a request to
+// endpoint (PathToken, PathIntrospect or PathRevoke), if it has one, and returns the
+// request with client_id set, the assertion removed (op and the grant handlers then see a
+// client that authenticated like client_secret_post with an empty secret) and the client
+// recorded in the context. A request without an assertion is returned as is.
+func (s *Server) authenticateAssertion(r *http.Request, endpoint string) (*http.Request, *oidc.Error) {
 	if r.PostForm == nil {
 		if err := r.ParseForm(); err != nil {
 			return r, oidc.ErrInvalidRequest().WithDescription("the token request body is not a form")
@@ -67,7 +67,7 @@ func (s *Server) authenticateAssertion(r *http.Request) (*http.Request, *oidc.Er
 	if _, _, basic := r.BasicAuth(); basic || r.PostForm.Get("client_secret") != "" {
 		return r, oidc.ErrInvalidRequest().WithDescription("use one client authentication method: a client_assertion and a client secret were both sent")
 	}
-	id, err := s.verifyClientAssertion(r.Context(), assertion, r.PostForm.Get("client_id"))
+	id, err := s.verifyClientAssertion(r.Context(), assertion, r.PostForm.Get("client_id"), endpoint)
 	if err != nil {
 		var oe *oidc.Error
 		if errors.As(err, &oe) {
@@ -87,10 +87,11 @@ func (s *Server) authenticateAssertion(r *http.Request) (*http.Request, *oidc.Er
 
 // verifyClientAssertion checks a private_key_jwt client assertion (RFC 7523 §3, OpenID
 // Connect Core §9): signed by a key of the client's jwks or jwks_uri; iss and sub the
-// client ID (and equal to client_id when the form has one); aud this token endpoint or the
-// issuer; exp present, not past and at most 5 minutes ahead; jti present and never seen
-// before (the store's assertion log, shared by replicas, until exp).
-func (s *Server) verifyClientAssertion(ctx context.Context, assertion, formClientID string) (string, error) {
+// client ID (and equal to client_id when the form has one); aud the issuer, the token
+// endpoint or the endpoint the request went to; exp present, not past and at most 5
+// minutes ahead; jti present and never seen before (the store's assertion log, shared by
+// replicas, until exp).
+func (s *Server) verifyClientAssertion(ctx context.Context, assertion, formClientID, endpoint string) (string, error) {
 	refuse := func(format string, args ...any) (string, error) {
 		desc := "client assertion refused: " + fmt.Sprintf(format, args...)
 		s.log.InfoContext(ctx, "client authentication failed", "method", AuthMethodPrivateKeyJWT, "reason", desc, "client_id", clip.String(formClientID))
@@ -122,7 +123,7 @@ func (s *Server) verifyClientAssertion(ctx context.Context, assertion, formClien
 	if c.AuthMethod != AuthMethodPrivateKeyJWT {
 		return refuse("client %q is not registered for private_key_jwt", clip.String(id))
 	}
-	keys, err := s.clientKeys(ctx, c)
+	keys, err := s.clientKeys(ctx, c, tok.Headers[0].KeyID)
 	if err != nil {
 		return refuse("the client's keys could not be read: %s", clip.String(err.Error()))
 	}
@@ -154,8 +155,8 @@ func (s *Server) verifyClientAssertion(ctx context.Context, assertion, formClien
 	if exp.After(now.Add(maxAssertionLifetime + assertionLeeway)) {
 		return refuse("exp is more than %s ahead; sign a short-lived assertion for each request", maxAssertionLifetime)
 	}
-	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return a == s.issuer+PathToken || a == s.issuer }) {
-		return refuse("aud must be the token endpoint %s or the issuer %s", s.issuer+PathToken, s.issuer)
+	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return a == s.issuer+PathToken || a == s.issuer || a == s.issuer+endpoint }) {
+		return refuse("aud must be the token endpoint %s, the issuer %s or this endpoint %s", s.issuer+PathToken, s.issuer, s.issuer+endpoint)
 	}
 	if claims.ID == "" {
 		return refuse("jti is required")
@@ -175,10 +176,11 @@ func (s *Server) verifyClientAssertion(ctx context.Context, assertion, formClien
 }
 
 // clientKeys returns a private_key_jwt client's public keys: its registered jwks, or the
-// set at its jwks_uri (fetched over https through the SSRF guard, bounded in size).
-func (s *Server) clientKeys(ctx context.Context, c store.Client) (*jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
+// set at its jwks_uri (client_assertion_jwks.go: cached, fetched over https through the
+// SSRF guard, bounded in size). kid is the assertion's key id ("" when none).
+func (s *Server) clientKeys(ctx context.Context, c store.Client, kid string) (*jose.JSONWebKeySet, error) {
 	if len(c.JWKS) > 0 {
+		var set jose.JSONWebKeySet
 		if err := json.Unmarshal(c.JWKS, &set); err != nil {
 			return nil, err
 		}
@@ -187,7 +189,12 @@ func (s *Server) clientKeys(ctx context.Context, c store.Client) (*jose.JSONWebK
 	if c.JWKSURI == "" {
 		return nil, errors.New("the client has neither jwks nor jwks_uri")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.JWKSURI, nil)
+	return s.jwksCache.keys(ctx, c.JWKSURI, kid, s.opts.Now(), s.fetchJWKS)
+}
+
+// fetchJWKS gets the key set at a client's jwks_uri.
+func (s *Server) fetchJWKS(ctx context.Context, uri string) (*jose.JSONWebKeySet, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +211,7 @@ func (s *Server) clientKeys(ctx context.Context, c store.Client) (*jose.JSONWebK
 	if err != nil {
 		return nil, err
 	}
+	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
 		return nil, err
 	}

@@ -95,7 +95,11 @@ func (c *LocalConnector) ID() string   { return "local" }
 func (c *LocalConnector) Name() string { return "Local users" }
 
 // dummyHash is checked for unknown users so that timing does not reveal which usernames exist.
-var dummyHash, _ = HashPassword("mcpgate-dummy-password")
+// It is the argon2id hash of "mcpgate-dummy-password" with the parameters HashPassword uses
+// (TestDummyHash keeps them equal), written out rather than computed: computing it at package
+// initialisation cost every mcpgate process half a second and 64 MiB of heap (argonMemory),
+// which the collector then kept as the heap goal.
+const dummyHash = "$argon2id$v=19$m=65536,t=3,p=2$C1lVwtrJWdtrxcJgyxQnmw$arpUiG2nrIYwozKhfnqvbmpsq1SrGj7Dcx3Ja47mcr8"
 
 func (c *LocalConnector) Login(ctx context.Context, username, password string) (Identity, bool, error) {
 	username = strings.TrimSpace(username)

@@ -94,7 +94,11 @@ func TestGatewayFlow(t *testing.T) {
 // newGatewayEnv: the real gateway and the authorization server on one listener (the AS as
 // the gateway's fallback handler, tokens verified in-process with Server.Verifier), and an
 // upstream MCP server (official go-sdk) that reports the identity headers it receives.
-func newGatewayEnv(t *testing.T) *testEnv {
+func newGatewayEnv(t *testing.T) *testEnv { return newGatewayEnvWith(t, nil) }
+
+// newGatewayEnvWith is newGatewayEnv with the authorization server's options changed by
+// mutate (nil: none).
+func newGatewayEnvWith(t *testing.T, mutate func(*Options)) *testEnv {
 	ctx := context.Background()
 	// Upstream MCP server: reports the identity headers the gateway sets.
 	up := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1"}, nil)
@@ -111,8 +115,12 @@ func newGatewayEnv(t *testing.T) *testEnv {
 	resource := front.URL + "/weather/mcp"
 	st := store.NewMemory()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	as, err := New(ctx, Options{Issuer: front.URL, Store: st, Logger: logger, AllowInsecureHTTP: true,
-		Resources: func() []string { return []string{resource} }, Scopes: []string{"mcp:tools"}})
+	opts := Options{Issuer: front.URL, Store: st, Logger: logger, AllowInsecureHTTP: true,
+		Resources: func() []string { return []string{resource} }, Scopes: []string{"mcp:tools"}}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	as, err := New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

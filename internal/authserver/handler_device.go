@@ -3,6 +3,7 @@ package authserver
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/clip"
@@ -30,7 +31,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		if data.UserCode != "" && !s.deviceDetails(r, &data) {
 			data.Error = "This code is not valid, has expired or was already used. Check the code shown on your device, or start again on the device."
 		}
-		s.render(w, http.StatusOK, "device.html", data)
+		s.renderDevice(w, http.StatusOK, data, signedIn)
 	case http.MethodPost:
 		data.UserCode = strings.ToUpper(strings.TrimSpace(r.PostFormValue("user_code")))
 		data.Username = r.PostFormValue("username")
@@ -38,7 +39,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			data.Error = msg
 			s.deviceDetails(r, &data)
 			data.CSRF = s.csrfToken(w, r, "device")
-			s.render(w, status, "device.html", data)
+			s.renderDevice(w, status, data, signedIn)
 		}
 		if !s.checkCSRF(r, "device") {
 			fail(http.StatusForbidden, "The form expired or was opened in another window. Please try again.")
@@ -65,7 +66,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			// Step one: the code is valid; show what it asks for before any approval.
 			s.deviceDetails(r, &data)
 			data.CSRF = s.csrfToken(w, r, "device")
-			s.render(w, http.StatusOK, "device.html", data)
+			s.renderDevice(w, http.StatusOK, data, signedIn)
 			return
 		}
 		userID := sess.UserID
@@ -103,6 +104,20 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.methodNotAllowed(w)
 	}
+}
+
+// renderDevice renders the device page; a visitor not signed in is offered the identity
+// providers (coming back to this page with the code) besides, or instead of, a password.
+func (s *Server) renderDevice(w http.ResponseWriter, status int, data pageData, signedIn bool) {
+	data.PasswordLogin = s.hasPasswordLogin()
+	if !signedIn {
+		ret := PathDevice
+		if data.UserCode != "" && len(data.UserCode) <= 32 {
+			ret += "?" + url.Values{"user_code": {data.UserCode}}.Encode()
+		}
+		data.Federated = s.signInOptions(ret)
+	}
+	s.render(w, status, "device.html", data)
 }
 
 // deviceDetails fills what the user approves on the device page (the application, who

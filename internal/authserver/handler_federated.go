@@ -44,7 +44,11 @@ func (s *Server) federatedCookieName(state string) string {
 // federatedState is kept in a signed cookie between the redirect to the upstream identity
 // provider and its callback: it binds the callback to this browser and this sign-in.
 type federatedState struct {
-	AuthRequest string `json:"a"`
+	// AuthRequest and Client: the authorization request the sign-in is for; or Return: the
+	// path on this server a sign-in outside any OAuth flow goes back to (My account, the
+	// device page, the console).
+	AuthRequest string `json:"a,omitempty"`
+	Return      string `json:"r,omitempty"`
 	Client      string `json:"cl"`
 	Connector   string `json:"c"`
 	// Consented: the user approved the client on mcpgate's page before the redirect.
@@ -101,6 +105,10 @@ func (s *Server) redirectConnector(id string) RedirectConnector {
 func (s *Server) handleFederatedLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.FormValue("authRequestID")
+	if id == "" && r.FormValue(ParamReturn) != "" {
+		s.handleFederatedSignIn(w, r)
+		return
+	}
 	a, err := s.store.GetAuthRequest(ctx, id)
 	if err != nil {
 		s.message(w, http.StatusBadRequest, "Sign-in expired", msgExpiredRequest, detailStartAgain)
@@ -223,6 +231,10 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 	rc := s.redirectConnector(st.Connector)
 	if rc == nil {
 		s.message(w, http.StatusBadRequest, "Unknown sign-in method", "The sign-in method is not configured any more.", detailStartAgain)
+		return
+	}
+	if st.Return != "" {
+		s.finishFederatedSignIn(w, r, rc, st)
 		return
 	}
 	a, err := s.store.GetAuthRequest(ctx, st.AuthRequest)

@@ -49,8 +49,8 @@ func (s *Server) metadata() map[string]any {
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"token_endpoint_auth_methods_supported":            []string{"none", "client_secret_basic", "client_secret_post", AuthMethodPrivateKeyJWT},
 		"token_endpoint_auth_signing_alg_values_supported": clientAssertionAlgs,
-		"revocation_endpoint_auth_methods_supported":       []string{"none", "client_secret_basic", "client_secret_post"},
-		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":       []string{"none", "client_secret_basic", "client_secret_post", AuthMethodPrivateKeyJWT},
+		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", AuthMethodPrivateKeyJWT},
 		"scopes_supported":                                 s.supportedScopes(),
 		"subject_types_supported":                          []string{"public"},
 		"id_token_signing_alg_values_supported":            []string{string(s.keys.alg)},
@@ -60,6 +60,9 @@ func (s *Server) metadata() map[string]any {
 		"authorization_response_iss_parameter_supported":   true,
 		"service_documentation":                            "https://github.com/mcpgate/mcpgate/blob/main/docs/authserver.md",
 	}
+	// private_key_jwt at introspection and revocation too (client_assertion_endpoints.go).
+	m["revocation_endpoint_auth_signing_alg_values_supported"] = clientAssertionAlgs
+	m["introspection_endpoint_auth_signing_alg_values_supported"] = clientAssertionAlgs
 	if s.opts.Registration != RegistrationOff {
 		m["registration_endpoint"] = iss + PathRegister
 	}

@@ -33,7 +33,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
 		return
 	}
-	r, oe := s.authenticateAssertion(r)
+	r, oe := s.authenticateAssertion(r, PathToken)
 	if oe != nil {
 		status := http.StatusUnauthorized
 		if oe.ErrorType == oidc.ServerError {

@@ -41,6 +41,10 @@ type Server struct {
 	// revocations is the in-memory access-token revocation list (revocation.go).
 	revocations *revocationList
 	idjag       *idjagState // trusted enterprise IdPs (idjag.go); nil without any
+
+	// jwksCache holds private_key_jwt clients' key sets from their jwks_uri
+	// (client_assertion_jwks.go).
+	jwksCache jwksCache
 }
 
 // New builds a Server: it loads (or creates) signing keys and upserts static clients.
@@ -154,9 +158,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 func (s *Server) routes() {
 	mux := http.NewServeMux()
 	protocol := s.captureParams(s.sanitized(s.provider))
-	for _, p := range []string{PathAuthorizeCallback, PathIntrospect, PathRevoke, PathDeviceAuthorization, PathJWKS} {
+	for _, p := range []string{PathAuthorizeCallback, PathDeviceAuthorization, PathJWKS} {
 		mux.Handle(p, protocol)
 	}
+	mux.Handle(PathIntrospect, s.assertionAuth(PathIntrospect, protocol)) // client_assertion_endpoints.go
+	mux.Handle(PathRevoke, s.assertionAuth(PathRevoke, protocol))
 	mux.Handle(PathAuthorize, s.authorizePage(protocol))
 	mux.Handle(PathUserinfo, s.checkUserinfoToken(protocol))
 	mux.Handle(PathToken, s.captureParams(s.observeToken(http.HandlerFunc(s.handleToken))))

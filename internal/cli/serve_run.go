@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/gctune"
 )
 
 func runServe(cmd *cobra.Command, file string) error {
@@ -24,6 +25,9 @@ func runServe(cmd *cobra.Command, file string) error {
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if ml := gctune.SetMemoryLimit(); ml.Source != "" {
+		log.InfoContext(ctx, "memory limit", "bytes", ml.Bytes, "source", ml.Source, "cgroup_bytes", ml.Cgroup)
 	}
 	// MCPGATE_SSE_RELAY=off is the operator's escape hatch from the SSE relay
 	// (docs/gateway.md); the environment is read here, never by the gateway itself.

@@ -23,7 +23,8 @@ import (
 // newline-delimited JSON-RPC messages from In, POSTs each one to URL, and writes every message
 // the server sends (JSON bodies and SSE events, on POST responses and on the GET stream) to Out
 // unchanged, one per line. It keeps the Mcp-Session-Id and MCP-Protocol-Version headers,
-// resumes interrupted SSE streams with Last-Event-ID, and logs only to Logger.
+// resumes interrupted SSE streams with Last-Event-ID, and logs only to Logger. A 2026-07-28
+// message gets the headers that mirror its body (bridge_headers.go).
 type Bridge struct {
 	URL string
 	// HTTP sends the requests; use Client.HTTPClient() so that they are signed in.
@@ -42,6 +43,7 @@ type Bridge struct {
 	sessionID string
 	protocol  string
 	getOnce   sync.Once
+	tools     toolBindings // bridge_headers.go: the tools' Mcp-Param-* bindings
 }
 
 type rpcHead struct {
@@ -161,6 +163,7 @@ func (b *Bridge) post(ctx context.Context, line []byte, h rpcHead) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	b.setHeaders(req)
+	b.setMCPHeaders(ctx, req.Header, line) // bridge_headers.go: 2026-07-28 headers from the body
 	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		log.Error("POST failed", "err", err)
@@ -223,8 +226,10 @@ func (b *Bridge) hasSession() bool {
 	return b.sessionID != ""
 }
 
-// noteMessage learns the protocol version from the initialize response.
+// noteMessage learns the protocol version from the initialize response, and the tools'
+// Mcp-Param-* bindings from a tools/list response.
 func (b *Bridge) noteMessage(h rpcHead, msg []byte) {
+	b.noteTools(h, msg)
 	if h.Method != "initialize" {
 		return
 	}

@@ -67,7 +67,7 @@ func TestParseMinimalAndDefaults(t *testing.T) {
 		t.Fatalf("unexpected warnings %v", warnings)
 	}
 	if cfg.Listen != "127.0.0.1:8080" || cfg.Log.Format != "json" || cfg.ShutdownTimeout.D() != 30*time.Second ||
-		cfg.Runtime.GCMinHeap == nil || *cfg.Runtime.GCMinHeap != 64<<20 {
+		cfg.Runtime.GCMinHeap == nil || *cfg.Runtime.GCMinHeap != 0 {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 	r := cfg.Routes[0]

@@ -78,12 +78,13 @@ type Log struct {
 // Runtime tunes the Go runtime of the mcpgate process.
 type Runtime struct {
 	// GCMinHeap is the heap size below which the garbage collector does not start a
-	// collection (default 64MiB; 0 turns the floor off). With a small live heap, Go's
-	// default pacing collects every few MB allocated, about every 300 requests; the floor
-	// makes that every few thousand, for less CPU and fewer requests delayed by a
-	// collection, at the cost of up to this much memory. Once the live heap passes half
-	// the floor the default pacing applies again. Ignored when the GOGC environment
-	// variable is set; GOMEMLIMIT still bounds the heap.
+	// collection (default 0: no floor, Go's default pacing). With a small live heap, Go's
+	// default pacing collects every few MB allocated, about every 300 requests; a floor
+	// such as 64MiB makes that every few thousand, for a few percent less CPU per request,
+	// at the cost of up to this much memory, held while traffic lasts. Once the
+	// live heap passes half the floor the default pacing applies again. Ignored when the
+	// GOGC environment variable is set; the memory limit (GOMEMLIMIT, or 90% of the
+	// container's cgroup limit) still bounds the heap.
 	GCMinHeap *ByteSize `yaml:"gcMinHeap,omitempty" json:"gcMinHeap,omitempty"`
 }
 

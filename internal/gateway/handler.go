@@ -102,6 +102,9 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 
 	// Sessions belong to who created them; streams and sessions are capped per user.
 	rec.keys.p, rec.keys.rec = p, rec
+	if !rt.resumeInput(w, r, rec, call, &body) { // requeststate.go: the gateway's own requestState
+		return
+	}
 	switch {
 	case rec.SessionID != "":
 		if !rt.checkSession(w, r, rec, rec.keys.owner()) {

@@ -37,6 +37,9 @@ type Call struct {
 	Time time.Time
 
 	version string // the request's protocol version (protocol.go)
+	// inputAction is the user's answer ("accept", "decline", "cancel") to the input the
+	// gateway asked for, on a retry carrying the gateway's requestState (requeststate.go).
+	inputAction string
 }
 
 // ProtocolVersion is the MCP protocol version of the request: the MCP-Protocol-Version
@@ -182,6 +185,12 @@ type Response struct {
 	// Result, when non-nil, is sent as the JSON-RPC result to the call's id instead (e.g. a
 	// tool error result).
 	Result any
+	// Input, when set, is what the user must do before the call can succeed. A 2026-07-28
+	// tools/call, prompts/get or resources/read from a client that declares URL
+	// elicitation is then answered with an input-required result carrying it and a
+	// requestState of the gateway's (requeststate.go) instead of Error or Result, which
+	// remain the answer for every other call and client.
+	Input *URLInput
 	// Reason is a stable code for the access log and audit (e.g. connection_missing).
 	Reason string
 	// Message is a sentence for the log and audit (no secrets).

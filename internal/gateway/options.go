@@ -17,6 +17,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/httplimit"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 	"github.com/mcpgate/mcpgate/internal/mcpsession"
+	"github.com/mcpgate/mcpgate/internal/secrets"
 )
 
 // AuthMode says what a route does with callers' tokens.
@@ -80,6 +81,19 @@ type Options struct {
 	// stream instead of 57 KB; this is the operator's escape hatch (`mcpgate serve` reads
 	// MCPGATE_SSE_RELAY=off).
 	DisableSSERelay bool
+	// RequestStateKeys seal the requestState of the input-required results the gateway
+	// itself answers on 2026-07-28 (requeststate.go): every replica behind one balancer
+	// needs the same keys, as for stored tokens. Nil: a random key of this process, so a
+	// client's retry must reach the same replica.
+	RequestStateKeys *secrets.Keyring
+	// RequestStateTTL is how long such a requestState stays valid: the time a user has to
+	// finish what was asked (connect an account) before the client retries. Default 15m.
+	RequestStateTTL time.Duration
+	// InputWait is how long a retry whose user accepted the gateway's input request waits
+	// for it to be done (the account connected) before being asked again: clients retry as
+	// soon as the browser opened, and 2026-07-28 lets the server hold the retry until the
+	// interaction completes. Checked every 2s. Default 30s; negative: no wait.
+	InputWait time.Duration
 }
 
 // RouteOptions configure one route.

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
@@ -40,7 +39,7 @@ func (rt *route) checkProtocol(w http.ResponseWriter, r *http.Request, rec *Even
 	}
 	e := mcp.CheckHeaders(r.Header, call.Messages, call.Batch)
 	if m := &call.Messages[0]; e == nil && !call.Batch && m.Method == "tools/call" && mcp.Stateless(call.version) {
-		if b, known := rt.params.get(m.Tool); known {
+		if b, known := rt.params.Get(m.Tool); known {
 			e = mcp.CheckParamHeaders(r.Header, m, b)
 		}
 	}
@@ -73,40 +72,6 @@ func dropMCPLookAlikes(h http.Header, rec *Event) {
 	}
 }
 
-// toolParams are the Mcp-Param-* bindings (x-mcp-header annotations) of the route's
-// tools, learned from the 2026-07-28 tools/list results the gateway relays, under the
-// names clients call them by. A call to a tool the gateway has seen listed has its
-// Mcp-Param-* headers checked as the Go SDK server does; before that, only the upstream
-// checks them.
-type toolParams struct {
-	mu sync.RWMutex
-	m  map[string][]mcp.ParamBinding
-}
-
-// maxLearnedTools bounds toolParams: an upstream listing more tools gets the rest of its
-// calls checked by itself only.
-const maxLearnedTools = 10_000
-
-func (p *toolParams) get(tool string) ([]mcp.ParamBinding, bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	b, ok := p.m[tool]
-	return b, ok
-}
-
-func (p *toolParams) learn(tools map[string][]mcp.ParamBinding) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = make(map[string][]mcp.ParamBinding, len(tools))
-	}
-	for name, b := range tools {
-		if _, ok := p.m[name]; ok || len(p.m) < maxLearnedTools {
-			p.m[name] = b
-		}
-	}
-}
-
 // learnParams wraps the response rewriter of a 2026-07-28 tools/list to learn the listed
 // tools' Mcp-Param-* bindings from what the client gets (after filtering and renames).
 func (rt *route) learnParams(r *http.Request, call *Call, rw Rewriter) Rewriter {
@@ -122,7 +87,7 @@ func (rt *route) learnParams(r *http.Request, call *Call, rw Rewriter) Rewriter 
 			}
 		}
 		if tools, ok := mcp.ListParamBindings(out); ok {
-			rt.params.learn(tools)
+			rt.params.Learn(tools)
 		}
 		return out, nil
 	}

@@ -194,6 +194,9 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	if c := rt.opts.Credentials; c != nil {
 		cctx, credSpan := rt.childSpan(ctx, "upstream_credential", trace.SpanKindInternal)
 		hdr, err := c.UpstreamHeaders(cctx, p, r)
+		if err != nil && call.inputAction != "" {
+			hdr, err = rt.awaitInput(cctx, r, call, c, err) // requeststate.go: the user may be connecting right now
+		}
 		var cd CredentialDeferrer
 		if errors.As(err, &cd) && cd.DeferCredential() && call.NeedsNoCredential() {
 			// Not connected or consented yet, but discovery and lists need no user
@@ -364,6 +367,9 @@ func (rt *route) credentialError(w http.ResponseWriter, r *http.Request, rec *Ev
 	var id json.RawMessage
 	if len(call.Messages) == 1 {
 		id = call.Messages[0].ID
+	}
+	if rt.askInput(w, r, rec, call, res.Input) { // requeststate.go: 2026-07-28 input-required result
+		return
 	}
 	status := res.Status
 	if status == 0 {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 const (
@@ -35,7 +37,11 @@ type route struct {
 	accessLog  slog.Handler    // the server's handler with the route's name pre-rendered
 	streams    streamCaps      // open GET streams (sessions.go)
 	reserved   map[string]bool // folded names of headers clients may not send upstream (headers.go)
-	params     toolParams      // Mcp-Param-* bindings learned from tools/list (protocol.go)
+	// params are the Mcp-Param-* bindings of the route's tools, learned from the
+	// 2026-07-28 tools/list results the gateway relays: a call to a tool seen listed has
+	// its Mcp-Param-* headers checked as the Go SDK server does; before that, only the
+	// upstream checks them (protocol.go).
+	params mcp.ToolParams
 }
 
 func newRoute(s *Server, o RouteOptions) (*route, error) {

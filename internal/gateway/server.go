@@ -49,6 +49,8 @@ type Server struct {
 	hs *http.Server
 
 	relays relaySet // relay.go: relayed SSE streams
+
+	states stateSealer // requeststate.go: the gateway's own MRTR requestState
 }
 
 // New checks opts and builds a Server.
@@ -79,6 +81,9 @@ func New(opts Options) (*Server, error) {
 	s.sessions = opts.Sessions
 	if s.sessions == nil {
 		s.sessions = mcpsession.NewMemory(0)
+	}
+	if err := s.states.init(opts.RequestStateKeys, opts.RequestStateTTL, opts.InputWait); err != nil {
+		return nil, err
 	}
 	s.trusted = opts.TrustedProxies
 	for _, h := range opts.AllowedHosts {

@@ -46,6 +46,9 @@ func unsetGOGC(t *testing.T) {
 
 var sink []byte
 
+// floor64 is the floor the tests set: 64 MiB, the size the load test measured.
+const floor64 = 64 << 20
+
 // churn allocates total bytes of short-lived garbage and returns how many collections ran.
 func churn(total int) uint32 {
 	var ms runtime.MemStats
@@ -85,7 +88,7 @@ func TestFloorCutsCollections(t *testing.T) {
 	goalBefore := heapGoal()
 	without := churn(512 << 20)
 
-	stop, st := Start(DefaultMinHeap)
+	stop, st := Start(floor64)
 	if !st.Active {
 		t.Fatalf("floor not active: %s", st.Why)
 	}
@@ -96,7 +99,7 @@ func TestFloorCutsCollections(t *testing.T) {
 	stop()
 	t.Logf("heap goal %d MiB without the floor, %d MiB with it (GOGC %d); 512 MiB of garbage: %d collections without, %d with",
 		goalBefore>>20, goal>>20, during, without, with)
-	if goal < DefaultMinHeap*9/10 || goal > DefaultMinHeap*5/4 {
+	if goal < floor64*9/10 || goal > floor64*5/4 {
 		t.Fatalf("heap goal with a 64 MiB floor = %d MiB, want about 64 MiB", goal>>20)
 	}
 	if with < 4 || with > 16 {
@@ -138,7 +141,7 @@ func TestFloorOff(t *testing.T) {
 		t.Fatalf("Start(0) = %+v, want inactive with a reason", st)
 	}
 	t.Setenv("GOGC", "200")
-	stop, st := Start(DefaultMinHeap)
+	stop, st := Start(floor64)
 	defer stop()
 	if st.Active || st.Why == "" {
 		t.Fatalf("with GOGC set, Start = %+v, want inactive with a reason", st)
@@ -154,7 +157,7 @@ func TestRestoresWhatItFound(t *testing.T) {
 	unsetGOGC(t)
 	orig := gcPercent()
 	defer debug.SetGCPercent(orig)
-	stop, _ := Start(DefaultMinHeap)
+	stop, _ := Start(floor64)
 	stop()
 	debug.SetGCPercent(300)
 	stop, _ = Start(1 << 30)

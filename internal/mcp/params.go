@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
 )
@@ -16,6 +17,41 @@ import (
 type ParamBinding struct {
 	Path   []string
 	Header string
+}
+
+// MaxToolParams bounds ToolParams: a server listing more tools gets the rest of its calls
+// checked by itself only.
+const MaxToolParams = 10_000
+
+// ToolParams remembers the Mcp-Param-* bindings of a server's tools, by the name clients
+// call them, as learned from the 2026-07-28 tools/list results seen (ParamBindingsOfList),
+// for up to MaxToolParams tools. The zero value is empty and ready; safe for concurrent use.
+type ToolParams struct {
+	mu sync.RWMutex
+	m  map[string][]ParamBinding
+}
+
+// Get returns the bindings of tool, and whether the tool was seen listed.
+func (p *ToolParams) Get(tool string) ([]ParamBinding, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b, ok := p.m[tool]
+	return b, ok
+}
+
+// Learn records the bindings of listed tools (a tool already known is updated; new ones
+// only while fewer than MaxToolParams are known).
+func (p *ToolParams) Learn(tools map[string][]ParamBinding) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[string][]ParamBinding, len(tools))
+	}
+	for name, b := range tools {
+		if _, ok := p.m[name]; ok || len(p.m) < MaxToolParams {
+			p.m[name] = b
+		}
+	}
 }
 
 type schemaProperty struct {
@@ -158,4 +194,47 @@ func primitiveEqual(header string, raw json.RawMessage) bool {
 		return err == nil && n == v
 	}
 	return false
+}
+
+// ParamHeaders returns the Mcp-Param-* headers a 2026-07-28 client sends with a
+// tools/call, given the tool's bindings, as the Go SDK client makes them: for each bound
+// argument that is present, not null and a string, boolean or safe integer, its text
+// (=?base64?...?= when not plain ASCII). Nothing for other arguments, which
+// CheckParamHeaders refuses as the Go SDK server does.
+func ParamHeaders(m *Request, bindings []ParamBinding) map[string]string {
+	if len(bindings) == 0 || len(m.Arguments) == 0 {
+		return nil
+	}
+	var args map[string]json.RawMessage
+	if decode(m.Arguments, &args) != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, b := range bindings {
+		raw, found := lookupArgument(args, b.Path)
+		if !found {
+			continue
+		}
+		var v any
+		if decode(raw, &v) != nil {
+			continue
+		}
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case bool:
+			s = strconv.FormatBool(v)
+		case float64:
+			const maxSafe = 1<<53 - 1
+			if math.IsNaN(v) || math.IsInf(v, 0) || v != math.Trunc(v) || math.Abs(v) > maxSafe {
+				continue
+			}
+			s = strconv.FormatInt(int64(v), 10)
+		default:
+			continue
+		}
+		out[HeaderParamPrefix+b.Header] = EncodeHeaderValue(s)
+	}
+	return out
 }

@@ -105,7 +105,8 @@ func (ce credentialErrors) UpstreamChallenge(ctx context.Context, p *authn.Princ
 	return nil
 }
 
-// urlElicitationVersion is the first MCP version with URL elicitation (-32042).
+// urlElicitationVersion is the first MCP version with URL elicitation (-32042); from
+// 2026-07-28 on (stateless) URL elicitation is an input request instead.
 const urlElicitationVersion = "2025-11-25"
 
 type credentialError struct {
@@ -129,13 +130,19 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 		if len(c.Messages) == 1 {
 			method = c.Messages[0].Method
 		}
+		version := c.ProtocolVersion()
+		if hasID {
+			res.Input = &gateway.URLInput{ID: o.ElicitationID, URL: o.URL, Message: o.Message}
+		}
 		switch {
 		case !hasID:
 			// A GET stream or a notification cannot carry an elicitation: refuse with the URL.
 			res.Status = http.StatusForbidden
 			data["url"] = o.URL
 			res.Error = &mcp.ErrorObject{Code: mcp.CodeUnauthorized, Message: o.Message, Data: data}
-		case c.ProtocolVersion() >= urlElicitationVersion: // YYYY-MM-DD versions order as strings
+		case version >= urlElicitationVersion && !mcp.Stateless(version): // YYYY-MM-DD versions order as strings
+			// -32042 is 2025-11-25's alone; 2026-07-28 asks through an input-required
+			// result (res.Input, rendered by the gateway), else as for older clients.
 			je := o.JSONRPCError()
 			res.Error = &mcp.ErrorObject{Code: je["code"].(int), Message: o.Message, Data: je["data"]}
 		case method == "tools/call":

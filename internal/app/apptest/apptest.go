@@ -186,6 +186,8 @@ type Options struct {
 	Creds   *upstream.Set
 	Reg     *authn.Registry
 	Dynamic func(ctx context.Context, id string) bool
+	// RequestStateTTL and InputWait are the gateway's (gateway.Options; 0: its defaults).
+	RequestStateTTL, InputWait time.Duration
 }
 
 // NewHarness assembles a gateway from yaml the way internal/app does: app.RouteHooks for
@@ -249,7 +251,7 @@ func NewHarness(t *testing.T, yaml string, o Options) *Harness {
 	if o.Creds != nil {
 		o.Creds.Mount(mux)
 	}
-	gw, err := gateway.New(gateway.Options{Routes: routes, Logger: logger, Fallback: mux})
+	gw, err := gateway.New(gateway.Options{Routes: routes, Logger: logger, Fallback: mux, RequestStateTTL: o.RequestStateTTL, InputWait: o.InputWait})
 	if err != nil {
 		t.Fatal(err)
 	}

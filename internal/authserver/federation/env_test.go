@@ -429,8 +429,14 @@ func callWhoami(t *testing.T, sess *mcp.ClientSession) string {
 // register registers a public client by DCR and returns its id.
 func register(t *testing.T, base, redirect, name string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"redirect_uris": []string{redirect}, "client_name": name, "grant_types": []string{"authorization_code", "refresh_token"},
+	return registerMeta(t, base, map[string]any{"redirect_uris": []string{redirect}, "client_name": name, "grant_types": []string{"authorization_code", "refresh_token"},
 		"token_endpoint_auth_method": "none"})
+}
+
+// registerMeta registers a client with the given metadata by DCR and returns its id.
+func registerMeta(t *testing.T, base string, meta map[string]any) string {
+	t.Helper()
+	body, _ := json.Marshal(meta)
 	resp, err := http.Post(base+authserver.PathRegister, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

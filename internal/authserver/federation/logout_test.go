@@ -1,7 +1,6 @@
 package federation_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -57,14 +56,7 @@ func TestBackchannelLogout(t *testing.T) {
 	if status := post(idp.logoutToken("dana", nil)); status != http.StatusOK {
 		t.Fatalf("logout: status %d", status)
 	}
-	replica, err := app.Federation(e.cfg, federation.Deps{Store: e.tokens, Keys: e.keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
-	if _, err := replica.For("corp:dana").Lookup(t.Context(), "corp:dana"); !errors.Is(err, authserver.ErrUnknownUser) {
-		t.Fatalf("another replica still knows the user: %v", err)
-	}
+	forgotten(t, e, "corp:dana")
 	refusedRefresh(t, e, &s, "holds no sign-in of this user")
 }
 
@@ -86,14 +78,7 @@ func TestBackchannelLogoutBySID(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("sid-only logout: status %d", resp.StatusCode)
 	}
-	replica, err := app.Federation(e.cfg, federation.Deps{Store: e.tokens, Keys: e.keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
-	if _, err := replica.For("corp:dana").Lookup(t.Context(), "corp:dana"); !errors.Is(err, authserver.ErrUnknownUser) {
-		t.Fatalf("another replica still knows the user: %v", err)
-	}
+	forgotten(t, e, "corp:dana")
 	refusedRefresh(t, e, &s, "holds no sign-in of this user")
 }
 
@@ -172,33 +157,29 @@ func TestRPInitiatedLogout(t *testing.T) {
 		if page.StatusCode != http.StatusOK || !strings.Contains(string(body), "You are signed out") {
 			t.Fatalf("signed-out page: %d %s", page.StatusCode, body)
 		}
-		replica, err := app.Federation(e.cfg, federation.Deps{Store: e.tokens, Keys: e.keys})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer replica.Close()
-		if _, err := replica.For("corp:dana").Lookup(t.Context(), "corp:dana"); !errors.Is(err, authserver.ErrUnknownUser) {
-			t.Fatalf("the provider tokens survived sign-out: %v", err)
-		}
+		forgotten(t, e, "corp:dana")
 	})
 }
 
 // registerWithLogout registers a public client with a post-logout redirect URI.
 func registerWithLogout(t *testing.T, base, redirect, postLogout string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"redirect_uris": []string{redirect}, "post_logout_redirect_uris": []string{postLogout},
+	return registerMeta(t, base, map[string]any{"redirect_uris": []string{redirect}, "post_logout_redirect_uris": []string{postLogout},
 		"client_name": "Client", "grant_types": []string{"authorization_code", "refresh_token"}, "token_endpoint_auth_method": "none"})
-	resp, err := http.Post(base+authserver.PathRegister, "application/json", bytes.NewReader(body))
+}
+
+// forgotten checks that mcpgate holds no provider sign-in of subject any more, as another
+// replica on the same store sees it.
+func forgotten(t *testing.T, e *env, subject string) {
+	t.Helper()
+	replica, err := app.Federation(e.cfg, federation.Deps{Store: e.tokens, Keys: e.keys})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("registration: %d %v", resp.StatusCode, out)
+	defer replica.Close()
+	if _, err := replica.For(subject).Lookup(t.Context(), subject); !errors.Is(err, authserver.ErrUnknownUser) {
+		t.Fatalf("another replica still knows %s: %v", subject, err)
 	}
-	return out["client_id"].(string)
 }
 
 // claim reads a claim from a JWT's payload (unverified; for assertions).

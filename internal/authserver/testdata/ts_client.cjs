@@ -3,7 +3,7 @@
 // code + PKCE → token → tools/call; then a refresh through the SDK and a replay of the
 // old refresh token. Prints one JSON object with the results.
 //
-// Usage: NODE_MODULES_DIR=test/node/node_modules node ts_client.cjs <mcp url> <user> <password>
+// Usage: NODE_MODULES_DIR=test/node/node_modules [CIMD_URL=<https document URL>] node ts_client.cjs <mcp url> <user> <password>
 const { createRequire } = require('node:module');
 const req = createRequire(process.env.NODE_MODULES_DIR + '/');
 const { Client } = req('@modelcontextprotocol/sdk/client/index.js');
@@ -16,6 +16,9 @@ const redirectUrl = 'http://127.0.0.1:5599/callback';
 class MemoryProvider {
   constructor() { this._tokens = undefined; this._client = undefined; this._verifier = undefined; this.authURL = undefined; this.savedTokens = []; }
   get redirectUrl() { return redirectUrl; }
+  // CIMD_URL, when set, is the client's metadata document: the SDK then uses it as client_id
+  // (no registration) when the authorization server supports client ID metadata documents.
+  get clientMetadataUrl() { return process.env.CIMD_URL || undefined; }
   get clientMetadata() {
     return { client_name: 'TypeScript SDK e2e', redirect_uris: [redirectUrl], grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'], token_endpoint_auth_method: 'none' };

@@ -115,9 +115,42 @@ type Compiled struct {
 	Guards []Guard
 }
 
+// compiled holds the conditions compiled in this process, by their text: validating a
+// configuration and building its routes compile each condition once, however many routes
+// it appears on. At most maxCompiled are kept.
+var compiled struct {
+	sync.Mutex
+	m map[string]*Compiled
+}
+
+const maxCompiled = 10000
+
 // Compile parses and type-checks a rule condition, which must be a bool (or dyn) expression.
-// The error, if any, is an *Error.
+// The error, if any, is an *Error. The result may be shared with other callers that
+// compiled the same text: it must not be modified.
 func Compile(expr string) (*Compiled, error) {
+	compiled.Lock()
+	c := compiled.m[expr]
+	compiled.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	compiled.Lock()
+	defer compiled.Unlock()
+	if compiled.m == nil {
+		compiled.m = map[string]*Compiled{}
+	}
+	if len(compiled.m) < maxCompiled {
+		compiled.m[expr] = c
+	}
+	return c, nil
+}
+
+func compile(expr string) (*Compiled, error) {
 	e, err := Env()
 	if err != nil {
 		return nil, fmt.Errorf("building the rule environment: %w", err)

@@ -56,17 +56,17 @@ try {
         await Promise.all([page.waitForLoadState(), page.click("button[type=submit]")]);
         await page.waitForTimeout(100);
       }
-      await page.waitForFunction(() => document.getElementById("who").textContent.startsWith("Signed in as"), null, { timeout: 20000 });
+      await page.waitForFunction(() => (document.getElementById("who")?.textContent || "").startsWith("Signed in as"), null, { timeout: 20000 });
       r.who = await page.textContent("#who");
       // The chat: Bot Framework Web Chat, or the page's stand-in (data-chat says which).
       r.chat = await page.getAttribute("#webchat", "data-chat");
-      await page.waitForFunction(() => document.getElementById("webchat").textContent.includes("Hello! I am a small agent"), null, { timeout: 20000 }); // the greeting
+      await page.waitForFunction(() => (document.getElementById("webchat")?.textContent || "").includes("Hello! I am a small agent"), null, { timeout: 20000 }); // the greeting
       const sendBox = r.chat === "stand-in" ? "#input" : '[data-id="webchat-sendbox-input"]';
       await page.fill(sendBox, input.question);
       await page.press(sendBox, "Enter");
       // The answer (a bot message with "saw") or the OAuth card (its text, rendered).
       const cardText = "Please sign in so that I can use";
-      await page.waitForFunction((card) => { const t = document.getElementById("webchat").textContent; return t.includes(card) || t.includes("saw"); },
+      await page.waitForFunction((card) => { const t = document.getElementById("webchat")?.textContent || ""; return t.includes(card) || t.includes("saw"); },
         cardText, { timeout: 30000 });
       await page.waitForTimeout(500); // a card that would follow an answer
       r.card = (await page.textContent("#webchat")).includes(cardText);

@@ -38,6 +38,7 @@ func TestRecipeWebCanvas(t *testing.T) {
 	}
 	whoami := whoamiUpstream(t)
 	y := strings.NewReplacer("127.0.0.1:8080", "$ADDR", "http://127.0.0.1:9001/mcp", whoami).Replace(string(raw))
+	y = "store: {sqlite: {path: $DIR/mcpgate.db}}\n" + y // not ./mcpgate.db in the package folder
 	const agentSecret = "agent-secret-value-1"
 	base := serve(t, y, map[string]string{"AGENT_CLIENT_SECRET": agentSecret})
 	const (
@@ -173,6 +174,7 @@ func TestRecipeEntraSSOBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	y := strings.NewReplacer("127.0.0.1:8080", "$ADDR", "http://127.0.0.1:9001/mcp", upstream(t)).Replace(string(raw))
+	y = "store: {sqlite: {path: $DIR/mcpgate.db}}\n" + y
 	keys := make([]byte, 32)
 	rand.Read(keys)
 	base := serve(t, y, map[string]string{"MCPGATE_ENTRA_SECRET": "entra-secret-value-1", "MCPGATE_SECRET_KEYS": "k1:" + base64.StdEncoding.EncodeToString(keys)})

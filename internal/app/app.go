@@ -270,6 +270,10 @@ func (a *App) buildCredentials() (*upstream.Set, error) {
 	bo := upstream.BuildOptions{Logger: a.log, Store: a.store, Keys: a.keys, Observer: a.metrics}
 	if a.as != nil {
 		bo.CurrentUser, bo.LoginURL, bo.UserLabel = a.as.CurrentUser, a.as.LoginURL, a.as.UserLabel
+		bo.UserGroups = func(r *http.Request, sub string) []string { // offered and required connections
+			id, _ := a.as.FindUser(r.Context(), sub)
+			return id.Groups
+		}
 		bo.Branding = a.as.Branding()
 	}
 	if a.fed != nil {

@@ -303,7 +303,8 @@ func UpstreamOptions(cfg *config.Config) upstream.Options {
 	for _, cp := range uc.Connections {
 		o.Connections = append(o.Connections, upstream.OAuthApp{Name: cp.Name, DisplayName: cp.DisplayName, AuthorizeURL: cp.AuthorizeURL, TokenURL: cp.TokenURL,
 			RevocationURL: cp.RevocationURL, ClientID: cp.ClientID, ClientSecret: cp.ClientSecret, AuthMethod: cp.ClientAuthMethod,
-			Scopes: cp.Scopes, Resource: cp.Resource, AuthParams: cp.AuthParams})
+			Scopes: cp.Scopes, Resource: cp.Resource, AuthParams: cp.AuthParams, MCPServer: cp.MCPServer, MetadataHosts: cp.MetadataHosts,
+			OfferTo: cp.OfferTo, RequiredFor: cp.RequiredFor})
 	}
 	for _, r := range cfg.Routes {
 		if u := r.UpstreamAuth; u != nil {

@@ -124,3 +124,35 @@ routes:
 		t.Fatalf("missing keys: %v", err)
 	}
 }
+
+// A connection discovered from its MCP server, with its metadata hosts and groups, is
+// mapped onto the upstream options as configured.
+func TestUpstreamOptionsDiscoveredConnection(t *testing.T) {
+	cfg, _, err := config.Parse("t.yaml", []byte(`
+publicURL: https://mcp.example.com
+issuers: [{name: idp, issuer: https://idp.example.com}]
+upstreamCredentials:
+  connections:
+    - {name: notes, mcpServer: https://mcp.notes.example/mcp, metadataHosts: [mcp.notes.example, auth.notes.example], offerTo: [eng, ops], requiredFor: [ops]}
+routes:
+  - name: work
+    path: /work/mcp
+    auth: {issuers: [idp]}
+    upstreams: [{name: notes, url: https://mcp.notes.example/mcp, upstreamAuth: {connection: {provider: notes}}}]
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := UpstreamOptions(cfg)
+	if len(o.Connections) != 1 {
+		t.Fatalf("connections = %+v", o.Connections)
+	}
+	c := o.Connections[0]
+	if c.MCPServer != "https://mcp.notes.example/mcp" || strings.Join(c.MetadataHosts, ",") != "mcp.notes.example,auth.notes.example" ||
+		strings.Join(c.OfferTo, ",") != "eng,ops" || strings.Join(c.RequiredFor, ",") != "ops" {
+		t.Fatalf("connection = %+v", c)
+	}
+	if len(o.Routes) != 1 || o.Routes[0].Route != "work/notes" || o.Routes[0].Connection != "notes" {
+		t.Fatalf("routes = %+v", o.Routes)
+	}
+}

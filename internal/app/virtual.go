@@ -29,7 +29,7 @@ func VirtualOptions(cfg *config.Config, i int, creds *upstream.Set, log *slog.Lo
 	for _, u := range r.Upstreams {
 		vu := virtual.Upstream{Name: u.Name, URL: u.URL, Command: u.Command, Args: u.Args, Dir: u.Dir,
 			Shared: u.Shared, MaxProcesses: u.MaxProcesses, Prefix: u.Prefix, Renames: u.Renames,
-			ConnectTimeout: u.ConnectTimeout.D(), CallTimeout: u.CallTimeout.D()}
+			ConnectTimeout: u.ConnectTimeout.D(), CallTimeout: u.CallTimeout.D(), MaxLineBytes: u.MaxLineBytes, MaxOutputRate: u.MaxOutputRate}
 		if u.Command != "" {
 			for _, name := range append([]string{"PATH"}, u.PassEnv...) {
 				if v, ok := getenv(name); ok {

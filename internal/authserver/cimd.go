@@ -6,23 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/mcpgate/mcpgate/internal/clip"
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/ssrf"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // ErrSSRFBlocked: a client metadata document URL resolved to an address we refuse to fetch.
-var ErrSSRFBlocked = errors.New("address not allowed")
+var ErrSSRFBlocked = ssrf.ErrBlocked
 
 // cimdFetcher fetches client ID metadata documents (draft-ietf-oauth-client-id-metadata-document)
 // with SSRF guards: https only, public addresses only (checked on the connected address,
@@ -44,16 +42,6 @@ type cimdEntry struct {
 	expires time.Time
 }
 
-func isForbiddenAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return !ip.IsValid() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) || // CGNAT
-		netip.MustParsePrefix("192.0.0.0/24").Contains(ip) ||
-		netip.MustParsePrefix("198.18.0.0/15").Contains(ip) ||
-		netip.MustParsePrefix("64:ff9b::/96").Contains(ip)
-}
-
 func newCIMDFetcher(opts CIMDOptions, client *http.Client, log *slog.Logger) *cimdFetcher {
 	f := &cimdFetcher{opts: opts, log: log, cache: map[string]cimdEntry{}, inflight: map[string]*sync.Mutex{}}
 	if client == nil {
@@ -69,41 +57,7 @@ func newCIMDFetcher(opts CIMDOptions, client *http.Client, log *slog.Logger) *ci
 // address, so after DNS resolution and on every redirect), no proxy, https redirects only.
 // allowPrivate lifts the address and https checks (local development and tests only).
 func GuardedHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
-	opts := CIMDOptions{Timeout: timeout, AllowPrivateAddresses: allowPrivate}
-	var client *http.Client
-	{
-		dialer := &net.Dialer{Timeout: opts.Timeout}
-		if !opts.AllowPrivateAddresses {
-			dialer.Control = func(network, address string, _ syscall.RawConn) error {
-				ap, err := netip.ParseAddrPort(address)
-				if err != nil || isForbiddenAddr(ap.Addr()) {
-					return fmt.Errorf("%w: %s is private, loopback or otherwise internal", ErrSSRFBlocked, address)
-				}
-				return nil
-			}
-		}
-		client = &http.Client{
-			Timeout: opts.Timeout,
-			Transport: &http.Transport{
-				Proxy:                 nil, // never via a proxy: the address check must see the real peer
-				DialContext:           dialer.DialContext,
-				TLSHandshakeTimeout:   opts.Timeout,
-				ResponseHeaderTimeout: opts.Timeout,
-				MaxIdleConns:          10,
-				IdleConnTimeout:       30 * time.Second,
-			},
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if len(via) >= 3 {
-					return errors.New("too many redirects")
-				}
-				if req.URL.Scheme != "https" && !opts.AllowPrivateAddresses {
-					return fmt.Errorf("redirect to %s is not https", req.URL.Redacted())
-				}
-				return nil
-			},
-		}
-	}
-	return client
+	return ssrf.Client(ssrf.Options{Timeout: timeout, AllowPrivate: allowPrivate})
 }
 
 func (f *cimdFetcher) get(ctx context.Context, id string) (store.Client, error) {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -49,6 +50,12 @@ type AggregatedUpstream struct {
 	ConnectTimeout Duration `yaml:"connectTimeout,omitempty" json:"connectTimeout,omitempty"`
 	// CallTimeout bounds each request to the upstream (a list, a tool call). Default 60s.
 	CallTimeout Duration `yaml:"callTimeout,omitempty" json:"callTimeout,omitempty"`
+	// MaxLineBytes bounds one message (one line) a command may write on its standard
+	// output; a longer one ends the process and fails the call. Default 4 MiB.
+	MaxLineBytes int `yaml:"maxLineBytes,omitempty" json:"maxLineBytes,omitempty"`
+	// MaxOutputRate bounds how fast the command's output is read, in bytes per second
+	// (faster output waits in the pipe). Default 8 MiB/s; -1: no bound.
+	MaxOutputRate int `yaml:"maxOutputRate,omitempty" json:"maxOutputRate,omitempty"`
 }
 
 // IdentityEnv names environment variables set from the user's identity.
@@ -108,8 +115,8 @@ func (r *Route) validateUpstreams(path string, p *Problems) {
 			if pu, e := url.Parse(u.URL); e != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 				p.Add(up+".url", "%q is not an absolute http(s) URL", u.URL)
 			}
-			if len(u.Args) > 0 || len(u.Env) > 0 || len(u.PassEnv) > 0 || u.IdentityEnv != nil || u.Shared || u.Dir != "" || u.MaxProcesses != 0 {
-				p.Add(up, "args, dir, env, passEnv, identityEnv, shared and maxProcesses are for a command, not a url")
+			if len(u.Args) > 0 || len(u.Env) > 0 || len(u.PassEnv) > 0 || u.IdentityEnv != nil || u.Shared || u.Dir != "" || u.MaxProcesses != 0 || u.MaxLineBytes != 0 || u.MaxOutputRate != 0 {
+				p.Add(up, "args, dir, env, passEnv, identityEnv, shared, maxProcesses, maxLineBytes and maxOutputRate are for a command, not a url")
 			}
 		default:
 			if strings.ContainsAny(u.Command, " \t") && !strings.Contains(u.Command, "/") {
@@ -136,6 +143,19 @@ func (r *Route) validateUpstreams(path string, p *Problems) {
 			if u.MaxProcesses < 0 {
 				p.Add(up+".maxProcesses", "must not be negative")
 			}
+			if u.Dir != "" {
+				if fi, err := os.Stat(u.Dir); err != nil {
+					p.Add(up+".dir", "%q cannot be used as the working directory: %v", u.Dir, err)
+				} else if !fi.IsDir() {
+					p.Add(up+".dir", "%q is not a directory", u.Dir)
+				}
+			}
+			if u.MaxLineBytes < 0 {
+				p.Add(up+".maxLineBytes", "must not be negative")
+			}
+			if u.MaxOutputRate < -1 {
+				p.Add(up+".maxOutputRate", "must be a number of bytes per second, or -1 for no bound")
+			}
 		}
 		if u.ConnectTimeout < 0 {
 			p.Add(up+".connectTimeout", "must not be negative")
@@ -147,6 +167,11 @@ func (r *Route) validateUpstreams(path string, p *Problems) {
 			if j, ok := prefixes[u.Prefix]; ok {
 				p.Add(up+".prefix", "%q is also the prefix of upstreams[%d] (%s): their tool and prompt names would collide; give each upstream its own prefix", u.Prefix, j, r.Upstreams[j].Name)
 			} else {
+				for other, j := range prefixes {
+					if other != "" && u.Prefix != "" && (strings.HasPrefix(u.Prefix, other) || strings.HasPrefix(other, u.Prefix)) {
+						p.Warn(up+".prefix", "%q and the prefix %q of upstreams[%d] (%s) start alike: a tool of one may be shown under the name of a tool of the other (the first upstream keeps it); prefer prefixes that do not start one another", u.Prefix, other, j, r.Upstreams[j].Name)
+					}
+				}
 				prefixes[u.Prefix] = i
 			}
 		}

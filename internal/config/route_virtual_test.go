@@ -43,11 +43,94 @@ routes:
 			`upstreams[2]: give exactly one of url (Streamable HTTP) or command (stdio)`,
 			`upstreams[3].upstreamAuth: is for a url upstream`,
 			`upstreams[3].identityEnv: a shared process serves every user`}},
+		{"missing working directory", `    upstreams:
+      - {name: a, command: go, dir: /nonexistent/dir, prefix: a_, maxLineBytes: -1}
+`, []string{`upstreams[0].dir: "/nonexistent/dir" cannot be used as the working directory`, `upstreams[0].maxLineBytes: must not be negative`}},
 		{"route upstreamAuth", `    upstreamAuth: {static: {value: k}}
     upstreams: [{name: a, url: http://127.0.0.1:8/mcp}]
 `, []string{"set upstreamAuth on each of its upstreams"}},
 		{"an upstream's upstreamAuth is validated", `    upstreams: [{name: a, url: http://127.0.0.1:8/mcp, upstreamAuth: {static: {}}}]
 `, []string{"routes[0] (tools).upstreams[0].upstreamAuth.static: give exactly one of value"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse("test.yaml", []byte(head+tc.yaml), func(string) (string, bool) { return "", false })
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestVirtualServerPrefixWarning(t *testing.T) {
+	_, warnings, err := Parse("test.yaml", []byte(`
+issuers: [{name: corp, issuer: https://sso.example.com}]
+routes:
+  - name: tools
+    path: /tools/mcp
+    auth: {issuers: [corp]}
+    upstreams:
+      - {name: gh, url: http://127.0.0.1:9/mcp, prefix: gh_}
+      - {name: ghx, url: http://127.0.0.1:8/mcp, prefix: gh_x_}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), `routes[0] (tools).upstreams[1].prefix: "gh_x_" and the prefix "gh_" of upstreams[0] (gh) start alike`) {
+		t.Fatalf("warnings = %v", warnings)
+	}
+}
+
+// A connection discovered from its MCP server needs no endpoints; what would contradict
+// discovery, or reach a private address without being allowed, is explained.
+func TestDiscoveredConnectionConfig(t *testing.T) {
+	const head = `
+publicURL: https://gw.example.com
+issuers: [{name: corp, issuer: https://sso.example.com}]
+routes:
+  - name: tools
+    path: /tools/mcp
+    auth: {issuers: [corp]}
+    upstreams:
+      - {name: notes, url: https://mcp.notes.example/mcp, upstreamAuth: {connection: {provider: notes}}}
+upstreamCredentials:
+  connections:
+`
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"valid", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, metadataHosts: [mcp.notes.example, auth.notes.example]}
+`, nil},
+		{"valid, pre-registered", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, clientId: mcpgate, clientSecret: s}
+`, nil},
+		{"valid, loopback listed", `    - {name: notes, mcpServer: http://127.0.0.1:9000/mcp, metadataHosts: [127.0.0.1]}
+`, nil},
+		{"endpoints contradict discovery", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, tokenURL: https://x/token, resource: https://x}
+`, []string{"upstreamCredentials.connections[0] (notes).tokenURL: is discovered from mcpServer", "(notes).resource: is discovered from mcpServer"}},
+		{"loopback not listed", `    - {name: notes, mcpServer: http://127.0.0.1:9000/mcp}
+`, []string{`(notes).metadataHosts: mcpServer http://127.0.0.1:9000/mcp is on a loopback or private address: list "127.0.0.1" here`}},
+		{"http on a public host", `    - {name: notes, mcpServer: http://mcp.notes.example/mcp}
+`, []string{`(notes).mcpServer: "http://mcp.notes.example/mcp": discovery needs https`}},
+		{"bad host", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, metadataHosts: ["https://auth.notes.example/"]}
+`, []string{`(notes).metadataHosts[0]: "https://auth.notes.example/" is not a host name`}},
+		{"provisioned to groups", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, offerTo: [eng, ops], requiredFor: [ops]}
+`, nil},
+		{"required of a group it is not offered to", `    - {name: notes, mcpServer: https://mcp.notes.example/mcp, offerTo: [eng], requiredFor: [ops]}
+`, []string{`(notes).requiredFor: group "ops" is required to link notes, which is offered only to eng: add it to offerTo`}},
+		{"metadataHosts without mcpServer", `    - {name: notes, authorizeURL: https://a/authorize, tokenURL: https://a/token, clientId: c, metadataHosts: [a]}
+`, []string{`(notes).metadataHosts: is for an mcpServer connection`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,11 +2,14 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/loopback"
 )
 
 // UpstreamAuth says how mcpgate obtains the credential it sends upstream. Set exactly one
@@ -214,6 +217,25 @@ type ConnectionProvider struct {
 	Resource string `yaml:"resource,omitempty" json:"resource,omitempty"`
 	// AuthParams are extra authorize parameters, e.g. {prompt: consent}.
 	AuthParams map[string]string `yaml:"authParams,omitempty" json:"authParams,omitempty"`
+	// MCPServer is the URL of a third-party MCP server with its own OAuth: instead of
+	// authorizeURL, tokenURL and resource, mcpgate discovers its protected resource
+	// metadata (RFC 9728) and authorization server (RFC 8414 or OpenID Connect), and,
+	// without clientId, registers itself there (its client ID metadata document at
+	// <publicURL><connectionsPath>/<name>/client-metadata.json, else dynamic client
+	// registration). Scopes default to the server's scopes_supported.
+	MCPServer string `yaml:"mcpServer,omitempty" json:"mcpServer,omitempty"`
+	// MetadataHosts are the only hosts discovery, registration and token requests of an
+	// mcpServer connection may reach (default: mcpServer's host). Addresses that are
+	// loopback or private are refused unless listed here as an IP address or localhost.
+	MetadataHosts []string `yaml:"metadataHosts,omitempty" json:"metadataHosts,omitempty"`
+	// OfferTo offers the connection only to users in one of these groups (the groups
+	// claim): others neither see nor link it, and are told it is not offered to them.
+	// Default: everyone.
+	OfferTo []string `yaml:"offerTo,omitempty" json:"offerTo,omitempty"`
+	// RequiredFor are groups whose users must link the connection: until they do, a route
+	// that uses it asks them to on every request (initialize and lists included), not only
+	// on the calls that need it, and the connections page marks it required.
+	RequiredFor []string `yaml:"requiredFor,omitempty" json:"requiredFor,omitempty"`
 }
 
 // Defaults of the upstream credential settings.
@@ -300,14 +322,26 @@ func validateUpstreamCredentials(c *Config, p *Problems) {
 				p.Add(path+".name", "%q may not contain / ? # %% or spaces: it is part of URLs", cp.Name)
 			}
 			providers[cp.Name] = true
-			checkURL(p, path+".authorizeURL", cp.AuthorizeURL, true)
-			checkURL(p, path+".tokenURL", cp.TokenURL, true)
+			if cp.MCPServer != "" {
+				validateDiscoveredConnection(p, path, &cp)
+			} else {
+				checkURL(p, path+".authorizeURL", cp.AuthorizeURL, true)
+				checkURL(p, path+".tokenURL", cp.TokenURL, true)
+				if cp.ClientID == "" {
+					p.Add(path+".clientId", "is required: register mcpgate as an OAuth app at %s with redirect URI <publicURL>%s/%s/callback (or give mcpServer to discover the service and register automatically)", orDefault(cp.DisplayName, "the service"), orDefault(uc.ConnectionsPath, DefaultConnectionsPath), cp.Name)
+				}
+				if len(cp.MetadataHosts) > 0 {
+					p.Add(path+".metadataHosts", "is for an mcpServer connection (discovery)")
+				}
+			}
 			checkURL(p, path+".revocationURL", cp.RevocationURL, false)
+			for _, g := range cp.RequiredFor {
+				if len(cp.OfferTo) > 0 && !slices.Contains(cp.OfferTo, g) {
+					p.Add(path+".requiredFor", "group %q is required to link %s, which is offered only to %s: add it to offerTo", g, cp.Name, strings.Join(cp.OfferTo, ", "))
+				}
+			}
 			if cp.Resource != "" && !absURI(cp.Resource) {
 				p.Add(path+".resource", "%q is not an absolute URI", cp.Resource)
-			}
-			if cp.ClientID == "" {
-				p.Add(path+".clientId", "is required: register mcpgate as an OAuth app at %s with redirect URI <publicURL>%s/%s/callback", orDefault(cp.DisplayName, "the service"), orDefault(uc.ConnectionsPath, DefaultConnectionsPath), cp.Name)
 			}
 			checkAuthMethod(p, path+".clientAuthMethod", cp.ClientAuthMethod, "client_secret_post", "client_secret_basic")
 		}
@@ -555,4 +589,46 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// validateDiscoveredConnection checks a connection whose endpoints are discovered from
+// its MCP server (mcpServer).
+func validateDiscoveredConnection(p *Problems, path string, cp *ConnectionProvider) {
+	u, err := url.Parse(cp.MCPServer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+		p.Add(path+".mcpServer", "%q is not an absolute http(s) URL of an MCP endpoint", cp.MCPServer)
+		return
+	}
+	for _, k := range []struct{ name, v string }{{"authorizeURL", cp.AuthorizeURL}, {"tokenURL", cp.TokenURL}, {"resource", cp.Resource}} {
+		if k.v != "" {
+			p.Add(path+"."+k.name, "is discovered from mcpServer: remove it (or remove mcpServer and configure the endpoints by hand)")
+		}
+	}
+	if cp.ClientSecret != "" && cp.ClientID == "" {
+		p.Add(path+".clientId", "is required with clientSecret (a client registered by hand at the service)")
+	}
+	for i, h := range cp.MetadataHosts {
+		if h == "" || strings.ContainsAny(h, "/:?#@ ") && !strings.HasPrefix(h, "[") {
+			p.Add(fmt.Sprintf("%s.metadataHosts[%d]", path, i), "%q is not a host name (example: auth.example.com, *.example.com, 127.0.0.1)", h)
+		}
+	}
+	if len(cp.MetadataHosts) == 0 && internalHost(u.Hostname()) {
+		p.Add(path+".metadataHosts", "mcpServer %s is on a loopback or private address: list %q here to allow discovery there (refused by default: SSRF guard)", cp.MCPServer, u.Hostname())
+	}
+	if u.Scheme == "http" && !internalHost(u.Hostname()) {
+		p.Add(path+".mcpServer", "%q: discovery needs https (http only on an address listed in metadataHosts)", cp.MCPServer)
+	}
+}
+
+// internalHost reports whether host is localhost or a loopback or private IP address.
+func internalHost(host string) bool {
+	if loopback.Host(host) {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified()
 }

@@ -221,6 +221,15 @@ type UpstreamCredentials interface {
 	UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error)
 }
 
+// UpstreamChallenger is an optional ability of UpstreamCredentials: told that the
+// upstream refused the credential with HTTP 401 or 403 and a WWW-Authenticate challenge
+// (say insufficient_scope), it returns what to answer instead — a CredentialError such
+// as a prompt to connect the account again with more scopes — or nil to pass the
+// upstream's answer on.
+type UpstreamChallenger interface {
+	UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error
+}
+
 // UpstreamCredentialsFunc adapts a function to UpstreamCredentials.
 type UpstreamCredentialsFunc func(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error)
 

@@ -250,6 +250,14 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 		rt.credentialError(w, r, rec, call, withoutCredential)
 		return
 	}
+	if uc, ok := rt.opts.Credentials.(UpstreamChallenger); ok && withoutCredential == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		if www := resp.Header.Get("Www-Authenticate"); www != "" {
+			if cerr := uc.UpstreamChallenge(ctx, p, r, resp.StatusCode, www); cerr != nil {
+				rt.credentialError(w, r, rec, call, cerr) // e.g. connect again with more scopes
+				return
+			}
+		}
+	}
 	if !rt.trackSession(ctx, w, r, rec, resp) {
 		return
 	}

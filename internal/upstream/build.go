@@ -37,6 +37,9 @@ type BuildOptions struct {
 	LoginURL func(returnTo string) string
 	// UserLabel names the signed-in user on the pages (optional; default the subject).
 	UserLabel func(r *http.Request, subject string) string
+	// UserGroups returns the signed-in user's groups on the pages (optional; see
+	// ConnectionsConfig.UserGroups).
+	UserGroups func(r *http.Request, subject string) []string
 	// Branding is the operator's name and logo on the pages.
 	Branding ui.Branding
 	// SubjectToken, when set, supplies the obo assertion and the tokenExchange subject
@@ -128,7 +131,7 @@ func Build(uc Options, o BuildOptions) (*Set, error) {
 			return nil, errors.New("upstream: connections are configured but no connection store was given")
 		}
 		cs, err := NewConnections(ConnectionsConfig{Apps: uc.Connections, Store: o.Store, Keys: keys, BaseURL: strings.TrimRight(uc.PublicURL, "/") + s.ConnectionsPath,
-			CurrentUser: o.CurrentUser, LoginURL: o.LoginURL, UserLabel: o.UserLabel, Branding: o.Branding, RefreshSkew: uc.RefreshSkew, HTTP: o.HTTP, Logger: log, Now: o.Now})
+			CurrentUser: o.CurrentUser, LoginURL: o.LoginURL, UserLabel: o.UserLabel, UserGroups: o.UserGroups, Branding: o.Branding, RefreshSkew: uc.RefreshSkew, HTTP: o.HTTP, Logger: log, Now: o.Now})
 		if err != nil {
 			return nil, err
 		}

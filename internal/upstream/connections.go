@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -38,6 +40,51 @@ type OAuthApp struct {
 	Resource string
 	// AuthParams are extra authorize parameters (e.g. prompt=consent, access_type=offline).
 	AuthParams map[string]string
+	// Issuer, when known, is the authorization server's issuer: a callback's RFC 9207 iss
+	// must equal it (otherwise only its host must match AuthorizeURL's).
+	Issuer string
+
+	// MCPServer, when set, makes the connection discovered: it is the URL of the MCP
+	// server the tokens are for, whose protected resource metadata (RFC 9728) names the
+	// authorization server, whose metadata (RFC 8414 or OpenID Connect) gives the
+	// endpoints. AuthorizeURL, TokenURL, RevocationURL and Resource are then discovered,
+	// Scopes default to the server's scopes_supported, and without ClientID mcpgate
+	// registers itself (client ID metadata document, else dynamic registration).
+	MCPServer string
+	// MetadataHosts is the allow-list of hosts discovery, registration and token requests
+	// of a discovered connection may reach (default: MCPServer's host). Private and
+	// loopback addresses are refused unless listed as IP addresses or localhost.
+	MetadataHosts []string
+	// DiscoveryTimeout bounds each discovery request (default DefaultDiscoveryTimeout).
+	DiscoveryTimeout time.Duration
+
+	// OfferTo, when set, offers the connection only to users in one of these groups:
+	// others do not see it on their connections page, cannot link it, and are told it is
+	// not offered to them instead of being asked to link it. Empty: offered to everyone.
+	OfferTo []string
+	// RequiredFor are groups whose users must link the connection: until they do, every
+	// request on a route that uses it (initialize and lists included) asks them to, rather
+	// than only the calls that need it; the connections page marks it as required.
+	RequiredFor []string
+}
+
+// offered reports whether the app is offered to a user in groups.
+func (a OAuthApp) offered(groups []string) bool {
+	return len(a.OfferTo) == 0 || intersects(a.OfferTo, groups)
+}
+
+// required reports whether a user in groups must link the app.
+func (a OAuthApp) required(groups []string) bool {
+	return intersects(a.RequiredFor, groups)
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a OAuthApp) display() string {
@@ -74,6 +121,10 @@ type ConnectionsConfig struct {
 	// UserLabel, when set, names the signed-in user on the pages (a name or email)
 	// instead of the internal subject id.
 	UserLabel func(r *http.Request, subject string) string
+	// UserGroups, when set, returns the signed-in user's groups, for the connections
+	// offered to or required of some groups only (OAuthApp.OfferTo, RequiredFor).
+	// Without it, the pages show every connection and mark none required.
+	UserGroups func(r *http.Request, subject string) []string
 	// Branding is the operator's name and logo in the page header.
 	Branding ui.Branding
 	// RefreshSkew: refresh when the access token expires within this. Default 60s.
@@ -97,6 +148,8 @@ type Connections struct {
 type connApp struct {
 	OAuthApp
 	tc *tokenClient
+	// resolved caches a discovered app's endpoints (MCPServer set).
+	resolved atomic.Pointer[resolvedApp]
 }
 
 // NewConnections validates the configuration and returns the manager.
@@ -123,13 +176,25 @@ func NewConnections(c ConnectionsConfig) (*Connections, error) {
 	}
 	cs := &Connections{c: c, apps: map[string]*connApp{}, log: c.Logger}
 	for _, a := range c.Apps {
-		if a.Name == "" || a.AuthorizeURL == "" || a.TokenURL == "" || a.ClientID == "" {
-			return nil, fmt.Errorf("connections: app %q needs name, authorizeURL, tokenURL and clientId", a.Name)
+		switch {
+		case a.MCPServer != "":
+			if _, err := canonicalResource(a.MCPServer); err != nil || a.Name == "" {
+				return nil, fmt.Errorf("connections: app %q needs a name and an absolute http(s) mcpServer URL", a.Name)
+			}
+			if u, _ := url.Parse(a.MCPServer); len(a.MetadataHosts) == 0 && internalHost(u.Hostname()) {
+				return nil, fmt.Errorf("connections: app %q: mcpServer %s is on a loopback or private address: list its host in metadataHosts to allow discovery there", a.Name, u.Host)
+			}
+		case a.Name == "" || a.AuthorizeURL == "" || a.TokenURL == "" || a.ClientID == "":
+			return nil, fmt.Errorf("connections: app %q needs name, authorizeURL, tokenURL and clientId (or mcpServer to discover them)", a.Name)
 		}
 		if _, dup := cs.apps[a.Name]; dup {
 			return nil, fmt.Errorf("connections: app %q is configured twice", a.Name)
 		}
-		cs.apps[a.Name] = &connApp{OAuthApp: a, tc: newTokenClient(ModeConnection, a.TokenURL, a.clientAuth(), c.HTTP, c.Logger, c.Now)}
+		ca := &connApp{OAuthApp: a}
+		if a.MCPServer == "" {
+			ca.tc = newTokenClient(ModeConnection, a.TokenURL, a.clientAuth(), c.HTTP, c.Logger, c.Now)
+		}
+		cs.apps[a.Name] = ca
 	}
 	return cs, nil
 }
@@ -170,21 +235,55 @@ func (cs *Connections) Provider(app string) (Provider, error) {
 	if !ok {
 		return nil, fmt.Errorf("connection: provider %q is not configured under upstreamCredentials.connections", app)
 	}
-	return ProviderFunc(func(ctx context.Context, req Request) (Credential, error) {
-		sub := req.subject()
-		if sub == "" {
-			return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonNoPrincipal, Permanent: true,
-				Description: "connections belong to a signed-in user, but the request is anonymous: use auth mode strict on the route"}
+	return connectionProvider{cs: cs, a: a}, nil
+}
+
+// connectionProvider is the provider of one connection: the user's linked token, and a
+// reconnect prompt when the upstream refuses it (Challenger).
+type connectionProvider struct {
+	cs *Connections
+	a  *connApp
+}
+
+// Credential implements Provider.
+func (p connectionProvider) Credential(ctx context.Context, req Request) (Credential, error) {
+	cs, a := p.cs, p.a
+	sub := req.subject()
+	if sub == "" {
+		return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonNoPrincipal, Permanent: true,
+			Description: "connections belong to a signed-in user, but the request is anonymous: use auth mode strict on the route"}
+	}
+	var groups []string
+	if req.Principal != nil {
+		groups = req.Principal.Groups
+	}
+	if !a.offered(groups) {
+		return Credential{}, &Failure{Mode: ModeConnection, Reason: ReasonNotOffered, Permanent: true,
+			Description: fmt.Sprintf("%s is not offered to you: your administrator offers it to the groups %s", a.display(), strings.Join(a.OfferTo, ", "))}
+	}
+	c, err := cs.credential(ctx, a, sub)
+	var nua *NeedsUserAction
+	if errors.As(err, &nua) && (safeReturn(req.ReturnURL) != "" || a.required(groups)) {
+		cp := *nua // the error may be shared by concurrent callers
+		if r := safeReturn(req.ReturnURL); r != "" {
+			cp.URL = addQuery(cp.URL, "return", r)
 		}
-		c, err := cs.credential(ctx, a, sub)
-		var nua *NeedsUserAction
-		if safeReturn(req.ReturnURL) != "" && errors.As(err, &nua) {
-			cp := *nua // the error may be shared by concurrent callers
-			cp.URL += "?return=" + url.QueryEscape(safeReturn(req.ReturnURL))
-			return c, &cp
+		if a.required(groups) {
+			cp.Required = true
+			cp.Message = fmt.Sprintf("your administrator requires your %s account to be connected: %s", a.display(), cp.Message)
 		}
-		return c, err
-	}), nil
+		return c, &cp
+	}
+	return c, err
+}
+
+// addQuery adds one query parameter to u.
+func addQuery(u, k, v string) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + url.QueryEscape(k) + "=" + url.QueryEscape(v)
 }
 
 func (cs *Connections) needsAction(a *connApp, reason, msg string) *NeedsUserAction {
@@ -271,6 +370,20 @@ func (cs *Connections) credentialOnce(ctx context.Context, a *connApp, sub strin
 }
 
 func (cs *Connections) refresh(ctx context.Context, a *connApp, leased store.Connection, toks sealedTokens) (Credential, error) {
+	ra, err := cs.resolve(ctx, a)
+	if err != nil {
+		// Discovery failed (transient): release the lease, use the token while it lasts.
+		next := leased
+		next.Version, next.LeaseUntil = leased.Version+1, time.Time{}
+		if cerr := cs.c.Store.CompareAndSwapConnection(ctx, leased.Version, next); cerr != nil {
+			cs.log.WarnContext(ctx, "releasing refresh lease failed", "provider", a.Name, "err", cerr)
+		}
+		if cs.c.Now().Before(leased.ExpiresAt) {
+			return Credential{Header: bearer(toks.AccessToken), Mode: ModeConnection, ExpiresAt: leased.ExpiresAt}, nil
+		}
+		return Credential{}, err
+	}
+	a = ra
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {toks.RefreshToken}}
 	if a.Resource != "" {
 		form.Set("resource", a.Resource) // x/oauth2 omits it on refresh (docker/mcp-gateway#563)
@@ -377,3 +490,9 @@ func (cs *Connections) Link(ctx context.Context, provider, subject, accessToken,
 	}
 	return cs.link(ctx, a, subject, token{AccessToken: accessToken, RefreshToken: refreshToken, Scope: scope, ExpiresAt: expiresAt})
 }
+
+// Interface guards
+var (
+	_ Provider   = connectionProvider{}
+	_ Challenger = connectionProvider{}
+)

@@ -20,6 +20,9 @@ type NeedsUserAction struct {
 	Reason string
 	// Message is a sentence for the user.
 	Message string
+	// Required: the administrator requires the user to link this connection, so the
+	// prompt is not deferred to the calls that need it (see DeferCredential).
+	Required bool
 }
 
 func (e *NeedsUserAction) Error() string {
@@ -157,7 +160,10 @@ const (
 	// user signed in another way (a local account), so there is no token of theirs to present.
 	ReasonNoUpstreamIdentity = "no_upstream_identity"
 	ReasonConfig             = "config" // misconfiguration detected at call time
-	ReasonStore              = "store"  // the connection store failed (transient)
+	// ReasonNotOffered: the connection is offered to some groups only, and the user is in
+	// none of them.
+	ReasonNotOffered = "not_offered"
+	ReasonStore      = "store" // the connection store failed (transient)
 )
 
 // Failure is an upstream credential failure with a stable reason code. Description never

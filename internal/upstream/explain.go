@@ -73,7 +73,7 @@ func explain(route string, err error) outcome {
 			o.Message = fmt.Sprintf("Route %s: the identity provider that issues the upstream credential is unavailable (%s). Try again shortly.", route, f.Reason)
 		case ReasonExchangeRefused:
 			o.Message = fmt.Sprintf("Route %s: the identity provider refused to issue an upstream credential for your token (%s). Sign in again; if it persists, tell your administrator.", route, f.IdPError)
-		case ReasonNoUpstreamIdentity:
+		case ReasonNoUpstreamIdentity, ReasonNotOffered:
 			o.HTTPStatus = http.StatusForbidden
 			o.Message = fmt.Sprintf("Route %s: %s.", route, f.Description)
 		case ReasonNoCallerToken, ReasonNoPrincipal:

@@ -72,13 +72,37 @@ func CredentialErrors(route string, c gateway.UpstreamCredentials, authorization
 	if c == nil {
 		return nil
 	}
-	return gateway.UpstreamCredentialsFunc(func(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
-		h, err := c.UpstreamHeaders(ctx, p, r)
-		if err != nil {
-			return nil, &credentialError{route: route, err: err, authorizationURI: authorizationURI}
-		}
-		return h, nil
-	})
+	return credentialErrors{route: route, c: c, authorizationURI: authorizationURI}
+}
+
+// credentialErrors renders c's typed errors (CredentialErrors).
+type credentialErrors struct {
+	route            string
+	c                gateway.UpstreamCredentials
+	authorizationURI string
+}
+
+// UpstreamHeaders implements gateway.UpstreamCredentials.
+func (ce credentialErrors) UpstreamHeaders(ctx context.Context, p *authn.Principal, r *http.Request) (http.Header, error) {
+	h, err := ce.c.UpstreamHeaders(ctx, p, r)
+	if err != nil {
+		return nil, &credentialError{route: ce.route, err: err, authorizationURI: ce.authorizationURI}
+	}
+	return h, nil
+}
+
+// UpstreamChallenge passes an upstream's own 401/403 challenge to the wrapped source and
+// renders what it answers like its other errors (a reconnect prompt becomes a URL
+// elicitation); nil when the source has nothing to say.
+func (ce credentialErrors) UpstreamChallenge(ctx context.Context, p *authn.Principal, r *http.Request, status int, wwwAuthenticate string) error {
+	uc, ok := ce.c.(gateway.UpstreamChallenger)
+	if !ok {
+		return nil
+	}
+	if err := uc.UpstreamChallenge(ctx, p, r, status, wwwAuthenticate); err != nil {
+		return &credentialError{route: ce.route, err: err, authorizationURI: ce.authorizationURI}
+	}
+	return nil
 }
 
 // urlElicitationVersion is the first MCP version with URL elicitation (-32042); from
@@ -170,11 +194,25 @@ func (e *credentialError) GatewayResponse(c *gateway.Call) gateway.Response {
 // initializing and listing tools; only calls that use the upstream credential report it.
 func (e *credentialError) DeferCredential() bool {
 	var cr *ConsentRequired
+	var nua *NeedsUserAction
+	if errors.As(e.err, &nua) && nua.Required {
+		return false // an administrator requires the link before anything else
+	}
 	return errors.As(e.err, &cr) || explain(e.route, e.err).Kind == outcomeUserAction
+}
+
+// RequiredLink reports whether the error asks the user to link a connection their
+// administrator requires (NeedsUserAction.Required): an aggregating route then answers
+// its lists with the prompt instead of leaving the upstream out.
+func (e *credentialError) RequiredLink() bool {
+	var nua *NeedsUserAction
+	return errors.As(e.err, &nua) && nua.Required
 }
 
 // Interface guards
 var (
+	_ gateway.UpstreamChallenger = RouteCredentials{}
+	_ gateway.UpstreamChallenger = credentialErrors{}
 	_ gateway.CredentialError    = (*credentialError)(nil)
 	_ gateway.CredentialDeferrer = (*credentialError)(nil)
 )

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ func (cs *Connections) Handler() http.Handler {
 	mux.HandleFunc("POST "+base+"/{provider}/connect", cs.handleConnectStart)
 	mux.HandleFunc("GET "+base+"/{provider}/callback", cs.handleCallback)
 	mux.HandleFunc("POST "+base+"/{provider}/disconnect", cs.handleDisconnect)
+	mux.HandleFunc("GET "+base+"/{provider}/client-metadata.json", cs.handleClientMetadata)
 	return cs.secureHeaders(mux)
 }
 
@@ -97,6 +99,67 @@ func (cs *Connections) app(w http.ResponseWriter, r *http.Request) (*connApp, bo
 	return a, ok
 }
 
+// groups returns the signed-in user's groups (nil when unknown).
+func (cs *Connections) groups(r *http.Request, sub string) []string {
+	if cs.c.UserGroups == nil {
+		return nil
+	}
+	return cs.c.UserGroups(r, sub)
+}
+
+// offeredTo reports whether a is offered to the signed-in user; unknown groups offer
+// every connection (the provider still checks the caller's token's groups).
+func (cs *Connections) offeredTo(r *http.Request, sub string, a *connApp) bool {
+	return cs.c.UserGroups == nil || a.offered(cs.groups(r, sub))
+}
+
+// offered answers the pages of a connection not offered to the user with a refusal.
+func (cs *Connections) offered(w http.ResponseWriter, r *http.Request, sub string, a *connApp) bool {
+	if cs.offeredTo(r, sub, a) {
+		return true
+	}
+	cs.page(w, http.StatusForbidden, pageData{Title: "Connect " + a.display(), Error: fmt.Sprintf("%s is not offered to you. Your administrator offers it to some groups only.", a.display()), Back: cs.c.BaseURL + "/"})
+	return false
+}
+
+// appWithEndpoints is app for the pages that need the provider's endpoints: a discovered
+// connection is discovered first, and a failure is explained on the page.
+func (cs *Connections) appWithEndpoints(w http.ResponseWriter, r *http.Request) (*connApp, bool) {
+	a, ok := cs.app(w, r)
+	if !ok {
+		return nil, false
+	}
+	ra, err := cs.resolve(r.Context(), a)
+	if err != nil {
+		cs.page(w, http.StatusBadGateway, pageData{Title: "Connect " + a.display(), Error: fmt.Sprintf("%s cannot be set up right now: its sign-in service could not be discovered. Try again later; if it keeps failing, tell your administrator (the gateway log says why).", a.display()), Back: cs.c.BaseURL + "/"})
+		return nil, false
+	}
+	return ra, true
+}
+
+// extraScopes reads the scopes an upstream asked for in a step-up challenge (the connect
+// URL's scope parameter): scope tokens only, at most 32 of them.
+func extraScopes(s string) []string {
+	var out []string
+	for _, f := range strings.Fields(s) {
+		if validScopeToken(f) && !slices.Contains(out, f) && len(out) < 32 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// scopesFor is the app's scopes with the extra ones added.
+func scopesFor(a *connApp, extra []string) []string {
+	out := slices.Clone(a.Scopes)
+	for _, e := range extra {
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // --- CSRF and state: sealed values bound to the user (no server-side session needed,
 // so any replica can check them).
 
@@ -139,6 +202,7 @@ type connectState struct {
 	App      string `json:"a"`
 	Exp      int64  `json:"e"`
 	Return   string `json:"r,omitempty"`
+	Scope    string `json:"sc,omitempty"`
 }
 
 func randomString(n int) string {
@@ -173,11 +237,15 @@ type pageData struct {
 
 type appView struct {
 	Name, Display, Scopes, Resource, Host string
+	// Extra are the scopes an upstream's challenge asked for, carried by the form.
+	Extra string
 }
 
 type rowData struct {
 	Name, Display, Status, Scope, Since, Expires, ConnectURL, DisconnectURL string
 	Connected, Broken                                                       bool
+	// Required: the administrator requires this user to link it.
+	Required bool
 }
 
 func (cs *Connections) page(w http.ResponseWriter, status int, d pageData) {
@@ -224,9 +292,15 @@ func (cs *Connections) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(names)
 	d := pageData{Title: "My connections", User: cs.label(r, sub), CSRF: cs.csrfToken(sub)}
+	groups := cs.groups(r, sub)
 	for _, n := range names {
 		a := cs.apps[n]
-		row := rowData{Name: n, Display: a.display(), Status: "Not connected", ConnectURL: cs.ConnectURL(n), DisconnectURL: cs.c.BaseURL + "/" + url.PathEscape(n) + "/disconnect"}
+		if !cs.offeredTo(r, sub, a) {
+			if _, linked := byApp[n]; !linked {
+				continue
+			}
+		}
+		row := rowData{Required: a.required(groups), Name: n, Display: a.display(), Status: "Not connected", ConnectURL: cs.ConnectURL(n), DisconnectURL: cs.c.BaseURL + "/" + url.PathEscape(n) + "/disconnect"}
 		if rec, ok := byApp[n]; ok {
 			row.Connected = true
 			row.Scope = rec.Scope
@@ -260,14 +334,15 @@ func (cs *Connections) handleConnectPage(w http.ResponseWriter, r *http.Request)
 	if !ok {
 		return
 	}
-	a, ok := cs.app(w, r)
-	if !ok {
+	a, ok := cs.appWithEndpoints(w, r)
+	if !ok || !cs.offered(w, r, sub, a) {
 		return
 	}
 	u, _ := url.Parse(a.AuthorizeURL)
+	extra := extraScopes(r.URL.Query().Get("scope"))
 	cs.page(w, http.StatusOK, pageData{
 		Title: "Connect " + a.display(), User: cs.label(r, sub), CSRF: cs.csrfToken(sub),
-		App:      &appView{Name: a.Name, Display: a.display(), Scopes: strings.Join(a.Scopes, " "), Resource: a.Resource, Host: u.Host},
+		App:      &appView{Name: a.Name, Display: a.display(), Scopes: strings.Join(scopesFor(a, extra), " "), Resource: a.Resource, Host: u.Host, Extra: strings.Join(extra, " ")},
 		Returned: safeReturn(r.URL.Query().Get("return")),
 	})
 }
@@ -285,8 +360,8 @@ func (cs *Connections) handleConnectStart(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	a, ok := cs.app(w, r)
-	if !ok {
+	a, ok := cs.appWithEndpoints(w, r)
+	if !ok || !cs.offered(w, r, sub, a) {
 		return
 	}
 	if err := cs.checkCSRF(r, sub); err != nil {
@@ -294,7 +369,9 @@ func (cs *Connections) handleConnectStart(w http.ResponseWriter, r *http.Request
 		cs.page(w, http.StatusForbidden, pageData{Title: "Connect " + a.display(), Error: "This request was refused: " + err.Error() + ". Open the connect page again and use its button.", Back: cs.ConnectURL(a.Name)})
 		return
 	}
-	st := connectState{State: randomString(24), Verifier: randomString(48), Sub: sub, App: a.Name, Exp: cs.c.Now().Add(stateTTL).Unix(), Return: safeReturn(r.PostFormValue("return"))}
+	scopes := scopesFor(a, extraScopes(r.PostFormValue("scope")))
+	st := connectState{State: randomString(24), Verifier: randomString(48), Sub: sub, App: a.Name, Exp: cs.c.Now().Add(stateTTL).Unix(), Return: safeReturn(r.PostFormValue("return")),
+		Scope: strings.Join(scopes, " ")}
 	b, _ := json.Marshal(st)
 	sealed, err := cs.c.Keys.Seal(b, []byte("mcpgate-connect-state"))
 	if err != nil {
@@ -312,8 +389,8 @@ func (cs *Connections) handleConnectStart(w http.ResponseWriter, r *http.Request
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(challenge[:])},
 		"code_challenge_method": {"S256"},
 	}
-	if len(a.Scopes) > 0 {
-		q.Set("scope", strings.Join(a.Scopes, " "))
+	if st.Scope != "" {
+		q.Set("scope", st.Scope)
 	}
 	if a.Resource != "" {
 		q.Set("resource", a.Resource)
@@ -336,7 +413,7 @@ func (cs *Connections) callbackURL(app string) string {
 }
 
 func (cs *Connections) handleCallback(w http.ResponseWriter, r *http.Request) {
-	a, ok := cs.app(w, r)
+	a, ok := cs.appWithEndpoints(w, r)
 	if !ok {
 		return
 	}
@@ -382,7 +459,7 @@ func (cs *Connections) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if iss := q.Get("iss"); iss != "" { // RFC 9207 mix-up defence when the AS sends it
 		au, _ := url.Parse(a.AuthorizeURL)
 		iu, err := url.Parse(iss)
-		if err != nil || iu.Host != au.Host {
+		if err != nil || iu.Host != au.Host || (a.Issuer != "" && iss != a.Issuer) {
 			fail(http.StatusBadRequest, "The sign-in response came from an unexpected issuer.")
 			return
 		}
@@ -391,7 +468,7 @@ func (cs *Connections) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if a.Resource != "" {
 		form.Set("resource", a.Resource)
 	}
-	t, _, err := a.tc.exchange(r.Context(), form, strings.Join(a.Scopes, " "))
+	t, _, err := a.tc.exchange(r.Context(), form, st.Scope)
 	if err != nil {
 		cs.log.WarnContext(r.Context(), "connect code exchange failed", "provider", a.Name, "subject", sub, "reason", Reason(err), "err", err)
 		fail(http.StatusBadGateway, fmt.Sprintf("%s did not complete the connection (%s). Try again; if it keeps failing, tell your administrator.", a.display(), Reason(err)))
@@ -442,6 +519,9 @@ func (cs *Connections) Disconnect(ctx context.Context, subject, provider string)
 }
 
 func (cs *Connections) disconnect(ctx context.Context, sub string, a *connApp) error {
+	if ra, err := cs.resolve(ctx, a); err == nil {
+		a = ra // a discovered connection's revocation endpoint
+	}
 	if rec, err := cs.c.Store.GetConnection(ctx, sub, a.Name); err == nil && a.RevocationURL != "" {
 		if toks, err := cs.open(rec); err == nil && toks.RefreshToken != "" {
 			cs.revoke(ctx, a, toks.RefreshToken, "refresh_token")
@@ -492,6 +572,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`{{with .App}}
 <form method="post" action="{{$.Base}}/{{.Name}}/connect">
 <input type="hidden" name="csrf" value="{{$.CSRF}}">
 {{if $.Returned}}<input type="hidden" name="return" value="{{$.Returned}}">{{end}}
+{{if .Extra}}<input type="hidden" name="scope" value="{{.Extra}}">{{end}}
 <div class="buttons"><a class="btn" href="{{$.Base}}/">Cancel</a> <button class="primary" type="submit">Connect {{.Display}}</button></div>
 </form>
 {{end}}
@@ -499,7 +580,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`{{with .App}}
 <p class="lead">Services that tools may use as you. Connect one when an agent asks you to; remove it again at any time to take that access back.</p>
 <table><thead><tr><th scope="col">Service</th><th scope="col">Status</th><th scope="col">Access</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>
 {{range .Rows}}<tr>
-<td><strong>{{.Display}}</strong></td>
+<td><strong>{{.Display}}</strong>{{if .Required}}<br><small class="muted">Required by your administrator</small>{{end}}</td>
 <td>{{if .Broken}}<span class="broken">{{.Status}}</span>{{else}}{{.Status}}{{end}}{{if .Since}}<br><small class="muted">since {{.Since}}</small>{{end}}</td>
 <td>{{if .Scope}}<code>{{.Scope}}</code>{{end}}</td>
 <td>{{if or (not .Connected) .Broken}}<a class="btn primary" href="{{.ConnectURL}}">{{if .Broken}}Reconnect{{else}}Connect{{end}}</a>{{end}}

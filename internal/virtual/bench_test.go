@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -78,6 +79,36 @@ func BenchmarkAggregation(b *testing.B) {
 		b.Run(tc.name+"/call", func(b *testing.B) {
 			for b.Loop() {
 				if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tc.tool, Arguments: map[string]any{"text": "x"}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStdioTransport compares, in one run, a tool call to a stdio server over the
+// Go SDK's CommandTransport (unbounded output) and over the virtual server's bounded
+// transport (message size checked on every read, output rate limited).
+func BenchmarkStdioTransport(b *testing.B) {
+	bin := stdioServer(b)
+	for _, tc := range []struct {
+		name string
+		tr   func() mcp.Transport
+	}{
+		{"sdk-command", func() mcp.Transport { return &mcp.CommandTransport{Command: exec.Command(bin)} }},
+		{"bounded", func() mcp.Transport {
+			return virtual.ProcessTransport(exec.Command(bin), virtual.DefaultMaxLineBytes, virtual.DefaultMaxOutputRate)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil).Connect(context.Background(), tc.tr(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cs.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami"}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -22,9 +22,12 @@ func (e *toolErrorResult) Error() string { return "tool error result" }
 // consent to give, a claims challenge) as the gateway renders it on an ordinary route,
 // with the upstream's credential route name: the client gets the same URL elicitation
 // or message. The detail goes to the log.
-func (s *Server) credentialAnswer(ctx context.Context, u *Upstream, method string, ce gateway.CredentialError) error {
+func (s *Server) credentialAnswer(ctx context.Context, u *Upstream, caller *gateway.Caller, method string, ce gateway.CredentialError) error {
 	s.log.WarnContext(ctx, "virtual server: no upstream credential for the user", "upstream", u.Name, "method", method, "err", ce)
 	call := &gateway.Call{Route: s.o.Route, HTTPMethod: "POST", Messages: []mcpwire.Request{{Method: method, ID: json.RawMessage(`1`)}}}
+	if caller != nil && caller.Request != nil {
+		call.Header = caller.Request.Header // the client's protocol version decides the answer's form
+	}
 	r := ce.GatewayResponse(call)
 	switch {
 	case r.Error != nil:

@@ -206,7 +206,7 @@ func (s *Server) resolve(ctx context.Context, c *gateway.Caller, name string, fi
 	}
 	for _, u := range s.ups {
 		if err, ok := m.failed[u]; ok && u.mayOwn(name) {
-			return target{}, s.upstreamError(ctx, u, "list", err)
+			return target{}, s.upstreamError(ctx, u, c, "list", err)
 		}
 	}
 	return target{}, errNotFound

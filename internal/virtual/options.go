@@ -22,6 +22,12 @@ const (
 	DefaultCallTimeout = 60 * time.Second
 	// DefaultConnectTimeout bounds connecting to an upstream (initialize included).
 	DefaultConnectTimeout = 10 * time.Second
+	// DefaultMaxLineBytes bounds one message a stdio server writes: large tool results
+	// (a file's contents) fit; an endless line does not grow memory past it.
+	DefaultMaxLineBytes = 4 << 20
+	// DefaultMaxOutputRate bounds how fast a stdio server's output is read, in bytes per
+	// second; faster output waits in the pipe.
+	DefaultMaxOutputRate = 8 << 20
 )
 
 // Options configure a virtual server.
@@ -61,6 +67,12 @@ type Upstream struct {
 	// MaxProcesses bounds this stdio upstream's live processes. Default
 	// DefaultMaxProcesses.
 	MaxProcesses int
+	// MaxLineBytes bounds one message (line) of a stdio server's output; a longer one
+	// stops the process and fails the requests it had. Default DefaultMaxLineBytes.
+	MaxLineBytes int
+	// MaxOutputRate bounds how fast a stdio server's output is read, in bytes per
+	// second. Default DefaultMaxOutputRate; negative: no bound.
+	MaxOutputRate int
 
 	// Prefix is put before every tool and prompt name ("github_" makes create_issue
 	// github_create_issue).
@@ -77,6 +89,13 @@ type Upstream struct {
 	ConnectTimeout time.Duration
 	// CallTimeout bounds each upstream request. Default DefaultCallTimeout.
 	CallTimeout time.Duration
+}
+
+// requiredLink is an optional ability of a credential error: the user must link an
+// account their administrator requires before using the route, so lists answer with the
+// prompt (the error) instead of leaving the upstream out.
+type requiredLink interface {
+	RequiredLink() bool
 }
 
 // IdentityEnv names the environment variables that carry a user's identity to a

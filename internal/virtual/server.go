@@ -48,6 +48,8 @@ type Server struct {
 	indexes  map[string]*index
 	closed   bool
 
+	notifyMu sync.Mutex // one list-change notification at a time (listchanged.go)
+
 	progress sync.Map // upstream progress token → progressTarget
 	nextTok  atomic.Int64
 	stop     chan struct{}
@@ -85,13 +87,19 @@ func New(o Options) (*Server, error) {
 		if u.CallTimeout <= 0 {
 			u.CallTimeout = DefaultCallTimeout
 		}
+		if u.MaxLineBytes <= 0 {
+			u.MaxLineBytes = DefaultMaxLineBytes
+		}
+		if u.MaxOutputRate == 0 {
+			u.MaxOutputRate = DefaultMaxOutputRate
+		}
 		s.ups = append(s.ups, &u)
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "mcpgate-virtual-" + o.Route, Version: "1"}, &mcp.ServerOptions{
 		Capabilities: &mcp.ServerCapabilities{
-			Tools:     &mcp.ToolCapabilities{},
-			Prompts:   &mcp.PromptCapabilities{},
-			Resources: &mcp.ResourceCapabilities{},
+			Tools:     &mcp.ToolCapabilities{ListChanged: true},
+			Prompts:   &mcp.PromptCapabilities{ListChanged: true},
+			Resources: &mcp.ResourceCapabilities{ListChanged: true},
 		},
 	})
 	s.mcp.AddReceivingMiddleware(s.dispatch)
@@ -159,16 +167,28 @@ func (s *Server) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch r := req.(type) {
 		case *mcp.ListToolsRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListToolsResult{Tools: res.tools, Meta: res.meta()}, nil
 		case *mcp.ListPromptsRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListPromptsResult{Prompts: res.prompts, Meta: res.meta()}, nil
 		case *mcp.ListResourcesRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListResourcesResult{Resources: res.resources, Meta: res.meta()}, nil
 		case *mcp.ListResourceTemplatesRequest:
-			res, _ := s.listAll(ctx, callerOf(r.Extra))
+			res, err := s.list(ctx, callerOf(r.Extra), method)
+			if err != nil {
+				return nil, err
+			}
 			return &mcp.ListResourceTemplatesResult{ResourceTemplates: res.templates, Meta: res.meta()}, nil
 		case *mcp.CallToolRequest:
 			return s.callTool(ctx, r)
@@ -177,8 +197,26 @@ func (s *Server) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ReadResourceRequest:
 			return s.readResource(ctx, r)
 		}
-		return next(ctx, method, req)
+		res, err := next(ctx, method, req)
+		if dr, ok := res.(*mcp.DiscoverResult); ok && err == nil && method == "server/discover" {
+			s.discover(ctx, callerOf(req.GetExtra()), dr)
+		}
+		return res, err
 	}
+}
+
+// list merges the upstreams' lists; an upstream whose account the user is required to
+// link answers the list with its prompt instead of being left out.
+func (s *Server) list(ctx context.Context, c *gateway.Caller, method string) (*merged, error) {
+	m, _ := s.listAll(ctx, c)
+	for _, u := range s.ups {
+		err, failed := m.failed[u]
+		var rl requiredLink
+		if failed && errors.As(err, &rl) && rl.RequiredLink() {
+			return nil, s.upstreamError(ctx, u, c, method, err)
+		}
+	}
+	return m, nil
 }
 
 func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Result, error) {
@@ -194,7 +232,7 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		return s.callFailure(ctx, t.up, err)
+		return s.callFailure(ctx, t.up, c, err)
 	}
 	defer done()
 	p := &mcp.CallToolParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta}
@@ -209,15 +247,15 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	defer cancel()
 	res, err := cs.CallTool(cctx, p)
 	if err != nil {
-		return s.callFailure(ctx, t.up, err)
+		return s.callFailure(ctx, t.up, c, err)
 	}
 	return res, nil
 }
 
 // callFailure answers a tools/call the upstream could not serve: as a tool error result
 // when upstreamError chose one, else as the error.
-func (s *Server) callFailure(ctx context.Context, up *Upstream, err error) (mcp.Result, error) {
-	err = s.upstreamError(ctx, up, "tools/call", err)
+func (s *Server) callFailure(ctx context.Context, up *Upstream, c *gateway.Caller, err error) (mcp.Result, error) {
+	err = s.upstreamError(ctx, up, c, "tools/call", err)
 	var te *toolErrorResult
 	if errors.As(err, &te) {
 		return te.res, nil
@@ -238,14 +276,14 @@ func (s *Server) getPrompt(ctx context.Context, r *mcp.GetPromptRequest) (mcp.Re
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "prompts/get", err)
+		return nil, s.upstreamError(ctx, t.up, c, "prompts/get", err)
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
 	res, err := cs.GetPrompt(cctx, &mcp.GetPromptParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta})
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "prompts/get", err)
+		return nil, s.upstreamError(ctx, t.up, c, "prompts/get", err)
 	}
 	return res, nil
 }
@@ -261,14 +299,14 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 	}
 	cs, done, err := s.session(ctx, t.up, c)
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "resources/read", err)
+		return nil, s.upstreamError(ctx, t.up, c, "resources/read", err)
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
 	res, err := cs.ReadResource(cctx, &mcp.ReadResourceParams{URI: r.Params.URI, Meta: r.Params.Meta})
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, "resources/read", err)
+		return nil, s.upstreamError(ctx, t.up, c, "resources/read", err)
 	}
 	return res, nil
 }
@@ -276,10 +314,10 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 // upstreamError passes an upstream's own JSON-RPC error on as it is and turns anything
 // else (connection refused, process crashed, timeout) into an internal error naming the
 // upstream; the detail goes to the log only.
-func (s *Server) upstreamError(ctx context.Context, u *Upstream, method string, err error) error {
+func (s *Server) upstreamError(ctx context.Context, u *Upstream, c *gateway.Caller, method string, err error) error {
 	var ce gateway.CredentialError
 	if errors.As(err, &ce) {
-		return s.credentialAnswer(ctx, u, method, ce)
+		return s.credentialAnswer(ctx, u, c, method, ce)
 	}
 	var we *jsonrpc.Error
 	if errors.As(err, &we) && we.Code != codeRejected {
@@ -302,6 +340,8 @@ func kindOf(err error) string {
 		return "its command could not be started"
 	case errors.Is(err, errTooManyProcesses):
 		return "too many processes"
+	case errors.Is(err, errOutputTooLong):
+		return errOutputTooLong.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out"
 	case errors.Is(err, mcp.ErrConnectionClosed), strings.Contains(err.Error(), "connection closed"):

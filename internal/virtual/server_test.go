@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -43,7 +44,7 @@ func TestMergedListsAndDispatch(t *testing.T) {
 	}})
 
 	names, res := toolNames(t, cs)
-	want := []string{"alpha_delete_all", "alpha_echo", "alpha_slow", "beta_delete_all", "beta_echo", "beta_slow", "local_crash", "local_whoami"}
+	want := []string{"alpha_delete_all", "alpha_echo", "alpha_slow", "beta_delete_all", "beta_echo", "beta_slow", "local_crash", "local_flood", "local_whoami"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools = %v, want %v", names, want)
 	}
@@ -210,7 +211,7 @@ func TestStdioLimitAndCrash(t *testing.T) {
 	alice, bob := connect(t, url, "alice", nil), connect(t, url, "bob", nil)
 	whoami(t, alice)
 	if _, err := call(t, bob, "local_whoami", nil); err == nil || !strings.Contains(err.Error(), "too many processes") {
-		t.Errorf("bob over the limit: %v", err)
+		t.Errorf("bob over the limit: %v\n%s", err, logs)
 	}
 
 	// A crash mid-call is an error for the caller, not a hang; the process is started again.
@@ -225,6 +226,39 @@ func TestStdioLimitAndCrash(t *testing.T) {
 		t.Errorf("stderr not logged:\n%s", logs)
 	}
 	waitFor(t, func() bool { _, err := call(t, bob, "local_whoami", nil); return err == nil }, "bob to get the freed process")
+}
+
+// A stdio server writing an endless line is stopped once the line passes its limit: the
+// caller gets an error saying so (no hang, no growing memory), and the next call starts
+// a new process.
+func TestStdioOutputLimit(t *testing.T) {
+	url, vs, logs := newGateway(t, virtual.Options{Upstreams: []virtual.Upstream{
+		{Name: "local", Command: stdioServer(t), Prefix: "local_", MaxLineBytes: 256 << 10},
+	}})
+	alice := connect(t, url, "alice", nil)
+	_, before := whoami(t, alice)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heap := ms.HeapAlloc
+	start := time.Now()
+	_, err := call(t, alice, "local_flood", nil)
+	if err == nil || !strings.Contains(err.Error(), `upstream "local" failed (its output exceeded the message size limit)`) {
+		t.Fatalf("flood: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("flood answered after %v", d)
+	}
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > heap+64<<20 {
+		t.Errorf("heap grew from %d to %d bytes", heap, ms.HeapAlloc)
+	}
+	if !strings.Contains(logs.String(), "stdio upstream wrote a message longer than its limit") {
+		t.Errorf("not logged:\n%s", logs)
+	}
+	waitFor(t, func() bool { return vs.Processes("local") == 0 }, "the flooding process to end")
+	if _, after := whoami(t, alice); after == before {
+		t.Error("the flooding process still answers")
+	}
 }
 
 func waitFor(t *testing.T, f func() bool, what string) {

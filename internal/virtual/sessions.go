@@ -162,10 +162,12 @@ func (s *Server) ended(k connKey, c *conn, cs *mcp.ClientSession) {
 
 func (s *Server) connect(ctx context.Context, k connKey, c *conn) (*mcp.ClientSession, error) {
 	u := c.up
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: "virtual"}, &mcp.ClientOptions{
-		ProgressNotificationHandler: s.onProgress,
-	})
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.ConnectTimeout)
+	co := &mcp.ClientOptions{ProgressNotificationHandler: s.onProgress}
+	s.clientHandlers(k, co)
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: "virtual"}, co)
+	// A fresh context: the upstream session outlives this request, and must not inherit
+	// what the SDK keeps in the client request's context (its protocol version).
+	cctx, cancel := context.WithTimeout(context.Background(), u.ConnectTimeout)
 	defer cancel()
 	if !u.stdio() {
 		hc := u.HTTPClient
@@ -233,7 +235,22 @@ func (t *credentialTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	for k, vs := range hdr {
 		r.Header[textproto.CanonicalMIMEHeaderKey(k)] = vs
 	}
-	return t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
+		return resp, err
+	}
+	// The upstream refused the credential: its own challenge may mean something the
+	// user can fix (connect again, grant more scopes), which the provider says.
+	ch, ok := creds.(gateway.UpstreamChallenger)
+	www := resp.Header.Get("Www-Authenticate")
+	if !ok || www == "" {
+		return resp, nil
+	}
+	if cerr := ch.UpstreamChallenge(r.Context(), p, in, resp.StatusCode, www); cerr != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("upstream %q refused the credential (HTTP %d): %w", t.c.up.Name, resp.StatusCode, cerr)
+	}
+	return resp, nil
 }
 
 // reap closes sessions unused for IdleTimeout (stopping their processes).

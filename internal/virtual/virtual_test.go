@@ -91,7 +91,7 @@ var (
 )
 
 // stdioServer compiles testdata/stdioserver once per test binary.
-func stdioServer(t *testing.T) string {
+func stdioServer(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := filepath.Abs(filepath.Join("testdata", "stdioserver"))
@@ -135,7 +135,8 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-// newGateway serves a virtual server on a strict route whose tokens are user names.
+// newGateway serves a virtual server on a strict route whose tokens are user names,
+// optionally followed by +group for each of the user's groups.
 func newGateway(t *testing.T, o virtual.Options) (string, *virtual.Server, *logBuf) {
 	t.Helper()
 	logs := &logBuf{}
@@ -147,7 +148,12 @@ func newGateway(t *testing.T, o virtual.Options) (string, *virtual.Server, *logB
 	}
 	t.Cleanup(func() { vs.Close() })
 	verifier := authn.VerifierFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
-		return &authn.Principal{Issuer: "https://idp.test", Subject: token}, nil
+		sub, groups, _ := strings.Cut(token, "+") // "carol+ops+eng": carol in groups ops and eng
+		p := &authn.Principal{Issuer: "https://idp.test", Subject: sub}
+		if groups != "" {
+			p.Groups = strings.Split(groups, "+")
+		}
+		return p, nil
 	})
 	gw, err := gateway.New(gateway.Options{Routes: []gateway.RouteOptions{{Name: "virt", Path: "/mcp", Handler: vs.Handler(), Verifier: verifier}}})
 	if err != nil {

@@ -1,6 +1,6 @@
 // Command stdioserver is a stdio MCP server for the virtual server's tests: whoami
-// answers the user from the environment and the process id, crash exits mid-call;
-// with -exit it exits before the handshake.
+// answers the user from the environment and the process id, crash exits mid-call, flood
+// writes one endless line on stdout; with -exit it exits before the handshake.
 package main
 
 import (
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -28,6 +29,16 @@ func main() {
 			fmt.Fprintln(os.Stderr, "crashing on purpose")
 			os.Exit(3)
 			return nil, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "flood", Description: "writes an endless line on stdout"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			chunk := []byte(strings.Repeat("x", 32<<10))
+			os.Stdout.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"`))
+			for {
+				if _, err := os.Stdout.Write(chunk); err != nil {
+					os.Exit(4)
+				}
+			}
 		})
 	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		log.Print(err)

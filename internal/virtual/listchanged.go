@@ -1,0 +1,59 @@
+package virtual
+
+import (
+	"context"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// List changes: an upstream that says its tools, prompts or resources changed (a
+// notifications/*/list_changed on its 2025-11-25 GET stream, or on the
+// subscriptions/listen stream the SDK client opens with a 2026-07-28 server) makes the
+// virtual server forget the lists it indexed for the users of that session and tell its
+// own clients that the merged list changed: on their GET stream (2025-11-25) or their
+// subscriptions/listen stream (2026-07-28), which the SDK server keeps. The notification
+// carries nothing but its kind, so every client session is told (the SDK server has no
+// per-session list notification); a client whose lists did not change lists once more
+// for nothing.
+
+// listChangedSentinel is a tool, prompt and resource name never shown to clients (the
+// virtual server answers every list itself): adding and removing it makes the SDK server
+// send one debounced list_changed notification of that kind to its sessions.
+const listChangedSentinel = "mcpgate-list-changed-sentinel"
+
+const sentinelResourceURI = "mcpgate:list-changed-sentinel"
+
+// clientHandlers are the list-change handlers of k's upstream client session.
+func (s *Server) clientHandlers(k connKey, o *mcp.ClientOptions) {
+	o.ToolListChangedHandler = func(ctx context.Context, _ *mcp.ToolListChangedRequest) { s.listChanged(ctx, k, "tools") }
+	o.PromptListChangedHandler = func(ctx context.Context, _ *mcp.PromptListChangedRequest) { s.listChanged(ctx, k, "prompts") }
+	o.ResourceListChangedHandler = func(ctx context.Context, _ *mcp.ResourceListChangedRequest) { s.listChanged(ctx, k, "resources") }
+}
+
+func (s *Server) listChanged(ctx context.Context, k connKey, kind string) {
+	s.log.DebugContext(ctx, "virtual server: upstream list changed", "upstream", k.upstream, "kind", kind)
+	s.mu.Lock()
+	if k.user == "" { // a shared process: everyone's lists
+		clear(s.indexes)
+	} else {
+		delete(s.indexes, k.user)
+	}
+	s.mu.Unlock()
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	switch kind {
+	case "tools":
+		s.mcp.AddTool(&mcp.Tool{Name: listChangedSentinel, InputSchema: map[string]any{"type": "object"}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return nil, nil
+		})
+		s.mcp.RemoveTools(listChangedSentinel)
+	case "prompts":
+		s.mcp.AddPrompt(&mcp.Prompt{Name: listChangedSentinel}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) { return nil, nil })
+		s.mcp.RemovePrompts(listChangedSentinel)
+	case "resources":
+		s.mcp.AddResource(&mcp.Resource{Name: listChangedSentinel, URI: sentinelResourceURI}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return nil, nil
+		})
+		s.mcp.RemoveResources(sentinelResourceURI)
+	}
+}

@@ -509,7 +509,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		floor = int64(*v)
 	}
 	go func() { // beside serving, not before: readiness does not wait for a collection
-		gctune.Settle() // start-up garbage back to the system
+		gctune.Settle()                                            // start-up garbage back to the system
 		if n, err := gctune.ReleaseExecutablePages(); err != nil { // and the executable's pages only start-up used
 			a.log.DebugContext(ctx, "releasing the executable's start-up pages failed", "err", err)
 		} else {

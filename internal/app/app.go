@@ -509,8 +509,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		floor = int64(*v)
 	}
 	go func() { // beside serving, not before: readiness does not wait for a collection
-		gctune.Settle()                                            // start-up garbage back to the system
-		if n, err := gctune.ReleaseExecutablePages(); err != nil { // and the executable's pages only start-up used
+		// Start-up garbage, and the executable's pages only start-up used, back to the system.
+		gctune.Settle()
+		if n, err := gctune.ReleaseExecutablePages(); err != nil {
 			a.log.DebugContext(ctx, "releasing the executable's start-up pages failed", "err", err)
 		} else {
 			a.log.DebugContext(ctx, "executable's start-up pages released", "mapped_bytes", n)

@@ -23,6 +23,35 @@ type Caller struct {
 	Request   *http.Request
 
 	upstream atomic.Pointer[string]
+	// input: the gateway's input requests for this call (requeststate.go); nil outside
+	// the gateway.
+	input func(in *URLInput) (key, state string, ok bool)
+	// inputAction is the user's answer to the gateway's input request this call resumes.
+	inputAction string
+}
+
+// InputRequired prepares a 2026-07-28 input-required result asking the user of this call
+// to act, as the gateway answers on its own routes: it returns the key of the URL
+// elicitation and the gateway's sealed requestState (bound to this user, route, method,
+// target and arguments), when the call allows one (a tools/call, prompts/get or
+// resources/read of a client that declares URL elicitation and did not just decline);
+// false otherwise. The retry comes back through the gateway, which checks the state and
+// strips it: the handler sees the call as first sent, with InputAction set.
+func (c *Caller) InputRequired(in *URLInput) (key, state string, ok bool) {
+	if c == nil || c.input == nil || in == nil {
+		return "", "", false
+	}
+	return c.input(in)
+}
+
+// InputAction is the user's answer ("accept", "decline", "cancel") to the gateway's input
+// request that this call retries; "" when it retries none. After "accept" the user may
+// still be finishing in the browser: a handler can wait a little for the credential.
+func (c *Caller) InputAction() string {
+	if c == nil {
+		return ""
+	}
+	return c.inputAction
 }
 
 // SetUpstream names the server behind the handler that answers this request (an

@@ -156,7 +156,9 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	ctx, cancel := context.WithCancel(r.Context()) // ended by the stream idle timeout too
 	defer cancel()
 	if rt.opts.Handler != nil {
-		c := &Caller{Principal: p, Request: r}
+		owner := rec.keys.owner()
+		c := &Caller{Principal: p, Request: r, inputAction: call.inputAction,
+			input: func(in *URLInput) (string, string, bool) { return rt.inputRequired(ctx, owner, call, in) }}
 		ctx = context.WithValue(ctx, callerKey{}, c)
 		defer func() { rec.Upstream = c.Upstream() }()
 	}

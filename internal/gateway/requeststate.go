@@ -254,35 +254,47 @@ func (rt *route) resumeInput(w http.ResponseWriter, r *http.Request, rec *Event,
 // elicitation, whose user did not just decline the same request. It returns false,
 // having written nothing, otherwise.
 func (rt *route) askInput(w http.ResponseWriter, r *http.Request, rec *Event, call *Call, in *URLInput) bool {
-	if in == nil || call.Batch || len(call.Messages) != 1 {
+	key, state, ok := rt.inputRequired(r.Context(), rec.keys.owner(), call, in)
+	if !ok {
 		return false
+	}
+	res := mcp.URLInputRequired(key, in.Message, in.URL, state)
+	rec.Reasons = append(rec.Reasons, "input_required")
+	rec.Status = http.StatusOK
+	writeRaw(w, http.StatusOK, mcp.ResultResponse(call.Messages[0].ID, res))
+	return true
+}
+
+// inputRequired seals the requestState of an input-required result that asks the user of
+// call to act (a URL elicitation under key), when the call and the client allow it (see
+// askInput); false otherwise.
+func (rt *route) inputRequired(ctx context.Context, owner string, call *Call, in *URLInput) (key, state string, ok bool) {
+	if in == nil || call.Batch || len(call.Messages) != 1 {
+		return "", "", false
 	}
 	m := &call.Messages[0]
 	if len(m.ID) == 0 || !mcp.InputMethod(m.Method) || !mcp.Stateless(call.ProtocolVersion()) {
-		return false
+		return "", "", false
 	}
 	params := m.Input()
 	if !params.URLElicitation || call.inputAction == "decline" || call.inputAction == "cancel" {
-		return false
+		return "", "", false
 	}
-	key := in.ID
+	key = in.ID
 	if key == "" {
 		key = "mcpgate-input"
 	}
-	st := inputState{Owner: rec.keys.owner(), Route: rt.opts.Name, Method: m.Method, Target: m.Target(), Args: argsDigest(m.Arguments),
+	st := inputState{Owner: owner, Route: rt.opts.Name, Method: m.Method, Target: m.Target(), Args: argsDigest(m.Arguments),
 		Key: key, Exp: time.Now().Add(rt.s.states.ttl).Unix()}
 	if len(params.RequestState)+len(params.InputResponses) <= maxWrapped {
 		st.UpState, st.UpResponses = params.RequestState, params.InputResponses
 	}
 	state, err := rt.s.states.seal(st)
 	if err != nil {
-		rt.s.log.ErrorContext(r.Context(), "sealing a request state failed", "route", rt.opts.Name, "err", err)
-		return false
+		rt.s.log.ErrorContext(ctx, "sealing a request state failed", "route", rt.opts.Name, "err", err)
+		return "", "", false
 	}
-	rec.Reasons = append(rec.Reasons, "input_required")
-	rec.Status = http.StatusOK
-	writeRaw(w, http.StatusOK, mcp.ResultResponse(m.ID, mcp.URLInputRequired(key, in.Message, in.URL, state)))
-	return true
+	return key, state, true
 }
 
 // awaitInput holds a retry whose user accepted the gateway's input request while the

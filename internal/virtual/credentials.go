@@ -12,6 +12,16 @@ import (
 	mcpwire "github.com/mcpgate/mcpgate/internal/mcp"
 )
 
+// callOf is the gateway's view of the caller's request for method, for rendering a
+// credential failure: the client's headers decide the answer's form (its protocol version).
+func (s *Server) callOf(caller *gateway.Caller, method string) *gateway.Call {
+	call := &gateway.Call{Route: s.o.Route, HTTPMethod: "POST", Messages: []mcpwire.Request{{Method: method, ID: json.RawMessage(`1`)}}}
+	if caller != nil && caller.Request != nil {
+		call.Header = caller.Request.Header
+	}
+	return call
+}
+
 // toolErrorResult carries a credential failure that is answered as a tool result (an
 // error result the user reads) rather than a JSON-RPC error.
 type toolErrorResult struct{ res *mcp.CallToolResult }
@@ -24,11 +34,13 @@ func (e *toolErrorResult) Error() string { return "tool error result" }
 // or message. The detail goes to the log.
 func (s *Server) credentialAnswer(ctx context.Context, u *Upstream, caller *gateway.Caller, method string, ce gateway.CredentialError) error {
 	s.log.WarnContext(ctx, "virtual server: no upstream credential for the user", "upstream", u.Name, "method", method, "err", ce)
-	call := &gateway.Call{Route: s.o.Route, HTTPMethod: "POST", Messages: []mcpwire.Request{{Method: method, ID: json.RawMessage(`1`)}}}
-	if caller != nil && caller.Request != nil {
-		call.Header = caller.Request.Header // the client's protocol version decides the answer's form
-	}
+	call := s.callOf(caller, method)
 	r := ce.GatewayResponse(call)
+	if r.Input != nil && caller.InputAction() != "decline" && caller.InputAction() != "cancel" {
+		if key, state, ok := caller.InputRequired(r.Input); ok { // a 2026-07-28 client that takes input requests
+			return &inputRequired{key: key, message: r.Input.Message, url: r.Input.URL, state: state}
+		}
+	}
 	switch {
 	case r.Error != nil:
 		e := &jsonrpc.Error{Code: int64(r.Error.Code), Message: r.Error.Message}

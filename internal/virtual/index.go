@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -204,12 +205,42 @@ func (s *Server) resolve(ctx context.Context, c *gateway.Caller, name string, fi
 	if t, ok := find(ix); ok {
 		return t, nil
 	}
-	for _, u := range s.ups {
-		if err, ok := m.failed[u]; ok && u.mayOwn(name) {
-			return target{}, s.upstreamError(ctx, u, c, "list", err)
+	var deadline <-chan time.Time // set when the user is linking right now
+	for {
+		var owner *Upstream
+		var ownerErr error
+		for _, u := range s.ups {
+			if err, ok := m.failed[u]; ok && u.mayOwn(name) {
+				owner, ownerErr = u, err
+				break
+			}
+		}
+		if owner == nil {
+			return target{}, errNotFound
+		}
+		// A retry whose user accepted the input request: the client retries as soon as the
+		// browser opens, so wait a little for the account to be linked (input.go).
+		if c.InputAction() != "accept" || !s.asksUser(c, "list", ownerErr) {
+			return target{}, s.upstreamError(ctx, owner, c, "list", ownerErr)
+		}
+		if deadline == nil {
+			timer := time.NewTimer(inputWait)
+			defer timer.Stop()
+			deadline = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return target{}, s.upstreamError(ctx, owner, c, "list", ownerErr)
+		case <-deadline:
+			return target{}, s.upstreamError(ctx, owner, c, "list", ownerErr)
+		case <-time.After(inputPoll):
+		}
+		if m, ix = s.listAll(ctx, c); ix != nil {
+			if t, ok := find(ix); ok {
+				return t, nil
+			}
 		}
 	}
-	return target{}, errNotFound
 }
 
 var errNotFound = errors.New("not found")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
@@ -248,26 +246,45 @@ func newBrowser() *http.Client {
 	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
 }
 
-// elicitationURL returns the URL of a URL elicitation (-32042) error whose message says
-// want, or fails.
-func elicitationURL(t *testing.T, err error, want string) string {
+// prompts records the URL elicitations a 2026-07-28 client is asked for (MRTR input
+// requests) and answers each with answer(url) ("accept" after linking, or "cancel").
+type prompts struct {
+	mu     sync.Mutex
+	seen   []*mcp.ElicitParams
+	answer func(url string) string
+}
+
+// client connects user with URL elicitation declared, answering through p.
+func (p *prompts) client(t *testing.T, url, user string) *mcp.ClientSession {
+	return connect(t, url, user, &mcp.ClientOptions{
+		Capabilities: &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{URL: &mcp.URLElicitationCapabilities{}}},
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			p.mu.Lock()
+			p.seen = append(p.seen, req.Params)
+			answer := p.answer
+			p.mu.Unlock()
+			action := "cancel"
+			if answer != nil {
+				action = answer(req.Params.URL)
+			}
+			return &mcp.ElicitResult{Action: action}, nil
+		},
+	})
+}
+
+// last returns the URL of the last prompt, checking that its message says want.
+func (p *prompts) last(t *testing.T, want string) string {
 	t.Helper()
-	var we *jsonrpc.Error
-	if !errors.As(err, &we) || we.Code != -32042 {
-		t.Fatalf("err = %v, want a URL elicitation (-32042)", err)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.seen) == 0 {
+		t.Fatalf("no URL elicitation (input request) was received; want %q", want)
 	}
-	var data struct {
-		Elicitations []struct {
-			URL string `json:"url"`
-		} `json:"elicitations"`
+	e := p.seen[len(p.seen)-1]
+	if e.Mode != "url" || e.URL == "" || !strings.Contains(e.Message, want) {
+		t.Fatalf("elicitation %+v does not say %q", e, want)
 	}
-	if json.Unmarshal(we.Data, &data) != nil || len(data.Elicitations) != 1 || data.Elicitations[0].URL == "" {
-		t.Fatalf("elicitation data = %s", we.Data)
-	}
-	if !strings.Contains(we.Message, want) {
-		t.Fatalf("elicitation message %q does not say %q", we.Message, want)
-	}
-	return data.Elicitations[0].URL
+	return e.URL
 }
 
 // A virtual server aggregating a plain go-sdk server and a third-party MCP server with its
@@ -290,7 +307,9 @@ func TestThirdPartyOAuthUpstream(t *testing.T) {
 		{Name: "notes", URL: notes.URL, Prefix: "notes_", Credentials: upstream.CredentialErrors("virt/notes", rc, "")},
 	}})
 
-	alice := connect(t, url, "alice", nil)
+	aliceBrowser := newBrowser()
+	asked := &prompts{}
+	alice := asked.client(t, url, "alice")
 	names, res := toolNames(t, alice)
 	if strings.Contains(strings.Join(names, " "), "notes_") || !strings.Contains(strings.Join(names, " "), "plain_echo") {
 		t.Fatalf("before linking: tools = %v", names)
@@ -298,8 +317,12 @@ func TestThirdPartyOAuthUpstream(t *testing.T) {
 	if un, _ := res.Meta[virtual.MetaUnavailable].([]any); len(un) != 1 || un[0].(map[string]any)["upstream"] != "notes" {
 		t.Fatalf("before linking: unavailable = %v", res.Meta)
 	}
-	_, err := call(t, alice, "notes_whoami", nil)
-	connectURL := elicitationURL(t, err, "Connect your Notes account")
+	// 2026-07-28: the call answers with an input request (URL elicitation); declined, the
+	// retry answers with the link in a tool error.
+	if _, err := call(t, alice, "notes_whoami", nil); err == nil || !strings.Contains(err.Error(), "/notes/connect") {
+		t.Fatalf("declined prompt: %v", err)
+	}
+	connectURL := asked.last(t, "Connect your Notes account")
 	if !strings.HasPrefix(connectURL, pages.Base+"/notes/connect") {
 		t.Fatalf("connect URL = %s", connectURL)
 	}
@@ -310,8 +333,11 @@ func TestThirdPartyOAuthUpstream(t *testing.T) {
 		t.Fatalf("client metadata document: %d %s", resp.StatusCode, doc)
 	}
 
-	aliceBrowser := newBrowser()
-	link(t, pages, aliceBrowser, "alice", connectURL)
+	// Accepted: the user links in the browser while the client waits, and the retry
+	// (through the gateway, which checks its requestState) reaches the upstream.
+	asked.mu.Lock()
+	asked.answer = func(u string) string { link(t, pages, aliceBrowser, "alice", u); return "accept" }
+	asked.mu.Unlock()
 	got, err := call(t, alice, "notes_whoami", nil)
 	if err != nil || got != "alice@notes.test notes.read offline_access" && got != "alice@notes.test notes.read" {
 		t.Fatalf("notes_whoami after linking = %q, %v", got, err)
@@ -329,18 +355,32 @@ func TestThirdPartyOAuthUpstream(t *testing.T) {
 	if _, err := call(t, bob, "notes_whoami", nil); err == nil {
 		t.Fatal("bob reached notes without linking")
 	}
+	// Bob accepts at once and links a moment later, as a person does in the browser: the
+	// client's immediate retry is held until the account is linked.
+	bobAsked := &prompts{}
+	bobBrowser := newBrowser()
+	bobAsked.answer = func(u string) string {
+		go func() { time.Sleep(700 * time.Millisecond); link(t, pages, bobBrowser, "bob", u) }()
+		return "accept"
+	}
+	if got, err := call(t, bobAsked.client(t, url, "bob"), "notes_whoami", nil); err != nil || !strings.HasPrefix(got, "bob@notes.test") {
+		t.Fatalf("bob's held retry = %q, %v", got, err)
+	}
 
 	// Step-up: the upstream wants notes.admin; alice is asked to connect again with it.
-	_, err = call(t, alice, "notes_admin", nil)
-	stepUp := elicitationURL(t, err, "Notes needs more access (notes.read notes.admin)")
-	if !strings.Contains(stepUp, "scope=notes.read+notes.admin") {
-		t.Fatalf("step-up URL = %s", stepUp)
-	}
-	if page := link(t, pages, aliceBrowser, "alice", stepUp); strings.Contains(page, "Needs reconnecting") {
-		t.Fatalf("connections page after step-up:\n%s", page)
-	}
+	// (the prompt is answered by linking again with the scopes asked for)
+	var page string
+	asked.mu.Lock()
+	asked.answer = func(u string) string { page = link(t, pages, aliceBrowser, "alice", u); return "accept" }
+	asked.mu.Unlock()
 	if got, err := call(t, alice, "notes_admin", nil); err != nil || got != "admin done" {
 		t.Fatalf("notes_admin after granting more = %q, %v", got, err)
+	}
+	if stepUp := asked.last(t, "Notes needs more access (notes.read notes.admin)"); !strings.Contains(stepUp, "scope=notes.read+notes.admin") {
+		t.Fatalf("step-up URL = %s", stepUp)
+	}
+	if strings.Contains(page, "Needs reconnecting") {
+		t.Fatalf("connections page after step-up:\n%s", page)
 	}
 	if got, _ := call(t, alice, "notes_whoami", nil); !strings.Contains(got, "notes.admin") {
 		t.Fatalf("notes_whoami after step-up = %q", got)
@@ -373,9 +413,10 @@ func TestRequiredConnectionPromptsOnList(t *testing.T) {
 	if names, _ := toolNames(t, connect(t, url, "alice+eng", nil)); len(names) == 0 {
 		t.Fatal("alice, not required to link, lists nothing")
 	}
+	// A list cannot carry an input request: the prompt is an error with the link.
 	_, err := connect(t, url, "carol+ops", nil).ListTools(context.Background(), nil)
-	if u := elicitationURL(t, err, "Your administrator requires your Notes account to be connected"); !strings.HasPrefix(u, pages.Base+"/notes/connect") {
-		t.Fatalf("prompt URL = %s", u)
+	if err == nil || !strings.Contains(err.Error(), "Your administrator requires your Notes account to be connected") || !strings.Contains(err.Error(), pages.Base+"/notes/connect") {
+		t.Fatalf("carol's list: %v", err)
 	}
 }
 
@@ -409,7 +450,49 @@ func TestThirdPartyOAuthOrdinaryRoute(t *testing.T) {
 		t.Fatalf("whoami = %q, %v", got, err)
 	}
 	_, err = call(t, alice, "admin", nil)
-	if u := elicitationURL(t, err, "Notes needs more access (notes.read notes.admin)"); !strings.Contains(u, "scope=notes.read+notes.admin") {
-		t.Fatalf("step-up URL = %s", u)
+	if err == nil || !strings.Contains(err.Error(), "Notes needs more access (notes.read notes.admin)") || !strings.Contains(err.Error(), "scope=notes.read+notes.admin") {
+		t.Fatalf("step-up: %v", err)
+	}
+}
+
+// A 2025-11-25 client (sessions, no input requests) of the same virtual server is still
+// asked with the URL elicitation error -32042, on the stateful endpoint.
+func TestConnectionPromptOlderClient(t *testing.T) {
+	pages := newConnectionPages(t)
+	notes := newOAuthUpstream(t, func() []string { return nil }, authserver.Options{})
+	pages.build(t, notes.URL, store.NewMemory(), slog.New(slog.DiscardHandler))
+	rc, _ := pages.Set.Gateway("virt/notes")
+	url, _, _ := newGateway(t, virtual.Options{Upstreams: []virtual.Upstream{
+		{Name: "notes", URL: notes.URL, Prefix: "notes_", Credentials: upstream.CredentialErrors("virt/notes", rc, "")},
+	}})
+	post := func(body, session string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		for k, v := range map[string]string{"Authorization": "Bearer alice", "Content-Type": "application/json",
+			"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"} {
+			req.Header.Set(k, v)
+		}
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		} else {
+			req.Header.Del("MCP-Protocol-Version")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	resp, body := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{"url":{}}},"clientInfo":{"name":"t","version":"1"}}}`, "")
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if sid == "" || !strings.Contains(body, `"protocolVersion":"2025-11-25"`) {
+		t.Fatalf("initialize: %d %s", resp.StatusCode, body)
+	}
+	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid)
+	_, body = post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"notes_whoami","arguments":{}}}`, sid)
+	if !strings.Contains(body, `"code":-32042`) || !strings.Contains(body, "/notes/connect") {
+		t.Fatalf("tools/call before linking: %s", body)
 	}
 }

@@ -114,14 +114,29 @@ func New(o Options) (*Server, error) {
 		}
 		return &auth.TokenInfo{UserID: userKey(c), Extra: map[string]any{callerExtra: c}}, nil
 	}
-	mw := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(sdk)
+	// 2026-07-28 requests are stateless (no Mcp-Session-Id; each carries its version in
+	// _meta and the MCP-Protocol-Version header, which the gateway checked against each
+	// other): a stateless handler of the same server answers them. Upstream sessions are
+	// per user either way, so a stateless request reuses the user's.
+	stateless := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp },
+		&mcp.StreamableHTTPOptions{DisableLocalhostProtection: true, Logger: s.log, Stateless: true, PropagateRequestCancellation: true})
+	bearer := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
+	mw, mwStateless := bearer(sdk), bearer(stateless)
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("Authorization", "Bearer in-process")
+		if r.Header.Get("MCP-Protocol-Version") >= statelessVersion && r.Header.Get("Mcp-Session-Id") == "" {
+			mwStateless.ServeHTTP(w, r)
+			return
+		}
 		mw.ServeHTTP(w, r)
 	})
 	go s.reap()
 	return s, nil
 }
+
+// statelessVersion is the first MCP version without sessions (YYYY-MM-DD versions order as
+// strings).
+const statelessVersion = "2026-07-28"
 
 // Handler serves the virtual server; mount it as gateway.RouteOptions.Handler.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -224,23 +239,25 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	t, err := s.resolve(ctx, c, r.Params.Name, func(ix *index) (target, bool) { t, ok := ix.tools[r.Params.Name]; return t, ok })
 	if errors.Is(err, errNotFound) {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", r.Params.Name)}
+	} else if res, ok := inputResult("tools/call", err); ok {
+		return res, nil
 	} else if err != nil {
 		return nil, err
 	}
 	if c != nil {
 		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
-	cs, done, err := s.session(ctx, t.up, c)
+	cs, done, err := s.sessionAwaiting(ctx, t.up, c, "tools/call")
 	if err != nil {
 		return s.callFailure(ctx, t.up, c, err)
 	}
 	defer done()
-	p := &mcp.CallToolParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta}
+	p := &mcp.CallToolParams{Name: t.real, Arguments: r.Params.Arguments, Meta: upstreamMeta(r.Params.Meta)}
 	if tok := r.Params.GetProgressToken(); tok != nil {
 		up := fmt.Sprintf("mcpgate-%d", s.nextTok.Add(1))
 		s.progress.Store(up, progressTarget{ctx: ctx, ss: r.Session, token: tok})
 		defer s.progress.Delete(up)
-		p.Meta = cloneMeta(r.Params.Meta)
+		p.Meta = cloneMeta(p.Meta)
 		p.SetProgressToken(up)
 	}
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
@@ -260,6 +277,9 @@ func (s *Server) callFailure(ctx context.Context, up *Upstream, c *gateway.Calle
 	if errors.As(err, &te) {
 		return te.res, nil
 	}
+	if res, ok := inputResult("tools/call", err); ok {
+		return res, nil
+	}
 	return nil, err
 }
 
@@ -268,20 +288,26 @@ func (s *Server) getPrompt(ctx context.Context, r *mcp.GetPromptRequest) (mcp.Re
 	t, err := s.resolve(ctx, c, r.Params.Name, func(ix *index) (target, bool) { t, ok := ix.prompts[r.Params.Name]; return t, ok })
 	if errors.Is(err, errNotFound) {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", r.Params.Name)}
+	} else if res, ok := inputResult("prompts/get", err); ok {
+		return res, nil
 	} else if err != nil {
 		return nil, err
 	}
 	if c != nil {
 		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
-	cs, done, err := s.session(ctx, t.up, c)
+	cs, done, err := s.sessionAwaiting(ctx, t.up, c, "prompts/get")
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, c, "prompts/get", err)
+		err = s.upstreamError(ctx, t.up, c, "prompts/get", err)
+		if res, ok := inputResult("prompts/get", err); ok {
+			return res, nil
+		}
+		return nil, err
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
-	res, err := cs.GetPrompt(cctx, &mcp.GetPromptParams{Name: t.real, Arguments: r.Params.Arguments, Meta: r.Params.Meta})
+	res, err := cs.GetPrompt(cctx, &mcp.GetPromptParams{Name: t.real, Arguments: r.Params.Arguments, Meta: upstreamMeta(r.Params.Meta)})
 	if err != nil {
 		return nil, s.upstreamError(ctx, t.up, c, "prompts/get", err)
 	}
@@ -297,14 +323,18 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 	if c != nil {
 		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
-	cs, done, err := s.session(ctx, t.up, c)
+	cs, done, err := s.sessionAwaiting(ctx, t.up, c, "resources/read")
 	if err != nil {
-		return nil, s.upstreamError(ctx, t.up, c, "resources/read", err)
+		err = s.upstreamError(ctx, t.up, c, "resources/read", err)
+		if res, ok := inputResult("resources/read", err); ok {
+			return res, nil
+		}
+		return nil, err
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
-	res, err := cs.ReadResource(cctx, &mcp.ReadResourceParams{URI: r.Params.URI, Meta: r.Params.Meta})
+	res, err := cs.ReadResource(cctx, &mcp.ReadResourceParams{URI: r.Params.URI, Meta: upstreamMeta(r.Params.Meta)})
 	if err != nil {
 		return nil, s.upstreamError(ctx, t.up, c, "resources/read", err)
 	}

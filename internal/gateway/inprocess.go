@@ -28,6 +28,20 @@ type Caller struct {
 	input func(in *URLInput) (key, state string, ok bool)
 	// inputAction is the user's answer to the gateway's input request this call resumes.
 	inputAction string
+	// await holds an accepted retry (requeststate.go); nil outside the gateway.
+	await func(ctx context.Context, err error, try func() error) error
+}
+
+// AwaitInput holds a retry whose user accepted the gateway's input request while err (a
+// CredentialError) still asks them to act — the client retries as soon as the browser
+// opens: try runs again every 2 s until it succeeds or fails otherwise, for up to the
+// gateway's InputWait or until ctx ends, and its last error is returned. For any other
+// call or error it returns err at once.
+func (c *Caller) AwaitInput(ctx context.Context, err error, try func() error) error {
+	if c == nil || c.await == nil || err == nil {
+		return err
+	}
+	return c.await(ctx, err, try)
 }
 
 // InputRequired prepares a 2026-07-28 input-required result asking the user of this call

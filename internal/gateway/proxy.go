@@ -158,7 +158,8 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request, rec *Event, call 
 	if rt.opts.Handler != nil {
 		owner := rec.keys.owner()
 		c := &Caller{Principal: p, Request: r, inputAction: call.inputAction,
-			input: func(in *URLInput) (string, string, bool) { return rt.inputRequired(ctx, owner, call, in) }}
+			input: func(in *URLInput) (string, string, bool) { return rt.inputRequired(ctx, owner, call, in) },
+			await: func(ctx context.Context, err error, try func() error) error { return rt.awaitUser(ctx, call, err, try) }}
 		ctx = context.WithValue(ctx, callerKey{}, c)
 		defer func() { rec.Upstream = c.Upstream() }()
 	}

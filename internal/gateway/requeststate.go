@@ -299,13 +299,26 @@ func (rt *route) inputRequired(ctx context.Context, owner string, call *Call, in
 
 // awaitInput holds a retry whose user accepted the gateway's input request while the
 // credential error err still asks the user to act (the account is not connected yet: the
-// client retried as soon as the browser opened): it asks creds again every inputPoll until
-// they are there, another error comes, the wait (Options.InputWait) is over or the client
-// goes away. It returns what the last attempt returned.
+// client retried as soon as the browser opened): it asks creds again (awaitUser). It
+// returns what the last attempt returned.
 func (rt *route) awaitInput(ctx context.Context, r *http.Request, call *Call, creds UpstreamCredentials, err error) (http.Header, error) {
+	var h http.Header
+	err = rt.awaitUser(ctx, call, err, func() error {
+		var e error
+		h, e = creds.UpstreamHeaders(ctx, call.Principal, r)
+		return e
+	})
+	return h, err
+}
+
+// awaitUser: when call retries the gateway's input request with the user's "accept" and
+// err still asks the user to act, try runs again every inputPoll until it succeeds, fails
+// otherwise, the wait (Options.InputWait) is over or ctx ends; it returns the last error.
+// Anything else returns err at once.
+func (rt *route) awaitUser(ctx context.Context, call *Call, err error, try func() error) error {
 	wait := rt.s.states.wait
 	if call.inputAction != "accept" || wait <= 0 || !asksUser(call, err) {
-		return nil, err
+		return err
 	}
 	rt.s.log.DebugContext(ctx, "waiting for the user to finish what the gateway asked", "route", rt.opts.Name, "max", wait)
 	deadline := time.NewTimer(wait)
@@ -315,16 +328,14 @@ func (rt *route) awaitInput(ctx context.Context, r *http.Request, call *Call, cr
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return err
 		case <-deadline.C:
-			return nil, err
+			return err
 		case <-tick.C:
 		}
-		h, e := creds.UpstreamHeaders(ctx, call.Principal, r)
-		if e == nil || !asksUser(call, e) {
-			return h, e
+		if err = try(); err == nil || !asksUser(call, err) {
+			return err
 		}
-		err = e
 	}
 }
 

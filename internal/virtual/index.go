@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -205,42 +204,44 @@ func (s *Server) resolve(ctx context.Context, c *gateway.Caller, name string, fi
 	if t, ok := find(ix); ok {
 		return t, nil
 	}
-	var deadline <-chan time.Time // set when the user is linking right now
-	for {
-		var owner *Upstream
-		var ownerErr error
+	owner := func() (*Upstream, error) {
 		for _, u := range s.ups {
 			if err, ok := m.failed[u]; ok && u.mayOwn(name) {
-				owner, ownerErr = u, err
-				break
+				return u, err
 			}
 		}
-		if owner == nil {
-			return target{}, errNotFound
-		}
-		// A retry whose user accepted the input request: the client retries as soon as the
-		// browser opens, so wait a little for the account to be linked (input.go).
-		if c.InputAction() != "accept" || !s.asksUser(c, "list", ownerErr) {
-			return target{}, s.upstreamError(ctx, owner, c, "list", ownerErr)
-		}
-		if deadline == nil {
-			timer := time.NewTimer(inputWait)
-			defer timer.Stop()
-			deadline = timer.C
-		}
-		select {
-		case <-ctx.Done():
-			return target{}, s.upstreamError(ctx, owner, c, "list", ownerErr)
-		case <-deadline:
-			return target{}, s.upstreamError(ctx, owner, c, "list", ownerErr)
-		case <-time.After(inputPoll):
-		}
+		return nil, nil
+	}
+	u, err := owner()
+	if u == nil {
+		return target{}, errNotFound
+	}
+	// A retry whose user accepted linking the account: the gateway holds it until the
+	// account is linked (the client retries as soon as the browser opens).
+	var found target
+	err = c.AwaitInput(ctx, err, func() error {
 		if m, ix = s.listAll(ctx, c); ix != nil {
 			if t, ok := find(ix); ok {
-				return t, nil
+				found = t
+				return nil
 			}
 		}
+		var e error
+		if u2, e2 := owner(); u2 != nil {
+			u, e = u2, e2
+		}
+		if e == nil {
+			e = errNotFound
+		}
+		return e
+	})
+	switch {
+	case err == nil:
+		return found, nil
+	case errors.Is(err, errNotFound):
+		return target{}, errNotFound
 	}
+	return target{}, s.upstreamError(ctx, u, c, "list", err)
 }
 
 var errNotFound = errors.New("not found")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -55,43 +54,16 @@ func inputResult(method string, err error) (mcp.Result, bool) {
 	return res, true
 }
 
-// inputPoll and inputWait bound how a retry whose user accepted the input request waits
-// for the account to be linked (the client retries as soon as the browser opens).
-const (
-	inputPoll = 2 * time.Second
-	inputWait = 30 * time.Second
-)
-
-// sessionAwaiting is session, except that on a retry whose user accepted the gateway's
-// input request while the credential still asks them to act, it asks again every
-// inputPoll for up to inputWait (or until the client goes away).
-func (s *Server) sessionAwaiting(ctx context.Context, u *Upstream, c *gateway.Caller, method string) (*mcp.ClientSession, func(), error) {
+// sessionAwaiting is session, held by the gateway while the user is linking the account
+// they just accepted to link (gateway.Caller.AwaitInput).
+func (s *Server) sessionAwaiting(ctx context.Context, u *Upstream, c *gateway.Caller) (*mcp.ClientSession, func(), error) {
 	cs, done, err := s.session(ctx, u, c)
-	if err == nil || c.InputAction() != "accept" || !s.asksUser(c, method, err) {
-		return cs, done, err
-	}
-	deadline := time.NewTimer(inputWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(inputPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, nil, err
-		case <-deadline.C:
-			return nil, nil, err
-		case <-tick.C:
-		}
-		if cs, done, err = s.session(ctx, u, c); err == nil || !s.asksUser(c, method, err) {
-			return cs, done, err
-		}
-	}
-}
-
-// asksUser reports whether err is a credential failure that asks the user to act.
-func (s *Server) asksUser(c *gateway.Caller, method string, err error) bool {
-	var ce gateway.CredentialError
-	return errors.As(err, &ce) && ce.GatewayResponse(s.callOf(c, method)).Input != nil
+	err = c.AwaitInput(ctx, err, func() error {
+		var e error
+		cs, done, e = s.session(ctx, u, c)
+		return e
+	})
+	return cs, done, err
 }
 
 // hopMetaKeys are the _meta keys of 2026-07-28 that describe the client's request to the

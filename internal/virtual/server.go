@@ -247,7 +247,7 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	if c != nil {
 		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
-	cs, done, err := s.sessionAwaiting(ctx, t.up, c, "tools/call")
+	cs, done, err := s.sessionAwaiting(ctx, t.up, c)
 	if err != nil {
 		return s.callFailure(ctx, t.up, c, err)
 	}
@@ -296,7 +296,7 @@ func (s *Server) getPrompt(ctx context.Context, r *mcp.GetPromptRequest) (mcp.Re
 	if c != nil {
 		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
-	cs, done, err := s.sessionAwaiting(ctx, t.up, c, "prompts/get")
+	cs, done, err := s.sessionAwaiting(ctx, t.up, c)
 	if err != nil {
 		err = s.upstreamError(ctx, t.up, c, "prompts/get", err)
 		if res, ok := inputResult("prompts/get", err); ok {
@@ -323,7 +323,7 @@ func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (
 	if c != nil {
 		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
-	cs, done, err := s.sessionAwaiting(ctx, t.up, c, "resources/read")
+	cs, done, err := s.sessionAwaiting(ctx, t.up, c)
 	if err != nil {
 		err = s.upstreamError(ctx, t.up, c, "resources/read", err)
 		if res, ok := inputResult("resources/read", err); ok {

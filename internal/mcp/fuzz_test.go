@@ -141,8 +141,12 @@ func aliases(b, sub []byte) bool {
 	return s >= start && s+uintptr(len(sub)) <= start+uintptr(len(b))
 }
 
+// readFields are the member names the gateway reads from a message and its params.
+var readFields = map[string]bool{"jsonrpc": true, "method": true, "id": true, "params": true, "name": true, "uri": true, "arguments": true}
+
 // uniqueMembers reports whether every object in the JSON document b has distinct member
-// names, also after case folding (false for invalid JSON).
+// names, also after case folding, and no case variant of a name in readFields (false for
+// invalid JSON).
 func uniqueMembers(b []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	type frame struct {
@@ -168,8 +172,11 @@ func uniqueMembers(b []byte) bool {
 				stack = stack[:len(stack)-1]
 				continue
 			}
-			k := strings.ToLower(tok.(string))
-			if top.names[k] {
+			name := tok.(string)
+			k := strings.ToLower(name)
+			if top.names[k] || name != k && readFields[k] {
+				// A duplicate, or a case variant of a member the gateway reads ("Id",
+				// "METHOD"): encoding/json would match it, the gateway and MCP servers do not.
 				return false
 			}
 			top.names[k] = true

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"database/sql"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -141,7 +140,7 @@ func BenchmarkIDJAGGrant(b *testing.B) {
 			name string
 			open func(b *testing.B) store.Store
 		}{"postgres", func(b *testing.B) store.Store {
-			st, err := store.OpenPostgres(context.Background(), postgresSchemaDSNTB(b), nil)
+			st, err := store.OpenPostgres(context.Background(), testutil.PostgresSchema(b), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -155,28 +154,4 @@ func BenchmarkIDJAGGrant(b *testing.B) {
 		b.Run("mcpgate-"+sc.name+"/id-jag", func(b *testing.B) { idjag(b, base, resource) })
 		b.Run("mcpgate-"+sc.name+"/refresh", func(b *testing.B) { refresh(b, base, resource, st) })
 	}
-}
-
-// postgresSchemaDSNTB is postgresSchemaDSN for benchmarks: a fresh schema, dropped after.
-func postgresSchemaDSNTB(tb testing.TB) string {
-	dsn := testutil.PostgresDSN(tb)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	schema := "idjag_bench_" + strings.ToLower(randomToken(6))
-	schema = strings.NewReplacer("-", "_").Replace(schema)
-	if _, err := admin.Exec(`CREATE SCHEMA "` + schema + `"`); err != nil {
-		admin.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA "` + schema + `" CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/testutil"
 )
 
 // fakeIdP is an enterprise IdP that signs ID-JAGs with an RSA key.
@@ -299,7 +300,7 @@ func TestIDJAGRefusals(t *testing.T) {
 // TestIDJAGReplayAcrossReplicas: a jti used on one replica is refused on another replica
 // sharing the PostgreSQL store.
 func TestIDJAGReplayAcrossReplicas(t *testing.T) {
-	dsn := postgresSchemaDSN(t)
+	dsn := testutil.PostgresSchema(t)
 	open := func() store.Store {
 		st, err := store.OpenPostgres(context.Background(), dsn, nil)
 		if err != nil {

@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -229,7 +228,7 @@ func TestReplicasShareSessionsAndCSRF(t *testing.T) {
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := postgresSchemaDSN(t)
+		dsn := testutil.PostgresSchema(t)
 		replicasShareSessions(t, func() store.Store {
 			st, err := store.OpenPostgres(context.Background(), dsn, nil)
 			if err != nil {
@@ -331,29 +330,4 @@ func TestReplicaOnAnotherStoreRejectsSession(t *testing.T) {
 		t.Fatalf("replica on another store accepted the session cookie: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	c.servedBy(b, "GET /login")
-}
-
-// postgresSchemaDSN returns a DSN for a fresh schema (dropped at the end of the test) on
-// MCPGATE_TEST_POSTGRES_DSN.
-func postgresSchemaDSN(t *testing.T) string {
-	t.Helper()
-	dsn := testutil.PostgresDSN(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := strings.NewReplacer("-", "_").Replace("as_" + strings.ToLower(randomToken(6)))
-	if _, err := admin.Exec(`CREATE SCHEMA "` + schema + `"`); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA "` + schema + `" CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
 }

@@ -328,7 +328,7 @@ func TestSignInEndRevokesAccessTokensOnEveryReplica(t *testing.T) {
 				rdb = redis.NewClient(&redis.Options{Addr: testutil.RedisAddr(t)})
 				t.Cleanup(func() { rdb.Close() })
 			}
-			dsn := postgresSchemaDSN(t)
+			dsn := testutil.PostgresSchema(t)
 			c := newCluster(t)
 			c.mutate = func(o *Options) {
 				o.RevocationPollInterval = m.interval
@@ -490,7 +490,7 @@ func TestRevocationWithRedisDown(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 
 	const interval = 300 * time.Millisecond
-	dsn := postgresSchemaDSN(t)
+	dsn := testutil.PostgresSchema(t)
 	logs, withLogs := captureLogs(t)
 	c := newCluster(t)
 	c.mutate = func(o *Options) { o.RevocationPollInterval = interval; withLogs(o) }

@@ -2,8 +2,6 @@ package authserver
 
 import (
 	"context"
-	"database/sql"
-	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
@@ -27,23 +25,7 @@ func TestFlowOnSQLite(t *testing.T) {
 
 // TestFlowOnPostgres is the same on PostgreSQL (MCPGATE_TEST_POSTGRES_DSN), in a fresh schema.
 func TestFlowOnPostgres(t *testing.T) {
-	dsn := testutil.PostgresDSN(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := "as_" + strings.ToLower(randomToken(6))
-	schema = strings.NewReplacer("-", "_").Replace(schema)
-	if _, err := admin.Exec(`CREATE SCHEMA "` + schema + `"`); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(`DROP SCHEMA "` + schema + `" CASCADE`)
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	st, err := store.OpenPostgres(context.Background(), dsn+sep+"search_path="+schema, nil)
+	st, err := store.OpenPostgres(context.Background(), testutil.PostgresSchema(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,14 +3,11 @@ package upstream_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,7 +37,7 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 			}
 		},
 		"postgres": func(t *testing.T) func() *store.SQL {
-			dsn := freshPostgresSchema(t, testutil.PostgresDSN(t))
+			dsn := testutil.PostgresSchema(t)
 			return func() *store.SQL {
 				s, err := store.OpenPostgres(context.Background(), dsn, nil)
 				if err != nil {
@@ -120,31 +117,4 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 			}
 		})
 	}
-}
-
-// freshPostgresSchema creates an empty schema and returns a DSN whose search_path is it.
-func freshPostgresSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := sql.Open("pgx", dsn); err == nil {
-			a.Exec("DROP SCHEMA " + schema + " CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
 }

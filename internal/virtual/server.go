@@ -234,22 +234,53 @@ func (s *Server) list(ctx context.Context, c *gateway.Caller, method string) (*m
 	return m, nil
 }
 
-func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Result, error) {
-	c := callerOf(r.Extra)
-	t, err := s.resolve(ctx, c, r.Params.Name, func(ix *index) (target, bool) { t, ok := ix.tools[r.Params.Name]; return t, ok })
-	if errors.Is(err, errNotFound) {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", r.Params.Name)}
-	} else if res, ok := inputResult("tools/call", err); ok {
-		return res, nil
-	} else if err != nil {
-		return nil, err
+// reach finds the upstream that serves a call (find, by the client-visible name), records
+// it for audit and opens the user's session with it, held while the user links an account
+// they just accepted to link. A nil session means the call is answered with res and err:
+// unknown (an invalid-params error saying unknown), the gateway's input request, or the
+// failure.
+func (s *Server) reach(ctx context.Context, c *gateway.Caller, method, name, unknown string,
+	find func(*index) (target, bool)) (t target, cs *mcp.ClientSession, done func(), res mcp.Result, err error) {
+	t, err = s.resolve(ctx, c, name, find)
+	if errors.Is(err, errNotFound) || err != nil && method == "resources/read" {
+		return t, nil, nil, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: unknown}
+	}
+	if err != nil {
+		if res, ok := inputResult(method, err); ok {
+			return t, nil, nil, res, nil
+		}
+		return t, nil, nil, nil, err
 	}
 	if c != nil {
 		c.SetUpstream(t.up.Name) // audit records which upstream answered
 	}
-	cs, done, err := s.sessionAwaiting(ctx, t.up, c)
-	if err != nil {
-		return s.callFailure(ctx, t.up, c, err)
+	if cs, done, err = s.sessionAwaiting(ctx, t.up, c); err != nil {
+		res, err = s.failure(ctx, t.up, c, method, err)
+		return t, nil, nil, res, err
+	}
+	return t, cs, done, nil, nil
+}
+
+// failure answers a call the upstream could not serve: as a tool error result or the
+// gateway's input request when upstreamError chose one, else as the error.
+func (s *Server) failure(ctx context.Context, up *Upstream, c *gateway.Caller, method string, err error) (mcp.Result, error) {
+	err = s.upstreamError(ctx, up, c, method, err)
+	var te *toolErrorResult
+	if errors.As(err, &te) {
+		return te.res, nil
+	}
+	if res, ok := inputResult(method, err); ok {
+		return res, nil
+	}
+	return nil, err
+}
+
+func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Result, error) {
+	c := callerOf(r.Extra)
+	t, cs, done, res, err := s.reach(ctx, c, "tools/call", r.Params.Name, fmt.Sprintf("unknown tool %q", r.Params.Name),
+		func(ix *index) (target, bool) { t, ok := ix.tools[r.Params.Name]; return t, ok })
+	if cs == nil {
+		return res, err
 	}
 	defer done()
 	p := &mcp.CallToolParams{Name: t.real, Arguments: r.Params.Arguments, Meta: upstreamMeta(r.Params.Meta)}
@@ -262,83 +293,45 @@ func (s *Server) callTool(ctx context.Context, r *mcp.CallToolRequest) (mcp.Resu
 	}
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
-	res, err := cs.CallTool(cctx, p)
+	out, err := cs.CallTool(cctx, p)
 	if err != nil {
-		return s.callFailure(ctx, t.up, c, err)
+		return s.failure(ctx, t.up, c, "tools/call", err)
 	}
-	return res, nil
-}
-
-// callFailure answers a tools/call the upstream could not serve: as a tool error result
-// when upstreamError chose one, else as the error.
-func (s *Server) callFailure(ctx context.Context, up *Upstream, c *gateway.Caller, err error) (mcp.Result, error) {
-	err = s.upstreamError(ctx, up, c, "tools/call", err)
-	var te *toolErrorResult
-	if errors.As(err, &te) {
-		return te.res, nil
-	}
-	if res, ok := inputResult("tools/call", err); ok {
-		return res, nil
-	}
-	return nil, err
+	return out, nil
 }
 
 func (s *Server) getPrompt(ctx context.Context, r *mcp.GetPromptRequest) (mcp.Result, error) {
 	c := callerOf(r.Extra)
-	t, err := s.resolve(ctx, c, r.Params.Name, func(ix *index) (target, bool) { t, ok := ix.prompts[r.Params.Name]; return t, ok })
-	if errors.Is(err, errNotFound) {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", r.Params.Name)}
-	} else if res, ok := inputResult("prompts/get", err); ok {
-		return res, nil
-	} else if err != nil {
-		return nil, err
-	}
-	if c != nil {
-		c.SetUpstream(t.up.Name) // audit records which upstream answered
-	}
-	cs, done, err := s.sessionAwaiting(ctx, t.up, c)
-	if err != nil {
-		err = s.upstreamError(ctx, t.up, c, "prompts/get", err)
-		if res, ok := inputResult("prompts/get", err); ok {
-			return res, nil
-		}
-		return nil, err
+	t, cs, done, res, err := s.reach(ctx, c, "prompts/get", r.Params.Name, fmt.Sprintf("unknown prompt %q", r.Params.Name),
+		func(ix *index) (target, bool) { t, ok := ix.prompts[r.Params.Name]; return t, ok })
+	if cs == nil {
+		return res, err
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
-	res, err := cs.GetPrompt(cctx, &mcp.GetPromptParams{Name: t.real, Arguments: r.Params.Arguments, Meta: upstreamMeta(r.Params.Meta)})
+	out, err := cs.GetPrompt(cctx, &mcp.GetPromptParams{Name: t.real, Arguments: r.Params.Arguments, Meta: upstreamMeta(r.Params.Meta)})
 	if err != nil {
 		return nil, s.upstreamError(ctx, t.up, c, "prompts/get", err)
 	}
-	return res, nil
+	return out, nil
 }
 
 func (s *Server) readResource(ctx context.Context, r *mcp.ReadResourceRequest) (mcp.Result, error) {
 	c := callerOf(r.Extra)
-	t, err := s.resolve(ctx, c, "", func(ix *index) (target, bool) { return ix.resource(r.Params.URI) })
-	if err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("no upstream serves resource %q", r.Params.URI)}
-	}
-	if c != nil {
-		c.SetUpstream(t.up.Name) // audit records which upstream answered
-	}
-	cs, done, err := s.sessionAwaiting(ctx, t.up, c)
-	if err != nil {
-		err = s.upstreamError(ctx, t.up, c, "resources/read", err)
-		if res, ok := inputResult("resources/read", err); ok {
-			return res, nil
-		}
-		return nil, err
+	t, cs, done, res, err := s.reach(ctx, c, "resources/read", "", fmt.Sprintf("no upstream serves resource %q", r.Params.URI),
+		func(ix *index) (target, bool) { return ix.resource(r.Params.URI) })
+	if cs == nil {
+		return res, err
 	}
 	defer done()
 	cctx, cancel := context.WithTimeout(ctx, t.up.CallTimeout)
 	defer cancel()
-	res, err := cs.ReadResource(cctx, &mcp.ReadResourceParams{URI: r.Params.URI, Meta: upstreamMeta(r.Params.Meta)})
+	out, err := cs.ReadResource(cctx, &mcp.ReadResourceParams{URI: r.Params.URI, Meta: upstreamMeta(r.Params.Meta)})
 	if err != nil {
 		return nil, s.upstreamError(ctx, t.up, c, "resources/read", err)
 	}
-	return res, nil
+	return out, nil
 }
 
 // upstreamError passes an upstream's own JSON-RPC error on as it is and turns anything

@@ -82,7 +82,15 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 		// the key set's fetch timeout.
 		shared := context.WithoutCancel(ctx)
 		var res any
-		res, err, _ = v.inflight.Do(token, func() (any, error) { return v.verifyCold(shared, token) })
+		res, err, _ = v.inflight.Do(token, func() (any, error) {
+			// A caller that missed the cache just before an earlier check of the same
+			// token stored its result arrives here after that check has left the group:
+			// look again rather than verify twice.
+			if p := v.cache.get(token); p != nil {
+				return p, nil
+			}
+			return v.verifyCold(shared, token)
+		})
 		p, _ = res.(*Principal)
 	} else {
 		p, err = v.verifyCold(ctx, token)

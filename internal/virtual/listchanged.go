@@ -9,12 +9,12 @@ import (
 // List changes: an upstream that says its tools, prompts or resources changed (a
 // notifications/*/list_changed on its 2025-11-25 GET stream, or on the
 // subscriptions/listen stream the SDK client opens with a 2026-07-28 server) makes the
-// virtual server forget the lists it indexed for the users of that session and tell its
-// own clients that the merged list changed: on their GET stream (2025-11-25) or their
-// subscriptions/listen stream (2026-07-28), which the SDK server keeps. The notification
-// carries nothing but its kind, so every client session is told (the SDK server has no
-// per-session list notification); a client whose lists did not change lists once more
-// for nothing.
+// virtual server forget the lists it indexed for the users of that session and tell the
+// client sessions of those users that the merged list changed: on their GET stream
+// (2025-11-25) or their subscriptions/listen stream (2026-07-28), which the SDK server
+// keeps. The SDK server notifies every session; audience.go lets the notification through
+// only to the sessions of the user whose upstream session changed (everyone's, for a
+// shared process).
 
 // listChangedSentinel is a tool, prompt and resource name never shown to clients (the
 // virtual server answers every list itself): adding and removing it makes the SDK server
@@ -23,8 +23,14 @@ const listChangedSentinel = "mcpgate-list-changed-sentinel"
 
 const sentinelResourceURI = "mcpgate:list-changed-sentinel"
 
-// clientHandlers are the list-change handlers of k's upstream client session.
-func (s *Server) clientHandlers(k connKey, o *mcp.ClientOptions) {
+// clientHandlers are the list-change and resource-update handlers of k's upstream client
+// session c.
+func (s *Server) clientHandlers(k connKey, c *conn, o *mcp.ClientOptions) {
+	o.ResourceUpdatedHandler = func(ctx context.Context, r *mcp.ResourceUpdatedNotificationRequest) {
+		if r.Params != nil {
+			s.resourceUpdated(ctx, c, r.Params.URI)
+		}
+	}
 	o.ToolListChangedHandler = func(ctx context.Context, _ *mcp.ToolListChangedRequest) { s.listChanged(ctx, k, "tools") }
 	o.PromptListChangedHandler = func(ctx context.Context, _ *mcp.PromptListChangedRequest) { s.listChanged(ctx, k, "prompts") }
 	o.ResourceListChangedHandler = func(ctx context.Context, _ *mcp.ResourceListChangedRequest) { s.listChanged(ctx, k, "resources") }
@@ -41,6 +47,7 @@ func (s *Server) listChanged(ctx context.Context, k connKey, kind string) {
 	s.mu.Unlock()
 	s.notifyMu.Lock()
 	defer s.notifyMu.Unlock()
+	s.audience.markUser(markKey("notifications/"+kind+"/list_changed", ""), k.user)
 	switch kind {
 	case "tools":
 		s.mcp.AddTool(&mcp.Tool{Name: listChangedSentinel, InputSchema: map[string]any{"type": "object"}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {

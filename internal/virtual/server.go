@@ -49,6 +49,10 @@ type Server struct {
 	closed   bool
 
 	notifyMu sync.Mutex // one list-change notification at a time (listchanged.go)
+	audience audience   // who hears a notification (audience.go)
+
+	subMu sync.Mutex // guards subs (subscriptions.go)
+	subs  map[subKey]*subscription
 
 	progress sync.Map // upstream progress token → progressTarget
 	nextTok  atomic.Int64
@@ -99,10 +103,13 @@ func New(o Options) (*Server, error) {
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:     &mcp.ToolCapabilities{ListChanged: true},
 			Prompts:   &mcp.PromptCapabilities{ListChanged: true},
-			Resources: &mcp.ResourceCapabilities{ListChanged: true},
+			Resources: &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
 		},
+		SubscribeHandler:   s.subscribe,
+		UnsubscribeHandler: s.unsubscribe,
 	})
 	s.mcp.AddReceivingMiddleware(s.dispatch)
+	s.mcp.AddSendingMiddleware(s.addressed)
 	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp },
 		&mcp.StreamableHTTPOptions{DisableLocalhostProtection: true, Logger: s.log, SessionTimeout: clientSessionTimeout})
 	// The SDK hands the caller to handlers as TokenInfo (and binds its sessions to the
@@ -177,10 +184,14 @@ func callerOf(extra *mcp.RequestExtra) *gateway.Caller {
 }
 
 // dispatch answers the list, call, get and read methods from the upstreams; everything
-// else (initialize, ping, logging) is the SDK server's own.
+// else (initialize, ping, logging, subscriptions through the handlers of
+// subscriptions.go) is the SDK server's own.
 func (s *Server) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		s.noteSession(req)
 		switch r := req.(type) {
+		case *mcp.SubscribeRequest, *mcp.SubscriptionsListenRequest:
+			ctx = withCaller(ctx, r)
 		case *mcp.ListToolsRequest:
 			res, err := s.list(ctx, callerOf(r.Extra), method)
 			if err != nil {

@@ -30,6 +30,13 @@ type conn struct {
 	mu      sync.Mutex // serializes connecting
 	cs      *mcp.ClientSession
 	process bool // counted in Server.procs
+
+	// subscribers are the client sessions subscribed to each resource through this
+	// session (subscriptions.go); guarded by subMu, which also orders the upstream's
+	// subscribe and unsubscribe calls.
+	subMu       sync.Mutex
+	subscribers map[string]map[*mcp.ServerSession]bool
+	resubbing   bool // a resubscribe loop runs
 }
 
 func (c *conn) touch() { c.lastUsed.Store(time.Now().UnixNano()) }
@@ -98,6 +105,12 @@ func (s *Server) noteStart(k connKey, u *Upstream, err error) {
 // session returns the caller's client session with u, connecting it first if needed.
 // done must be called when the request ends (an idle session in use is never closed).
 func (s *Server) session(ctx context.Context, u *Upstream, caller *gateway.Caller) (*mcp.ClientSession, func(), error) {
+	_, cs, done, err := s.hold(ctx, u, caller)
+	return cs, done, err
+}
+
+// hold is session that also returns the conn the session belongs to.
+func (s *Server) hold(ctx context.Context, u *Upstream, caller *gateway.Caller) (*conn, *mcp.ClientSession, func(), error) {
 	k := connKey{user: userKey(caller), upstream: u.Name}
 	if u.Shared {
 		k.user = ""
@@ -105,7 +118,7 @@ func (s *Server) session(ctx context.Context, u *Upstream, caller *gateway.Calle
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, nil, errors.New("virtual server closed")
+		return nil, nil, nil, errors.New("virtual server closed")
 	}
 	c := s.conns[k]
 	if c == nil {
@@ -117,28 +130,35 @@ func (s *Server) session(ctx context.Context, u *Upstream, caller *gateway.Calle
 	c.caller.Store(caller)
 	c.touch()
 	done := func() { c.touch(); c.inflight.Add(-1) }
+	cs, err := s.ensure(ctx, k, c)
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return c, cs, done, nil
+}
 
+// ensure returns c's client session, connecting it first if needed.
+func (s *Server) ensure(ctx context.Context, k connKey, c *conn) (*mcp.ClientSession, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cs != nil {
-		return c.cs, done, nil
+		return c.cs, nil
 	}
 	if err := s.backingOff(k); err != nil {
-		done()
-		return nil, nil, err
+		return nil, err
 	}
 	cs, err := s.connect(ctx, k, c)
-	s.noteStart(k, u, err)
+	s.noteStart(k, c.up, err)
 	if err != nil {
-		done()
-		return nil, nil, err
+		return nil, err
 	}
 	c.cs = cs
 	go func() {
 		_ = cs.Wait() // the process exited or the session was closed
 		s.ended(k, c, cs)
 	}()
-	return cs, done, nil
+	return cs, nil
 }
 
 // ended forgets a session that ended (closed idle, process exited, upstream gone), so
@@ -157,13 +177,17 @@ func (s *Server) ended(k connKey, c *conn, cs *mcp.ClientSession) {
 	if s.conns[k] == c && c.inflight.Load() == 0 {
 		delete(s.conns, k)
 	}
+	closed := s.closed
 	s.mu.Unlock()
+	if !closed {
+		s.resubscribeLater(k, c) // the upstream forgot its subscriptions (subscriptions.go)
+	}
 }
 
 func (s *Server) connect(ctx context.Context, k connKey, c *conn) (*mcp.ClientSession, error) {
 	u := c.up
 	co := &mcp.ClientOptions{ProgressNotificationHandler: s.onProgress}
-	s.clientHandlers(k, co)
+	s.clientHandlers(k, c, co)
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: "virtual"}, co)
 	// A fresh context: the upstream session outlives this request, and must not inherit
 	// what the SDK keeps in the client request's context (its protocol version).

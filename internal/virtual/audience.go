@@ -9,7 +9,7 @@ import (
 
 // Who hears a notification. The Go SDK server sends a list_changed notification to every
 // client session, and notifications/resources/updated to every session subscribed to the
-// URI. A virtual server's upstream sessions are per user, so what one user's upstream
+// URI. A virtual server's upstream sessions each belong to one user, so what one user's upstream
 // session reports concerns that user's client sessions only (a shared stdio process's,
 // everyone's). The virtual server marks the sessions a notification is for before the SDK
 // sends it, and a sending middleware lets it through only to a marked session, once.
@@ -154,9 +154,11 @@ func (s *Server) noteSession(req mcp.Request) {
 	if !s.audience.seen(ss, userKey(callerOf(req.GetExtra()))) {
 		return
 	}
+	id := ss.ID()
 	go func() {
 		_ = ss.Wait()
 		s.audience.forget(ss)
 		s.unsubscribeSession(ss)
+		s.closeClientSession(id) // its upstream sessions end with it (sessions.go)
 	}()
 }

@@ -123,8 +123,8 @@ func New(o Options) (*Server, error) {
 	}
 	// 2026-07-28 requests are stateless (no Mcp-Session-Id; each carries its version in
 	// _meta and the MCP-Protocol-Version header, which the gateway checked against each
-	// other): a stateless handler of the same server answers them. Upstream sessions are
-	// per user either way, so a stateless request reuses the user's.
+	// other): a stateless handler of the same server answers them, on the user's own
+	// upstream sessions (sessions.go).
 	stateless := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp },
 		&mcp.StreamableHTTPOptions{DisableLocalhostProtection: true, Logger: s.log, Stateless: true, PropagateRequestCancellation: true})
 	bearer := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
@@ -189,6 +189,7 @@ func callerOf(extra *mcp.RequestExtra) *gateway.Caller {
 func (s *Server) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		s.noteSession(req)
+		ctx = withClientSession(ctx, req)
 		switch r := req.(type) {
 		case *mcp.SubscribeRequest, *mcp.SubscriptionsListenRequest:
 			ctx = withCaller(ctx, r)

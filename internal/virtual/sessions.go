@@ -17,8 +17,42 @@ import (
 )
 
 // connKey names one upstream client session: the user's key ("" for a shared stdio
-// process) and the upstream's name.
-type connKey struct{ user, upstream string }
+// process), the upstream's name, and for an HTTP upstream the client's own session with
+// the virtual server when it has one (2025-11-25): each client session gets its own
+// upstream session, created on first use and closed when the client session ends. Stateless
+// (2026-07-28) requests, which have no session, share the user's; a stdio process is the
+// user's (or everyone's) whatever the client session.
+type connKey struct{ user, upstream, session string }
+
+type clientSessionKey struct{}
+
+// withClientSession keeps the id of the client's session with the virtual server in ctx.
+func withClientSession(ctx context.Context, req mcp.Request) context.Context {
+	if ss, _ := req.GetSession().(*mcp.ServerSession); ss != nil && ss.ID() != "" {
+		return context.WithValue(ctx, clientSessionKey{}, ss.ID())
+	}
+	return ctx
+}
+
+// closeClientSession closes the upstream sessions that belonged to an ended client
+// session.
+func (s *Server) closeClientSession(id string) {
+	if id == "" {
+		return
+	}
+	var ended []*conn
+	s.mu.Lock()
+	for k, c := range s.conns {
+		if k.session == id {
+			delete(s.conns, k)
+			ended = append(ended, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range ended {
+		c.close()
+	}
+}
 
 // conn is one upstream client session, connected on first use.
 type conn struct {
@@ -112,8 +146,11 @@ func (s *Server) session(ctx context.Context, u *Upstream, caller *gateway.Calle
 // hold is session that also returns the conn the session belongs to.
 func (s *Server) hold(ctx context.Context, u *Upstream, caller *gateway.Caller) (*conn, *mcp.ClientSession, func(), error) {
 	k := connKey{user: userKey(caller), upstream: u.Name}
-	if u.Shared {
+	switch {
+	case u.Shared:
 		k.user = ""
+	case !u.stdio():
+		k.session, _ = ctx.Value(clientSessionKey{}).(string)
 	}
 	s.mu.Lock()
 	if s.closed {

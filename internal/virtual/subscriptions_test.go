@@ -118,8 +118,8 @@ func connectVersion(t *testing.T, url, user, version string, opts *mcp.ClientOpt
 }
 
 // Resource subscriptions go through the virtual server to the upstream that serves the
-// resource, on the user's own upstream session (once, however many of the user's client
-// sessions subscribe); an update reaches the client sessions of that user only, and so
+// resource, on the user's own upstream session (once per upstream session, however many of
+// the user's 2026-07-28 listen streams subscribe); an update reaches the client sessions of that user only, and so
 // does a list change; the last unsubscribe unsubscribes upstream. Clients on 2025-11-25
 // (resources/subscribe on a session) and 2026-07-28 (resourceSubscriptions of
 // subscriptions/listen), against a stateful and a stateless upstream.
@@ -162,7 +162,14 @@ func testSubscriptions(t *testing.T, version string, o *mcp.StreamableHTTPOption
 			t.Fatalf("subscribe: %v\n%s", err, logs)
 		}
 	}
-	waitFor(t, func() bool { return up.count(up.subs, "alice") == 1 && up.count(up.subs, "bob") == 1 }, "one upstream subscribe per user")
+	// A 2025-11-25 client session has an upstream session of its own; 2026-07-28 requests
+	// share the user's.
+	perSession := version == "2025-11-25"
+	wantAlice := int32(1)
+	if perSession {
+		wantAlice = 2
+	}
+	waitFor(t, func() bool { return up.count(up.subs, "alice") == wantAlice && up.count(up.subs, "bob") == 1 }, "one upstream subscribe per upstream session")
 
 	// alice's readme changes: both of alice's sessions hear it, bob does not.
 	if err := up.server("alice").ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "docs://readme"}); err != nil {
@@ -200,14 +207,18 @@ func testSubscriptions(t *testing.T, version string, o *mcp.StreamableHTTPOption
 	if err := alice1.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "docs://readme"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if n := up.count(up.unsubs, "alice"); n != 0 {
-		t.Fatalf("upstream unsubscribed while alice's second session is subscribed (%d)", n)
+	if perSession {
+		waitFor(t, func() bool { return up.count(up.unsubs, "alice") == 1 }, "the upstream unsubscribe of alice's first session")
+	} else {
+		time.Sleep(200 * time.Millisecond)
+		if n := up.count(up.unsubs, "alice"); n != 0 {
+			t.Fatalf("upstream unsubscribed while alice's second session is subscribed (%d)", n)
+		}
 	}
 	if err := alice2.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "docs://readme"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return up.count(up.unsubs, "alice") == 1 }, "the upstream unsubscribe after alice's last session unsubscribed")
+	waitFor(t, func() bool { return up.count(up.unsubs, "alice") == wantAlice }, "the upstream unsubscribe after alice's last session unsubscribed")
 	// A session that ends without unsubscribing releases its subscription too.
 	bob.Close()
 	waitFor(t, func() bool { return up.count(up.unsubs, "bob") == 1 }, "the upstream unsubscribe after bob's session ended")

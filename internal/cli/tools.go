@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mcpgate/mcpgate/internal/client"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 )
@@ -18,9 +23,14 @@ func init() {
 	register(newCallCmd)
 }
 
-// connectMCP opens an MCP session to the server with the client's sign-in.
+// connectMCP opens an MCP session to the server with the client's sign-in. It declares URL
+// elicitation (urlElicitation), so that a server which needs the user on a page (mcpgate's
+// connect page, say) can send them there.
 func connectMCP(cmd *cobra.Command, c *client.Client) (*mcp.ClientSession, error) {
-	mc := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: Version}, nil)
+	mc := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: Version}, &mcp.ClientOptions{
+		Capabilities:       &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{URL: &mcp.URLElicitationCapabilities{}}},
+		ElicitationHandler: urlElicitation(cmd.ErrOrStderr()),
+	})
 	tr := &mcp.StreamableClientTransport{Endpoint: c.ServerURL(), HTTPClient: c.HTTPClient(), DisableStandaloneSSE: true, MaxRetries: -1}
 	s, err := mc.Connect(cmd.Context(), tr, nil)
 	if err != nil {
@@ -50,7 +60,7 @@ func newToolsCmd() *cobra.Command {
 			var tools []*mcp.Tool
 			for t, err := range s.Tools(cmd.Context(), nil) {
 				if err != nil {
-					return fmt.Errorf("listing tools: %w", err)
+					return fmt.Errorf("listing tools: %w", urlElicitationRequired(cmd.ErrOrStderr(), err))
 				}
 				tools = append(tools, t)
 			}
@@ -140,7 +150,7 @@ func newCallCmd() *cobra.Command {
 			defer s.Close()
 			res, err := s.CallTool(cmd.Context(), &mcp.CallToolParams{Name: args[1], Arguments: params})
 			if err != nil {
-				return fmt.Errorf("calling %s: %w", args[1], err)
+				return fmt.Errorf("calling %s: %w", args[1], urlElicitationRequired(cmd.ErrOrStderr(), err))
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
@@ -215,4 +225,78 @@ func printResult(out io.Writer, res *mcp.CallToolResult) {
 		b, _ := json.MarshalIndent(res.StructuredContent, "", "  ")
 		fmt.Fprintln(out, string(b))
 	}
+}
+
+// urlElicitation answers a server's URL elicitation the way the specification asks of a
+// client: it shows the message, the page's host and the whole URL, and never opens the page
+// itself (the user chooses to); then it accepts. On 2026-07-28 the client retries the call
+// with the server's requestState, and a server such as mcpgate holds that retry until the
+// user has finished on the page, or asks again (the same page is then not shown twice).
+// Form elicitations are declined: this command asks nothing on the terminal.
+func urlElicitation(w io.Writer) func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+	var mu sync.Mutex
+	shown := map[string]bool{}
+	return func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		p := req.Params
+		if p == nil || p.Mode != "url" {
+			return &mcp.ElicitResult{Action: "decline"}, nil
+		}
+		mu.Lock()
+		again := shown[p.URL]
+		shown[p.URL] = true
+		mu.Unlock()
+		if again {
+			if u, err := url.Parse(p.URL); err == nil {
+				fmt.Fprintf(w, "Still waiting for you to finish on %s …\n", u.Host)
+			}
+			return &mcp.ElicitResult{Action: "accept"}, nil
+		}
+		if !showPage(w, p) {
+			return &mcp.ElicitResult{Action: "decline"}, nil
+		}
+		fmt.Fprintf(w, "Waiting for you to finish there (Ctrl-C to stop) …\n")
+		return &mcp.ElicitResult{Action: "accept"}, nil
+	}
+}
+
+// showPage prints a URL elicitation: its message, the page's host and the URL. It refuses
+// (false) a URL that is not http(s).
+func showPage(w io.Writer, p *mcp.ElicitParams) bool {
+	u, err := url.Parse(p.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		fmt.Fprintf(w, "The server asked to open a page that is not an http(s) URL; declined.\n")
+		return false
+	}
+	msg := strings.TrimSpace(p.Message)
+	if msg == "" {
+		msg = "The server needs you to complete a step in your browser."
+	}
+	fmt.Fprintf(w, "%s\n\nOpen this page (on %s) in your browser:\n\n  %s\n\n", msg, u.Host, p.URL)
+	return true
+}
+
+// urlElicitationRequired turns a 2025-11-25 server's URL elicitation error (-32042) into
+// the pages to open and an error asking to run the command again: the retry the
+// specification describes waits for a notification on a stream this command does not keep.
+func urlElicitationRequired(w io.Writer, err error) error {
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != mcp.CodeURLElicitationRequired {
+		return err
+	}
+	var data struct {
+		Elicitations []*mcp.ElicitParams `json:"elicitations"`
+	}
+	if json.Unmarshal(rpcErr.Data, &data) != nil || len(data.Elicitations) == 0 {
+		return err
+	}
+	shown := 0
+	for _, p := range data.Elicitations {
+		if p.Mode == "url" && showPage(w, p) {
+			shown++
+		}
+	}
+	if shown == 0 {
+		return err
+	}
+	return fmt.Errorf("the server needs you on the page above first: open it, finish there, then run this command again")
 }

@@ -59,8 +59,27 @@ func (s *Server) RevokeSignIns(ctx context.Context, userID, familyID string) (in
 }
 
 // EndBrowserSession signs this browser out of the authorization server (its session
-// cookie). Other browsers keep their session cookie until it expires: it is not stored.
+// cookie).
 func (s *Server) EndBrowserSession(w http.ResponseWriter) { s.clearCookie(w, sessionCookie) }
+
+// EndBrowserSessions signs the user out of the authorization server in every browser: this
+// one's cookie is cleared (w may be nil when the user is not the one asking), and every
+// replica refuses the user's browser sessions that began before now (pages.go).
+func (s *Server) EndBrowserSessions(ctx context.Context, w http.ResponseWriter, userID string) error {
+	if w != nil {
+		s.EndBrowserSession(w)
+	}
+	bs, ok := s.store.(store.BrowserSignOuts)
+	if !ok {
+		return fmt.Errorf("the store does not record browser sign-outs")
+	}
+	now := s.opts.Now()
+	if err := bs.SignOutBrowsers(ctx, userID, now, now.Add(s.opts.SessionLifetime)); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "signed out of every browser", "sub", userID)
+	return nil
+}
 
 // KeyInfo describes a signing key for the admin console; never the key itself.
 type KeyInfo struct {

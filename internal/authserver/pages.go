@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/ui"
 )
 
@@ -190,7 +191,29 @@ func (s *Server) getSession(r *http.Request) (session, bool) {
 	if err1 != nil || err2 != nil || err3 != nil || s.opts.Now().Unix() >= exp {
 		return session{}, false
 	}
+	if s.signedOutEverywhere(r, uid, at) {
+		return session{}, false
+	}
 	return session{UserID: uid, AuthTime: time.Unix(at, 0)}, true
+}
+
+// signedOutEverywhere reports whether the user signed out of every browser after this
+// session began (EndBrowserSessions): the session cookie is signed, not stored, so "Sign
+// out everywhere" is a time per user in the store that every replica checks. A store that
+// cannot answer refuses the session (the user signs in again).
+func (s *Server) signedOutEverywhere(r *http.Request, userID string, began int64) bool {
+	bs, ok := s.store.(store.BrowserSignOuts)
+	if !ok {
+		return false
+	}
+	at, err := bs.BrowsersSignedOutAt(r.Context(), userID, s.opts.Now())
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "reading browser sign-outs; the browser session is refused", "err", err)
+		return true
+	}
+	// The cookie keeps seconds: a session that began in the second of the sign-out is
+	// refused too (a sign-in in that same second, after it, signs in again).
+	return !at.IsZero() && began <= at.Unix()
 }
 
 // csrfToken binds a form to this browser (a random cookie) and to one purpose (an auth

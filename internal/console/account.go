@@ -157,7 +157,10 @@ func (con *Console) accountSignOutEverywhere(w http.ResponseWriter, r *http.Requ
 		res.what = "every sign-in"
 		return res
 	}
-	con.as.EndBrowserSession(w)
+	if err := con.as.EndBrowserSessions(r.Context(), w, sub); err != nil {
+		con.log.ErrorContext(r.Context(), "my account: signing out of every browser", "sub", sub, "err", err)
+		return failed(http.StatusServiceUnavailable, "Your applications are signed out, but other browsers could not be (storage error). Try again.")
+	}
 	return outcome{done: "signins-ended", what: "every sign-in", notice: strconv.Itoa(n), back: "/"}
 }
 

@@ -258,6 +258,12 @@ func (con *Console) consoleEndSignIns(r *http.Request) outcome {
 		res.what = what
 		return res
 	}
+	if handle == "all" { // an administrator ending every sign-in ends the browser sessions too
+		if err := con.as.EndBrowserSessions(r.Context(), nil, sub); err != nil {
+			con.log.ErrorContext(r.Context(), "admin console: signing a user out of every browser", "sub", sub, "err", err)
+			return outcome{status: http.StatusServiceUnavailable, failure: "The sign-ins ended, but the browser sessions could not be (storage error). Try again.", what: what}
+		}
+	}
 	return outcome{done: "signins-ended", what: what, notice: fmt.Sprintf("%d of %s", n, con.userName(r.Context(), sub)),
 		back: "/admin/user?" + url.Values{"user": {sub}}.Encode() + "#signins"}
 }

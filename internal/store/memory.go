@@ -33,6 +33,7 @@ type Memory struct {
 	audit    *audit.MemoryStore // created on first use (audit.go)
 	// assertions: used assertion ids → expiry, created on first use (assertions.go)
 	assertions map[string]time.Time
+	signOuts   map[string]signOut // browser sign-outs by user (signouts.go)
 	// connections: (subject, provider) → connection, created on first use (connections.go)
 	connections map[[2]string]Connection
 }
@@ -652,6 +653,7 @@ func (m *Memory) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 		}
 	}
 	n += m.deleteExpiredAssertions(now)
+	n += m.deleteExpiredSignOuts(now)
 	return n, nil
 }
 

@@ -136,6 +136,14 @@ var migrations = []string{
 		expires_at BIGINT NOT NULL
 	);
 	CREATE INDEX used_assertions_exp ON used_assertions(expires_at)`,
+	// 6: "Sign out everywhere": the user's browser sessions that began before signed_out_at
+	// are refused (the sessions themselves are signed cookies, not stored).
+	`CREATE TABLE browser_signouts (
+		user_id TEXT PRIMARY KEY,
+		signed_out_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX browser_signouts_exp ON browser_signouts(expires_at)`,
 }
 
 func (s *SQL) q(query string) string { return rebind(query, s.dialect == dialectPostgres) }
@@ -779,6 +787,7 @@ func (s *SQL) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		{`DELETE FROM revoked_tokens WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM access_tokens WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM used_assertions WHERE expires_at <= ?`, []any{n}},
+		{`DELETE FROM browser_signouts WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM device_auths WHERE expires_at <= ?`, []any{n}},
 		{`DELETE FROM consents WHERE expires_at <> 0 AND expires_at <= ?`, []any{n}},
 		{`DELETE FROM signing_keys WHERE expires_at <= ?`, []any{n}},

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteExpired", testDeleteExpired},
 		{"Audit", testAudit},
 		{"Assertions", testAssertions},
+		{"BrowserSignOuts", testBrowserSignOuts},
 		{"Connections", testConnections},
 		{"ConnectionsConcurrentSwap", testConnectionsConcurrentSwap},
 		{"ConnectionsListDelete", testConnectionsListDelete},

@@ -70,7 +70,19 @@ func ParamBindings(inputSchema json.RawMessage) []ParamBinding {
 	if len(inputSchema) == 0 || decode(inputSchema, &s) != nil {
 		return nil
 	}
-	return collectBindings(s.Properties, nil, nil)
+	out := collectBindings(s.Properties, nil, nil)
+	// Two arguments bound to one header (names compared case-insensitively) make the tool
+	// invalid: the SDK drops it from its lists, so no client sends it headers, and no
+	// binding of it is checked here either (one header cannot carry two values).
+	seen := make(map[string]bool, len(out))
+	for _, b := range out {
+		k := strings.ToLower(b.Header)
+		if seen[k] {
+			return nil
+		}
+		seen[k] = true
+	}
+	return out
 }
 
 func collectBindings(props map[string]schemaProperty, prefix []string, out []ParamBinding) []ParamBinding {

@@ -30,6 +30,12 @@ func TestParamBindings(t *testing.T) {
 	if _, ok := ListParamBindings([]byte(`{"jsonrpc":"2.0","id":1,"result":{"prompts":[]}}`)); ok {
 		t.Error("a prompts/list result read as a tools/list one")
 	}
+	// Two arguments on one header (case-insensitively, at any depth): an invalid tool, which
+	// the SDK drops from its lists; no binding of it is made or checked (a fuzz find).
+	dup := `{"type":"object","properties":{"a":{"type":"string","x-mcp-header":"Region"},"o":{"type":"object","properties":{"b":{"type":"string","x-mcp-header":"region"}}}}}`
+	if b := ParamBindings([]byte(dup)); b != nil {
+		t.Errorf("bindings of a tool with a duplicate header = %v, want none", b)
+	}
 }
 
 func TestCheckParamHeaders(t *testing.T) {

@@ -41,6 +41,30 @@ func signedIn(t *testing.T, base, user string) *http.Client {
 	return c
 }
 
+// serveAliceAndBob serves mcpgate with two local users whose password is "correct horse":
+// alice, an administrator, and bob; extra is appended to the configuration.
+func serveAliceAndBob(t *testing.T, extra string) string {
+	t.Helper()
+	hash, err := authserver.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, `
+listen: $ADDR
+publicURL: http://$ADDR
+store: {sqlite: {path: $DIR/mcpgate.db}}
+log: {level: error}
+authServer:
+  allowInsecureHTTP: true
+  adminGroups: [gateway-admins]
+  users:
+    - {username: alice, name: Alice, email: alice@example.com, passwordHash: "${HASH}", groups: [gateway-admins]}
+    - {username: bob, name: Bob, email: bob@example.com, passwordHash: "${HASH}", groups: [eng]}
+routes:
+  - {name: docs, path: /docs/mcp, upstream: {url: "http://127.0.0.1:9/mcp"}}
+`+extra, map[string]string{"HASH": hash})
+}
+
 // formToken opens page and returns the form token of its first form.
 func formToken(t *testing.T, c *http.Client, page string) string {
 	t.Helper()
@@ -61,26 +85,8 @@ func formToken(t *testing.T, c *http.Client, page string) string {
 // unknown pages and actions, posts without the form token or from another origin, bad
 // filters, and anonymous or non-admin visitors; each refused action is audited.
 func TestConsoleRefusals(t *testing.T) {
-	hash, err := authserver.HashPassword("correct horse")
-	if err != nil {
-		t.Fatal(err)
-	}
 	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
-	base := serve(t, `
-listen: $ADDR
-publicURL: http://$ADDR
-store: {sqlite: {path: $DIR/mcpgate.db}}
-log: {level: error}
-audit: {store: true, file: {path: `+auditPath+`}}
-authServer:
-  allowInsecureHTTP: true
-  adminGroups: [gateway-admins]
-  users:
-    - {username: alice, name: Alice, email: alice@example.com, passwordHash: "${HASH}", groups: [gateway-admins]}
-    - {username: bob, name: Bob, email: bob@example.com, passwordHash: "${HASH}", groups: [eng]}
-routes:
-  - {name: docs, path: /docs/mcp, upstream: {url: "http://127.0.0.1:9/mcp"}}
-`, map[string]string{"HASH": hash})
+	base := serveAliceAndBob(t, "audit: {store: true, file: {path: "+auditPath+"}}\n")
 	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	alice, bob := signedIn(t, base, "alice"), signedIn(t, base, "bob")
 	adminToken := formToken(t, alice, base+"/admin/keys")

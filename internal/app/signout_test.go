@@ -39,24 +39,7 @@ func nextSecond() { time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(t
 // not only this one; so does an administrator's "End every sign-in of this user". Another
 // user's sessions, and a sign-in after it, are untouched.
 func TestSignOutEverywhereEndsEveryBrowser(t *testing.T) {
-	hash, err := authserver.HashPassword("correct horse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := serve(t, `
-listen: $ADDR
-publicURL: http://$ADDR
-store: {sqlite: {path: $DIR/mcpgate.db}}
-log: {level: error}
-authServer:
-  allowInsecureHTTP: true
-  adminGroups: [gateway-admins]
-  users:
-    - {username: alice, name: Alice, email: alice@example.com, passwordHash: "${HASH}", groups: [gateway-admins]}
-    - {username: bob, name: Bob, email: bob@example.com, passwordHash: "${HASH}", groups: [eng]}
-routes:
-  - {name: docs, path: /docs/mcp, upstream: {url: "http://127.0.0.1:9/mcp"}}
-`, map[string]string{"HASH": hash})
+	base := serveAliceAndBob(t, "")
 	post := func(c *http.Client, path string, form url.Values) {
 		t.Helper()
 		resp, err := c.PostForm(base+path, form)

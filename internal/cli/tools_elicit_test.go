@@ -6,30 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpgate/mcpgate/internal/testutil"
 )
-
-// syncBuffer is stderr shared by the command and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const linkPage = "http://127.0.0.1:1/connections/tasks/connect?ref=abc"
 
@@ -60,7 +43,7 @@ func linkServer(t *testing.T, stateless bool) (string, *atomic.Int32) {
 
 func runCall(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	var out bytes.Buffer
-	var errb syncBuffer
+	var errb testutil.SyncBuffer
 	root := NewRoot(strings.NewReader(""), &out, &errb)
 	root.SetArgs(append([]string{"call", "--token-cache", t.TempDir()}, args...))
 	err = root.ExecuteContext(context.Background())

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,9 +17,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/testutil"
 )
 
 func writeCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
@@ -71,17 +71,9 @@ func TestTLSListener(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestAccessLog(t *testing.T) {
 	up, _ := echoUpstream(t)
-	var buf syncBuf
+	var buf testutil.SyncBuffer
 	_, base := newGateway(t, Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
 		Routes: []RouteOptions{{Name: "weather", Path: "/mcp", Upstream: up.URL, Verifier: testVerifier(t)}}})
 	tok := mintToken(t, nil)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authn"
 	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/testutil"
 	"github.com/mcpgate/mcpgate/internal/virtual"
 )
 
@@ -118,22 +119,7 @@ func stdioServer(t testing.TB) string {
 
 // ---- the gateway in front of a virtual server, and clients
 
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuf = testutil.SyncBuffer
 
 // newGateway serves a virtual server on a strict route whose tokens are user names,
 // optionally followed by +group for each of the user's groups.

@@ -38,6 +38,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/secrets"
 	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/testutil"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -52,24 +53,6 @@ const (
 	vscodeApp  = "aebc6443-0000-4000-8000-0000000000c3"
 	secretVal  = "mcpgate-entra-secret-value"
 )
-
-// syncBuffer collects log output (tests assert logged codes).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // lazyServer is an httptest server whose handler is set after its URL is known.
 type lazyServer struct {
@@ -197,6 +180,9 @@ func testKeys(t *testing.T) *secrets.Keyring {
 // server with the federation connectors, upstream credentials with the connectors'
 // SubjectToken, and the gateway (route verifier: mcpgate's own tokens, or the route's
 // issuers in direct mode).
+// syncBuffer collects log output (tests assert logged codes).
+type syncBuffer = testutil.SyncBuffer
+
 func newMCPGate(t *testing.T, front *lazyServer, cfgFile string, vars map[string]string, logs *syncBuffer, mutate func(*config.Config)) *env {
 	t.Helper()
 	ctx := context.Background()

@@ -33,7 +33,9 @@ func signedInTo(t *testing.T, c *http.Client, base string) bool {
 
 // nextSecond waits until the wall clock enters the next second (browser sessions keep
 // their start to the second).
-func nextSecond() { time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond))) }
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+}
 
 // "Sign out everywhere" on My account ends the user's browser sessions in every browser,
 // not only this one; so does an administrator's "End every sign-in of this user". Another

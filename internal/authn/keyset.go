@@ -97,20 +97,31 @@ func (k *KeySet) start(initialDone bool) {
 	if k.load == nil {
 		return
 	}
+	var first chan struct{}
 	if !initialDone {
 		k.mu.Lock()
-		k.startLoadLocked()
+		first = k.startLoadLocked()
 		k.mu.Unlock()
 	}
 	k.wg.Add(1)
-	go k.loop(initialDone)
+	go k.loop(first)
 }
 
-func (k *KeySet) loop(initialDone bool) {
+// loop refreshes the keys every refreshInterval, sooner after a failure. first, when not
+// nil, is the first load, started by start: the loop waits for that one (joining it rather
+// than calling refresh, which would start a second load had the first already ended).
+func (k *KeySet) loop(first chan struct{}) {
 	defer k.wg.Done()
 	var err error
-	if !initialDone {
-		err = k.refresh(k.ctx) // joins the first load
+	if first != nil {
+		select {
+		case <-first:
+		case <-k.ctx.Done():
+			return
+		}
+		k.mu.Lock()
+		err = k.lastErr
+		k.mu.Unlock()
 	}
 	backoff := time.Second
 	t := time.NewTimer(time.Hour)

@@ -2,9 +2,6 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -56,31 +53,9 @@ func TestSQLiteReopen(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
-	dsn := testutil.PostgresDSN(t)
+	testutil.PostgresDSN(t) // skips (fails in CI) without a database, before any subtest
 	storetest.Run(t, func(t *testing.T) store.Store {
-		ctx := context.Background()
-		admin, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close()
-		b := make([]byte, 6)
-		rand.Read(b)
-		schema := "t_" + hex.EncodeToString(b)
-		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if a, err := sql.Open("pgx", dsn); err == nil {
-				a.Exec("DROP SCHEMA " + schema + " CASCADE")
-				a.Close()
-			}
-		})
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		s, err := store.OpenPostgres(ctx, dsn+sep+"search_path="+schema, nil)
+		s, err := store.OpenPostgres(context.Background(), testutil.PostgresSchema(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -238,44 +238,42 @@ func (f *metadataFetcher) discover(ctx context.Context, mcpURL string) (discover
 		return discovered{}, err
 	}
 	d := discovered{Resource: resource}
-	var errs []error
-	found := false
-	for _, u := range protectedResourceURLs(resource) {
-		b, notFound, err := f.get(ctx, u)
-		if err != nil {
-			errs = append(errs, err)
-			if notFound {
-				continue
-			}
-			break
-		}
-		if d.PRM, err = parseProtectedResource(b, resource); err != nil {
-			return d, err
-		}
-		found = true
-		break
+	b, err := f.getFirst(ctx, protectedResourceURLs(resource))
+	if err != nil {
+		return d, fmt.Errorf("no protected resource metadata (RFC 9728) for %s: %w", resource, err)
 	}
-	if !found {
-		return d, fmt.Errorf("no protected resource metadata (RFC 9728) for %s: %w", resource, errors.Join(errs...))
+	if d.PRM, err = parseProtectedResource(b, resource); err != nil {
+		return d, err
 	}
 	issuer := d.PRM.AuthorizationServers[0]
 	if !httpURL(issuer) {
 		return d, fmt.Errorf("authorization server %q is not an absolute http(s) URL", clipped(issuer))
 	}
-	errs = nil
-	for _, u := range authServerMetadataURLs(issuer) {
+	if b, err = f.getFirst(ctx, authServerMetadataURLs(issuer)); err != nil {
+		return d, fmt.Errorf("no authorization server metadata (RFC 8414 or OpenID Connect) for %s: %w", issuer, err)
+	}
+	if d.AS, err = parseAuthServerMetadata(b, issuer); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// getFirst fetches the first of urls that exists, in order: a 404 moves on to the next
+// one, any other failure stops. It returns that document, or every error met.
+func (f *metadataFetcher) getFirst(ctx context.Context, urls []string) ([]byte, error) {
+	var errs []error
+	for _, u := range urls {
 		b, notFound, err := f.get(ctx, u)
-		if err != nil {
-			errs = append(errs, err)
-			if notFound {
-				continue
-			}
+		if err == nil {
+			return b, nil
+		}
+		errs = append(errs, err)
+		if !notFound {
 			break
 		}
-		if d.AS, err = parseAuthServerMetadata(b, issuer); err != nil {
-			return d, err
-		}
-		return d, nil
 	}
-	return d, fmt.Errorf("no authorization server metadata (RFC 8414 or OpenID Connect) for %s: %w", issuer, errors.Join(errs...))
+	if len(errs) == 0 {
+		return nil, errors.New("no URL to try")
+	}
+	return nil, errors.Join(errs...)
 }

@@ -156,17 +156,27 @@ func (con *Console) formTokenOK(r *http.Request, cookie string) bool {
 	return err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) == 1
 }
 
-// consoleDeleteClient deletes a registered (not configured) client.
-func (con *Console) consoleDeleteClient(r *http.Request) outcome {
-	id := clipParam(r.PostFormValue("client"))
+// registeredClient checks that id is a client the console may change: one registered at
+// run time, not one from the configuration file (fix says what to do there instead). When
+// it is not, ok is false and res is the refusal.
+func (con *Console) registeredClient(r *http.Request, id, fix string) (res outcome, ok bool) {
 	c, err := con.store.GetClient(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return outcome{status: http.StatusNotFound, failure: "No client " + id + " is registered.", what: id}
+		return outcome{status: http.StatusNotFound, failure: "No client " + id + " is registered.", what: id}, false
 	case err != nil:
-		return outcome{status: http.StatusServiceUnavailable, failure: "The client cannot be read right now (storage error).", what: id}
+		return outcome{status: http.StatusServiceUnavailable, failure: "The client cannot be read right now (storage error).", what: id}, false
 	case c.Source == "static":
-		return outcome{status: http.StatusBadRequest, failure: "Client " + id + " comes from the configuration file; remove it there.", what: id}
+		return outcome{status: http.StatusBadRequest, failure: "Client " + id + " comes from the configuration file; " + fix + ".", what: id}, false
+	}
+	return outcome{}, true
+}
+
+// consoleDeleteClient deletes a registered (not configured) client.
+func (con *Console) consoleDeleteClient(r *http.Request) outcome {
+	id := clipParam(r.PostFormValue("client"))
+	if res, ok := con.registeredClient(r, id, "remove it there"); !ok {
+		return res
 	}
 	if err := con.store.DeleteClient(r.Context(), id); err != nil {
 		con.log.ErrorContext(r.Context(), "admin console: deleting a client", "client_id", id, "err", err)
@@ -180,14 +190,8 @@ func (con *Console) consoleDeleteClient(r *http.Request) outcome {
 func (con *Console) consoleDisableClient(r *http.Request) outcome {
 	id := clipParam(r.PostFormValue("client"))
 	disable := r.PostFormValue("disabled") != "false"
-	c, err := con.store.GetClient(r.Context(), id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return outcome{status: http.StatusNotFound, failure: "No client " + id + " is registered.", what: id}
-	case err != nil:
-		return outcome{status: http.StatusServiceUnavailable, failure: "The client cannot be read right now (storage error).", what: id}
-	case c.Source == "static":
-		return outcome{status: http.StatusBadRequest, failure: "Client " + id + " comes from the configuration file; change it there.", what: id}
+	if res, ok := con.registeredClient(r, id, "change it there"); !ok {
+		return res
 	}
 	if err := con.store.SetClientDisabled(r.Context(), id, disable); err != nil {
 		con.log.ErrorContext(r.Context(), "admin console: disabling a client", "client_id", id, "err", err)

@@ -18,7 +18,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -41,10 +40,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpgate/mcpgate/internal/benchkit"
 )
 
 const issuer = "https://issuer.footprint"
@@ -65,7 +65,7 @@ func main() {
 		}
 		return
 	}
-	raiseFDLimit()
+	benchkit.RaiseFDLimit()
 	var counts []int
 	for f := range strings.SplitSeq(*routeCounts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -259,38 +259,11 @@ func measureStreams(ctx context.Context, name string, o opts, start func() (*pro
 	}
 	defer p.stop()
 	open := func(i int) (net.Conn, error) {
-		req := "GET " + path + " HTTP/1.1\r\nHost: " + p.addr + "\r\nAccept: text/event-stream\r\n"
+		tok := ""
 		if len(toks) > 0 {
-			req += "Authorization: Bearer " + toks[i%len(toks)] + "\r\n"
+			tok = toks[i%len(toks)]
 		}
-		req += "\r\n"
-		c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-		if _, err := io.WriteString(c, req); err != nil {
-			c.Close()
-			return nil, err
-		}
-		br := bufio.NewReaderSize(c, 512)
-		st, err := br.ReadString('\n')
-		if err != nil || !strings.Contains(st, " 200 ") {
-			c.Close()
-			return nil, fmt.Errorf("stream not opened: %q %v", st, err)
-		}
-		for { // headers, then the upstream's first comment
-			l, err := br.ReadString('\n')
-			if err != nil {
-				c.Close()
-				return nil, err
-			}
-			if strings.Contains(l, ": stream open") {
-				break
-			}
-		}
-		_ = c.SetDeadline(time.Time{})
-		return c, nil
+		return benchkit.OpenStream(p.addr, path, tok)
 	}
 	// Warm up the code paths and pools with a few streams, then idle to a baseline.
 	for i := range 50 {
@@ -540,14 +513,6 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-func raiseFDLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
 }
 
 func median[T int64 | time.Duration](s []T) T {

@@ -39,6 +39,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpgate/mcpgate/internal/authn"
+	"github.com/mcpgate/mcpgate/internal/benchkit"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/gctune"
 )
@@ -72,7 +73,7 @@ func main() {
 	freezeIdle := flag.Bool("freeze-idle", true, "latency comparison: stop (SIGSTOP) each proxy process outside its own slices, so that its housekeeping cannot delay another target's requests (-freeze-idle=false: the proxies run throughout, as before session 4)")
 	flag.BoolVar(&aaCheck, "aa", false, "A/A check of the method: a second bare proxy takes mcpgate's place (its added latency should be about zero)")
 	flag.Parse()
-	raiseFDLimit()
+	benchkit.RaiseFDLimit()
 	if *role != "" {
 		if *cpu >= 0 {
 			if err := pinAll(*cpu); err != nil {
@@ -133,14 +134,6 @@ func childArgs(role, upstream, keyFile string) []string {
 		floor = gcFloors.gateway
 	}
 	return []string{"-role", run, "-upstream", upstream, "-key", keyFile, "-child-gc-min-heap", strconv.FormatInt(floor, 10)}
-}
-
-func raiseFDLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
 }
 
 func fdLimit() uint64 {

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/benchkit"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 )
 
@@ -162,40 +163,11 @@ func sseMemory(ctx context.Context, role, upstream, keyFile, tok string, n int) 
 	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
 	// No session: the standalone stream of a stateless server (a session id would have to
 	// be handed to the load test's user first).
-	reqLine := "GET /mcp HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\n"
+	bearer := ""
 	if strings.HasPrefix(role, "gateway") {
-		reqLine += "Authorization: Bearer " + tok + "\r\n"
+		bearer = tok
 	}
-	reqLine += "\r\n"
-	open := func() (net.Conn, error) {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-		if _, err := io.WriteString(c, reqLine); err != nil {
-			c.Close()
-			return nil, err
-		}
-		br := bufio.NewReaderSize(c, 512)
-		st, err := br.ReadString('\n')
-		if err != nil || !strings.Contains(st, " 200 ") {
-			c.Close()
-			return nil, fmt.Errorf("stream not opened: %q %v", st, err)
-		}
-		for { // headers, then the first event comment
-			l, err := br.ReadString('\n')
-			if err != nil {
-				c.Close()
-				return nil, err
-			}
-			if strings.Contains(l, ": stream open") {
-				break
-			}
-		}
-		_ = c.SetDeadline(time.Time{})
-		return c, nil
-	}
+	open := func() (net.Conn, error) { return benchkit.OpenStream(addr, "/mcp", bearer) }
 	// Warm up (code paths, pools), then measure from a settled baseline.
 	var warm []net.Conn
 	for range 50 {

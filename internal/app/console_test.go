@@ -20,17 +20,8 @@ func signedIn(t *testing.T, base, user string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Get(base + authserver.PathLogin + "?" + authserver.ParamReturn + "=/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no sign-in form: %s", b)
-	}
-	resp, err = c.PostForm(base+authserver.PathLogin, url.Values{"csrf": {string(m[1])}, authserver.ParamReturn: {"/"}, "username": {user}, "password": {"correct horse"}})
+	csrf := formToken(t, c, base+authserver.PathLogin+"?"+authserver.ParamReturn+"=/")
+	resp, err := c.PostForm(base+authserver.PathLogin, url.Values{"csrf": {csrf}, authserver.ParamReturn: {"/"}, "username": {user}, "password": {"correct horse"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,14 +35,16 @@ func (m *Memory) SignOutBrowsers(_ context.Context, userID string, at, expiresAt
 	if m.signOuts == nil {
 		m.signOuts = map[string]signOut{}
 	}
-	if old, ok := m.signOuts[userID]; ok && old.at.After(at) {
-		at = old.at
-	}
-	if old, ok := m.signOuts[userID]; ok && old.expiresAt.After(expiresAt) {
-		expiresAt = old.expiresAt
-	}
-	m.signOuts[userID] = signOut{at: at, expiresAt: expiresAt}
+	old := m.signOuts[userID] // the zero record when there is none
+	m.signOuts[userID] = signOut{at: laterOf(at, old.at), expiresAt: laterOf(expiresAt, old.expiresAt)}
 	return nil
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // BrowsersSignedOutAt implements BrowserSignOuts.

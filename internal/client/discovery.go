@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // ResourceMetadata is RFC 9728 Protected Resource Metadata (the fields a client uses).
@@ -155,7 +156,7 @@ func PRMCandidates(serverURL, headerURL string) []string { return prmCandidates(
 
 // ASCandidates lists the metadata URLs of an authorization server issuer in the order a client
 // tries them (RFC 8414 first, then OpenID Connect discovery; MCP 2025-11-25).
-func ASCandidates(issuer string) ([]string, error) { return asCandidates(issuer) }
+func ASCandidates(issuer string) ([]string, error) { return mcp.AuthServerMetadataURLs(issuer) }
 
 // prmCandidates lists where to look for PRM: the challenge URL, then the path-inserted
 // well-known URL, then the root one.
@@ -164,17 +165,7 @@ func prmCandidates(serverURL, headerURL string) []string {
 	if headerURL != "" {
 		out = append(out, headerURL)
 	}
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return out
-	}
-	base := u.Scheme + "://" + u.Host
-	p := strings.TrimSuffix(u.EscapedPath(), "/")
-	if p != "" {
-		out = append(out, base+"/.well-known/oauth-protected-resource"+p)
-	}
-	out = append(out, base+"/.well-known/oauth-protected-resource")
-	return dedupe(out)
+	return dedupe(append(out, mcp.ProtectedResourceMetadataURLs(serverURL)...))
 }
 
 // DiscoverResource fetches the server's PRM. It returns (nil, nil) when the server publishes
@@ -213,30 +204,9 @@ func (e *ResourceMismatchError) Error() string {
 		e.Metadata, e.Resource, e.ServerURL)
 }
 
-// asCandidates lists the AS metadata URLs for an issuer in the 2025-11-25 order.
-func asCandidates(issuer string) ([]string, error) {
-	u, err := url.Parse(issuer)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("authorization server %q is not a URL", issuer)
-	}
-	base := u.Scheme + "://" + u.Host
-	p := strings.TrimSuffix(u.EscapedPath(), "/")
-	if p == "" {
-		return []string{
-			base + "/.well-known/oauth-authorization-server",
-			base + "/.well-known/openid-configuration",
-		}, nil
-	}
-	return []string{
-		base + "/.well-known/oauth-authorization-server" + p,
-		base + "/.well-known/openid-configuration" + p,
-		base + p + "/.well-known/openid-configuration",
-	}, nil
-}
-
 // DiscoverServer fetches the metadata of the authorization server issuer and checks its issuer.
 func (c *Client) DiscoverServer(ctx context.Context, issuer string) (*ServerMetadata, error) {
-	cands, err := asCandidates(issuer)
+	cands, err := mcp.AuthServerMetadataURLs(issuer)
 	if err != nil {
 		return nil, err
 	}

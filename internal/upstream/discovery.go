@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/jsonlimit"
+	"github.com/mcpgate/mcpgate/internal/mcp"
 	"github.com/mcpgate/mcpgate/internal/ssrf"
 )
 
@@ -60,37 +61,6 @@ func canonicalResource(raw string) (string, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u.String(), nil
-}
-
-// protectedResourceURLs are where an MCP server's protected resource metadata is looked
-// for (RFC 9728 §3.1, MCP 2025-11-25): the path-inserted form, then the root form.
-func protectedResourceURLs(mcpURL string) []string {
-	u, err := url.Parse(mcpURL)
-	if err != nil {
-		return nil
-	}
-	root := u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource"
-	p := strings.TrimRight(u.Path, "/")
-	if p == "" {
-		return []string{root}
-	}
-	return []string{root + p, root}
-}
-
-// authServerMetadataURLs are where an issuer's metadata is looked for, in the order of the
-// MCP authorization specification (2025-11-25): RFC 8414 path insertion, OIDC path
-// insertion, then OIDC path appending; for an issuer without a path, RFC 8414 then OIDC.
-func authServerMetadataURLs(issuer string) []string {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return nil
-	}
-	host := u.Scheme + "://" + u.Host
-	p := strings.TrimRight(u.Path, "/")
-	if p == "" {
-		return []string{host + "/.well-known/oauth-authorization-server", host + "/.well-known/openid-configuration"}
-	}
-	return []string{host + "/.well-known/oauth-authorization-server" + p, host + "/.well-known/openid-configuration" + p, host + p + "/.well-known/openid-configuration"}
 }
 
 // parseProtectedResource decodes protected resource metadata and checks it is the
@@ -238,7 +208,7 @@ func (f *metadataFetcher) discover(ctx context.Context, mcpURL string) (discover
 		return discovered{}, err
 	}
 	d := discovered{Resource: resource}
-	b, err := f.getFirst(ctx, protectedResourceURLs(resource))
+	b, err := f.getFirst(ctx, mcp.ProtectedResourceMetadataURLs(resource))
 	if err != nil {
 		return d, fmt.Errorf("no protected resource metadata (RFC 9728) for %s: %w", resource, err)
 	}
@@ -249,7 +219,11 @@ func (f *metadataFetcher) discover(ctx context.Context, mcpURL string) (discover
 	if !httpURL(issuer) {
 		return d, fmt.Errorf("authorization server %q is not an absolute http(s) URL", clipped(issuer))
 	}
-	if b, err = f.getFirst(ctx, authServerMetadataURLs(issuer)); err != nil {
+	asURLs, err := mcp.AuthServerMetadataURLs(issuer)
+	if err != nil {
+		return d, err
+	}
+	if b, err = f.getFirst(ctx, asURLs); err != nil {
 		return d, fmt.Errorf("no authorization server metadata (RFC 8414 or OpenID Connect) for %s: %w", issuer, err)
 	}
 	if d.AS, err = parseAuthServerMetadata(b, issuer); err != nil {

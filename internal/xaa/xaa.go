@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcp"
 )
 
 // Token and grant type identifiers.
@@ -223,13 +225,11 @@ func (c *Client) discover(ctx context.Context, mcpURL string) (issuer, tokenURL 
 	if err != nil || !u.IsAbs() {
 		return "", "", fmt.Errorf("xaa: %q is not an absolute URL", mcpURL)
 	}
-	base := u.Scheme + "://" + u.Host
 	var prm struct {
 		Resource             string   `json:"resource"`
 		AuthorizationServers []string `json:"authorization_servers"`
 	}
-	candidates := []string{base + "/.well-known/oauth-protected-resource" + strings.TrimRight(u.Path, "/"), base + "/.well-known/oauth-protected-resource"}
-	for _, cand := range candidates {
+	for _, cand := range mcp.ProtectedResourceMetadataURLs(mcpURL) {
 		if err = c.getJSON(ctx, cand, &prm); err == nil {
 			break
 		}
@@ -241,18 +241,17 @@ func (c *Client) discover(ctx context.Context, mcpURL string) (issuer, tokenURL 
 		return "", "", fmt.Errorf("xaa: %s names no authorization server", mcpURL)
 	}
 	issuer = prm.AuthorizationServers[0]
-	iu, err := url.Parse(issuer)
+	asURLs, err := mcp.AuthServerMetadataURLs(issuer)
 	if err != nil {
-		return "", "", fmt.Errorf("xaa: authorization server %q: %w", issuer, err)
+		return "", "", fmt.Errorf("xaa: %w", err)
 	}
-	ibase, ipath := iu.Scheme+"://"+iu.Host, strings.TrimRight(iu.Path, "/")
 	var md struct {
 		Issuer        string   `json:"issuer"`
 		TokenEndpoint string   `json:"token_endpoint"`
 		GrantProfiles []string `json:"authorization_grant_profiles_supported"`
 		GrantTypes    []string `json:"grant_types_supported"`
 	}
-	for _, cand := range []string{ibase + "/.well-known/oauth-authorization-server" + ipath, ibase + "/.well-known/openid-configuration" + ipath, ibase + ipath + "/.well-known/openid-configuration"} {
+	for _, cand := range asURLs {
 		if err = c.getJSON(ctx, cand, &md); err == nil {
 			break
 		}

@@ -90,11 +90,7 @@ func (a *App) landing(brand ui.Branding) http.HandlerFunc {
 		if err := landingTmpl.Execute(&body, d); err != nil {
 			a.log.ErrorContext(r.Context(), "rendering the landing page", "err", err)
 		}
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		ui.SetPageHeaders(w.Header(), csp)
 		p := ui.Page{Brand: brand, Title: "Welcome to " + brand.DisplayName(), Wide: true, Body: template.HTML(body.String()), StyleURL: styleURL}
 		if a.as != nil {
 			if sub, ok := a.as.CurrentUser(r); ok {

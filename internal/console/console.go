@@ -158,12 +158,8 @@ func (con *Console) Admin(brand ui.Branding) http.Handler {
 
 // pageHeaders are the console's and account pages' security headers: no script at all.
 func pageHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
+	ui.SetPageHeaders(w.Header(), "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("Cache-Control", "no-store")
 }
 
 func (con *Console) consoleRefuse(w http.ResponseWriter, page ui.Page, status int, msg string) {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,20 +115,6 @@ routes:
 	allow := url.Values{"user": {"alice"}, "client": {"notes-app"}, "route": {"crm"}, "method": {"tools/call"}, "tool": {"refund"}, "args": {`{"amount": 20}`}}.Encode()
 	deny := url.Values{"user": {"alice"}, "client": {"notes-app"}, "route": {"crm"}, "method": {"tools/call"}, "tool": {"refund"}, "args": {`{"amount": 5000}`}}.Encode()
 
-	shots := t.TempDir()
-	if os.Getenv("MCPGATE_UPDATE_SCREENSHOTS") == "1" {
-		shots = filepath.Join(testutil.RepoRoot(t), "docs", "screenshots")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "browser_pages.cjs"), base, authorize, allow, deny, shots, reg.ClientID)
-	cmd.Env = append(cmd.Environ(), "VERIFIER="+verifier, "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"), "CHROMIUM="+chromium)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	raw, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("browser driver: %v\n%s", err, stderr.String())
-	}
 	type violation struct{ ID, Impact, Help string }
 	var res struct {
 		Connections, ConnectionsURL                                    string
@@ -160,9 +145,8 @@ routes:
 		AfterSignOutURL, AccountAfterSignOut                        string
 		AdminAxe, AuditAxe, UsersAxe, UserAxe, KeysAxe, AccountAxe  []violation
 	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("%v: %s", err, raw)
-	}
+	testutil.RunNodeDriver(t, nodeDir, 120*time.Second, []string{"VERIFIER=" + verifier, "CHROMIUM=" + chromium}, &res,
+		"browser_pages.cjs", base, authorize, allow, deny, testutil.ScreenshotDir(t), reg.ClientID)
 	has := func(what, s string, want ...string) {
 		t.Helper()
 		for _, w := range want {

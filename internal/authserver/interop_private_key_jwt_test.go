@@ -1,15 +1,12 @@
 package authserver
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,16 +34,6 @@ func TestTypeScriptSDKPrivateKeyJWT(t *testing.T) {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "ts_private_key_jwt.cjs"), env.resource, c.id, env.issuer)
-	cmd.Env = append(cmd.Environ(), "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"), "PKJ_KEY="+string(keyPEM))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	raw, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node driver: %v\n%s", err, stderr.String())
-	}
 	var res struct {
 		ToolText      string `json:"toolText"`
 		TokenType     string `json:"tokenType"`
@@ -58,9 +45,7 @@ func TestTypeScriptSDKPrivateKeyJWT(t *testing.T) {
 			Resource      string `json:"resource"`
 		} `json:"tokenRequests"`
 	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("driver output %q: %v", raw, err)
-	}
+	raw := testutil.RunNodeDriver(t, nodeDir, 60*time.Second, []string{"PKJ_KEY=" + string(keyPEM)}, &res, "ts_private_key_jwt.cjs", env.resource, c.id, env.issuer)
 	t.Logf("TypeScript SDK result: %s", raw)
 	if !strings.Contains(res.ToolText, "sub="+c.id) || !strings.EqualFold(res.TokenType, "bearer") {
 		t.Errorf("tool result %q (token type %q), want the client as subject", res.ToolText, res.TokenType)
@@ -99,25 +84,13 @@ func TestTypeScriptSDKClientIDMetadataDocument(t *testing.T) {
 		o.Registration = RegistrationOff
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "ts_client.cjs"), env.resource, "alice", testPassword)
-	cmd.Env = append(cmd.Environ(), "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"), "CIMD_URL="+docURL)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	raw, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node driver: %v\n%s", err, stderr.String())
-	}
 	var res struct {
 		AuthorizationURL string `json:"authorizationURL"`
 		ToolText         string `json:"toolText"`
 		ClientID         string `json:"clientId"`
 		RefreshResult    string `json:"refreshResult"`
 	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("driver output %q: %v", raw, err)
-	}
+	raw := testutil.RunNodeDriver(t, nodeDir, 60*time.Second, []string{"CIMD_URL=" + docURL}, &res, "ts_client.cjs", env.resource, "alice", testPassword)
 	t.Logf("TypeScript SDK result: %s", raw)
 	if res.ClientID != docURL || !strings.Contains(res.AuthorizationURL, "client_id="+url.QueryEscape(docURL)) {
 		t.Errorf("client_id %q (authorization URL %s), want the document URL %s", res.ClientID, res.AuthorizationURL, docURL)

@@ -1,11 +1,8 @@
 package authserver
 
 import (
-	"context"
-	"encoding/json"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,16 +18,6 @@ import (
 func TestTypeScriptSDKClient(t *testing.T) {
 	nodeDir := testutil.NodeModules(t)
 	env := newGatewayEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "ts_client.cjs"), env.resource, "alice", testPassword)
-	cmd.Env = append(cmd.Environ(), "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node driver: %v\n%s", err, stderr.String())
-	}
 	var res struct {
 		AuthorizationURL     string `json:"authorizationURL"`
 		ToolText             string `json:"toolText"`
@@ -41,9 +28,7 @@ func TestTypeScriptSDKClient(t *testing.T) {
 		ReplayStatus         int    `json:"replayStatus"`
 		ReplayError          string `json:"replayError"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("driver output %q: %v", out, err)
-	}
+	out := testutil.RunNodeDriver(t, nodeDir, 60*time.Second, nil, &res, "ts_client.cjs", env.resource, "alice", testPassword)
 	t.Logf("TypeScript SDK result: %s", out)
 	if !strings.Contains(res.AuthorizationURL, "code_challenge_method=S256") || !strings.Contains(res.AuthorizationURL, "resource=") {
 		t.Errorf("authorization URL lacks PKCE S256 or resource: %s", res.AuthorizationURL)
@@ -68,29 +53,13 @@ func TestBrowserLoginAndConsent(t *testing.T) {
 	redirect := env.srv.URL + "/callback"
 	client := env.register(redirect)
 	p := newPKCE()
-	shots := t.TempDir()
-	if os.Getenv("MCPGATE_UPDATE_SCREENSHOTS") == "1" {
-		shots = filepath.Join(testutil.RepoRoot(t), "docs", "screenshots")
-		os.MkdirAll(shots, 0o755)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "browser_login.cjs"),
-		env.authorizeURL(client, redirect, p, nil), redirect, "alice", testPassword, shots)
-	cmd.Env = append(cmd.Environ(), "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"), "CHROMIUM="+chromium)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("browser driver: %v\n%s", err, stderr.String())
-	}
+	shots := testutil.ScreenshotDir(t)
 	var res struct {
 		LoginTitle, WrongPasswordMessage, ConsentTitle, ConsentText, FinalURL string
 		ConsoleErrors                                                         []string
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("driver output %q: %v", out, err)
-	}
+	testutil.RunNodeDriver(t, nodeDir, 90*time.Second, []string{"CHROMIUM=" + chromium}, &res, "browser_login.cjs",
+		env.authorizeURL(client, redirect, p, nil), redirect, "alice", testPassword, shots)
 	if res.LoginTitle != "Sign in · mcpgate" || res.WrongPasswordMessage != "Wrong username or password." {
 		t.Errorf("login page: %+v", res)
 	}

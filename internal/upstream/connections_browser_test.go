@@ -2,10 +2,6 @@ package upstream
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,28 +19,11 @@ func TestConnectionPagesInChromium(t *testing.T) {
 	nodeDir := testutil.NodeModules(t)
 	chromium := testutil.Chromium(t)
 	e := setupConnections(t)
-	shots := t.TempDir()
-	if os.Getenv("MCPGATE_UPDATE_SCREENSHOTS") == "1" {
-		shots = filepath.Join(testutil.RepoRoot(t), "docs", "screenshots")
-		os.MkdirAll(shots, 0o755)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "browser_connect.cjs"), e.base+"/", "alice", shots)
-	cmd.Env = append(cmd.Environ(), "NODE_MODULES_DIR="+filepath.Join(nodeDir, "node_modules"), "CHROMIUM="+chromium)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("browser driver: %v\n%s", err, stderr.String())
-	}
 	var res struct {
 		ListTitle, ListBefore, ConnectTitle, ConnectText, ListConnected, ListAfter, FramedText string
 		ConsoleErrors, FrameErrors                                                             []string
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("driver output %q: %v", out, err)
-	}
+	testutil.RunNodeDriver(t, nodeDir, 90*time.Second, []string{"CHROMIUM=" + chromium}, &res, "browser_connect.cjs", e.base+"/", "alice", testutil.ScreenshotDir(t))
 	checks := []struct {
 		name, got string
 		want      []string

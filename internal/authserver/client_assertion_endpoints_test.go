@@ -57,12 +57,7 @@ func postEndpoint(t *testing.T, env *testEnv, path string, form url.Values, user
 // for another endpoint, or the placeholder secret without an assertion are refused.
 func TestPrivateKeyJWTIntrospectAndRevoke(t *testing.T) {
 	env := newTestEnv(t, nil)
-	resp, err := http.Get(env.issuer + PathOAuthMetadata)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]any
-	decodeJSON(t, resp, &meta)
+	meta := env.metadata(t)
 	for _, k := range []string{"introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
 		if !strings.Contains(strings.Join(toStrings(meta[k]), " "), AuthMethodPrivateKeyJWT) {
 			t.Errorf("%s = %v", k, meta[k])

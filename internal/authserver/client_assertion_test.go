@@ -96,12 +96,7 @@ func registerJSON(t *testing.T, env *testEnv, body any) (int, map[string]any) {
 // a token without an assertion.
 func TestPrivateKeyJWT(t *testing.T) {
 	env := newTestEnv(t, nil)
-	resp, err := http.Get(env.issuer + PathOAuthMetadata)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]any
-	decodeJSON(t, resp, &meta)
+	meta := env.metadata(t)
 	if !strings.Contains(strings.Join(toStrings(meta["token_endpoint_auth_methods_supported"]), " "), "private_key_jwt") {
 		t.Fatalf("token_endpoint_auth_methods_supported = %v", meta["token_endpoint_auth_methods_supported"])
 	}

@@ -277,6 +277,18 @@ func newTLSServer(t *testing.T, h http.Handler) *httptest.Server {
 	return srv
 }
 
+// metadata fetches the authorization server's RFC 8414 metadata.
+func (e *testEnv) metadata(t *testing.T) map[string]any {
+	t.Helper()
+	resp, err := http.Get(e.issuer + PathOAuthMetadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	decodeJSON(t, resp, &meta)
+	return meta
+}
+
 func decodeJSON(t *testing.T, resp *http.Response, v any) {
 	t.Helper()
 	defer resp.Body.Close()

@@ -12,12 +12,7 @@ import (
 // invalid request redirected to a valid redirect URI) alike.
 func TestAuthorizationResponseIssuer(t *testing.T) {
 	env := newTestEnv(t, nil)
-	resp, err := http.Get(env.issuer + PathOAuthMetadata)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]any
-	decodeJSON(t, resp, &meta)
+	meta := env.metadata(t)
 	if meta["authorization_response_iss_parameter_supported"] != true {
 		t.Errorf("metadata authorization_response_iss_parameter_supported = %v, want true", meta["authorization_response_iss_parameter_supported"])
 	}

@@ -54,21 +54,7 @@ routes:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Parse("test.yaml", []byte(head+tc.yaml), func(string) (string, bool) { return "", false })
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
-				}
-			}
+			parseWants(t, head+tc.yaml, tc.want)
 		})
 	}
 }
@@ -134,21 +120,28 @@ upstreamCredentials:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Parse("test.yaml", []byte(head+tc.yaml), func(string) (string, bool) { return "", false })
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
-				}
-			}
+			parseWants(t, head+tc.yaml, tc.want)
 		})
+	}
+}
+
+// parseWants parses yaml and checks the outcome: accepted when want is empty, else refused
+// with an error that contains each of want.
+func parseWants(t *testing.T, yaml string, want []string) {
+	t.Helper()
+	_, _, err := Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
 	}
 }
